@@ -1,0 +1,53 @@
+"""Options shared by several commands, so that each is spelled and documented once."""
+
+from __future__ import annotations
+
+import click
+
+MEASURES = ("PR", "PLO", "PFT", "PAS", "RR", "OR", "RD")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
+
+
+def data_option(f):
+    return click.option(
+        "--data", "data_path", type=click.Path(dir_okay=True, path_type=str), default=None,
+        help="Outcome table (CSV). Default: the curated table shipped with msc-meta.",
+    )(f)
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON document on stdout instead of the table.")(f)
+
+
+def selection_options(f):
+    f = click.option("--unit", type=click.Choice(["patient", "fistula"]), default=None,
+                     help="Keep rows whose n counts patients or fistulas.")(f)
+    f = click.option("--timepoint", type=float, default=None, metavar="WEEKS",
+                     help="Keep rows assessed at this time point (weeks), e.g. 24 or 208.")(f)
+    f = click.option("--outcome", required=True, metavar="KEY",
+                     help="Outcome key, e.g. fistula_closure (see `msc-meta studies`).")(f)
+    return f
+
+
+def model_options(f):
+    """--measure --method --hksj --pi --cc --level, as in the CLI contract."""
+    f = click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
+                     help="Confidence level in percent.")(f)
+    f = click.option("--cc", type=click.FloatRange(min=0), default=0.5, show_default=True,
+                     help="Continuity correction added to every cell of a study with a zero cell "
+                          "(PR, PLO, RR, OR, RD; as escalc(add=, to='only0')).")(f)
+    f = click.option("--pi", "pi_method", type=click.Choice(["hts", "z"], case_sensitive=False), default="hts",
+                     show_default=True,
+                     help="Prediction interval: hts = t with k-2 df (Higgins et al. 2009); "
+                          "z = normal quantile (metafor predict()).")(f)
+    f = click.option("--hksj", is_flag=True,
+                     help="Hartung-Knapp-Sidik-Jonkman CI (t with k-1 df; metafor test='knha').")(f)
+    f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",
+                     show_default=True,
+                     help="FE inverse-variance common effect; MH Mantel-Haenszel; PETO; "
+                          "or a random-effects tau² estimator as metafor rma().")(f)
+    f = click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
+                     help="Effect measure as metafor escalc(). Default: PLO for single-arm "
+                          "rows, RR for comparisons.")(f)
+    return f

@@ -1,0 +1,1 @@
+"""Pooling estimators: plain functions on numpy arrays returning frozen results."""
