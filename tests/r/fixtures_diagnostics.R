@@ -8,7 +8,7 @@
 # fixtures hold the exact root of each estimating equation, not metafor's
 # default 1e-5 stopping point; functions that refit internally (leave1out,
 # cumul, influence, regtest) reuse the model's control, and trimfill() is
-# handed the same control through its `...`.
+# handed the same control (and the model's test) through its `...`.
 
 suppressMessages(library(metafor))
 suppressMessages(library(jsonlite))
@@ -119,11 +119,13 @@ bias_cases <- list()
 add_bias <- function(label, method, test, yi, vi) {
   res <- rma(yi, vi, method = method, test = test, control = ctrl)
   rt <- regtest(res)
-  tf <- trimfill(res, control = ctrl)
+  # test is handed on so the filled model keeps the pooled model's test
+  # (metafor's trimfill() refits with test = "z" unless told otherwise).
+  tf <- trimfill(res, control = ctrl, test = test)
   bias_cases[[length(bias_cases) + 1]] <<- list(
     data = label, method = method, test = test,
-    call = sprintf('res <- rma(yi, vi, method = "%s", test = "%s", control = ctrl); regtest(res); trimfill(res, control = ctrl)',
-                   method, test),
+    call = sprintf('res <- rma(yi, vi, method = "%s", test = "%s", control = ctrl); regtest(res); trimfill(res, control = ctrl, test = \"%s\")',
+                   method, test, test),
     yi = num(yi), vi = num(vi),
     regtest = list(zval = num(rt$zval), pval = num(rt$pval), ddf = num(rt$ddf),
                    est = num(rt$est), ci_lb = num(rt$ci.lb), ci_ub = num(rt$ci.ub),
