@@ -1,0 +1,361 @@
+"""The forest-style table of ``msc-meta pool`` (presentation only).
+
+Every number printed here was computed in ``msc_meta.pooling.analysis``;
+this module formats, places points on a character axis and prints. It
+targets an 80-column terminal: the Unicode plot column takes whatever width
+the other columns leave (at least 12 characters).
+"""
+
+from __future__ import annotations
+
+import math
+
+NATURAL_LABEL = {"RR": "RR", "OR": "OR", "RD": "RD",
+                 "PR": "Proportion", "PLO": "Proportion", "PFT": "Proportion", "PAS": "Proportion"}
+NULL_VALUE = {"RR": 1.0, "OR": 1.0, "RD": 0.0}   # no null line for proportions
+LOG_AXIS = ("RR", "OR")
+METHOD_LABEL = {"FE": "FE", "MH": "MH", "PETO": "Peto"}
+PI_LABEL = {"hts": "t with k-2 df", "z": "normal quantile", "t": "t with k-1 df"}
+
+STUDY_COL_MAX = 16
+PLOT_MIN = 12
+PLOT_MAX = 48
+
+
+# ---------------------------------------------------------------- formatting
+
+def fmt(x, digits=3) -> str:
+    """A number with 3 decimals; very large or very small ones in 3 significant digits."""
+    if x is None:
+        return "NA"
+    x = float(x)
+    if math.isnan(x):
+        return "NA"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 5 * 10 ** -(digits + 1)):
+        return f"{x:.{digits}g}"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "p = NA"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def fmt_ci(estimate, low, high) -> str:
+    return f"{fmt(estimate)} [{fmt(low)}, {fmt(high)}]"
+
+
+def fmt_pct(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "NA"
+    return f"{x:.1f}%"
+
+
+def fmt_weeks(weeks) -> str:
+    return f"{weeks:g} weeks"
+
+
+def pooled_label(fit) -> str:
+    if fit.method in METHOD_LABEL:
+        return f"Common effect ({METHOD_LABEL[fit.method]})"
+    if not fit.random:
+        return "Common effect (FE)"
+    return f"Random effects ({fit.method})"
+
+
+def title(analysis) -> str:
+    parts = [analysis.outcome]
+    if analysis.timepoint_weeks is not None:
+        parts.append(fmt_weeks(analysis.timepoint_weeks))
+    if analysis.unit:
+        parts.append(f"per {analysis.unit}")
+    head = " · ".join(parts)
+    method = analysis.result.method if analysis.result is not None else analysis.method
+    model = f"{analysis.measure}, {METHOD_LABEL.get(method, method)}"
+    if analysis.hksj and analysis.result is not None and analysis.result.hksj:
+        model += " + HKSJ"
+    group = f"[{analysis.by} = {analysis.group}] " if analysis.group is not None else ""
+    return f"{group}{head} — {model}, k = {analysis.k}"
+
+
+# ---------------------------------------------------------------- the axis
+
+class Axis:
+    """Maps natural-scale values to character columns of a plot of ``width``."""
+
+    def __init__(self, measure, values, core, width):
+        self.log = measure in LOG_AXIS
+        self.null = NULL_VALUE.get(measure)
+        self.width = width
+        full = [self._t(v) for v in values if self._ok(v)]
+        centre = [self._t(v) for v in core if self._ok(v)]
+        if self.null is not None:
+            full.append(self._t(self.null))
+            centre.append(self._t(self.null))
+        if not full:
+            full = centre = [0.0, 1.0]
+        lo, hi = min(full), max(full)
+        if centre:
+            # Very wide study CIs (zero cells, tiny arms) would squash the rest;
+            # cap the axis at the core span on either side and draw arrows.
+            c_lo, c_hi = min(centre), max(centre)
+            span = max(c_hi - c_lo, 0.5 if self.log else 0.05)
+            lo, hi = max(lo, c_lo - span), min(hi, c_hi + span)
+        if hi - lo < 1e-9:
+            pad = 0.5 if self.log else max(abs(lo) * 0.1, 0.05)
+            lo, hi = lo - pad, hi + pad
+        self.lo, self.hi = lo, hi
+
+    def _ok(self, v):
+        return v is not None and math.isfinite(v) and (v > 0 or not self.log)
+
+    def _t(self, v):
+        return math.log(v) if self.log else float(v)
+
+    def value_at(self, t):
+        return math.exp(t) if self.log else t
+
+    def pos(self, v):
+        """Column of value ``v``: may lie outside 0..width-1 (clipped by the caller)."""
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return None
+        if self.log and v <= 0:
+            return -1
+        if math.isinf(v):
+            return -1 if v < 0 else self.width
+        frac = (self._t(v) - self.lo) / (self.hi - self.lo)
+        return int(round(frac * (self.width - 1)))
+
+    def draw(self, estimate, low, high, *, pooled=False) -> str:
+        cells = [" "] * self.width
+        null_pos = self.pos(self.null) if self.null is not None else None
+        if null_pos is not None and 0 <= null_pos < self.width:
+            cells[null_pos] = "┊"
+        p_lo, p_hi, p_est = self.pos(low), self.pos(high), self.pos(estimate)
+        if p_lo is not None and p_hi is not None:
+            a, b = max(p_lo, 0), min(p_hi, self.width - 1)
+            line = "━" if pooled else "─"
+            for i in range(a, b + 1):
+                cells[i] = ("╋" if pooled else "┼") if i == null_pos else line
+            if p_lo < 0:
+                cells[0] = "<"
+            if p_hi > self.width - 1:
+                cells[-1] = ">"
+        if p_est is not None and 0 <= p_est < self.width:
+            cells[p_est] = "◆" if pooled else "■"
+        return "".join(cells)
+
+    def ticks(self) -> str:
+        """Labels for the two ends of the axis and for the null line."""
+        left, right = fmt_tick(self.value_at(self.lo)), fmt_tick(self.value_at(self.hi))
+        cells = [" "] * self.width
+        _put(cells, 0, left)
+        _put(cells, self.width - len(right), right)
+        if self.null is not None:
+            label = fmt_tick(self.null)
+            at = self.pos(self.null) - len(label) // 2
+            if len(left) + 1 < at and at + len(label) + 1 < self.width - len(right):
+                _put(cells, at, label)
+        return "".join(cells)
+
+
+def fmt_tick(v) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.2g}" if abs(v) < 1 else f"{v:.3g}"
+
+
+def _put(cells, at, text):
+    for i, ch in enumerate(text):
+        if 0 <= at + i < len(cells):
+            cells[at + i] = ch
+
+
+# ---------------------------------------------------------------- the table
+
+def render_analysis(analysis, width=80):
+    """A list of rich renderables: title, table, then heterogeneity, PI and notes."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    two_arm = analysis.measure in NULL_VALUE
+    fits = [f for f in (analysis.common, analysis.result) if f is not None]
+    out = [Text(title(analysis), style="bold")]
+
+    if analysis.result is None:
+        out.append(Text("Nothing pooled in this group."))
+        out.extend(_footer(analysis))
+        return out
+
+    # Column texts first, so the plot can take the width they leave.
+    rows = []
+    for s in analysis.studies:
+        rows.append(dict(
+            label=s.study_id,
+            t=f"{s.events_t}/{s.n_t}",
+            c=f"{s.events_c}/{s.n_c}" if two_arm else "",
+            effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if s.cc_added else ""),
+            weight="" if s.weight is None else f"{s.weight:.1f}%",
+            draw=(s.estimate, s.ci_low, s.ci_high, False),
+        ))
+    total_t = f"{sum(s.events_t for s in analysis.studies)}/{sum(s.n_t for s in analysis.studies)}"
+    total_c = (f"{sum(s.events_c for s in analysis.studies)}/{sum(s.n_c for s in analysis.studies)}"
+               if two_arm else "")
+    pooled_rows = []
+    for fit in fits:
+        pooled_rows.append(dict(
+            label=pooled_label(fit) if analysis.k > 1 else "Study's own estimate",
+            t=total_t, c=total_c,
+            effect=fmt_ci(fit.estimate, fit.ci_low, fit.ci_high),
+            weight="100%" if fit is analysis.result else "",
+            draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
+        ))
+
+    effect_head = f"{NATURAL_LABEL[analysis.measure]} [{analysis.level:g}% CI]"
+    t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
+    label_w = min(STUDY_COL_MAX, max(len(r["label"]) for r in rows + pooled_rows))
+    label_w = max(label_w, 5)
+    widths = [
+        label_w,
+        max([len(t_head)] + [len(r["t"]) for r in rows + pooled_rows]),
+        max([len(c_head)] + [len(r["c"]) for r in rows + pooled_rows]) if two_arm else 0,
+        max([len(effect_head)] + [len(r["effect"]) for r in rows + pooled_rows]),
+        max([len("Weight")] + [len(r["weight"]) for r in rows + pooled_rows]),
+    ]
+    n_cols = 6 if two_arm else 5
+    gaps = 2 * (n_cols - 1)
+    plot_w = max(PLOT_MIN, min(PLOT_MAX, width - sum(widths) - gaps))
+
+    estimates = [s.estimate for s in analysis.studies]
+    values = estimates + [v for s in analysis.studies for v in (s.ci_low, s.ci_high)]
+    core = estimates + [v for f in fits for v in (f.estimate, f.ci_low, f.ci_high)]
+    axis = Axis(analysis.measure, values + core, core, plot_w)
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1),
+                  collapse_padding=False, header_style="bold")
+    table.add_column("Study", max_width=label_w, overflow="fold")
+    table.add_column(t_head, justify="right", no_wrap=True)
+    if two_arm:
+        table.add_column(c_head, justify="right", no_wrap=True)
+    table.add_column(effect_head, justify="right", no_wrap=True)
+    table.add_column("Weight", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, width=plot_w)
+
+    def add(r, end_section=False):
+        cells = [r["label"], r["t"]] + ([r["c"]] if two_arm else [])
+        cells += [r["effect"], r["weight"], axis.draw(*r["draw"][:3], pooled=r["draw"][3])]
+        table.add_row(*cells, end_section=end_section)
+
+    for i, r in enumerate(rows):
+        add(r, end_section=(i == len(rows) - 1))
+    for r in pooled_rows:
+        add(r)
+    table.add_row(*([""] * (n_cols - 1)), axis.ticks())
+    out.append(table)
+
+    legend = "■ study  ◆ pooled"
+    if axis.null is not None:
+        legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
+    legend += "; log axis" if axis.log else ""
+    if any(s.cc_added for s in analysis.studies):
+        legend += f"; * continuity correction {analysis.cc:g} added"
+    out.append(Text(legend, style="dim"))
+    out.extend(_footer(analysis))
+    return out
+
+
+def _footer(analysis):
+    from rich.text import Text
+
+    lines = []
+    fit = analysis.result
+    if fit is not None:
+        lines.extend(_heterogeneity_lines(analysis))
+        lines.append(f"Test of the pooled effect: {fit.test} = {fmt(fit.stat, 2)}"
+                     + (f" (df = {fit.df:g})" if fit.test == "t" and fit.df is not None else "")
+                     + f", {fmt_p(fit.pval)}")
+        if fit.random and analysis.k > 1:
+            pi_how = PI_LABEL.get(fit.pi_method or analysis.pi, fit.pi_method or analysis.pi)
+            if fit.pi_low is not None and fit.pi_high is not None \
+                    and math.isfinite(fit.pi_low) and math.isfinite(fit.pi_high):
+                lines.append(f"Prediction interval ({analysis.level:g}%, {pi_how}): "
+                             f"{fmt(fit.pi_low)} to {fmt(fit.pi_high)}")
+            else:
+                lines.append(f"Prediction interval ({pi_how}): not defined for k = {analysis.k}")
+    out = [Text(line) for line in lines]
+    if analysis.excluded:
+        out.append(Text("Left out:"))
+        for e in analysis.excluded:
+            out.append(Text(f"  {e.study_id} (row {e.row_number}): {e.reason}"))
+    if analysis.notes:
+        out.append(Text("Notes:"))
+        for note in analysis.notes:
+            out.append(Text(f"  - {note}"))
+    return out
+
+
+def _heterogeneity_lines(analysis):
+    fit = analysis.result
+    if analysis.k < 2:
+        return ["Heterogeneity: not estimable with k = 1"]
+    q = f"Q = {fmt(fit.q, 2)} (df = {fit.q_df}, {fmt_p(fit.q_pval)})"
+    if fit.random:
+        tau2 = f"tau² = {fmt(fit.tau2, 4)}"
+        if fit.tau2_ci_low is not None and fit.tau2_ci_high is not None:
+            tau2 += f" [{fmt(fit.tau2_ci_low, 4)}, {fmt(fit.tau2_ci_high, 4)}]"
+        i2 = f"I² = {fmt_pct(fit.i2)}"
+        if fit.i2_ci_low is not None and fit.i2_ci_high is not None:
+            i2 += f" [{fmt_pct(fit.i2_ci_low)}, {fmt_pct(fit.i2_ci_high)}]"
+        return [f"Heterogeneity: {tau2}, {i2}", f"  {q}"]
+    return [f"Heterogeneity (from Q): I² = {fmt_pct(fit.i2)}, {q}"]
+
+
+def subgroup_test_line(test, analyses) -> str:
+    if test is None:
+        pooled = sum(1 for a in analyses if a.result is not None)
+        return (f"Test for subgroup differences: not done ({pooled} subgroup"
+                f"{'s' if pooled != 1 else ''} with a pooled estimate; it needs 2)")
+    fit = next((a.result for a in analyses if a.result is not None), None)
+    model = "random effects" if fit is not None and fit.random else "common effect"
+    left = [a.group for a in analyses if a.result is None]
+    line = (f"Test for subgroup differences ({model}, by {test.by}): "
+            f"Q = {fmt(test.q_between, 2)}, df = {test.df}, {fmt_p(test.pval)}")
+    if left:
+        line += f"; not in the test (nothing pooled): {', '.join(left)}"
+    return line
+
+
+def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
+    """Print one table per analysis (then the subgroup test with ``--by``) to stdout."""
+    from rich.console import Console
+    from rich.text import Text
+
+    console = console or Console(highlight=False, soft_wrap=False)
+    width = console.width
+    for i, analysis in enumerate(analyses):
+        if i:
+            console.print()
+        for part in render_analysis(analysis, width=width):
+            console.print(part)
+    if grouped:
+        console.print()
+        console.print(Text(subgroup_test_line(subgroup_test, analyses), style="bold"))
+
+
+def report_text(analyses, subgroup_test=None, *, grouped=False, width=80) -> str:
+    """The report as plain text (for tests and for writing to a file)."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, highlight=False,
+                      force_terminal=False, soft_wrap=False)
+    print_report(analyses, subgroup_test, grouped=grouped, console=console)
+    return buffer.getvalue()

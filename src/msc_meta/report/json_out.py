@@ -1,0 +1,137 @@
+"""The ``--json`` document of ``msc-meta pool`` (presentation only).
+
+Keys follow ``shared/cli-contract.md`` (``### --json output``) exactly; the
+extensions (outcome, timepoint_weeks, unit, level, hksj, test, df, tau2 and
+I² CIs, pi_method, common, notes, group, subgroup_test) are added after them.
+NaN and infinities become ``null``: strict JSON, which ``jq`` and every
+JSON parser accept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+# The contract's keys, in its order; tests check the document against these.
+CONTRACT_KEYS = (
+    "measure", "method", "k",
+    "theta", "se",
+    "estimate", "ci_low", "ci_high",
+    "pi_low", "pi_high",
+    "tau2", "tau", "i2", "h2",
+    "q", "q_df", "q_pval",
+    "stat", "pval",
+    "excluded",
+    "studies",
+)
+STUDY_KEYS = ("study_id", "events_t", "n_t", "events_c", "n_c", "yi", "vi",
+              "estimate", "ci_low", "ci_high", "weight")
+EXCLUDED_KEYS = ("study_id", "reason")
+EXTENSION_KEYS = (
+    "outcome", "timepoint_weeks", "unit", "group", "level", "hksj", "test", "df",
+    "theta_ci_low", "theta_ci_high",
+    "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
+    "common", "notes",
+)
+# Keys of the FE fit shown beside a random-effects fit (``common``).
+COMMON_KEYS = ("method", "k", "theta", "se", "theta_ci_low", "theta_ci_high", "estimate",
+               "ci_low", "ci_high", "stat", "pval", "q", "q_df", "q_pval", "i2", "h2",
+               "test", "weights")
+SUBGROUP_TEST_KEYS = ("by", "q_between", "df", "pval", "groups")
+
+# PoolResult fields copied unchanged into the document.
+_FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+               "tau2", "tau", "i2", "h2", "q", "q_df", "q_pval", "stat", "pval",
+               "test", "df", "theta_ci_low", "theta_ci_high", "tau2_ci_low", "tau2_ci_high",
+               "i2_ci_low", "i2_ci_high", "pi_method")
+
+
+def analysis_to_dict(analysis, subgroup_test=None) -> dict:
+    """One pool as a plain dict in the contract's key order.
+
+    A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
+    and nulls for the numbers, so that consumers need no special case.
+    """
+    result = analysis.result
+    fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
+    if result is None:
+        fit["k"] = 0
+    doc = {
+        "measure": analysis.measure,
+        "method": result.method if result is not None else analysis.method,
+        "k": fit["k"],
+        "theta": fit["theta"], "se": fit["se"],
+        "estimate": fit["estimate"], "ci_low": fit["ci_low"], "ci_high": fit["ci_high"],
+        "pi_low": fit["pi_low"], "pi_high": fit["pi_high"],
+        "tau2": fit["tau2"], "tau": fit["tau"], "i2": fit["i2"], "h2": fit["h2"],
+        "q": fit["q"], "q_df": fit["q_df"], "q_pval": fit["q_pval"],
+        "stat": fit["stat"], "pval": fit["pval"],
+        "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
+                     for e in analysis.excluded],
+        "studies": [
+            {"study_id": s.study_id, "events_t": s.events_t, "n_t": s.n_t,
+             "events_c": s.events_c, "n_c": s.n_c, "yi": s.yi, "vi": s.vi,
+             "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
+             "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added}
+            for s in analysis.studies
+        ],
+        # extensions
+        "outcome": analysis.outcome,
+        "timepoint_weeks": analysis.timepoint_weeks,
+        "unit": analysis.unit,
+        "group": analysis.group,
+        "level": analysis.level,
+        "hksj": bool(result.hksj) if result is not None else bool(analysis.hksj),
+        "test": fit["test"],
+        "df": fit["df"],
+        "theta_ci_low": fit["theta_ci_low"], "theta_ci_high": fit["theta_ci_high"],
+        "tau2_ci_low": fit["tau2_ci_low"], "tau2_ci_high": fit["tau2_ci_high"],
+        "i2_ci_low": fit["i2_ci_low"], "i2_ci_high": fit["i2_ci_high"],
+        "pi_method": fit["pi_method"],
+        "common": _common_to_dict(analysis.common),
+        "notes": list(analysis.notes),
+    }
+    if subgroup_test is not None or analysis.group is not None:
+        doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test)
+    return _clean(doc)
+
+
+def _common_to_dict(fit) -> dict | None:
+    if fit is None:
+        return None
+    return {name: getattr(fit, name) for name in COMMON_KEYS}
+
+
+def subgroup_test_to_dict(test) -> dict | None:
+    if test is None:
+        return None
+    return {"by": test.by, "q_between": test.q_between, "df": test.df, "pval": test.pval,
+            "groups": list(test.groups)}
+
+
+def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
+    """The whole document: one object, or a list of them with ``--by``.
+
+    With ``--by`` every element carries its ``group`` and the same
+    ``subgroup_test`` (null when fewer than two subgroups were pooled), so a
+    consumer reading the list finds the test wherever it looks.
+    """
+    if grouped:
+        doc = [analysis_to_dict(a, subgroup_test) for a in analyses]
+    else:
+        (analysis,) = analyses
+        doc = analysis_to_dict(analysis)
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _clean(value):
+    """Recursively turn numpy scalars into Python ones and non-finite floats into None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
