@@ -191,3 +191,8 @@ def test_bad_control_counts_and_lengths():
         escalc("RR", [1], [10], [1], [10, 12])
     with pytest.raises(UsageError, match="continuity correction"):
         escalc("RR", [1], [10], [1], [10], cc=-0.5)
+
+
+def test_non_numeric_counts_are_usage_errors():
+    with pytest.raises(UsageError, match="events_t must be numbers"):
+        escalc("PR", ["three"], [10])

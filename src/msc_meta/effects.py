@@ -165,7 +165,10 @@ def _check_measure(measure) -> str:
 # ---------------------------------------------------------------------------
 
 def _counts(name, values, k=None):
-    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be numbers (counts), got {values!r}") from None
     if arr.ndim != 1:
         raise UsageError(f"{name} must be a one-dimensional sequence of counts")
     if k is not None and arr.shape[0] != k:

@@ -19,6 +19,8 @@ Imports numpy and scipy.special only (the ``pool`` path).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from scipy.special import chdtrc, ndtr
 
@@ -32,7 +34,10 @@ MH_MEASURES = ("RR", "OR", "RD")
 def _tables(ai, n1i, ci, n2i):
     arrays = []
     for name, values in (("events_t", ai), ("n_t", n1i), ("events_c", ci), ("n_c", n2i)):
-        arr = np.atleast_1d(np.asarray(values, dtype=float))
+        try:
+            arr = np.atleast_1d(np.asarray(values, dtype=float))
+        except (TypeError, ValueError):
+            raise UsageError(f"{name} must be numbers (counts), got {values!r}") from None
         if arr.ndim != 1:
             raise UsageError(f"{name} must be a one-dimensional sequence of counts")
         arrays.append(arr)
@@ -195,8 +200,6 @@ def _escalc_for_q(measure, a, n1, c, n2, cc):
 
 
 def _masked(es, drop):
-    from dataclasses import replace
-
     return replace(es, yi=np.where(drop, np.nan, es.yi), vi=np.where(drop, np.nan, es.vi))
 
 
