@@ -1,0 +1,338 @@
+"""Consistency checks of an outcome table: the CI guard behind ``msc-meta check``.
+
+Loading (``msc_meta.data.load``) already refuses malformed files; these
+checks look for numbers that are well-formed but do not agree with each
+other or with the sources:
+
+``pct``
+    A printed percentage must equal ``100 * events / n`` within the rounding
+    its decimals imply: "63" allows [62.5, 63.5], "43.3" allows
+    [43.25, 43.35] (inclusive, plus 1e-9 for floating point). A row with a
+    printed percentage and ``n`` but no event count must have *some* whole
+    count out of ``n`` that rounds to it (otherwise percentage and ``n``
+    cannot both be right).
+``arm_size``
+    Rows of one study group at one time point and unit must agree on ``n_t``,
+    and on ``n_c`` where given. The row that differs from the most common
+    value is reported (on a tie, the later row).
+``totals``
+    Each row of totals.csv: the members' ``n_t`` summed (arm ``treatment``),
+    their shared ``n_c`` counted once (``control``), or both (``all``), at the
+    row's time point and unit, must equal the ``total_n`` the source states.
+``source_file``, ``quote``, ``numbers`` (only with a sources folder)
+    The ``source`` file must exist; the ``quote`` must occur verbatim in it
+    once every whitespace run is collapsed to one space on both sides; every
+    count and printed percentage of the row must appear as a number token
+    (``\\d+(?:\\.\\d+)?``; equal as text, or else as numbers, so "63" matches
+    "63.0") in the quote or the note. A row with counts but no quote fails.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from msc_meta.data.load import OutcomeTable, Row, TotalsTable, format_weeks
+
+CHECKS = ("pct", "arm_size", "totals", "source_file", "quote", "numbers")
+
+# Floating-point slack on the rounding interval of a printed percentage.
+PCT_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    row: int                 # spreadsheet row in `file` (header = 1)
+    study_id: str | None     # for totals failures: the members, ';'-separated
+    outcome: str | None
+    check: str               # one of CHECKS
+    reason: str
+    file: str
+
+    def to_dict(self) -> dict:
+        return {"row": self.row, "study_id": self.study_id, "outcome": self.outcome,
+                "check": self.check, "reason": self.reason, "file": self.file}
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    rows_checked: int
+    failures: tuple[CheckFailure, ...]
+    checks_run: tuple[str, ...]
+    skipped: tuple[str, ...]        # one sentence per check that did not run, and why
+    path: str
+    totals_path: str | None = None
+    sources_dir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        return {
+            "rows_checked": self.rows_checked,
+            "failures": [f.to_dict() for f in self.failures],
+            "ok": self.ok,
+            "checks": list(self.checks_run),
+            "skipped": list(self.skipped),
+            "data": self.path,
+            "totals": self.totals_path,
+            "sources": self.sources_dir,
+        }
+
+
+def run_checks(table: OutcomeTable, totals: TotalsTable | None = None,
+               sources_dir: str | Path | None = None, *, totals_skipped: str | None = None) -> CheckReport:
+    """Run every applicable check; failures come sorted by file and row."""
+    failures: list[CheckFailure] = []
+    run = ["pct", "arm_size"]
+    skipped: list[str] = []
+    failures += check_pct(table)
+    failures += check_arm_size(table)
+    if totals is not None:
+        run.append("totals")
+        failures += check_totals(table, totals)
+    else:
+        skipped.append(totals_skipped or "totals: not checked (no totals file)")
+    if sources_dir is not None:
+        run += ["source_file", "quote", "numbers"]
+        failures += check_sources(table, sources_dir)
+    else:
+        skipped.append("sources: quotes not checked (give --sources DIR)")
+    order = {table.path: 0}
+    failures.sort(key=lambda f: (order.get(f.file, 1), f.row, CHECKS.index(f.check)))
+    return CheckReport(
+        rows_checked=len(table.rows), failures=tuple(failures), checks_run=tuple(run),
+        skipped=tuple(skipped), path=table.path,
+        totals_path=totals.path if totals is not None else None,
+        sources_dir=str(sources_dir) if sources_dir is not None else None,
+    )
+
+
+def _failure(table: OutcomeTable, row: Row, check: str, reason: str) -> CheckFailure:
+    return CheckFailure(row=row.row_number, study_id=row.study_id, outcome=row.outcome,
+                        check=check, reason=reason, file=table.path)
+
+
+# ---------------------------------------------------------------------------
+# pct
+
+
+def pct_interval(printed: str) -> tuple[float, float]:
+    """The interval a printed percentage stands for: '63' -> (62.5, 63.5); '43.3' -> (43.25, 43.35)."""
+    decimals = len(printed.split(".", 1)[1]) if "." in printed else 0
+    value = float(printed)
+    half = 0.5 * 10.0 ** (-decimals)
+    return value - half, value + half
+
+
+def pct_matches(printed: str, events: int, n: int) -> bool:
+    low, high = pct_interval(printed)
+    pct = 100.0 * events / n
+    return low - PCT_SLACK <= pct <= high + PCT_SLACK
+
+
+def check_pct(table: OutcomeTable) -> list[CheckFailure]:
+    failures = []
+    for row in table.rows:
+        for arm in ("t", "c"):
+            printed = getattr(row, f"pct_{arm}")
+            if printed is None:
+                continue
+            events, n = getattr(row, f"events_{arm}"), getattr(row, f"n_{arm}")
+            low, high = pct_interval(printed)
+            if events is not None and n is not None:
+                if not pct_matches(printed, events, n):
+                    failures.append(_failure(table, row, "pct", (
+                        f"pct_{arm} is printed as {printed}% but 100 × {events}/{n} = "
+                        f"{100.0 * events / n:.4g}% (rounding allows {low:g} to {high:g})")))
+            elif n is not None:
+                # Only the percentage and n are known: some whole count must fit.
+                fits = [e for e in range(math.floor(low * n / 100) - 1, math.ceil(high * n / 100) + 2)
+                        if 0 <= e <= n and pct_matches(printed, e, n)]
+                if not fits:
+                    failures.append(_failure(table, row, "pct", (
+                        f"pct_{arm} is printed as {printed}% but no whole count out of n_{arm} = {n} "
+                        f"gives that (rounding allows {low:g} to {high:g})")))
+    return failures
+
+
+# ---------------------------------------------------------------------------
+# arm_size
+
+
+def _group_key(row: Row) -> tuple:
+    return (row.study_id, row.timepoint_weeks, row.unit)
+
+
+def _describe_group(row: Row) -> str:
+    return (f"study {row.study_id} at {format_weeks(row.timepoint_weeks)} weeks, "
+            f"unit {row.unit or '(blank)'}")
+
+
+def check_arm_size(table: OutcomeTable) -> list[CheckFailure]:
+    groups: dict[tuple, list[Row]] = {}
+    for row in table.rows:
+        groups.setdefault(_group_key(row), []).append(row)
+    failures = []
+    for rows in groups.values():
+        for column in ("n_t", "n_c"):
+            given = [r for r in rows if getattr(r, column) is not None]
+            counts = Counter(getattr(r, column) for r in given)
+            if len(counts) < 2:
+                continue
+            # most_common keeps first-seen order on ties, so the later row is the odd one.
+            usual = counts.most_common(1)[0][0]
+            agreeing = [str(r.row_number) for r in given if getattr(r, column) == usual]
+            for r in given:
+                if getattr(r, column) != usual:
+                    failures.append(_failure(table, r, "arm_size", (
+                        f"{column} is {getattr(r, column)} but row{'s' if len(agreeing) > 1 else ''} "
+                        f"{', '.join(agreeing)} of the same {_describe_group(r)} give{'' if len(agreeing) > 1 else 's'} "
+                        f"{usual}")))
+    return failures
+
+
+# ---------------------------------------------------------------------------
+# totals
+
+
+def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]:
+    by_study: dict[str, list[Row]] = {}
+    for row in table.rows:
+        by_study.setdefault(row.study_id, []).append(row)
+    failures = []
+    for total in totals.rows:
+        members = ";".join(total.members)
+        where = f"at {format_weeks(total.timepoint_weeks)} weeks, unit {total.unit or '(blank)'}"
+
+        def fail(reason, total=total, members=members):
+            failures.append(CheckFailure(row=total.row_number, study_id=members, outcome=None,
+                                         check="totals", reason=reason, file=totals.path))
+
+        sizes_t: dict[str, int] = {}
+        sizes_c: dict[str, int] = {}
+        problem = False
+        for member in total.members:
+            if member not in by_study:
+                fail(f"study {member} (a member of trial {total.trial}) is not in the outcome table")
+                problem = True
+                continue
+            rows = [r for r in by_study[member]
+                    if r.timepoint_weeks == total.timepoint_weeks and r.unit == total.unit]
+            if not rows:
+                fail(f"study {member} has no row {where}")
+                problem = True
+                continue
+            other_trials = sorted({r.trial for r in rows if r.trial is not None and r.trial != total.trial})
+            if other_trials:
+                fail(f"study {member} belongs to trial {', '.join(other_trials)} in the outcome table, "
+                     f"not to {total.trial}")
+                problem = True
+                continue
+            # Disagreeing rows are the arm_size check's business; use the usual value here.
+            n_t = Counter(r.n_t for r in rows if r.n_t is not None)
+            n_c = Counter(r.n_c for r in rows if r.n_c is not None)
+            if n_t:
+                sizes_t[member] = n_t.most_common(1)[0][0]
+            if n_c:
+                sizes_c[member] = n_c.most_common(1)[0][0]
+        if problem:
+            continue
+        total_found = 0
+        parts = []
+        if total.arm in ("treatment", "all"):
+            missing = [m for m in total.members if m not in sizes_t]
+            if missing:
+                fail(f"no n_t {where} for {', '.join(missing)}")
+                continue
+            total_found += sum(sizes_t.values())
+            parts += [f"{m} {sizes_t[m]}" for m in total.members]
+        if total.arm in ("control", "all"):
+            shared = sorted(set(sizes_c.values()))
+            if not shared:
+                fail(f"no member has n_c {where}, so the control arm cannot be checked")
+                continue
+            if len(shared) > 1:
+                given = ", ".join(f"{m} {n}" for m, n in sizes_c.items())
+                fail(f"the members give different control arm sizes ({given}); "
+                     "a shared control arm must have one n_c")
+                continue
+            total_found += shared[0]
+            parts.append(f"control {shared[0]}")
+        if total_found != total.total_n:
+            fail(f"the {total.arm} arm{'s' if total.arm != 'control' else ''} of trial {total.trial} {where} "
+                 f"add up to {total_found} ({' + '.join(parts)}) but the source states {total.total_n}")
+    return failures
+
+
+# ---------------------------------------------------------------------------
+# sources
+
+_WHITESPACE = re.compile(r"\s+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def collapse_whitespace(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def number_tokens(text: str) -> list[str]:
+    return _NUMBER.findall(text)
+
+
+def number_appears(value: str, tokens: list[str]) -> bool:
+    """True when ``value`` is one of ``tokens`` as text, or else as a number ('63' matches '63.0')."""
+    if value in tokens:
+        return True
+    target = float(value)
+    return any(float(token) == target for token in tokens)
+
+
+def check_sources(table: OutcomeTable, sources_dir: str | Path) -> list[CheckFailure]:
+    folder = Path(sources_dir)
+    texts: dict[str, str | None] = {}
+
+    def source_text(name: str) -> str | None:
+        if name not in texts:
+            path = folder / name
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                texts[name] = None
+            else:
+                texts[name] = collapse_whitespace(raw.decode("utf-8-sig", errors="replace"))
+        return texts[name]
+
+    failures = []
+    for row in table.rows:
+        counts_given = any(getattr(row, c) is not None for c in ("events_t", "n_t", "events_c", "n_c"))
+        if row.quote is None:
+            if counts_given:
+                failures.append(_failure(table, row, "quote",
+                                         "has counts but no quote to check them against"))
+                continue
+        else:
+            if row.source is None:
+                failures.append(_failure(table, row, "source_file", "has a quote but no source file named"))
+            else:
+                text = source_text(row.source)
+                if text is None:
+                    failures.append(_failure(table, row, "source_file",
+                                             f"source file {row.source} is not in {folder}"))
+                elif collapse_whitespace(row.quote) not in text:
+                    failures.append(_failure(table, row, "quote",
+                                             f"the quote does not occur verbatim in {row.source}"))
+        tokens = number_tokens(" ".join(t for t in (row.quote, row.note) if t))
+        missing = []
+        for column in ("events_t", "n_t", "events_c", "n_c", "pct_t", "pct_c"):
+            value = getattr(row, column)
+            if value is not None and not number_appears(str(value), tokens):
+                missing.append(f"{column} = {value}")
+        if missing:
+            failures.append(_failure(table, row, "numbers",
+                                     f"{'; '.join(missing)} not found as a number in the quote or the note"))
+    return failures

@@ -1,0 +1,680 @@
+"""Reading and validating outcome tables (and totals tables) from CSV.
+
+Everything a user can get wrong in a file becomes one ``InputError`` naming
+the file, the spreadsheet row and the column (see the validation table in
+``msc_meta.data.schema``). A table that loads is internally sane: counts are
+whole numbers with ``0 <= events <= n`` and ``n >= 1``, arms are complete,
+and (study_id, outcome, timepoint_weeks, unit) is unique.
+
+Uses the ``csv`` module only (no pandas) so that ``msc-meta pool`` starts fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+from msc_meta.data import schema
+from msc_meta.errors import InputError, UsageError
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the outcome table: one outcome, one time point, one study group.
+
+    ``row_number`` is the spreadsheet row (header = 1, first data row = 2).
+    Counts are ``None`` where the source gives none; ``pct_t``/``pct_c`` are
+    the percentages as printed (text, because the number of decimals sets the
+    rounding tolerance of ``msc-meta check``).
+    """
+
+    row_number: int
+    study_id: str
+    outcome: str
+    events_t: int | None = None
+    n_t: int | None = None
+    events_c: int | None = None
+    n_c: int | None = None
+    trial: str | None = None
+    timepoint_weeks: float | None = None
+    unit: str | None = None
+    pct_t: str | None = None
+    pct_c: str | None = None
+    design: str | None = None
+    product: str | None = None
+    cell_source: str | None = None
+    donor: str | None = None
+    route: str | None = None
+    dose_text: str | None = None
+    source: str | None = None
+    quote: str | None = None
+    note: str | None = None
+    dose_cells: float | None = None
+    extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
+                                     hash=False, compare=True)
+
+    @property
+    def has_counts(self) -> bool:
+        """True when the treatment (or single) arm has events and n: the row can be pooled."""
+        return self.events_t is not None and self.n_t is not None
+
+    @property
+    def is_comparison(self) -> bool:
+        """True when the row has a control arm with counts (loading guarantees treatment counts too)."""
+        return self.events_c is not None and self.n_c is not None
+
+    def value(self, column: str):
+        """Any column by name: typed for the known columns, raw text (or None if blank) for extra ones.
+
+        Raises ``UsageError`` for a column the table does not have (e.g. a
+        misspelt ``--by`` column), listing the columns that exist.
+        """
+        if column in schema.KNOWN_COLUMNS:
+            return getattr(self, column)
+        if column in self.extra:
+            text = self.extra[column].strip()
+            return text or None
+        known = ", ".join(list(schema.CURATED_COLUMNS) + list(self.extra))
+        raise UsageError(f"there is no column '{column}' in the outcome table; columns are: {known}")
+
+    def to_dict(self) -> dict:
+        """Plain-JSON dictionary: ``row``, every known column (None when blank or absent), then extra columns."""
+        out: dict = {"row": self.row_number}
+        for name in schema.CURATED_COLUMNS:
+            out[name] = getattr(self, name)
+        for name, text in self.extra.items():
+            out.setdefault(name, text.strip() or None)
+        return out
+
+
+@dataclass(frozen=True)
+class OutcomeTable:
+    """A loaded, validated outcome table. ``columns`` are the header names in file order."""
+
+    path: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def outcomes(self) -> tuple[str, ...]:
+        """Outcome keys in order of first appearance."""
+        return tuple(dict.fromkeys(row.outcome for row in self.rows))
+
+    def require_column(self, column: str) -> None:
+        """Raise ``UsageError`` unless ``column`` is a header of this table (for ``--by``, ``--order``)."""
+        if column not in self.columns:
+            raise UsageError(
+                f"there is no column '{column}' in {self.path}; columns are: {', '.join(self.columns)}")
+
+
+@dataclass(frozen=True)
+class TotalsRow:
+    """One row of totals.csv: a total the source states for some arms of a trial."""
+
+    row_number: int
+    trial: str
+    timepoint_weeks: float | None
+    unit: str | None
+    arm: str                      # treatment | control | all
+    members: tuple[str, ...]      # study_ids whose arms make up the total
+    total_n: int
+    source: str | None = None
+    quote: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TotalsTable:
+    path: str
+    columns: tuple[str, ...]
+    rows: tuple[TotalsRow, ...]
+
+
+# ---------------------------------------------------------------------------
+# Paths of the packaged data
+
+
+def curated_path() -> Path:
+    """The curated outcomes.csv shipped inside the package (installed or editable)."""
+    from importlib.resources import files
+
+    return Path(str(files("msc_meta.data").joinpath("outcomes.csv")))
+
+
+def curated_totals_path() -> Path:
+    """The curated totals.csv shipped next to outcomes.csv."""
+    from importlib.resources import files
+
+    return Path(str(files("msc_meta.data").joinpath("totals.csv")))
+
+
+# ---------------------------------------------------------------------------
+# Public loaders
+
+
+def load_table(path: str | os.PathLike | None = None) -> OutcomeTable:
+    """Read and validate an outcome table; ``None`` reads the curated one.
+
+    Raises ``InputError`` (one line: file, row, column, what is wrong) for
+    every problem listed in ``msc_meta.data.schema``.
+    """
+    if path is None:
+        path = curated_path()
+        if not path.is_file():
+            raise InputError("the curated outcome table is missing from this installation "
+                             "(reinstall msc-meta, or give your own with --data)", path=str(path))
+    raw = read_csv_records(path, schema.REQUIRED_COLUMNS, schema.KNOWN_COLUMNS, what="outcome table")
+    rows = tuple(_make_row(raw, number, cells) for number, cells in raw.records)
+    _check_unique_keys(raw.path, rows)
+    return OutcomeTable(path=raw.path, columns=raw.header, rows=rows)
+
+
+def load_totals(path: str | os.PathLike | None = None) -> TotalsTable:
+    """Read and validate a totals table (``None`` = the curated totals.csv)."""
+    if path is None:
+        path = curated_totals_path()
+    known = frozenset(schema.TOTALS_COLUMNS)
+    raw = read_csv_records(path, schema.TOTALS_REQUIRED_COLUMNS, known, what="totals table")
+    rows = tuple(_make_totals_row(raw, number, cells) for number, cells in raw.records)
+    return TotalsTable(path=raw.path, columns=raw.header, rows=rows)
+
+
+def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
+           unit: str | None = None) -> tuple[Row, ...]:
+    """The rows of one outcome at one time point and unit, rows without counts included.
+
+    Rows whose counts are blank are returned too: the analysis layer lists
+    them as not pooled. Raises ``UsageError`` when nothing matches (naming
+    what exists) and when the outcome has several time points or units and
+    none was chosen (naming them and the option that picks one), because
+    pooling 24-week with 52-week results, or patients with fistulas, would
+    be wrong.
+    """
+    rows = [row for row in table.rows if row.outcome == outcome]
+    if not rows:
+        keys = ", ".join(table.outcomes()) or "(none)"
+        raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; outcomes are: {keys}")
+    if timepoint is not None:
+        chosen = [row for row in rows if row.timepoint_weeks is not None
+                  and math.isclose(row.timepoint_weeks, timepoint, rel_tol=0, abs_tol=1e-9)]
+        if not chosen:
+            raise UsageError(f"outcome '{outcome}' has no rows at --timepoint {format_weeks(timepoint)}; "
+                             f"time points (weeks): {_list_values(r.timepoint_weeks for r in rows)}")
+        rows = chosen
+    if unit is not None:
+        chosen = [row for row in rows if row.unit == unit]
+        if not chosen:
+            raise UsageError(f"outcome '{outcome}' has no rows with --unit {unit}"
+                             f"{_at(timepoint)}; units: {_list_values(r.unit for r in rows)}")
+        rows = chosen
+    timepoints = {row.timepoint_weeks for row in rows}
+    if len(timepoints) > 1:
+        raise UsageError(f"outcome '{outcome}' was assessed at several time points "
+                         f"({_list_values(r.timepoint_weeks for r in rows)} weeks); "
+                         "choose one with --timepoint WEEKS")
+    units = {row.unit for row in rows}
+    if len(units) > 1:
+        raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
+                         f"({_list_values(r.unit for r in rows)}); choose one with --unit patient|fistula")
+    return tuple(rows)
+
+
+def format_weeks(weeks: float | None) -> str:
+    """24.0 -> '24', 2.5 -> '2.5', None -> '(blank)'."""
+    if weeks is None:
+        return "(blank)"
+    return f"{weeks:g}" if weeks != int(weeks) else str(int(weeks))
+
+
+def _at(timepoint: float | None) -> str:
+    return f" at {format_weeks(timepoint)} weeks" if timepoint is not None else ""
+
+
+def _list_values(values: Iterable) -> str:
+    unique = dict.fromkeys(values)
+    known = sorted(v for v in unique if v is not None)
+    shown = [format_weeks(v) if isinstance(v, float) else str(v) for v in known]
+    if None in unique:
+        shown.append("(blank: fill the column to select these rows)")
+    return ", ".join(shown)
+
+
+# ---------------------------------------------------------------------------
+# Reading the file: size, encoding, delimiter, CSV records
+
+
+@dataclass(frozen=True)
+class RawTable:
+    path: str
+    header: tuple[str, ...]
+    records: tuple[tuple[int, dict[str, str]], ...]   # (spreadsheet row, column -> raw text)
+    delimiter: str
+
+
+def _read_bytes(path: Path) -> bytes:
+    # A seam for tests: root can read chmod-000 files, so permission errors
+    # are simulated by replacing this function.
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: frozenset[str],
+                     *, what: str = "table") -> RawTable:
+    """Read a CSV file into raw text cells, refusing what cannot be read reliably."""
+    shown = str(path)
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError("the file does not exist", path=shown) from None
+    except PermissionError:
+        raise InputError("cannot be read (permission denied)", path=shown) from None
+    except OSError as err:
+        raise InputError(f"cannot be read ({err.strerror or err})", path=shown) from None
+    if p.is_dir():
+        raise InputError(f"is a folder, not a file; give the path of the {what} (a .csv file)", path=shown)
+    if st.st_size > schema.MAX_FILE_BYTES:
+        raise InputError(f"is {st.st_size / 1024 / 1024:.1f} MB; {what}s over "
+                         f"{schema.MAX_FILE_BYTES // 1024 // 1024} MB are refused (is this the right file?)",
+                         path=shown)
+    try:
+        data = _read_bytes(p)
+    except PermissionError:
+        raise InputError("cannot be read (permission denied)", path=shown) from None
+    except IsADirectoryError:
+        raise InputError(f"is a folder, not a file; give the path of the {what} (a .csv file)",
+                         path=shown) from None
+    except OSError as err:
+        raise InputError(f"cannot be read ({err.strerror or err})", path=shown) from None
+    if len(data) > schema.MAX_FILE_BYTES:   # e.g. a pipe or a file that grew
+        raise InputError(f"{what}s over {schema.MAX_FILE_BYTES // 1024 // 1024} MB are refused", path=shown)
+
+    text = _decode(data, shown)
+    if not text.strip():
+        raise InputError("the file is empty", path=shown)
+
+    delimiter = _sniff_delimiter(text, known)
+    records = _parse_csv(text, delimiter, shown)
+    records = [(number, cells) for number, cells in records if any(c.strip() for c in cells)]
+    if not records:
+        raise InputError("the file is empty", path=shown)
+    header_row, header_cells = records[0]
+    _check_bad_bytes(shown, header_row, None, header_cells)
+    header = [c.strip() for c in header_cells]
+    header[0] = header[0].lstrip("\ufeff").strip()   # a second BOM (file saved twice)
+
+    body = records[1:]
+    for number, cells in body:
+        if len(cells) != len(header):
+            raise InputError(
+                f"has {len(cells)} cells but the header has {len(header)} columns "
+                "(a comma inside a text that is not in double quotes, or a missing cell?)",
+                path=shown, row=number)
+        _check_bad_bytes(shown, number, header, cells)
+
+    keep = _check_header(shown, header_row, header, body, required)
+    if not body:
+        raise InputError(f"has a header but no data rows (an empty {what})", path=shown)
+    out = tuple((number, {header[i]: cells[i] for i in keep}) for number, cells in body)
+    return RawTable(path=shown, header=tuple(header[i] for i in keep), records=out, delimiter=delimiter)
+
+
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _decode(data: bytes, shown: str) -> str:
+    """UTF-8 (BOM optional) or UTF-16 (BOM, or unmistakable zero bytes); bad bytes kept as surrogates.
+
+    Undecodable bytes become lone surrogates (``surrogateescape``) so that the
+    CSV parser can still tell *which row and column* hold them; the first one
+    is reported by ``_check_bad_bytes``.
+    """
+    if data.startswith(_UTF16_BOMS):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError("starts like a UTF-16 text file but is not valid UTF-16; "
+                             "save it as 'CSV UTF-8'", path=shown) from None
+    if data.startswith(b"PK\x03\x04"):
+        raise InputError("is not a text CSV file (it looks like an Excel workbook or a zip archive); "
+                         "save it as 'CSV UTF-8 (comma delimited)'", path=shown)
+    if data.startswith(b"%PDF"):
+        raise InputError("is a PDF, not a CSV file", path=shown)
+    if b"\x00" in data:
+        head = data[:4000]
+        even, odd = head[0::2], head[1::2]
+        # UTF-16 without a BOM: ASCII text leaves every other byte zero.
+        if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+            encoding = "utf-16-le"
+        elif even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+            encoding = "utf-16-be"
+        else:
+            raise InputError("is not a text CSV file (it contains binary data)", path=shown)
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            raise InputError("is not a text CSV file (it contains binary data)", path=shown) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _check_bad_bytes(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
+    for i, cell in enumerate(cells):
+        match = _BAD_BYTE.search(cell)
+        if match is None:
+            continue
+        raw = cell.encode("utf-8", "surrogateescape")
+        as_cp1252 = raw.decode("cp1252", errors="replace").strip()
+        if len(as_cp1252) > 40:
+            as_cp1252 = as_cp1252[:37] + "..."
+        column = header[i] if header is not None and i < len(header) else None
+        where = "" if header is not None else f" (header cell {i + 1})"
+        byte = ord(match.group()) - 0xDC00
+        raise InputError(
+            f"contains a byte that is not valid UTF-8 (0x{byte:02X}){where}; the file seems to be saved "
+            f"as Latin-1/Windows-1252 (it would read '{as_cp1252}'): save it as 'CSV UTF-8' and try again",
+            path=shown, row=number, column=column)
+
+
+def _sniff_delimiter(text: str, known: frozenset[str]) -> str:
+    """Comma, semicolon or tab: the one whose header cells are most often known column names."""
+    best, best_score = ",", -1
+    for delimiter in (",", ";", "\t"):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            header = next((rec for rec in reader if any(c.strip() for c in rec)), [])
+        except csv.Error:
+            continue
+        score = sum(1 for c in header if c.strip().lstrip("\ufeff").strip() in known)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _parse_csv(text: str, delimiter: str, shown: str) -> list[tuple[int, list[str]]]:
+    """All records with their spreadsheet row numbers (blank lines counted, quoted line breaks not)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records = []
+    number = 0
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            message = str(err)
+            if "unexpected end of data" in message or "EOF" in message:
+                raise InputError(f"a double-quoted text starting in row {number} is never closed "
+                                 "(a missing closing \")", path=shown, row=number) from None
+            if "field larger than field limit" in message:
+                raise InputError("a cell is longer than 131072 characters (probably an unclosed "
+                                 "double quote above this row)", path=shown, row=number) from None
+            if "expected after" in message:
+                raise InputError("a double quote in the middle of a cell: a text with quotes must be "
+                                 "wrapped in double quotes, with each inner quote doubled (\"\")",
+                                 path=shown, row=number) from None
+            raise InputError(f"is not valid CSV ({message})", path=shown, row=number) from None
+        records.append((number, cells))
+    return records
+
+
+def _check_header(shown: str, header_row: int, header: list[str], body, required) -> list[int]:
+    """Validate header names; return the indexes of the columns to keep."""
+    seen: dict[str, int] = {}
+    keep = []
+    for i, name in enumerate(header):
+        if not name:
+            if any(cells[i].strip() for _, cells in body):
+                raise InputError(f"header cell {i + 1} is blank but its column holds data; "
+                                 "give the column a name", path=shown, row=header_row)
+            continue   # trailing empty columns of a spreadsheet export
+        if name in seen:
+            raise InputError(f"the column name appears twice in the header (cells {seen[name] + 1} "
+                             f"and {i + 1}); each column name must be unique",
+                             path=shown, row=header_row, column=name)
+        seen[name] = i
+        keep.append(i)
+    for name in required:
+        if name not in seen:
+            similar = [h for h in seen if h.lower().replace(" ", "_") == name]
+            hint = (f" (found '{similar[0]}': column names are lower case, with _ for spaces)"
+                    if similar else "")
+            found = ", ".join(seen) if seen else "nothing"
+            if len(found) > 120:
+                found = found[:117] + "..."
+            raise InputError(f"the required column is missing{hint}; required: {', '.join(required)}; "
+                             f"the header has: {found}", path=shown, row=header_row, column=name)
+    return keep
+
+
+# ---------------------------------------------------------------------------
+# Typed cells
+
+
+_MISSING_WORDS = {"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014", "?", ".", "nr", "n.r."}
+_INF_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "\u221e"}
+_WHOLE = re.compile(r"^\+?(\d+)(?:\.0*)?$")
+_NEGATIVE = re.compile(r"^-\d+(?:\.\d*)?$")
+_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[, \u00a0\u202f']\d{3})+$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+_PCT = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
+    """A count cell: blank -> None; whole numbers only (``3.0`` is read as 3)."""
+    s = text.strip()
+    if not s:
+        return None
+
+    def fail(message):
+        raise InputError(message, path=path, row=row, column=column)
+
+    low = s.lower()
+    if low in _MISSING_WORDS:
+        fail(f"'{s}' is not a count; leave the cell empty when the source gives no number")
+    if low in _INF_WORDS:
+        fail(f"'{s}' (infinite) is not a count; counts are whole numbers of participants or fistulas")
+    match = _WHOLE.match(s)
+    if match:
+        value = int(match.group(1))
+        if value > schema.MAX_COUNT:
+            fail(f"{value} is implausibly large for a count (over 1,000,000,000); check the cell")
+        return value
+    if _NEGATIVE.match(s):
+        fail(f"'{s}' is negative; counts cannot be below 0")
+    if _THOUSANDS.match(s):
+        fail(f"'{s}' has a thousands separator; write the count with digits only "
+             f"(e.g. {re.sub(r'[^0-9]', '', s)})")
+    if _DECIMAL.match(s) or _DECIMAL_COMMA.match(s):
+        fail(f"'{s}' is not a whole number; counts are numbers of participants or fistulas")
+    if s.endswith("%"):
+        fail(f"'{s}' is a percentage, not a count; put printed percentages in pct_t / pct_c")
+    try:
+        number = float(s)
+    except ValueError:
+        fail(f"'{s}' is not a number; counts are whole numbers written with digits")
+    if not math.isfinite(number):
+        fail(f"'{s}' is not a count; counts are whole numbers of participants or fistulas")
+    fail(f"'{s}' is not a whole number written with digits (write e.g. 1000, not 1e3)")
+    return None   # unreachable
+
+
+def _parse_number(text: str, *, path: str, row: int, column: str, decimal_comma: bool,
+                  hint: str) -> float | None:
+    s = text.strip()
+    if not s:
+        return None
+    if decimal_comma and _DECIMAL_COMMA.match(s):
+        s = s.replace(",", ".")
+    try:
+        value = float(s)
+    except ValueError:
+        raise InputError(f"'{text.strip()}' is not a number; {hint}", path=path, row=row, column=column) from None
+    if not math.isfinite(value):
+        raise InputError(f"'{text.strip()}' is not a finite number; {hint}", path=path, row=row,
+                         column=column)
+    return value
+
+
+def parse_timepoint(text: str, *, path: str, row: int, column: str = "timepoint_weeks",
+                    decimal_comma: bool = False) -> float | None:
+    value = _parse_number(text, path=path, row=row, column=column, decimal_comma=decimal_comma,
+                          hint="write the number of weeks only, e.g. 24 (a year is 52)")
+    if value is not None and value < 0:
+        raise InputError(f"'{text.strip()}' is negative; a time point is weeks after treatment",
+                         path=path, row=row, column=column)
+    return value
+
+
+def parse_unit(text: str, *, path: str, row: int, column: str = "unit") -> str | None:
+    s = text.strip().lower()
+    if not s:
+        return None
+    if s not in schema.UNITS:
+        raise InputError(f"'{text.strip()}' is not a unit; use {' or '.join(schema.UNITS)} "
+                         "(what the n of the row counts)", path=path, row=row, column=column)
+    return s
+
+
+def _parse_pct(text: str, *, path: str, row: int, column: str, decimal_comma: bool) -> str | None:
+    s = text.strip()
+    if not s:
+        return None
+    s = s.rstrip("%").strip()
+    if decimal_comma and _DECIMAL_COMMA.match(s):
+        s = s.replace(",", ".")
+    if not _PCT.match(s) or float(s) > 100:
+        raise InputError(f"'{text.strip()}' is not a percentage between 0 and 100; write the number as "
+                         "printed in the source, e.g. 63 or 43.3", path=path, row=row, column=column)
+    return s
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:
+    path = raw.path
+    decimal_comma = raw.delimiter != ","
+    values: dict = {}
+    for column in ("study_id", "outcome"):
+        text = _text(cells.get(column))
+        if text is None:
+            raise InputError("is blank; every row needs a study_id and an outcome",
+                             path=path, row=number, column=column)
+        values[column] = text
+    for column in schema.COUNT_COLUMNS:
+        values[column] = parse_count(cells.get(column, ""), path=path, row=number, column=column)
+    values["timepoint_weeks"] = parse_timepoint(cells.get("timepoint_weeks", ""), path=path, row=number,
+                                                decimal_comma=decimal_comma)
+    values["unit"] = parse_unit(cells.get("unit", ""), path=path, row=number)
+    for column in schema.PCT_COLUMNS:
+        values[column] = _parse_pct(cells.get(column, ""), path=path, row=number, column=column,
+                                    decimal_comma=decimal_comma)
+    dose = _parse_number(cells.get("dose_cells", ""), path=path, row=number, column="dose_cells",
+                         decimal_comma=decimal_comma,
+                         hint="write the number of cells, e.g. 3e7 or 30000000 (words go in dose_text)")
+    if dose is not None and dose <= 0:
+        raise InputError(f"'{cells['dose_cells'].strip()}' is not a positive number of cells",
+                         path=path, row=number, column="dose_cells")
+    values["dose_cells"] = dose
+    for column in schema.TEXT_COLUMNS:
+        if column not in values:
+            values[column] = _text(cells.get(column))
+    _check_arms(path, number, values)
+    extra = {name: text for name, text in cells.items() if name not in schema.KNOWN_COLUMNS}
+    return Row(row_number=number, extra=MappingProxyType(extra), **values)
+
+
+def _check_arms(path: str, number: int, v: dict) -> None:
+    def fail(message, column):
+        raise InputError(message, path=path, row=number, column=column)
+
+    for arm in ("t", "c"):
+        events, n = v[f"events_{arm}"], v[f"n_{arm}"]
+        if events is not None and n is None:
+            fail(f"events_{arm} is given but n_{arm} is blank; give both, or neither", f"n_{arm}")
+        if n == 0:
+            fail(f"n_{arm} is 0; an arm needs at least one participant (or fistula)", f"n_{arm}")
+        if events is not None and events > n:
+            fail(f"events_{arm} ({events}) is larger than n_{arm} ({n})", f"events_{arm}")
+    if v["n_c"] is not None and v["events_c"] is None and v["events_t"] is not None:
+        # A row with treatment events and a control size but no control events
+        # is half a comparison; arm sizes alone are allowed only on rows that
+        # have no event counts at all (percentage-only rows).
+        fail("n_c is given but events_c is blank; give both control counts, or neither", "events_c")
+    if v["events_c"] is not None and v["events_t"] is None:
+        fail("control counts are given but events_t is blank; fill events_t, or leave the control "
+             "counts empty too (put them in note)", "events_t")
+
+
+def _check_unique_keys(path: str, rows: tuple[Row, ...]) -> None:
+    seen: dict[tuple, int] = {}
+    for row in rows:
+        key = (row.study_id, row.outcome, row.timepoint_weeks, row.unit)
+        if key in seen:
+            raise InputError(
+                f"repeats row {seen[key]}: the same study_id, outcome, timepoint_weeks and unit "
+                f"({row.study_id}, {row.outcome}, {format_weeks(row.timepoint_weeks)}, {row.unit or '(blank)'}); "
+                "each outcome may appear once per study group, time point and unit",
+                path=path, row=row.row_number, column="study_id")
+        seen[key] = row.row_number
+
+
+def _make_totals_row(raw: RawTable, number: int, cells: dict[str, str]) -> TotalsRow:
+    path = raw.path
+    trial = _text(cells.get("trial"))
+    if trial is None:
+        raise InputError("is blank; every totals row names its trial", path=path, row=number, column="trial")
+    arm = (_text(cells.get("arm")) or "").lower()
+    if arm not in schema.TOTALS_ARMS:
+        raise InputError(f"'{cells.get('arm', '').strip()}' is not an arm; use treatment, control or all",
+                         path=path, row=number, column="arm")
+    members = tuple(m.strip() for m in cells.get("members", "").split(";") if m.strip())
+    if not members:
+        raise InputError("is blank; list the study_ids that make up the total, separated by ;",
+                         path=path, row=number, column="members")
+    if len(set(members)) != len(members):
+        raise InputError("lists a study_id twice", path=path, row=number, column="members")
+    total = parse_count(cells.get("total_n", ""), path=path, row=number, column="total_n")
+    if total is None or total < 1:
+        raise InputError("must be a count of at least 1 (the total the source states)",
+                         path=path, row=number, column="total_n")
+    return TotalsRow(
+        row_number=number, trial=trial,
+        timepoint_weeks=parse_timepoint(cells.get("timepoint_weeks", ""), path=path, row=number,
+                                        decimal_comma=raw.delimiter != ","),
+        unit=parse_unit(cells.get("unit", ""), path=path, row=number),
+        arm=arm, members=members, total_n=total,
+        source=_text(cells.get("source")), quote=_text(cells.get("quote")), note=_text(cells.get("note")),
+    )
+
+
+__all__ = [
+    "Row", "OutcomeTable", "TotalsRow", "TotalsTable", "curated_path", "curated_totals_path",
+    "load_table", "load_totals", "select", "format_weeks", "parse_count", "read_csv_records",
+]

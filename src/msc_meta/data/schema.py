@@ -1,0 +1,126 @@
+"""The shape of the outcome table and of the totals table, and the rules a file must obey.
+
+The contract lives in ``shared/cli-contract.md`` ("The outcome table"); this
+module is its machine-readable form. ``msc_meta.data.load`` enforces every
+rule below while reading, so that everything downstream can trust a loaded
+``OutcomeTable``: counts are whole numbers, ``0 <= events <= n``, arms are
+complete, keys are unique.
+
+What a file may look like (reading)
+-----------------------------------
+- Encoding: UTF-8, with or without a byte-order mark (Excel's "CSV UTF-8"),
+  or UTF-16 with a byte-order mark (Excel's "Unicode text"; also UTF-16
+  without a mark when its zero bytes make it unmistakable). Anything else
+  (Latin-1 / Windows-1252 bytes, typically from Excel's plain "CSV") is
+  refused, naming the row and column of the first offending byte, with the
+  advice to save the file as "CSV UTF-8". We refuse rather than guess,
+  because a guessed code page silently corrupts names and quotes.
+- Delimiter: comma, semicolon or tab, detected from the header line (the
+  one of the three that yields the known column names). In a semicolon- or
+  tab-separated file a decimal comma is accepted in the number columns
+  ``timepoint_weeks``, ``dose_cells``, ``pct_t``, ``pct_c`` (``43,3`` is 43.3),
+  as European spreadsheets write it.
+- Line ends: LF, CRLF or CR. Quoted fields may hold commas, quotes (doubled)
+  and line breaks.
+- Blank lines, and rows whose every cell is blank, are skipped. Row numbers
+  in messages count them anyway, so that they match what a spreadsheet shows
+  (the header is row 1; a quoted line break does not start a new row).
+- Unknown extra columns are kept as text (``--by`` can group on them). A
+  header cell left blank is ignored when its column holds nothing; otherwise
+  it is an error.
+- Counts: whole numbers written as digits. ``3.0`` is accepted as 3
+  (spreadsheets export whole numbers that way); ``3.5`` is not. A blank
+  cell means "the source gives no count".
+
+Validation table (each row: one InputError, one line, exit code 2)
+------------------------------------------------------------------
+Every message starts with ``<file>[, row R][, column 'C']:`` and then says,
+in plain words, what is wrong and how to fix it.
+
+==========================================  ======  ==========  ====================================================
+problem                                     row     column      message (abridged)
+==========================================  ======  ==========  ====================================================
+file does not exist                         --      --          the file does not exist
+path is a directory                         --      --          is a folder, not a file; give the path of a CSV file
+file cannot be read (permissions, I/O)      --      --          cannot be read (permission denied)
+file larger than 50 MB (checked first)      --      --          is 73.1 MB; outcome tables over 50 MB are refused
+empty file (0 bytes or only blanks)         --      --          the file is empty
+header only, no data rows                   --      --          has a header but no data rows
+binary / not text (NUL bytes, xlsx, ...)    --      --          is not a text CSV file (looks like an Excel workbook)
+Latin-1 / cp1252 bytes                      R       C           contains a character that is not valid UTF-8 ...
+unbalanced quote                            R       --          a quoted text starting in row R is never closed
+stray quote inside a field                  R       --          badly placed double quote
+header cell repeated                        1       C           the column name appears twice in the header
+header cell blank but column has data       1       --          header cell N is blank but the column holds data
+required column missing                     1       C           required column is missing (found: ...)
+row with more / fewer cells than header     R       --          has 23 cells but the header has 21 columns
+study_id or outcome blank                   R       C           is blank; every row needs a study_id and an outcome
+count not a number (``abc``)                R       C           'abc' is not a whole number
+count with decimals (``3.5``)               R       C           '3.5' is not a whole number
+count with thousands separator (``1,234``)  R       C           write 1234 without separators
+count written as NA / NaN / inf / ``-``     R       C           is not a count; leave the cell empty ...
+count negative                              R       C           is negative
+count huge (> 10^9)                         R       C           is implausibly large (over 1,000,000,000)
+n = 0                                       R       C           is 0; an arm needs at least one participant
+events > n                                  R       C           events_t (12) is larger than n_t (10)
+events given, n blank                       R       C           events_t is given but n_t is blank
+control arm half filled                     R       C           events_c is given but n_c is blank (or the reverse)
+control counts without treatment events     R       C           events_c/n_c given but events_t blank
+unit not patient / fistula                  R       unit        'patients' is not a unit; use patient or fistula
+timepoint_weeks not a number / negative     R       C           '24 weeks' is not a number of weeks
+dose_cells not a positive number            R       C           '3x10^7' is not a number; write e.g. 3e7
+pct_t / pct_c not a percentage 0-100        R       C           '63 pct' is not a percentage
+duplicate (study_id, outcome,               R       study_id    repeats row R0: same study_id, outcome,
+  timepoint_weeks, unit)                                          timepoint_weeks and unit
+totals.csv: arm not treatment/control/all   R       arm
+totals.csv: members blank                   R       members
+totals.csv: total_n not a count >= 1        R       total_n
+==========================================  ======  ==========  ====================================================
+
+Allowed on purpose: ``n_t`` (or ``n_c``) with a blank event count on a row
+that has no event counts at all (the source printed only a percentage but
+gives the arm size); such a row is listed, checked for arm size, and never
+pooled.
+"""
+
+from __future__ import annotations
+
+# Columns the outcome table must have (a user's file may have only these).
+REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "outcome", "events_t", "n_t")
+
+# Every column the curated file has, in its order.
+CURATED_COLUMNS: tuple[str, ...] = (
+    "study_id", "trial", "outcome", "timepoint_weeks", "unit",
+    "events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c",
+    "design", "product", "cell_source", "donor", "route",
+    "dose_cells", "dose_text", "source", "quote", "note",
+)
+
+COUNT_COLUMNS: tuple[str, ...] = ("events_t", "n_t", "events_c", "n_c")
+PCT_COLUMNS: tuple[str, ...] = ("pct_t", "pct_c")
+FLOAT_COLUMNS: tuple[str, ...] = ("timepoint_weeks", "dose_cells")
+TEXT_COLUMNS: tuple[str, ...] = (
+    "study_id", "outcome", "trial", "unit", "design", "product", "cell_source",
+    "donor", "route", "dose_text", "source", "quote", "note",
+)
+KNOWN_COLUMNS: frozenset[str] = frozenset(CURATED_COLUMNS)
+
+UNITS: tuple[str, ...] = ("patient", "fistula")
+
+# A row is identified by these; two rows may not share them.
+ROW_KEY: tuple[str, ...] = ("study_id", "outcome", "timepoint_weeks", "unit")
+
+# No trial has a billion participants; a bigger count is a typing slip
+# (or an ID pasted into the wrong column).
+MAX_COUNT = 10**9
+
+# Refuse before reading: the curated table is a few kB, so a 50 MB file is
+# almost surely the wrong file, and reading it would make the CLI hang.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+# totals.csv: totals that a source states for a trial, to check sums of arms.
+TOTALS_REQUIRED_COLUMNS: tuple[str, ...] = (
+    "trial", "timepoint_weeks", "unit", "arm", "members", "total_n",
+)
+TOTALS_COLUMNS: tuple[str, ...] = TOTALS_REQUIRED_COLUMNS + ("source", "quote", "note")
+TOTALS_ARMS: tuple[str, ...] = ("treatment", "control", "all")
