@@ -130,3 +130,13 @@ def test_errors():
         pool_mh("OR", [0, 0], [10, 10], [1, 2], [10, 10])
     with pytest.raises(ComputationError, match="Peto OR undefined"):
         pool_peto([0, 0], [10, 10], [0, 0], [10, 10])
+
+
+def test_tables_keep_ignores_cc_but_drops_double_zero():
+    from msc_meta.pooling.mh import tables_keep
+
+    keep, reasons = tables_keep("OR", [0, 0, 3, 4], [20, 10, 10, 10], [4, 0, 1, np.nan], [20, 12, 10, np.nan])
+    assert keep.tolist() == [True, False, True, False]
+    assert reasons[0] is None and "double zero" in reasons[1] and "no control arm" in reasons[3]
+    keep, _ = tables_keep("RD", [0], [10], [0], [12])
+    assert keep.tolist() == [True]

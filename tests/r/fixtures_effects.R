@@ -134,7 +134,7 @@ mh_cases <- list()
 for (s in c("bcg", "zeros", "k2")) {
   d <- two_arm[[s]]
   for (m in c("RR", "OR", "RD")) {
-    for (cc in c(0.5, 0.25)) {
+    for (cc in c(0.5, 0.25, 0)) {
       for (level in c(95, 90)) {
         if (level == 90 && cc != 0.5) next
         res <- suppressWarnings(rma.mh(measure = m, ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i,

@@ -57,6 +57,19 @@ def _tables(ai, n1i, ci, n2i):
     return a, n1, c, n2
 
 
+def tables_keep(measure, ai, n1i, ci, n2i) -> tuple[np.ndarray, tuple]:
+    """Which 2x2 tables may enter an MH (measure RR, OR, RD) or Peto (measure "OR") pool, and why not.
+
+    Unlike ``EffectSizes.keep``, a table is never left out because its own
+    effect size needs a continuity correction: MH and Peto use the raw counts,
+    so with ``cc=0`` a table with a single zero cell still counts (as
+    ``rma.mh(add=0)``). Left out: missing counts, and for RR and OR tables with
+    no events (or only events) in both arms, as ``escalc(drop00=TRUE)``.
+    """
+    es = escalc(measure, ai, n1i, ci, n2i, cc=0.5)
+    return es.keep.copy(), es.reasons
+
+
 def _heterogeneity(yi, vi, beta):
     """Q, its df and p-value, I² and H² as rma.mh: from escalc yi/vi around the MH estimate."""
     ok = np.isfinite(yi) & np.isfinite(vi)
