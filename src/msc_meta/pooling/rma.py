@@ -1,0 +1,432 @@
+"""Inverse-variance common-effect and random-effects models, as metafor ``rma.uni()``.
+
+One engine serves one pool and thousands: :func:`fit_batch` works on 2-D
+arrays ``Y, V`` (groups × kmax, padded) with a boolean ``mask``, and
+:func:`pool_rma` is ``fit_batch`` on a single row. All formulas are those of
+metafor 3.8.1 for the intercept-only model (``rma(yi, vi, method=, test=)``,
+``predict()``, ``confint()``, ``weights()``):
+
+- pooled effect ``θ = Σw y / Σw``, ``se = 1/sqrt(Σw)``, ``w = 1/(v + τ²)``
+  (τ² = 0 for ``FE``); Wald z test and CI.
+- Hartung-Knapp-Sidik-Jonkman (``test="knha"``; Hartung & Knapp 2001, Sidik
+  & Jonkman 2002): ``se² · Σw (y-θ)²/(k-1)``, t with k-1 df. As metafor the
+  factor is not truncated at 1 (it may shrink the CI), and it is 0 when the
+  weighted residual sum of squares is below machine epsilon.
+- Cochran's Q with FE weights, ``Q_df = k - 1``, ``Q_p`` from chi².
+- I² and H²: random-effects fits ``I² = 100 τ²/(s² + τ²)``, ``H² = 1 + τ²/s²``
+  with the typical within-study variance ``s² = (k-1)Σw/((Σw)² - Σw²)``,
+  w = 1/v (Higgins & Thompson 2002; metafor ``vt``); FE fits
+  ``I² = max(0, 100 (Q - (k-1))/Q)``, ``H² = Q/(k-1)``.
+- Prediction interval ``θ ± crit · sqrt(τ² + se²)``: ``pi="hts"`` uses
+  t with k-2 df (Higgins, Thompson & Spiegelhalter 2009; undefined for
+  k < 3); ``pi="z"`` is metafor ``predict()``'s default, the CI's critical
+  value (z, or t with k-1 df under HKSJ, reported as ``pi_method="t"``).
+  FE fits have no prediction interval (metafor ``predict()`` gives none).
+- Q-profile CI of τ² (Viechtbauer 2007; metafor ``confint()``): the τ² where
+  the generalised Q equals the chi²(k-1) quantiles, searched on
+  ``[0, max(100, 10 τ²)]``; a bound beyond that limit is reported at the
+  limit (metafor's ">"), and a CI entirely below Q's range is [0, 0]. I² and
+  H² CIs follow from the τ² bounds and s².
+
+Only numpy and scipy.special are imported at module level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import chdtrc, chdtri, ndtr, ndtri, stdtr, stdtrit
+
+from msc_meta.errors import ComputationError, UsageError
+from msc_meta.pooling.results import PoolResult
+from msc_meta.pooling.tau2 import (
+    DEFAULT_MAXITER,
+    DEFAULT_TOL,
+    as_batch,
+    check_method,
+    estimate_tau2,
+    generalized_q,
+    solve_q,
+    tau2_dl,
+    tau2_eb,
+    tau2_he,
+    tau2_hs,
+    tau2_ml,
+    tau2_pm,
+    tau2_reml,
+    tau2_sj,
+    typical_variance,
+)
+
+__all__ = [
+    "BatchFit", "fit_batch", "pool_rma", "pool_rma_batch", "qprofile_tau2_ci",
+    "tau2_dl", "tau2_reml", "tau2_ml", "tau2_pm", "tau2_he", "tau2_sj", "tau2_hs", "tau2_eb",
+]
+
+_EPS = np.finfo(float).eps
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """Fitted models of many pools, on the analysis scale; arrays of shape (groups,).
+
+    Field names follow :class:`~msc_meta.pooling.results.PoolResult`. Values
+    that do not apply are NaN (e.g. ``df`` for a z test, PI bounds when
+    undefined, CIs of τ² for FE). ``weights`` is (groups, kmax) in percent,
+    0 in padded cells. ``converged`` is False where the τ² iteration failed;
+    that group's numbers are NaN and ``messages`` says why. ``test`` and
+    ``pi_method`` are per group because k = 1 forces a z test (as metafor).
+    """
+
+    method: str
+    level: float
+    hksj: bool
+    pi: str
+    k: np.ndarray
+    theta: np.ndarray
+    se: np.ndarray
+    theta_ci_low: np.ndarray
+    theta_ci_high: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    test: np.ndarray            # "z" or "t" per group
+    df: np.ndarray              # t degrees of freedom, NaN for z
+    tau2: np.ndarray
+    tau: np.ndarray
+    se_tau2: np.ndarray
+    i2: np.ndarray
+    h2: np.ndarray
+    q: np.ndarray
+    q_df: np.ndarray
+    q_pval: np.ndarray
+    s2: np.ndarray              # typical within-study variance (metafor vt)
+    theta_pi_low: np.ndarray
+    theta_pi_high: np.ndarray
+    pi_method: tuple            # "hts" / "z" / "t", or None where no PI
+    tau2_ci_low: np.ndarray
+    tau2_ci_high: np.ndarray
+    i2_ci_low: np.ndarray
+    i2_ci_high: np.ndarray
+    h2_ci_low: np.ndarray
+    h2_ci_high: np.ndarray
+    iterations: np.ndarray
+    weights: np.ndarray
+    mask: np.ndarray
+    converged: np.ndarray
+    messages: tuple             # None where converged
+    notes: tuple                # tuple of notes (str) per group
+
+    @property
+    def groups(self) -> int:
+        return int(self.k.shape[0])
+
+    @property
+    def random(self) -> bool:
+        return self.method != "FE"
+
+
+def _check_options(method, pi, level):
+    method = check_method(method)
+    pi = str(pi).lower()
+    if pi not in ("hts", "z"):
+        raise UsageError(f"unknown prediction interval {pi!r}: choose hts or z")
+    level = float(level)
+    if not 0.0 < level < 100.0:
+        raise UsageError(f"confidence level must be between 0 and 100 (percent), got {level:g}")
+    return method, pi, level
+
+
+def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
+    """Q-profile confidence interval of τ² (Viechtbauer 2007), as metafor ``confint(fit)``.
+
+    Bounds solve ``Q(τ²) = chi²_{k-1}`` quantiles (upper quantile for the
+    lower bound) on ``[0, tau2.max]``, ``tau2.max = max(100, 10 τ²)``. As
+    metafor: if ``Q(0)`` is below the lower quantile both bounds are 0; a
+    bound whose root lies beyond ``tau2.max`` is set to ``tau2.max``.
+    Returns (low, high, high_at_limit); NaN where k < 2.
+    """
+    Y, V, mask, k = as_batch(Y, V, mask)
+    tau2 = np.asarray(tau2, dtype=float).reshape(-1)
+    G = Y.shape[0]
+    low = np.full(G, np.nan)
+    high = np.full(G, np.nan)
+    at_limit = np.zeros(G, dtype=bool)
+    ok = (k > 1) & np.isfinite(tau2)
+    if not ok.any():
+        return low, high, at_limit
+    idx = np.nonzero(ok)[0]
+    Yi, Vi, Mi = Y[idx], V[idx], mask[idx]
+    df = (k[idx] - 1).astype(float)
+    alpha = 1.0 - level / 100.0
+    crit_u = chdtri(df, alpha / 2.0)           # upper alpha/2 quantile
+    crit_l = chdtri(df, 1.0 - alpha / 2.0)     # lower alpha/2 quantile
+    tmax = np.maximum(100.0, 10.0 * tau2[idx])
+    zeros = np.zeros(idx.size)
+    q_min, _ = generalized_q(Yi, Vi, Mi, zeros)
+    q_max, _ = generalized_q(Yi, Vi, Mi, tmax)
+
+    lo = np.full(idx.size, np.nan)
+    hi = np.full(idx.size, np.nan)
+    # upper bound (metafor's order: the lower-bound branch may overwrite both)
+    all_below = q_min < crit_l
+    hi_limit = ~all_below & (q_max > crit_l)
+    solve_hi = ~all_below & ~hi_limit
+    lo[all_below] = 0.0
+    hi[all_below] = 0.0
+    hi[hi_limit] = tmax[hi_limit]
+    if solve_hi.any():
+        s = np.nonzero(solve_hi)[0]
+        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_l[s], zeros[s], tmax[s])
+        hi[s] = root
+    # lower bound
+    both_limit = q_max > crit_u
+    lo_zero = ~both_limit & (q_min < crit_u)
+    solve_lo = ~both_limit & ~lo_zero
+    lo[both_limit] = tmax[both_limit]
+    hi[both_limit] = tmax[both_limit]
+    lo[lo_zero] = 0.0
+    if solve_lo.any():
+        s = np.nonzero(solve_lo)[0]
+        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_u[s], zeros[s], tmax[s])
+        lo[s] = root
+    low[idx] = lo
+    high[idx] = hi
+    at_limit[idx] = hi_limit | both_limit
+    return low, high, at_limit
+
+
+def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.0,
+              tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> BatchFit:
+    """Fit ``rma(yi, vi, method=method, test="knha" if hksj else "z")`` to every row.
+
+    Analysis scale only (no back-transformation). Groups whose τ² iteration
+    does not converge are NaN with ``converged=False`` and a message; the
+    others are unaffected. Each group's numbers equal those of fitting it
+    alone (the only coupling is that rows are computed side by side).
+    """
+    method, pi, level = _check_options(method, pi, level)
+    Y, V, mask, k = as_batch(Y, V, mask)
+    G = Y.shape[0]
+    if (k == 0).any():
+        raise UsageError(f"no studies to pool in group {int(np.nonzero(k == 0)[0][0]) + 1}")
+    kf = k.astype(float)
+    alpha = 1.0 - level / 100.0
+    est = estimate_tau2(method, Y, V, mask, tol=tol, maxiter=maxiter)
+    tau2 = est.tau2                                       # NaN where not converged
+    s2 = typical_variance(V, mask)
+
+    W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
+    sw = W.sum(axis=1)
+    theta = (W * Y).sum(axis=1) / sw
+    se = np.sqrt(1.0 / sw)
+    weights = 100.0 * W / sw[:, None]
+
+    # HKSJ needs k >= 2; metafor falls back to z for k = 1
+    use_t = np.full(G, bool(hksj)) & (k > 1)
+    df = np.where(use_t, kf - 1.0, np.nan)
+    if hksj:
+        rss = (W * np.where(mask, Y - theta[:, None], 0.0) ** 2).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s2w = np.where(rss <= _EPS, 0.0, rss / (kf - 1.0))
+        se = np.where(use_t, se * np.sqrt(s2w), se)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = theta / se
+    dft = np.where(use_t, df, 1.0)
+    crit = np.where(use_t, stdtrit(dft, 1.0 - alpha / 2.0), ndtri(1.0 - alpha / 2.0))
+    pval = np.where(use_t, 2.0 * stdtr(dft, -np.abs(stat)), 2.0 * ndtr(-np.abs(stat)))
+    ci_low = theta - crit * se
+    ci_high = theta + crit * se
+
+    # Cochran's Q with FE weights; k = 1 gives metafor's Q = 0, p = 1
+    q_fe, _ = generalized_q(Y, V, mask, np.zeros(G))
+    q = np.where(k > 1, np.maximum(q_fe, 0.0), 0.0)
+    q_df = k - 1
+    q_pval = np.where(k > 1, chdtrc(np.maximum(kf - 1.0, 1.0), q), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "FE":
+            i2 = np.maximum(0.0, np.nan_to_num(100.0 * (q - (kf - 1.0)) / q, nan=-np.inf, neginf=-np.inf))
+            h2 = q / (kf - 1.0)
+        else:
+            i2 = 100.0 * tau2 / (s2 + tau2)
+            h2 = tau2 / s2 + 1.0
+    i2 = np.where(k > 1, i2, 0.0)
+    h2 = np.where(k > 1, h2, 1.0)
+
+    # prediction interval
+    pi_low = np.full(G, np.nan)
+    pi_high = np.full(G, np.nan)
+    pi_method: list = [None] * G
+    if method != "FE":
+        if pi == "hts":
+            has = k >= 3
+            crit_pi = stdtrit(np.maximum(kf - 2.0, 1.0), 1.0 - alpha / 2.0)
+        else:
+            has = np.ones(G, dtype=bool)
+            crit_pi = crit
+        half = crit_pi * np.sqrt(tau2 + se * se)
+        pi_low = np.where(has, theta - half, np.nan)
+        pi_high = np.where(has, theta + half, np.nan)
+        for g in range(G):
+            if has[g]:
+                pi_method[g] = "hts" if pi == "hts" else ("t" if use_t[g] else "z")
+
+    # Q-profile CIs of τ², I², H²
+    nan = np.full(G, np.nan)
+    t_lo, t_hi, at_limit = nan, nan, np.zeros(G, dtype=bool)
+    if method != "FE":
+        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        i2_lo = 100.0 * t_lo / (s2 + t_lo)
+        i2_hi = 100.0 * t_hi / (s2 + t_hi)
+        h2_lo = t_lo / s2 + 1.0
+        h2_hi = t_hi / s2 + 1.0
+
+    notes = []
+    for g in range(G):
+        n = []
+        if not est.converged[g]:
+            n.append(est.messages[g])
+        if k[g] == 1:
+            n.append("k = 1: the pooled effect is that study's estimate; no heterogeneity can be estimated")
+            if hksj:
+                n.append("HKSJ needs k >= 2; a z test was used (as metafor)")
+        elif method != "FE":
+            if k[g] == 2:
+                n.append("k = 2: tau² is very imprecise")
+            if est.truncated[g]:
+                n.append(f"{method} estimate of tau² was negative and is truncated at 0")
+            elif est.converged[g] and tau2[g] <= 1e-8 * s2[g]:
+                n.append("tau² is estimated at (or numerically at) its boundary 0")
+            if est.ll0_reset[g]:
+                n.append(f"{method} Fisher scoring stopped at a local maximum; tau² set to 0 as metafor")
+            if at_limit[g]:
+                n.append(f"Q-profile CI of tau² reaches the search limit {max(100.0, 10 * tau2[g]):g}; "
+                         "the upper bound is at least this")
+            if pi == "hts" and k[g] < 3:
+                n.append("the hts prediction interval needs k >= 3 (t with k-2 df); none given")
+        if use_t[g] and se[g] == 0.0:
+            n.append("HKSJ: the weighted residuals are all 0, so se = 0 (as metafor); the CI has no width")
+        notes.append(tuple(n))
+
+    iterations = est.iterations
+    return BatchFit(
+        method=method, level=level, hksj=bool(hksj), pi=pi, k=k,
+        theta=theta, se=se, theta_ci_low=ci_low, theta_ci_high=ci_high,
+        stat=stat, pval=pval, test=np.where(use_t, "t", "z"), df=df,
+        tau2=tau2, tau=np.sqrt(tau2), se_tau2=est.se_tau2, i2=i2, h2=h2,
+        q=q, q_df=q_df, q_pval=q_pval, s2=s2,
+        theta_pi_low=pi_low, theta_pi_high=pi_high, pi_method=tuple(pi_method),
+        tau2_ci_low=t_lo, tau2_ci_high=t_hi, i2_ci_low=i2_lo, i2_ci_high=i2_hi,
+        h2_ci_low=h2_lo, h2_ci_high=h2_hi, iterations=iterations,
+        weights=weights, mask=mask, converged=est.converged.copy(), messages=est.messages,
+        notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------------
+# PoolResult (one group, with the natural scale)
+# ---------------------------------------------------------------------------
+
+def _back(measure, x, ni):
+    if measure == "GEN":
+        return np.asarray(x, dtype=float)
+    from msc_meta.effects import transform_back
+
+    return np.asarray(transform_back(measure, x, ni=ni), dtype=float)
+
+
+def _opt(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None) -> PoolResult:
+    """The PoolResult of group ``g`` of a batch fit; natural scale via ``transform_back``.
+
+    ``ni`` (sample sizes of that group's studies) is needed for PFT, whose
+    back-transformation uses their harmonic mean (metafor ``transf.ipft.hm``).
+    """
+    measure = str(measure).upper()
+    if not fit.converged[g]:
+        raise ComputationError(fit.messages[g])
+    if measure == "PFT" and ni is None:
+        raise UsageError("PFT back-transformation needs the studies' sample sizes (ni)")
+    nat = _back(measure, np.array([fit.theta[g], fit.theta_ci_low[g], fit.theta_ci_high[g],
+                                   fit.theta_pi_low[g], fit.theta_pi_high[g]]), ni)
+    has_pi = fit.pi_method[g] is not None
+    random = fit.method != "FE"
+    t_test = fit.test[g] == "t"
+    return PoolResult(
+        measure=measure, method=fit.method, k=int(fit.k[g]),
+        theta=float(fit.theta[g]), se=float(fit.se[g]),
+        theta_ci_low=float(fit.theta_ci_low[g]), theta_ci_high=float(fit.theta_ci_high[g]),
+        estimate=float(nat[0]), ci_low=float(nat[1]), ci_high=float(nat[2]),
+        stat=float(fit.stat[g]), pval=float(fit.pval[g]),
+        tau2=float(fit.tau2[g]), tau=float(fit.tau[g]),
+        i2=float(fit.i2[g]), h2=float(fit.h2[g]),
+        q=float(fit.q[g]), q_df=int(fit.q_df[g]), q_pval=float(fit.q_pval[g]),
+        weights=tuple(float(w) for w in fit.weights[g][fit.mask[g]]),
+        level=fit.level, test="t" if t_test else "z",
+        df=float(fit.df[g]) if t_test else None,
+        hksj=fit.hksj and t_test, random=random,
+        se_tau2=_opt(fit.se_tau2[g]) if random else None,
+        theta_pi_low=_opt(fit.theta_pi_low[g]) if has_pi else None,
+        theta_pi_high=_opt(fit.theta_pi_high[g]) if has_pi else None,
+        pi_low=_opt(nat[3]) if has_pi else None,
+        pi_high=_opt(nat[4]) if has_pi else None,
+        pi_method=fit.pi_method[g],
+        tau2_ci_low=_opt(fit.tau2_ci_low[g]), tau2_ci_high=_opt(fit.tau2_ci_high[g]),
+        i2_ci_low=_opt(fit.i2_ci_low[g]), i2_ci_high=_opt(fit.i2_ci_high[g]),
+        h2_ci_low=_opt(fit.h2_ci_low[g]), h2_ci_high=_opt(fit.h2_ci_high[g]),
+        iterations=int(fit.iterations[g]) if fit.method in ("REML", "ML", "EB") else None,
+        notes=fit.notes[g],
+    )
+
+
+def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hksj=False,
+                   pi="hts", level=95.0, errors="raise", tol=DEFAULT_TOL,
+                   maxiter=DEFAULT_MAXITER) -> list:
+    """:func:`fit_batch` then one PoolResult per group.
+
+    ``ni`` is (groups, kmax) like ``Y`` (needed for PFT). ``errors="raise"``
+    raises ComputationError for the first group that did not converge;
+    ``errors="none"`` puts None in its place instead.
+    """
+    if errors not in ("raise", "none"):
+        raise UsageError(f"errors must be 'raise' or 'none', got {errors!r}")
+    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level, tol=tol, maxiter=maxiter)
+    ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(fit.mask.shape)
+    out = []
+    for g in range(fit.groups):
+        if not fit.converged[g]:
+            if errors == "raise":
+                where = f" (group {g + 1})" if fit.groups > 1 else ""
+                raise ComputationError(fit.messages[g] + where)
+            out.append(None)
+            continue
+        ni_g = None if ni_rows is None else ni_rows[g][fit.mask[g]]
+        out.append(result_of(fit, g, measure=measure, ni=ni_g))
+    return out
+
+
+def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="hts",
+             level=95.0, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> PoolResult:
+    """Pool one set of studies as metafor ``rma(yi, vi, method=, test=)``.
+
+    ``method``: FE, DL, REML, ML, PM, HE, SJ, HS or EB. ``hksj=True`` is
+    ``test="knha"``. ``pi``: "hts" (t, k-2 df) or "z" (metafor predict()).
+    ``measure`` names the analysis scale for the natural-scale fields
+    (GEN = no transformation); PFT needs ``ni``. Raises ComputationError when
+    an iterative estimator does not converge, naming an alternative.
+    """
+    yi = np.asarray(yi, dtype=float).reshape(-1)
+    vi = np.asarray(vi, dtype=float).reshape(-1)
+    if yi.shape != vi.shape:
+        raise UsageError(f"yi and vi differ in length ({yi.size} and {vi.size})")
+    if yi.size == 0:
+        raise UsageError("no studies to pool")
+    ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(1, -1)
+    return pool_rma_batch(yi[None, :], vi[None, :], np.ones((1, yi.size), dtype=bool),
+                          method=method, measure=measure, ni=ni_rows, hksj=hksj, pi=pi,
+                          level=level, tol=tol, maxiter=maxiter)[0]

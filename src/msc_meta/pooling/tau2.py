@@ -1,0 +1,520 @@
+"""Between-study variance (tau²) estimators, vectorised over many pools at once.
+
+Every function works on 2-D arrays ``Y, V`` of shape ``(groups, kmax)``: one
+row per pool, padded on the right, with a boolean ``mask`` (True = study
+present). 1-D inputs are one pool and give a scalar back. All estimators are
+those of metafor 3.8 ``rma.uni()`` for the intercept-only model (p = 1), read
+from its source:
+
+- ``DL``  DerSimonian & Laird (1986): ``(Q - (k-1)) / (Σw - Σw²/Σw)``, w = 1/v.
+- ``HE``  Hedges (1983), method of moments on unweighted residuals:
+  ``(Σ(y-ȳ)² - (1 - 1/k) Σv) / (k-1)``.
+- ``HS``  Hunter & Schmidt (2004): ``(Q - k) / Σw``, w = 1/v.
+- ``SJ``  Sidik & Jonkman (2005): one step from ``τ0² = Σ(y-ȳ)²/k``,
+  ``τ0² · Q(τ0²) / (k-1)`` with weights 1/(v + τ0²) (metafor's non-iterated SJ).
+- ``PM``  Paule & Mandel (1982): the root of ``Q(τ²) = k - 1``; 0 when
+  ``Q(0) < k - 1``.
+- ``ML``, ``REML``  Fisher scoring from the (truncated) HE estimate, with
+  metafor's step halving to stay at or above 0 and its check that the
+  likelihood at τ² = 0 is not higher (``ll0check``); Viechtbauer (2005).
+- ``EB``  Morris (1983) empirical Bayes, metafor's iteration
+  ``τ² += (Q(τ²)·k/(k-1) - k) / Σw``; its fixed point is ``Q(τ²) = k-1``, so in
+  the intercept-only model EB equals PM (reached by a different route).
+
+Every estimate is truncated at 0 as in metafor. ``Q(τ²) = Σ w (y - μ̂)²`` with
+``w = 1/(v + τ²)`` is the generalised Q statistic (Viechtbauer 2007), also
+used by the Q-profile confidence interval here.
+
+Convergence (ML, REML, EB): a group stops when ``|Δτ²| <= tol · (τ² + 1e-4 s²)``
+with ``tol = 1e-10`` and ``s²`` its typical within-study variance, i.e.
+relative 1e-10, with an absolute floor 1e-14·s² so that estimates
+converging to the boundary 0 (by step halving) also stop. Root finding (PM,
+Q-profile) is safeguarded Newton with bisection, to about 1e-13 relative.
+
+Only numpy and scipy.special are imported (this module is on the ``pool``
+path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from msc_meta.errors import ComputationError, InputError, UsageError
+
+TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
+ITERATIVE = ("REML", "ML", "EB")
+
+DEFAULT_TOL = 1e-10
+DEFAULT_MAXITER = 1000
+
+_ALTERNATIVE = {
+    "REML": "try --method PM or DL",
+    "ML": "try --method REML, PM or DL",
+    "EB": "try --method PM (the same estimator, found by root finding) or DL",
+}
+
+
+@dataclass(frozen=True)
+class Tau2Estimate:
+    """tau² of every group, with what the estimator needed to say about it.
+
+    Arrays of shape ``(groups,)``. ``se_tau2`` is metafor's ``se.tau2`` (NaN
+    where undefined, e.g. k = 1). ``iterations`` counts Fisher-scoring steps
+    (0 for closed-form and root-finding estimators). ``converged`` is False
+    where the iteration did not converge; ``messages`` holds the reason
+    (None where it converged). ``ll0_reset`` marks ML/REML groups set to 0 by
+    metafor's check that the likelihood at τ² = 0 is higher.
+    """
+
+    method: str
+    tau2: np.ndarray
+    se_tau2: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+    messages: tuple
+    ll0_reset: np.ndarray
+    truncated: np.ndarray
+
+
+# ---------------------------------------------------------------------------
+# input handling
+# ---------------------------------------------------------------------------
+
+def as_batch(Y, V, mask=None):
+    """Validate and return float ``Y, V`` (groups, kmax), bool ``mask`` and k per group.
+
+    Padded cells are set to y = 0, v = 1 so that they never produce NaN; every
+    sum below multiplies them by a zero weight. ``mask=None`` means every
+    finite (y, v) pair is a study.
+    """
+    Y = np.asarray(Y, dtype=float)
+    V = np.asarray(V, dtype=float)
+    if Y.ndim == 1:
+        Y = Y[None, :]
+    if V.ndim == 1:
+        V = V[None, :]
+    if Y.shape != V.shape or Y.ndim != 2:
+        raise UsageError(f"yi and vi must have the same shape (groups, studies); got {Y.shape} and {V.shape}")
+    if mask is None:
+        mask = np.isfinite(Y) & np.isfinite(V)
+    else:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim == 1:
+            mask = mask[None, :]
+        if mask.shape != Y.shape:
+            raise UsageError(f"mask must have the shape of yi {Y.shape}; got {mask.shape}")
+    bad_y = mask & ~np.isfinite(Y)
+    bad_v = mask & ~(np.isfinite(V) & (V > 0))
+    if bad_y.any():
+        g, j = np.argwhere(bad_y)[0]
+        raise InputError(f"effect size yi is not finite (group {g + 1}, study {j + 1})")
+    if bad_v.any():
+        g, j = np.argwhere(bad_v)[0]
+        raise InputError(f"sampling variance vi must be positive and finite (group {g + 1}, study {j + 1}, "
+                         f"vi = {V[g, j]!r}); metafor cannot compute Q, I² or the DL/PM/HS estimators then")
+    Y = np.where(mask, Y, 0.0)
+    V = np.where(mask, V, 1.0)
+    k = mask.sum(axis=1)
+    return Y, V, mask, k
+
+
+def _scalar_if_1d(Y, result):
+    return float(result[0]) if np.ndim(Y) == 1 else result
+
+
+# ---------------------------------------------------------------------------
+# weighted sums for P = W - w w'/Σw  (the intercept-only projection)
+# ---------------------------------------------------------------------------
+
+def _wmean(Y, W):
+    """Weighted mean per row (weights already 0 on padded cells)."""
+    return (W * Y).sum(axis=1) / W.sum(axis=1)
+
+
+def generalized_q(Y, V, mask, tau2):
+    """Generalised Q ``Σ w (y - μ̂)²`` with ``w = 1/(v + τ²)``, and its derivative in τ².
+
+    Viechtbauer (2007), Stat Med 26:37; metafor ``.QE.func``. The derivative
+    ``-Σ w² (y - μ̂)²`` needs no term for μ̂ because ``Σ w (y - μ̂) = 0``.
+    """
+    W = np.where(mask, 1.0 / (V + np.asarray(tau2)[:, None]), 0.0)
+    mu = _wmean(Y, W)
+    r = np.where(mask, Y - mu[:, None], 0.0)
+    wr2 = W * r * r
+    return wr2.sum(axis=1), -(W * wr2).sum(axis=1)
+
+
+def _traces(A, V):
+    """Traces of ``P = diag(a) - a a'/Σa`` needed by metafor's se.tau2 formulas.
+
+    Returns ``tr(P)``, ``sum(P*P)``, ``tr(PVPV)`` (= metafor ``sum(PV * t(PV))``)
+    and ``sum(PV * P)``, in closed form from power sums of ``a`` (exact algebra
+    of metafor's matrix expressions, without forming k×k matrices).
+    """
+    S = A.sum(axis=1)
+    a2 = (A * A).sum(axis=1)
+    a3 = (A ** 3).sum(axis=1)
+    a2v = (A * A * V).sum(axis=1)
+    a3v = (A ** 3 * V).sum(axis=1)
+    a2v2 = (A * A * V * V).sum(axis=1)
+    a3v2 = (A ** 3 * V * V).sum(axis=1)
+    tr_p = S - a2 / S
+    sum_pp = a2 - 2.0 * a3 / S + a2 * a2 / S ** 2
+    tr_pvpv = a2v2 - 2.0 * a3v2 / S + a2v * a2v / S ** 2
+    sum_pvp = a2v - 2.0 * a3v / S + a2 * a2v / S ** 2
+    return tr_p, sum_pp, tr_pvpv, sum_pvp
+
+
+def typical_variance(V, mask):
+    """metafor's "typical" within-study variance ``s² = (k-1) Σw / ((Σw)² - Σw²)``, w = 1/v.
+
+    Higgins & Thompson (2002); metafor ``vt`` with ``i2def="1"``: (k-p)/tr(P).
+    NaN for k < 2.
+    """
+    W = np.where(mask, 1.0 / V, 0.0)
+    S = W.sum(axis=1)
+    k = mask.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 1, (k - 1) * S / (S * S - (W * W).sum(axis=1)), np.nan)
+
+
+# ---------------------------------------------------------------------------
+# closed-form estimators
+# ---------------------------------------------------------------------------
+
+def _raw_dl(Y, V, mask, k):
+    W = np.where(mask, 1.0 / V, 0.0)
+    q, _ = generalized_q(Y, V, mask, np.zeros(Y.shape[0]))
+    tr_p = W.sum(axis=1) - (W * W).sum(axis=1) / W.sum(axis=1)
+    return (q - (k - 1)) / tr_p
+
+
+def _raw_he(Y, V, mask, k):
+    ybar = Y.sum(axis=1) / k
+    rss = (np.where(mask, Y - ybar[:, None], 0.0) ** 2).sum(axis=1)
+    tr_pv = V.sum(axis=1, where=mask) * (1.0 - 1.0 / k)
+    return (rss - tr_pv) / (k - 1)
+
+
+def _raw_hs(Y, V, mask, k):
+    q, _ = generalized_q(Y, V, mask, np.zeros(Y.shape[0]))
+    return (q - k) / np.where(mask, 1.0 / V, 0.0).sum(axis=1)
+
+
+def _sj_start(Y, mask, k):
+    # metafor: var(ymci) * (k-1)/k, the variance with divisor k
+    ybar = Y.sum(axis=1) / k
+    return (np.where(mask, Y - ybar[:, None], 0.0) ** 2).sum(axis=1) / k
+
+
+def _raw_sj(Y, V, mask, k):
+    tau0 = _sj_start(Y, mask, k)
+    q, _ = generalized_q(Y, V, mask, tau0)
+    return tau0 * q / (k - 1)
+
+
+# ---------------------------------------------------------------------------
+# root finding on the generalised Q (PM, Q-profile CI)
+# ---------------------------------------------------------------------------
+
+def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13):
+    """Solve ``Q(τ²) = target`` for τ² in ``[lo, hi]``, row by row, in parallel.
+
+    Q(τ²) decreases in τ² (Viechtbauer 2007), so the caller guarantees
+    ``Q(lo) >= target >= Q(hi)``. Newton steps (Q' in closed form) are taken
+    when they stay inside the current bracket, bisection otherwise; each row
+    stops when its step or bracket is below ``rtol`` relative. This plays
+    the role of metafor's ``uniroot()`` calls, solved to machine precision.
+    Returns (root, converged).
+    """
+    lo = np.array(lo, dtype=float)
+    hi = np.array(hi, dtype=float)
+    target = np.broadcast_to(np.asarray(target, dtype=float), lo.shape).copy()
+    x = lo.copy()
+    done = np.zeros(lo.shape, dtype=bool)
+    for _ in range(maxiter):
+        idx = np.nonzero(~done)[0]
+        if idx.size == 0:
+            break
+        q, dq = generalized_q(Y[idx], V[idx], mask[idx], x[idx])
+        f = q - target[idx]
+        xi, loi, hii = x[idx], lo[idx], hi[idx]
+        # keep the bracket: f > 0 means the root lies to the right
+        loi = np.where(f > 0, xi, loi)
+        hii = np.where(f < 0, xi, hii)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = xi - f / dq
+        inside = np.isfinite(newton) & (newton > loi) & (newton < hii)
+        xnew = np.where(inside, newton, 0.5 * (loi + hii))
+        xnew = np.where(f == 0, xi, xnew)
+        step = np.abs(xnew - xi)
+        scale = np.maximum(np.abs(xnew), 1e-300)
+        stop = (f == 0) | (step <= rtol * scale) | (hii - loi <= rtol * scale)
+        x[idx], lo[idx], hi[idx] = xnew, loi, hii
+        done[idx] = stop
+    return x, done
+
+
+def _pm_upper_limit(Y, mask):
+    """metafor's ``tau2.max = max(100, 10 * mad(yi)^2)`` (mad with constant 1.4826)."""
+    Ym = np.where(mask, Y, np.nan)
+    med = np.nanmedian(Ym, axis=1)
+    mad = 1.4826 * np.nanmedian(np.abs(Ym - med[:, None]), axis=1)
+    return np.maximum(100.0, 10.0 * mad * mad)
+
+
+def _tau2_pm(Y, V, mask, k):
+    """Paule-Mandel: ``Q(τ²) = k - 1`` (metafor: uniroot on [0, tau2.max]).
+
+    Where metafor would stop with "tau2.max too low" (Q(tau2.max) > k-1) the
+    upper limit is doubled until it brackets the root, which always exists
+    since Q(τ²) -> 0 as τ² grows.
+    """
+    G = Y.shape[0]
+    target = (k - 1).astype(float)
+    q0, _ = generalized_q(Y, V, mask, np.zeros(G))
+    tau2 = np.zeros(G)
+    need = (q0 >= target) & (k > 1)
+    if not need.any():
+        return tau2
+    idx = np.nonzero(need)[0]
+    hi = _pm_upper_limit(Y[idx], mask[idx])
+    for _ in range(2000):
+        qh, _ = generalized_q(Y[idx], V[idx], mask[idx], hi)
+        low = qh > target[idx]
+        if not low.any():
+            break
+        hi = np.where(low, 2.0 * hi, hi)
+    root, _ = solve_q(Y[idx], V[idx], mask[idx], target[idx], np.zeros(idx.size), hi)
+    tau2[idx] = root
+    return tau2
+
+
+# ---------------------------------------------------------------------------
+# Fisher scoring (ML, REML, EB)
+# ---------------------------------------------------------------------------
+
+def _score_step(method, Y, V, mask, k, tau2):
+    """One metafor Fisher-scoring increment for τ² (rma.uni, intercept-only)."""
+    W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
+    S = W.sum(axis=1)
+    mu = (W * Y).sum(axis=1) / S
+    PY = np.where(mask, W * (Y - mu[:, None]), 0.0)      # P y
+    if method == "EB":
+        q = (PY * np.where(mask, Y - mu[:, None], 0.0)).sum(axis=1)
+        return (q * k / (k - 1) - k) / S
+    ypy = (PY * PY).sum(axis=1)                           # y'PPy
+    w2 = (W * W).sum(axis=1)
+    if method == "ML":
+        return (ypy - S) / w2
+    tr_p = S - w2 / S
+    tr_pp = w2 - 2.0 * (W ** 3).sum(axis=1) / S + w2 * w2 / S ** 2
+    return (ypy - tr_p) / tr_pp
+
+
+def _halve_to_nonnegative(tau2, adj):
+    """metafor: ``while (tau2 + adj < tau2.min) adj <- adj/2`` with tau2.min = 0."""
+    adj = np.where(np.isnan(adj), 0.0, adj)
+    # from exactly 0 metafor halves a negative step until it underflows to 0
+    adj = np.where((tau2 <= 0) & (adj < 0), 0.0, adj)
+    bad = tau2 + adj < 0
+    while bad.any():
+        adj = np.where(bad, adj / 2.0, adj)
+        bad = tau2 + adj < 0
+    return adj
+
+
+def _loglik(method, Y, V, mask, tau2):
+    """ML / REML log-likelihood up to constants common to all τ² (metafor ll0check)."""
+    W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
+    S = W.sum(axis=1)
+    mu = (W * Y).sum(axis=1) / S
+    rss = (W * np.where(mask, Y - mu[:, None], 0.0) ** 2).sum(axis=1)
+    ll = -0.5 * np.log(np.where(mask, V + tau2[:, None], 1.0)).sum(axis=1) - 0.5 * rss
+    if method == "REML":
+        ll = ll - 0.5 * np.log(S)
+    return ll
+
+
+def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
+    G = Y.shape[0]
+    start = np.maximum(0.0, _raw_he(Y, V, mask, np.maximum(k, 2)))
+    tau2 = np.where(k > 1, start, 0.0)
+    s2 = typical_variance(V, mask)
+    iterations = np.zeros(G, dtype=int)
+    converged = k <= 1
+    active = ~converged
+    for _ in range(maxiter):
+        idx = np.nonzero(active)[0]
+        if idx.size == 0:
+            break
+        old = tau2[idx]
+        adj = _score_step(method, Y[idx], V[idx], mask[idx], k[idx], old)
+        new = old + _halve_to_nonnegative(old, adj)
+        tau2[idx] = new
+        iterations[idx] += 1
+        done = np.abs(new - old) <= tol * (new + 1e-4 * s2[idx])
+        converged[idx[done]] = True
+        active[idx[done]] = False
+    ll0_reset = np.zeros(G, dtype=bool)
+    if method in ("ML", "REML"):
+        # metafor's ll0check: Fisher scoring may stop at a local maximum
+        check = converged & (tau2 > 0) & (k > 1)
+        if check.any():
+            idx = np.nonzero(check)[0]
+            ll0 = _loglik(method, Y[idx], V[idx], mask[idx], np.zeros(idx.size))
+            ll = _loglik(method, Y[idx], V[idx], mask[idx], tau2[idx])
+            reset = ll0 - ll > 1e-10
+            tau2[idx[reset]] = 0.0
+            ll0_reset[idx[reset]] = True
+    return tau2, iterations, converged, ll0_reset
+
+
+# ---------------------------------------------------------------------------
+# se(τ²), as metafor rma.uni
+# ---------------------------------------------------------------------------
+
+def _se_tau2(method, Y, V, mask, k, tau2):
+    km1 = (k - 1).astype(float)
+    t = np.maximum(tau2, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method in ("DL", "HS"):
+            A = np.where(mask, 1.0 / V, 0.0)
+            tr_p, sum_pp, _, _ = _traces(A, V)
+            inner = np.sqrt(2.0 * km1 + 4.0 * t * tr_p + 2.0 * t * t * sum_pp)
+            se = inner / (tr_p if method == "DL" else A.sum(axis=1))
+        elif method == "HE":
+            A = mask.astype(float)
+            _, _, tr_pvpv, _ = _traces(A, V)
+            tr_pv = V.sum(axis=1, where=mask) * (1.0 - 1.0 / k)
+            se = np.sqrt(2.0 * tr_pvpv + 4.0 * t * tr_pv + 2.0 * t * t * km1) / km1
+        elif method == "SJ":
+            tau0 = _sj_start(Y, mask, k)
+            A = np.where(mask, 1.0 / (V + tau0[:, None]), 0.0)
+            _, sum_pp, tr_pvpv, sum_pvp = _traces(A, V)
+            se = tau0 / km1 * np.sqrt(2.0 * tr_pvpv + 4.0 * t * sum_pvp + 2.0 * t * t * sum_pp)
+        elif method == "ML":
+            W = np.where(mask, 1.0 / (V + t[:, None]), 0.0)
+            se = np.sqrt(2.0 / (W * W).sum(axis=1))
+        elif method == "REML":
+            A = np.where(mask, 1.0 / (V + t[:, None]), 0.0)
+            _, sum_pp, _, _ = _traces(A, V)
+            se = np.sqrt(2.0 / sum_pp)
+        elif method in ("EB", "PM"):
+            W = np.where(mask, 1.0 / (V + t[:, None]), 0.0)
+            se = np.sqrt(2.0 * k * k / km1) / W.sum(axis=1)
+        else:
+            se = np.full(Y.shape[0], np.nan)
+    return np.where(k > 1, se, np.nan)
+
+
+# ---------------------------------------------------------------------------
+# public entry points
+# ---------------------------------------------------------------------------
+
+def check_method(method) -> str:
+    m = str(method).upper()
+    if m == "FE" or m in TAU2_METHODS:
+        return m
+    if m in ("MH", "PETO"):
+        raise UsageError(f"method {m} is not an inverse-variance model; use msc_meta.pooling.mh")
+    raise UsageError(f"unknown method {method!r}: choose FE or one of {', '.join(TAU2_METHODS)}")
+
+
+def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> Tau2Estimate:
+    """Estimate τ² for every group with ``method`` (FE gives 0); never raises on non-convergence.
+
+    Groups with k = 1 get τ² = 0, as metafor (which switches the estimator off).
+    """
+    method = check_method(method)
+    Y, V, mask, k = as_batch(Y, V, mask)
+    G = Y.shape[0]
+    ks = np.maximum(k, 2)   # keeps k = 1 rows free of 0/0; their τ² is set to 0 below
+    iterations = np.zeros(G, dtype=int)
+    converged = np.ones(G, dtype=bool)
+    ll0_reset = np.zeros(G, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "FE":
+            raw = np.zeros(G)
+        elif method == "DL":
+            raw = _raw_dl(Y, V, mask, ks)
+        elif method == "HE":
+            raw = _raw_he(Y, V, mask, ks)
+        elif method == "HS":
+            raw = _raw_hs(Y, V, mask, ks)
+        elif method == "SJ":
+            raw = _raw_sj(Y, V, mask, ks)
+        elif method == "PM":
+            raw = _tau2_pm(Y, V, mask, k)
+        else:
+            raw, iterations, converged, ll0_reset = _fisher_scoring(method, Y, V, mask, k, tol, maxiter)
+    raw = np.where(k > 1, raw, 0.0)
+    truncated = raw < 0
+    tau2 = np.maximum(raw, 0.0)
+    messages = tuple(
+        None if ok else f"{method} did not converge in {maxiter} iterations; {_ALTERNATIVE[method]}"
+        for ok in converged
+    )
+    tau2 = np.where(converged, tau2, np.nan)
+    se = np.full(G, np.nan) if method == "FE" else _se_tau2(method, Y, V, mask, ks, tau2)
+    se = np.where(k > 1, se, np.nan)
+    return Tau2Estimate(method=method, tau2=tau2, se_tau2=se, iterations=iterations,
+                        converged=converged, messages=messages, ll0_reset=ll0_reset,
+                        truncated=truncated & converged)
+
+
+def _public(method, Y, V, mask, **kw):
+    est = estimate_tau2(method, Y, V, mask, **kw)
+    if not est.converged.all():
+        bad = int(np.nonzero(~est.converged)[0][0])
+        where = "" if np.ndim(Y) == 1 else f" (group {bad + 1})"
+        raise ComputationError(est.messages[bad] + where)
+    return _scalar_if_1d(Y, est.tau2)
+
+
+def tau2_dl(Y, V, mask=None):
+    """DerSimonian-Laird τ², truncated at 0 (metafor ``method="DL"``)."""
+    return _public("DL", Y, V, mask)
+
+
+def tau2_he(Y, V, mask=None):
+    """Hedges (HE) τ², truncated at 0 (metafor ``method="HE"``)."""
+    return _public("HE", Y, V, mask)
+
+
+def tau2_hs(Y, V, mask=None):
+    """Hunter-Schmidt τ², truncated at 0 (metafor ``method="HS"``)."""
+    return _public("HS", Y, V, mask)
+
+
+def tau2_sj(Y, V, mask=None):
+    """Sidik-Jonkman τ² (metafor ``method="SJ"``, one step from Σ(y-ȳ)²/k)."""
+    return _public("SJ", Y, V, mask)
+
+
+def tau2_pm(Y, V, mask=None):
+    """Paule-Mandel τ² (metafor ``method="PM"``)."""
+    return _public("PM", Y, V, mask)
+
+
+def tau2_reml(Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER):
+    """REML τ² by Fisher scoring (metafor ``method="REML"``); ComputationError if it does not converge."""
+    return _public("REML", Y, V, mask, tol=tol, maxiter=maxiter)
+
+
+def tau2_ml(Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER):
+    """ML τ² by Fisher scoring (metafor ``method="ML"``); ComputationError if it does not converge."""
+    return _public("ML", Y, V, mask, tol=tol, maxiter=maxiter)
+
+
+def tau2_eb(Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER):
+    """Empirical Bayes τ² (metafor ``method="EB"``); equals PM for the intercept-only model."""
+    return _public("EB", Y, V, mask, tol=tol, maxiter=maxiter)
+
+
+TAU2_FUNCTIONS = {
+    "DL": tau2_dl, "REML": tau2_reml, "ML": tau2_ml, "PM": tau2_pm,
+    "HE": tau2_he, "SJ": tau2_sj, "HS": tau2_hs, "EB": tau2_eb,
+}
