@@ -236,3 +236,70 @@ def small_study_effects(yi, vi, *, method="REML", knha=False, level=95.0) -> Sma
     return SmallStudyResult(k=k, method=method, egger=egger, trimfill=trimfill,
                             yi=tuple(map(float, yi)), sei=tuple(map(float, np.sqrt(vi))),
                             warning=warning, notes=tuple(notes))
+
+
+# --------------------------------------------------------------------------- table -> tests
+
+
+@dataclass(frozen=True)
+class SmallStudyAnalysis:
+    """What ``msc-meta bias`` computes, with the trim-and-fill estimate on the natural scale."""
+
+    outcome: str
+    timepoint_weeks: float | None
+    unit: str | None
+    measure: str
+    method: str
+    level: float
+    result: SmallStudyResult
+    studies: tuple                       # msc_meta.pooling.analysis.StudyLine
+    excluded: tuple                      # msc_meta.pooling.analysis.Excluded
+    trimfill_estimate: float | None      # natural scale
+    trimfill_ci_low: float | None
+    trimfill_ci_high: float | None
+    notes: tuple[str, ...]
+
+
+def study_sizes(lines, measure) -> np.ndarray:
+    """escalc's ni: n_t for single-arm measures, n_t + n_c for two-arm ones."""
+    two_arm = measure in ("RR", "OR", "RD")
+    return np.array([s.n_t + ((s.n_c or 0) if two_arm else 0) for s in lines], dtype=float)
+
+
+def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
+                    hksj=False, cc=0.5, level=95.0) -> SmallStudyAnalysis:
+    """Select rows and compute effect sizes exactly as ``pool``, then Egger and trim-and-fill."""
+    from msc_meta.effects import transform_back
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.metareg import INVERSE_VARIANCE_ONLY, _study_notes
+
+    method = (method or "REML").upper()
+    if method in ("MH", "PETO"):
+        raise UsageError(INVERSE_VARIANCE_ONLY.format(what="bias", method=method))
+    analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level)
+    lines = analysis.studies
+    yi = np.array([s.yi for s in lines])
+    vi = np.array([s.vi for s in lines])
+    result = small_study_effects(yi, vi, method=method, knha=hksj, level=level)
+    estimate = low = high = None
+    if result.trimfill is not None:
+        tf = result.trimfill
+        ni = study_sizes(lines, analysis.measure)
+        ni_all = np.concatenate([ni, ni[list(tf.fill_source)]])
+        nat = transform_back(analysis.measure, np.array([tf.theta, tf.theta_ci_low, tf.theta_ci_high]),
+                             ni=ni_all)
+        estimate, low, high = (float(v) for v in nat)
+    rows = {row.row_number: row for row in table.rows}
+    notes = list(result.notes)
+    notes.extend(_study_notes(lines, [rows[s.row_number] for s in lines], analysis.measure, cc))
+    if result.trimfill is not None and result.trimfill.k0 > 0:
+        notes.append(f"trim-and-fill imputed {result.trimfill.k0} stud"
+                     f"{'ies' if result.trimfill.k0 > 1 else 'y'} on the {result.trimfill.side}: "
+                     "its adjusted estimate is a sensitivity analysis, not a corrected effect "
+                     "(asymmetry has causes other than publication bias)")
+    return SmallStudyAnalysis(outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks,
+                              unit=analysis.unit, measure=analysis.measure, method=method,
+                              level=float(level), result=result, studies=lines,
+                              excluded=analysis.excluded, trimfill_estimate=estimate,
+                              trimfill_ci_low=low, trimfill_ci_high=high, notes=tuple(notes))

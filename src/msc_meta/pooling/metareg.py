@@ -579,3 +579,114 @@ def design_matrix(expr: str, columns: Mapping[str, Sequence], *, n: int | None =
     X = np.hstack(blocks) if blocks else np.ones((0, 1))
     return Design(X=X, names=tuple(names), used=used, reasons=tuple(reasons), terms=terms,
                   kinds=tuple(kinds), levels=tuple(levels_out))
+
+
+# --------------------------------------------------------------------------- table -> regression
+
+
+@dataclass(frozen=True)
+class RegressionStudy:
+    study_id: str
+    row_number: int
+    yi: float
+    vi: float
+    moderators: tuple[tuple[str, object], ...]   # (column, value as in the table)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """What ``msc-meta regress`` computes: the fit, the studies in it and those left out."""
+
+    outcome: str
+    timepoint_weeks: float | None
+    unit: str | None
+    measure: str
+    mods: str
+    fit: MetaRegression
+    design: Design
+    studies: tuple[RegressionStudy, ...]
+    excluded: tuple                     # msc_meta.pooling.analysis.Excluded
+    notes: tuple[str, ...]
+
+
+INVERSE_VARIANCE_ONLY = ("{what} fits inverse-variance models: use --method FE or a random-effects "
+                         "method (REML, ML, DL, PM, HE, SJ, HS, EB), not {method}")
+
+
+def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, measure=None,
+                   method="REML", hksj=False, cc=0.5, level=95.0) -> Regression:
+    """Select rows and compute effect sizes exactly as ``pool``, then regress on ``mods``.
+
+    Rows ``pool`` leaves out stay out (with its reasons); rows missing a
+    moderator value are left out too, with the column named.
+    """
+    from msc_meta.pooling.analysis import Excluded, run_pool
+
+    method = (method or "REML").upper()
+    if method in ("MH", "PETO"):
+        raise UsageError(INVERSE_VARIANCE_ONLY.format(what="regress", method=method))
+    terms = parse_mods(mods)
+    for term in terms:
+        table.require_column(term.column)
+    analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level)
+    rows = {row.row_number: row for row in table.rows}
+    lines = analysis.studies
+    needed = list(dict.fromkeys(t.column for t in terms))
+    columns = {col: [rows[s.row_number].value(col) for s in lines] for col in needed}
+    design = design_matrix(mods, columns, n=len(lines), available=table.columns)
+    excluded = list(analysis.excluded)
+    for s, reason in zip(lines, design.reasons):
+        if reason is not None:
+            excluded.append(Excluded(s.study_id, s.row_number, reason))
+    used = [s for s, ok in zip(lines, design.used) if ok]
+    if not used:
+        raise UsageError(f"outcome {outcome}: no study has a value for every moderator in '{mods}'")
+    yi = np.array([s.yi for s in used])
+    vi = np.array([s.vi for s in used])
+    fit = fit_mods(yi, vi, design.X, names=design.names, method=method, knha=hksj, level=level)
+
+    notes = list(fit.notes)
+    left = len(lines) - len(used)
+    if left:
+        notes.append(f"{left} pooled stud{'ies' if left > 1 else 'y'} left out for a missing "
+                     "moderator value; listed under 'Left out'")
+    notes.extend(_study_notes(used, [rows[s.row_number] for s in used], analysis.measure, cc))
+    if fit.k < 10:
+        notes.append(f"k = {fit.k}: meta-regression on fewer than 10 studies is exploratory at best "
+                     "(Cochrane Handbook 10.11.5.1); one study can drive the slope")
+    studies = tuple(
+        RegressionStudy(s.study_id, s.row_number, s.yi, s.vi,
+                        tuple((col, columns[col][i]) for col in needed))
+        for i, s in enumerate(lines) if design.used[i])
+    return Regression(outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks,
+                      unit=analysis.unit, measure=analysis.measure, mods=mods, fit=fit,
+                      design=design, studies=studies, excluded=tuple(excluded), notes=tuple(notes))
+
+
+def _study_notes(lines, rows, measure, cc) -> list[str]:
+    """Notes on the studies a diagnostic uses: zero cells, arms ignored, shared control arms."""
+    notes = []
+    n_cc = sum(1 for s in lines if s.cc_added)
+    if n_cc:
+        notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
+                     f"stud{'ies' if n_cc > 1 else 'y'}")
+    two_arm = measure in ("RR", "OR", "RD")
+    if not two_arm:
+        arms = sum(1 for r in rows if r.is_comparison)
+        if arms:
+            notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms} two-arm "
+                         f"row{'s' if arms > 1 else ''} are used and their control arms ignored")
+        return notes
+    shared: dict[tuple, list[str]] = {}
+    for s, r in zip(lines, rows):
+        trial = (r.trial or "").strip()
+        if trial:
+            shared.setdefault((trial, r.events_c, r.n_c), []).append(s.study_id)
+    for (trial, e, n), ids in shared.items():
+        if len(ids) > 1:
+            notes.append(f"trial {trial}: {', '.join(ids)} share one control arm ({e}/{n}), counted "
+                         f"{len(ids)} times; their effects are correlated, which this model ignores, "
+                         "so standard errors and p-values are too optimistic (a later version "
+                         "handles shared control arms)")
+    return notes
