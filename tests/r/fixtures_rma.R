@@ -44,13 +44,13 @@ one_case <- function(name, yi, vi, measure, method, test, level = 95, ni = NULL,
   alpha <- (100 - level) / 100
   res <- list(
     name = name, data = data_call, call = call, measure = measure, method = method,
-    test = test, level = level, yi = as.numeric(yi), vi = as.numeric(vi),
-    ni = if (is.null(ni)) NULL else as.numeric(ni),
+    test = test, level = level, yi = I(as.numeric(yi)), vi = I(as.numeric(vi)),
+    ni = if (is.null(ni)) NULL else I(as.numeric(ni)),
     k = k, b = num(fit$b), se = num(fit$se), ci_lb = num(fit$ci.lb), ci_ub = num(fit$ci.ub),
     zval = num(fit$zval), pval = num(fit$pval), tau2 = num(fit$tau2), se_tau2 = num(fit$se.tau2),
     I2 = num(fit$I2), H2 = num(fit$H2), QE = num(fit$QE), QEp = num(fit$QEp),
     vt = num(fit$vt), ddf = num(fit$ddf),
-    weights = as.numeric(weights(fit))
+    weights = I(as.numeric(weights(fit)))
   )
   pr <- predict(fit)
   res$pi_lb <- num(pr$pi.lb)
