@@ -151,13 +151,11 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
     measure = _resolve_measure(rows, measure, method)
 
+    # A column the file lacks would put every row in "(blank)": refuse it.
+    table.require_column(by)
     groups: dict[str, list] = {}
     for row in rows:
-        try:
-            value = row.value(by)
-        except (KeyError, AttributeError, ValueError) as err:
-            raise UsageError(f"--by {by}: no such column in the outcome table") from err
-        groups.setdefault(_group_label(value), []).append(row)
+        groups.setdefault(_group_label(row.value(by)), []).append(row)
     # Sort labels so that the output does not depend on row order; blanks last.
     labels = sorted(groups, key=lambda g: (g == BLANK_GROUP, _natural_key(g)))
 
@@ -268,8 +266,12 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
                         notes=tuple(notes), **base)
 
     es = _effect_sizes(measure, kept, cc)
-    # escalc may itself refuse a study (e.g. a variance it cannot form).
-    keep = np.asarray(getattr(es, "keep", np.ones(len(kept), bool)), dtype=bool)
+    # escalc may itself refuse a study (e.g. a zero cell under --cc 0). MH and
+    # Peto pool the raw tables, so such a study still counts there (as
+    # rma.mh(add=0)); it only lacks its own estimate in the table.
+    keep = np.asarray(es.keep, dtype=bool)
+    if method in ("MH", "PETO"):
+        keep = np.ones(len(kept), dtype=bool)
     if not keep.all():
         reasons = list(getattr(es, "reasons", ()) or ())
         for i in np.flatnonzero(~keep):
@@ -360,15 +362,21 @@ def _exclusion_reason(row, measure) -> str | None:
 def _no_counts_reason(row) -> str:
     printed = []
     pct_t, pct_c = getattr(row, "pct_t", None), getattr(row, "pct_c", None)
-    if pct_t is not None and pct_c is not None:
-        printed.append(f"{pct_t:g}% vs {pct_c:g}% printed")
-    elif pct_t is not None:
-        printed.append(f"{pct_t:g}% printed")
+    # pct_* hold the percentage as printed (text), so show it verbatim.
+    if pct_t and pct_c:
+        printed.append(f"{_pct(pct_t)} vs {_pct(pct_c)} printed")
+    elif pct_t:
+        printed.append(f"{_pct(pct_t)} printed")
     note = (getattr(row, "note", None) or "").strip()
     if note:
         printed.append(note if len(note) <= 100 else note[:99].rstrip() + "…")
     detail = "; ".join(printed) if printed else "no percentage or count given"
     return f"no counts in the source: {detail}"
+
+
+def _pct(printed) -> str:
+    text = str(printed).strip()
+    return text if text.endswith("%") else f"{text}%"
 
 
 def _exclusion_note(excluded, n_rows) -> str:

@@ -194,13 +194,15 @@ def render_analysis(analysis, width=80):
         return out
 
     # Column texts first, so the plot can take the width they leave.
+    # Keep the CIs aligned when some studies carry the continuity-correction mark.
+    mark_pad = " " if any(s.cc_added for s in analysis.studies) else ""
     rows = []
     for s in analysis.studies:
         rows.append(dict(
             label=s.study_id,
             t=f"{s.events_t}/{s.n_t}",
             c=f"{s.events_c}/{s.n_c}" if two_arm else "",
-            effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if s.cc_added else ""),
+            effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if s.cc_added else mark_pad),
             weight="" if s.weight is None else f"{s.weight:.1f}%",
             draw=(s.estimate, s.ci_low, s.ci_high, False),
         ))
@@ -212,15 +214,17 @@ def render_analysis(analysis, width=80):
         pooled_rows.append(dict(
             label=pooled_label(fit) if analysis.k > 1 else "Study's own estimate",
             t=total_t, c=total_c,
-            effect=fmt_ci(fit.estimate, fit.ci_low, fit.ci_high),
+            effect=fmt_ci(fit.estimate, fit.ci_low, fit.ci_high) + mark_pad,
             weight="100%" if fit is analysis.result else "",
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
     effect_head = f"{NATURAL_LABEL[analysis.measure]} [{analysis.level:g}% CI]"
     t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
-    label_w = min(STUDY_COL_MAX, max(len(r["label"]) for r in rows + pooled_rows))
-    label_w = max(label_w, 5)
+    # Pooled labels may wrap at their space ("Random effects" / "(REML)");
+    # study labels longer than STUDY_COL_MAX fold.
+    longest_word_run = max(len(part) for r in pooled_rows for part in _wrap_parts(r["label"]))
+    label_w = min(STUDY_COL_MAX, max([len(r["label"]) for r in rows] + [longest_word_run, 5]))
     widths = [
         label_w,
         max([len(t_head)] + [len(r["t"]) for r in rows + pooled_rows]),
@@ -262,9 +266,9 @@ def render_analysis(analysis, width=80):
     legend = "■ study  ◆ pooled"
     if axis.null is not None:
         legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
-    legend += "; log axis" if axis.log else ""
+    legend += ", log axis" if axis.log else ""
     if any(s.cc_added for s in analysis.studies):
-        legend += f"; * continuity correction {analysis.cc:g} added"
+        legend += f"  * cc {analysis.cc:g} added"
     out.append(Text(legend, style="dim"))
     out.extend(_footer(analysis))
     return out
@@ -291,13 +295,29 @@ def _footer(analysis):
     out = [Text(line) for line in lines]
     if analysis.excluded:
         out.append(Text("Left out:"))
-        for e in analysis.excluded:
-            out.append(Text(f"  {e.study_id} (row {e.row_number}): {e.reason}"))
+        out.append(_hanging([f"{e.study_id} (row {e.row_number}): {e.reason}"
+                             for e in analysis.excluded]))
     if analysis.notes:
         out.append(Text("Notes:"))
-        for note in analysis.notes:
-            out.append(Text(f"  - {note}"))
+        out.append(_hanging(analysis.notes))
     return out
+
+
+def _hanging(items):
+    """A bulleted list whose wrapped lines stay indented under their text."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, width=3, justify="right")
+    grid.add_column(overflow="fold")
+    for item in items:
+        grid.add_row("-", item)
+    return grid
+
+
+def _wrap_parts(label):
+    head, _, tail = label.partition(" (")
+    return [head, "(" + tail] if tail else [label]
 
 
 def _heterogeneity_lines(analysis):

@@ -1,0 +1,419 @@
+"""`msc-meta pool` through the command line, against metafor (tests/fixtures/pool_cli.json).
+
+The fixture (written by tests/r/fixtures_pool.R) holds small outcome tables
+and metafor's numbers for the rows that must be pooled; each test writes the
+table to a CSV, runs the CLI and compares. Error paths check exit code 2, a
+one-line message on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from msc_meta.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POOL = json.loads((FIXTURES / "pool_cli.json").read_text())
+COLUMNS = ["study_id", "outcome", "events_t", "n_t", "events_c", "n_c", "trial",
+           "timepoint_weeks", "unit", "pct_t", "pct_c", "route", "note"]
+
+
+def approx(expected):
+    return pytest.approx(expected, rel=1e-6, abs=1e-10)
+
+
+def write_table(tmp_path, rows, name="table.csv"):
+    """Write fixture rows (dicts; None = blank) as an outcome-table CSV."""
+    path = tmp_path / name
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else _cell(row.get(c)) for c in COLUMNS])
+    return str(path)
+
+
+def _cell(v):
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def run_cli(capsys, monkeypatch, *argv):
+    """Run `msc-meta ARGV` in process; return (exit code, stdout, stderr)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    return lambda *argv: run_cli(capsys, monkeypatch, *argv)
+
+
+@pytest.fixture
+def two_arm_csv(tmp_path):
+    return write_table(tmp_path, POOL["two_arm"]["rows"])
+
+
+@pytest.fixture
+def single_arm_csv(tmp_path):
+    return write_table(tmp_path, POOL["single_arm"]["rows"])
+
+
+def pool_json(cli, *argv):
+    code, out, err = cli("pool", *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+FIT_KEYS = ("theta", "se", "estimate", "ci_low", "ci_high", "stat", "pval", "tau2", "tau",
+            "i2", "h2", "q", "q_pval")
+
+
+def assert_fit(doc, ref, keys=FIT_KEYS):
+    assert doc["k"] == ref["k"]
+    assert doc["q_df"] == ref["q_df"]
+    for key in keys:
+        assert doc[key] == approx(ref[key]), key
+
+
+def assert_studies(doc, ref_studies, ids):
+    assert [s["study_id"] for s in doc["studies"]] == list(ids)
+    for key in ("yi", "vi", "estimate", "ci_low", "ci_high"):
+        expected = ref_studies[key] if isinstance(ref_studies[key], list) else [ref_studies[key]]
+        assert [s[key] for s in doc["studies"]] == approx(expected), key
+
+
+# ---------------------------------------------------------------- two-arm
+
+def test_two_arm_default_is_rr_reml_with_fe_beside(cli, two_arm_csv):
+    ref = POOL["two_arm"]["measures"]["RR"]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure")
+    assert doc["measure"] == "RR" and doc["method"] == "REML"
+    assert_fit(doc, ref["fits"]["REML"])
+    for key in ("pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high"):
+        assert doc[key] == approx(ref["fits"]["REML"][key]), key
+    assert doc["pi_method"] == "hts"
+    assert_studies(doc, ref["studies"], ref["pooled"])
+    assert [s["weight"] for s in doc["studies"]] == approx(ref["fits"]["REML"]["weights"])
+    # The common-effect fit shown beside the random-effects one.
+    common = doc["common"]
+    assert common["method"] == "FE"
+    for key in ("theta", "se", "estimate", "ci_low", "ci_high", "q"):
+        assert common[key] == approx(ref["fits"]["FE"][key]), key
+    assert common["weights"] == approx(ref["fits"]["FE"]["weights"])
+    assert doc["outcome"] == "closure" and doc["timepoint_weeks"] == 24 and doc["unit"] == "patient"
+
+
+def test_two_arm_exclusions_and_notes(cli, two_arm_csv):
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure")
+    reasons = {e["study_id"]: e["reason"] for e in doc["excluded"]}
+    assert set(reasons) == {"C", "D", "F"}
+    assert reasons["C"].startswith("no events in either arm")
+    assert reasons["D"].startswith("no counts in the source") and "56% vs 30% printed" in reasons["D"]
+    assert reasons["F"] == "single-arm row: no control arm for RR"
+    notes = "\n".join(doc["notes"])
+    assert "3 of 8 selected rows left out" in notes
+    assert "continuity correction 0.5 added to every cell of 1 study" in notes
+    assert "with k = 5 the z-based CI is too narrow" not in notes  # k = 5 is not < 5
+    assert "trial T7: G1, G2 have identical control arms (4/14)" in notes
+    assert [s["study_id"] for s in doc["studies"] if s["cc_added"]] == ["B"]
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+@pytest.mark.parametrize("method", ["FE", "DL", "REML"])
+def test_two_arm_inverse_variance_methods(cli, two_arm_csv, measure, method):
+    ref = POOL["two_arm"]["measures"][measure]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure,
+                    "--method", method)
+    assert doc["method"] == method
+    assert_fit(doc, ref["fits"][method])
+    assert_studies(doc, ref["studies"], ref["pooled"])
+    assert [s["weight"] for s in doc["studies"]] == approx(ref["fits"][method]["weights"])
+    assert (doc["common"] is None) == (method == "FE")
+
+
+def test_rd_keeps_the_double_zero_study(cli, two_arm_csv):
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", "RD")
+    assert "C" in [s["study_id"] for s in doc["studies"]]
+    assert {e["study_id"] for e in doc["excluded"]} == {"D", "F"}
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+def test_two_arm_hksj(cli, two_arm_csv, measure):
+    ref = POOL["two_arm"]["measures"][measure]["fits"]["REML_knha"]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure, "--hksj")
+    assert doc["hksj"] is True and doc["test"] == "t" and doc["df"] == ref["k"] - 1
+    assert_fit(doc, ref)
+
+
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+def test_mantel_haenszel(cli, two_arm_csv, measure):
+    ref = POOL["two_arm"]["measures"][measure]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure,
+                    "--method", "MH")
+    assert doc["method"] == "MH" and doc["common"] is None
+    assert_fit(doc, ref["fits"]["MH"], keys=("theta", "se", "estimate", "ci_low", "ci_high",
+                                             "stat", "pval", "q", "q_pval", "i2", "h2"))
+    assert [s["weight"] for s in doc["studies"]] == approx(ref["fits"]["MH"]["weights"])
+
+
+def test_peto(cli, two_arm_csv):
+    ref = POOL["two_arm"]["measures"]["OR"]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--method", "PETO")
+    assert doc["measure"] == "OR" and doc["method"] == "PETO"  # PETO implies OR
+    assert_fit(doc, ref["fits"]["PETO"], keys=("theta", "se", "estimate", "ci_low", "ci_high",
+                                               "stat", "pval", "q", "q_pval", "i2"))
+    assert [s["weight"] for s in doc["studies"]] == approx(ref["fits"]["PETO"]["weights"])
+
+
+# ---------------------------------------------------------------- single-arm
+
+@pytest.mark.parametrize("measure", ["PLO", "PR", "PFT", "PAS"])
+@pytest.mark.parametrize("method", ["REML", "FE"])
+def test_single_arm_measures(cli, single_arm_csv, measure, method):
+    ref = POOL["single_arm"]["measures"][measure]
+    # T compares two arms, so the default would be RR: name the measure.
+    doc = pool_json(cli, "--data", single_arm_csv, "--outcome", "healing", "--method", method,
+                    "--measure", measure)
+    assert doc["measure"] == measure
+    assert_fit(doc, ref["fits"][method])
+    assert_studies(doc, ref["studies"], POOL["single_arm"]["pooled"])
+    assert all(s["events_c"] is None and s["n_c"] is None for s in doc["studies"])
+    assert [e["study_id"] for e in doc["excluded"]] == ["N"]
+    assert "71.4% printed" in doc["excluded"][0]["reason"]
+    assert any("treatment arms of 1 two-arm row are pooled" in n for n in doc["notes"])
+    cc = [s["study_id"] for s in doc["studies"] if s["cc_added"]]
+    assert cc == (["S2", "S4"] if measure in ("PLO", "PR") else [])
+
+
+def test_default_is_rr_when_any_row_compares_two_arms(cli, single_arm_csv):
+    doc = pool_json(cli, "--data", single_arm_csv, "--outcome", "healing")
+    assert doc["measure"] == "RR" and doc["k"] == 1
+    assert [s["study_id"] for s in doc["studies"]] == ["T"]
+    reasons = {e["study_id"]: e["reason"] for e in doc["excluded"]}
+    assert reasons["S1"] == "single-arm row: no control arm for RR"
+
+
+def test_single_arm_default_is_plo(cli, tmp_path):
+    rows = [r for r in POOL["single_arm"]["rows"] if r["study_id"] != "T"]
+    doc = pool_json(cli, "--data", write_table(tmp_path, rows), "--outcome", "healing")
+    assert doc["measure"] == "PLO"
+    assert not any("two-arm" in n for n in doc["notes"])
+
+
+# ---------------------------------------------------------------- k = 2, k = 1
+
+def test_k2_prediction_interval_undefined_with_hts(cli, tmp_path):
+    ref = POOL["k_two"]
+    path = write_table(tmp_path, ref["rows"])
+    doc = pool_json(cli, "--data", path, "--outcome", "closure")
+    assert_fit(doc, ref["REML"])
+    assert doc["pi_low"] is None and doc["pi_high"] is None
+    notes = "\n".join(doc["notes"])
+    assert "prediction interval undefined" in notes
+    assert "with k = 2 the z-based CI is too narrow" in notes and "--hksj" in notes
+    doc_z = pool_json(cli, "--data", path, "--outcome", "closure", "--pi", "z")
+    assert doc_z["pi_low"] == approx(ref["REML_pi_z"]["pi_low"])
+    assert doc_z["pi_high"] == approx(ref["REML_pi_z"]["pi_high"])
+
+
+def test_k1_is_the_studys_own_estimate_cx601(cli, tmp_path):
+    ref = POOL["k_one"]["studies"]
+    path = write_table(tmp_path, POOL["k_one"]["rows"])
+    doc = pool_json(cli, "--data", path, "--outcome", "combined_remission")
+    assert doc["k"] == 1 and doc["measure"] == "RR"
+    assert doc["theta"] == approx(ref["yi"]) and doc["se"] == approx(math.sqrt(ref["vi"]))
+    assert doc["estimate"] == approx(ref["estimate"])
+    assert (doc["ci_low"], doc["ci_high"]) == (approx(ref["ci_low"]), approx(ref["ci_high"]))
+    assert round(doc["estimate"], 3) == 1.445 and round(doc["ci_low"], 3) == 1.042
+    assert round(doc["ci_high"], 3) == 2.003
+    assert doc["tau2"] is None and doc["i2"] is None and doc["q_pval"] is None
+    assert doc["common"] is None and doc["pi_low"] is None
+    assert doc["studies"][0]["weight"] == 100.0
+    assert any(n.startswith("k = 1: the pooled row is Cx601's own estimate") for n in doc["notes"])
+
+
+def test_k1_table(cli, tmp_path):
+    path = write_table(tmp_path, POOL["k_one"]["rows"])
+    code, out, err = cli("pool", "--data", path, "--outcome", "combined_remission")
+    assert code == 0, err
+    assert "1.445 [1.042, 2.003]" in out
+    assert "Heterogeneity: not estimable with k = 1" in out
+
+
+# ---------------------------------------------------------------- --by
+
+def test_by_route_subgroups_and_test(cli, two_arm_csv):
+    ref = POOL["two_arm"]["by_route"]
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--by", "route")
+    assert isinstance(doc, list)
+    assert [d["group"] for d in doc] == ["iv", "local", "(blank)"]
+    by_group = {d["group"]: d for d in doc}
+    assert_fit(by_group["iv"], ref["iv"])
+    assert_fit(by_group["local"], ref["local"])
+    assert by_group["(blank)"]["k"] == 1
+    assert by_group["(blank)"]["theta"] == approx(ref["blank_theta"])
+    assert by_group["(blank)"]["se"] == approx(ref["blank_se"])
+    # D (iv) has no counts, C (local) is a double zero, F (local) single-arm.
+    assert [e["study_id"] for e in by_group["iv"]["excluded"]] == ["D"]
+    assert {e["study_id"] for e in by_group["local"]["excluded"]} == {"C", "F"}
+    for d in doc:
+        test = d["subgroup_test"]
+        assert test["by"] == "route" and test["df"] == ref["df"]
+        assert test["q_between"] == approx(ref["q_between"])
+        assert test["pval"] == approx(ref["pval"])
+        assert test["groups"] == ref["groups"]
+
+
+def test_by_table_prints_one_table_per_group_and_the_test(cli, two_arm_csv):
+    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure", "--by", "route")
+    assert code == 0, err
+    assert "[route = iv]" in out and "[route = local]" in out and "[route = (blank)]" in out
+    assert "Test for subgroup differences (random effects, by route): Q = 2.23, df = 2" in out
+
+
+def test_by_unknown_column_is_a_usage_error(cli, two_arm_csv):
+    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure", "--by", "colour")
+    assert code == 2 and out == ""
+    assert "colour" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- the table
+
+def test_table_layout(cli, two_arm_csv):
+    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure")
+    assert code == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == "closure · 24 weeks · per patient — RR, REML, k = 5"
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    assert "RR [95% CI]" in out
+    for study in ("A", "B", "E", "G1", "G2"):
+        assert any(line.startswith(study + " ") for line in lines)
+    # pooled rows (labels wrap in the 16-character study column)
+    assert any(line.startswith("Common effect") for line in lines)
+    assert any(line.startswith("Random effects") for line in lines)
+    assert "1.592 [" in out  # REML estimate 1.59205
+    assert "◆" in out and "■" in out and "┊" in out
+    assert "Heterogeneity: tau² = 0.8212 [0.1204, 22.1599], I² = 76.3% [32.1%, 98.9%]" in out
+    assert "Prediction interval (95%, t with k-2 df): 0.060 to 42.306" in out
+    assert "Left out:" in out and "C (row 4): no events in either arm" in out
+    assert "Notes:" in out
+
+
+def test_table_single_arm_has_no_control_column(cli, single_arm_csv):
+    code, out, err = cli("pool", "--data", single_arm_csv, "--outcome", "healing", "--measure", "PLO")
+    assert code == 0, err
+    assert "Control" not in out and "Events/N" in out and "Proportion [95% CI]" in out
+
+
+def test_level_option(cli, two_arm_csv):
+    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--level", "90")
+    assert doc["level"] == 90
+    ref = POOL["two_arm"]["measures"]["RR"]["fits"]["REML"]
+    z90 = 1.6448536269514722
+    assert doc["theta_ci_low"] == approx(ref["theta"] - z90 * ref["se"])
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("argv, message", [
+    (["--outcome", "nope"], "no rows with outcome 'nope'"),
+    (["--outcome", "closure", "--measure", "PLO", "--method", "MH"], "--method MH pools RR, OR or RD"),
+    (["--outcome", "closure", "--measure", "RR", "--method", "PETO"], "--method PETO pools odds ratios only"),
+    (["--outcome", "closure", "--method", "MH", "--hksj"], "--hksj applies to inverse-variance fits"),
+    (["--outcome", "closure", "--timepoint", "99"], "no rows at --timepoint 99"),
+    (["--outcome", "closure", "--measure", "XX"], "Invalid value for '--measure'"),
+    (["--outcome", "closure", "--method", "BAYES"], "Invalid value for '--method'"),
+])
+def test_usage_errors(cli, two_arm_csv, argv, message):
+    code, out, err = cli("pool", "--data", two_arm_csv, *argv)
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_two_arm_measure_on_single_arm_data(cli, tmp_path):
+    rows = [r for r in POOL["single_arm"]["rows"] if r["study_id"] != "T"]
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "healing",
+                         "--measure", "RR")
+    assert code == 2 and out == ""
+    assert "every selected row with counts is single-arm" in err and "Traceback" not in err
+
+
+def test_nothing_to_pool(cli, tmp_path):
+    rows = [dict(study_id="X", outcome="closure", pct_t="40", pct_c="20"),
+            dict(study_id="Y", outcome="closure", note="significant, no numbers")]
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "closure")
+    assert code == 2 and out == ""
+    assert "nothing left to pool" in err and "X (row 2) no counts in the source" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_input_names_file_row_and_column(cli, tmp_path):
+    rows = [dict(study_id="A", outcome="closure", events_t=12, n_t=10)]
+    path = write_table(tmp_path, rows)
+    code, out, err = cli("pool", "--data", path, "--outcome", "closure")
+    assert code == 2 and out == ""
+    assert path in err and "row 2" in err and "events_t" in err
+    assert "Traceback" not in err
+
+
+def test_missing_file(cli, tmp_path):
+    code, out, err = cli("pool", "--data", str(tmp_path / "absent.csv"), "--outcome", "closure")
+    assert code == 2 and "absent.csv" in err and "Traceback" not in err
+
+
+def test_subprocess_entry_point(two_arm_csv):
+    """`python -m msc_meta pool` end to end: JSON on stdout, and a clean error."""
+    ok = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv,
+                         "--outcome", "closure", "--json"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["estimate"] == approx(
+        POOL["two_arm"]["measures"]["RR"]["fits"]["REML"]["estimate"])
+    bad = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv,
+                          "--outcome", "closure", "--measure", "PFT", "--method", "PETO"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("msc-meta: error: --method PETO")
+    assert "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------- curated data
+
+def _curated_has(outcome):
+    try:
+        from msc_meta.data import load_table
+        table = load_table()
+    except Exception:  # the curated table may not be shipped yet
+        return False
+    return outcome in table.outcomes()
+
+
+@pytest.mark.skipif(not _curated_has("fistula_closure"), reason="curated table not shipped yet")
+def test_curated_fistula_closure_208_weeks(cli):
+    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208",
+                         "--unit", "patient", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["timepoint_weeks"] == 208 and doc["unit"] == "patient"
+    assert doc["k"] >= 1 and math.isfinite(doc["estimate"])
+    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208",
+                         "--unit", "patient")
+    assert code == 0, err
+    assert all(len(line) <= 80 for line in out.splitlines())
