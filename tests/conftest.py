@@ -87,3 +87,65 @@ def run_cli():
 @pytest.fixture
 def run_cli_process():
     return run_cli_subprocess
+
+
+# A small valid outcome table (curated columns), its sources and totals: the
+# base into which the check tests plant one error at a time.
+SOURCE_NAME = "trials.txt"
+SOURCE_TEXT = """Trial R (randomised, placebo controlled). Combined remission at week 24:
+53 of 107 patients (49.5%) treated with cells and 36 of 105 (34.3%)
+given placebo. Clinical remission was reached by 50% of treated patients.
+
+Dose-finding trial D. Three cohorts of five patients each received 1, 3 or 9 x 10^7 cells;
+six received placebo. At week 12, healing occurred in 2 of 5, 3 of 5 and 4 of 5
+patients, and in 1 of 6 with placebo. In total 21 patients were randomised.
+
+Case series S: 70% of the patients (21/30) experienced clinical closure, and
+43.3% (13/30) achieved radiological remission.
+"""
+
+_Q_R = "53 of 107 patients (49.5%) treated with cells and 36 of 105 (34.3%) given placebo"
+_Q_D = ("At week 12, healing occurred in 2 of 5, 3 of 5 and 4 of 5 patients, and in 1 of 6 "
+        "with placebo.")
+
+
+def _row(study_id, trial, outcome, weeks, events_t, n_t, pct_t, events_c, n_c, pct_c, design,
+         dose, quote, note=""):
+    return {"study_id": study_id, "trial": trial, "outcome": outcome, "timepoint_weeks": weeks,
+            "unit": "patient", "events_t": events_t, "n_t": n_t, "pct_t": pct_t,
+            "events_c": events_c, "n_c": n_c, "pct_c": pct_c, "design": design, "product": "",
+            "cell_source": "adipose", "donor": "allogeneic", "route": "local", "dose_cells": dose,
+            "dose_text": "", "source": SOURCE_NAME, "quote": quote, "note": note}
+
+
+def valid_rows() -> list[dict]:
+    """Rows 2-8 of a valid table (spreadsheet row = index + 2)."""
+    return [
+        _row("R", "R", "combined_remission", 24, 53, 107, "49.5", 36, 105, "34.3", "rct", "1.2e8", _Q_R),
+        _row("R", "R", "clinical_remission", 24, "", 107, "50", "", 105, "", "rct", "1.2e8",
+             "Clinical remission was reached by 50% of treated patients.",
+             "n from the combined remission row (107 treated, 105 placebo)"),
+        _row("D1", "D", "healing", 12, 2, 5, "", 1, 6, "", "dose_finding_rct", "1e7", _Q_D),
+        _row("D2", "D", "healing", 12, 3, 5, "", 1, 6, "", "dose_finding_rct", "3e7", _Q_D),
+        _row("D3", "D", "healing", 12, 4, 5, "", 1, 6, "", "dose_finding_rct", "9e7", _Q_D),
+        _row("S", "S", "clinical_closure", 24, 21, 30, "70", "", "", "", "case_series", "",
+             "70% of the patients (21/30) experienced clinical closure"),
+        _row("S", "S", "radiological_remission", 24, 13, 30, "43.3", "", "", "", "case_series", "",
+             "43.3% (13/30) achieved radiological remission"),
+    ]
+
+
+def valid_totals() -> list[dict]:
+    """Rows 2-4 of a valid totals table for valid_rows()."""
+    base = {"trial": "D", "timepoint_weeks": 12, "unit": "patient", "members": "D1;D2;D3",
+            "source": SOURCE_NAME, "quote": "In total 21 patients were randomised.", "note": ""}
+    return [dict(base, arm="treatment", total_n=15), dict(base, arm="control", total_n=6),
+            dict(base, arm="all", total_n=21)]
+
+
+@pytest.fixture
+def sources_dir(tmp_path) -> Path:
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    (folder / SOURCE_NAME).write_text(SOURCE_TEXT, encoding="utf-8")
+    return folder

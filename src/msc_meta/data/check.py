@@ -215,23 +215,20 @@ def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]
 
         sizes_t: dict[str, int] = {}
         sizes_c: dict[str, int] = {}
-        problem = False
+        problems = []          # one failure per totals row, naming every member at fault
         for member in total.members:
             if member not in by_study:
-                fail(f"study {member} (a member of trial {total.trial}) is not in the outcome table")
-                problem = True
+                problems.append(f"study {member} (a member of trial {total.trial}) is not in the outcome table")
                 continue
             rows = [r for r in by_study[member]
                     if r.timepoint_weeks == total.timepoint_weeks and r.unit == total.unit]
             if not rows:
-                fail(f"study {member} has no row {where}")
-                problem = True
+                problems.append(f"study {member} has no row {where}")
                 continue
             other_trials = sorted({r.trial for r in rows if r.trial is not None and r.trial != total.trial})
             if other_trials:
-                fail(f"study {member} belongs to trial {', '.join(other_trials)} in the outcome table, "
-                     f"not to {total.trial}")
-                problem = True
+                problems.append(f"study {member} belongs to trial {', '.join(other_trials)} in the outcome "
+                                f"table, not to {total.trial}")
                 continue
             # Disagreeing rows are the arm_size check's business; use the usual value here.
             n_t = Counter(r.n_t for r in rows if r.n_t is not None)
@@ -240,7 +237,8 @@ def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]
                 sizes_t[member] = n_t.most_common(1)[0][0]
             if n_c:
                 sizes_c[member] = n_c.most_common(1)[0][0]
-        if problem:
+        if problems:
+            fail("; ".join(problems))
             continue
         total_found = 0
         parts = []

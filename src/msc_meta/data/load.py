@@ -16,6 +16,7 @@ import io
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -288,6 +289,10 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
         raise InputError(f"cannot be read ({err.strerror or err})", path=shown) from None
     if p.is_dir():
         raise InputError(f"is a folder, not a file; give the path of the {what} (a .csv file)", path=shown)
+    if not stat.S_ISREG(st.st_mode):
+        # A pipe or device could block forever or never end: refuse rather than hang.
+        raise InputError(f"is not a regular file (a pipe or a device); save the {what} to a file first",
+                         path=shown)
     if st.st_size > schema.MAX_FILE_BYTES:
         raise InputError(f"is {st.st_size / 1024 / 1024:.1f} MB; {what}s over "
                          f"{schema.MAX_FILE_BYTES // 1024 // 1024} MB are refused (is this the right file?)",

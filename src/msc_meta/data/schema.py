@@ -42,6 +42,7 @@ problem                                     row     column      message (abridge
 ==========================================  ======  ==========  ====================================================
 file does not exist                         --      --          the file does not exist
 path is a directory                         --      --          is a folder, not a file; give the path of a CSV file
+a pipe or device (would hang)               --      --          is not a regular file (a pipe or a device)
 file cannot be read (permissions, I/O)      --      --          cannot be read (permission denied)
 file larger than 50 MB (checked first)      --      --          is 73.1 MB; outcome tables over 50 MB are refused
 empty file (0 bytes or only blanks)         --      --          the file is empty

@@ -62,8 +62,8 @@ def render_studies(table: OutcomeTable, rows: tuple[Row, ...], *, width: int = 8
                  title=None, header_style="bold")
     # The outcome key is what users type into --outcome: cap the other text
     # columns so that it stays whole when it can (rich's min_width overflows).
-    grid.add_column("Study", overflow="fold", max_width=max(width // 6, 8))
-    grid.add_column("Cells, donor, route, dose", overflow="fold", max_width=max(width // 5, 10))
+    grid.add_column("Study", overflow="fold", max_width=max(width // 5, 8))
+    grid.add_column("Design, cells, dose", overflow="fold", max_width=max(width // 5, 10))
     grid.add_column("Outcome", overflow="fold")
     grid.add_column("Treatment", justify="right", overflow="fold")
     grid.add_column("Control", justify="right", overflow="fold")
@@ -71,12 +71,12 @@ def render_studies(table: OutcomeTable, rows: tuple[Row, ...], *, width: int = 8
         study = Text(row.study_id, style="bold")
         if row.trial and row.trial != row.study_id:
             study.append(f"\n{row.trial}", style="dim")
-        if row.design:
-            study.append(f"\n{row.design}", style="dim")
-        intervention = ", ".join(x for x in (row.cell_source, row.donor, row.route) if x) or "—"
+        intervention = Text(row.design or "", style="dim")
+        cells = ", ".join(x for x in (row.cell_source, row.donor, row.route) if x)
         dose = format_dose(row)
-        if dose:
-            intervention += f"\n{dose}"
+        for part in (cells, dose):
+            if part:
+                intervention.append(("\n" if intervention else "") + part, style="")
         when = []
         if row.timepoint_weeks is not None:
             when.append(f"{format_weeks(row.timepoint_weeks)} wk")

@@ -1,0 +1,292 @@
+"""msc_meta.data.check: each check finds exactly the one planted error, and passes a clean table."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import valid_rows, valid_totals
+from msc_meta.data import load_table, load_totals
+from msc_meta.data.check import (
+    check_arm_size,
+    check_pct,
+    check_sources,
+    check_totals,
+    number_appears,
+    pct_interval,
+    pct_matches,
+    run_checks,
+)
+
+
+@pytest.mark.parametrize("printed,interval", [
+    ("63", (62.5, 63.5)), ("43.3", (43.25, 43.35)), ("0", (-0.5, 0.5)), ("100", (99.5, 100.5)),
+    ("7.25", (7.245, 7.255)),
+])
+def test_pct_interval(printed, interval):
+    assert pct_interval(printed) == pytest.approx(interval, abs=1e-12)
+
+
+def test_pct_matches_is_inclusive():
+    assert pct_matches("63", 19, 30)        # 63.33
+    assert pct_matches("43.3", 13, 30)      # 43.333
+    assert pct_matches("12.5", 1, 8)        # exactly 12.5
+    assert pct_matches("13", 1, 8)          # 12.5 is the lower edge of "13"
+    assert pct_matches("12", 1, 8)          # and the upper edge of "12"
+    assert not pct_matches("64", 19, 30)
+    assert not pct_matches("43.4", 13, 30)
+
+
+def test_number_appears_text_then_numeric():
+    assert number_appears("63", ["63"])
+    assert number_appears("63", ["63.0"])
+    assert number_appears("43.30", ["43.3"])
+    assert not number_appears("6", ["63", "16"])
+
+
+def _tables(tmp_table, rows=None, totals=None):
+    table = load_table(tmp_table(rows if rows is not None else valid_rows()))
+    total = load_totals(tmp_table(totals if totals is not None else valid_totals(), name="totals.csv"))
+    return table, total
+
+
+def test_clean_table_passes_every_check(tmp_table, sources_dir):
+    table, totals = _tables(tmp_table)
+    report = run_checks(table, totals, sources_dir)
+    assert report.failures == ()
+    assert report.ok
+    assert report.rows_checked == 7
+    assert report.checks_run == ("pct", "arm_size", "totals", "source_file", "quote", "numbers")
+    assert report.skipped == ()
+    doc = report.to_dict()
+    assert doc["ok"] is True and doc["failures"] == [] and doc["rows_checked"] == 7
+
+
+def test_skipped_checks_are_named(tmp_table):
+    table, _ = _tables(tmp_table)
+    report = run_checks(table)
+    assert report.checks_run == ("pct", "arm_size")
+    assert any("totals" in s for s in report.skipped) and any("--sources" in s for s in report.skipped)
+
+
+def _only(failures):
+    assert len(failures) == 1, failures
+    return failures[0]
+
+
+def test_pct_counts_disagree(tmp_table):
+    rows = valid_rows()
+    rows[5]["pct_t"] = "71"                   # 21/30 = 70.0%
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals).failures)
+    assert (failure.row, failure.check, failure.study_id, failure.outcome) == (7, "pct", "S", "clinical_closure")
+    assert "printed as 71% but 100 × 21/30 = 70%" in failure.reason
+    assert "70.5 to 71.5" in failure.reason
+
+
+def test_pct_decimals_set_the_tolerance(tmp_table):
+    rows = valid_rows()
+    rows[6]["pct_t"] = "43.4"                 # 13/30 = 43.33: fine as "43", not as "43.4"
+    table, _ = _tables(tmp_table, rows)
+    failure = _only(check_pct(table))
+    assert (failure.row, failure.check) == (8, "pct")
+    rows[6]["pct_t"] = "43"
+    table, _ = _tables(tmp_table, rows)
+    assert check_pct(table) == []
+
+
+def test_pct_control_arm(tmp_table):
+    rows = valid_rows()
+    rows[0]["pct_c"] = "34.2"                 # 36/105 = 34.29
+    table, _ = _tables(tmp_table, rows)
+    failure = _only(check_pct(table))
+    assert failure.row == 2 and "pct_c is printed as 34.2%" in failure.reason
+
+
+def test_pct_without_events_must_fit_some_count(tmp_table):
+    rows = valid_rows()
+    rows[1]["pct_t"] = "50.8"                 # no e/107 rounds to 50.8
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals).failures)
+    assert (failure.row, failure.check) == (3, "pct")
+    assert "no whole count out of n_t = 107" in failure.reason
+
+
+def test_arm_size_disagreement(tmp_table):
+    rows = valid_rows()
+    rows[1]["n_t"] = 108                       # same study R, 24 weeks, patient: 107 elsewhere
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals).failures)
+    assert (failure.row, failure.check, failure.study_id) == (3, "arm_size", "R")
+    assert failure.reason == ("n_t is 108 but row 2 of the same study R at 24 weeks, unit patient gives 107")
+
+
+def test_arm_size_control_and_majority(tmp_table):
+    rows = valid_rows()
+    rows.append(dict(rows[0], outcome="response", pct_t="", pct_c=""))
+    rows[0]["n_c"] = 104                       # rows 2, 3, 9 of R: 104, 105, 105
+    rows[0]["pct_c"] = ""
+    table, _ = _tables(tmp_table, rows)
+    failure = _only(check_arm_size(table))
+    assert (failure.row, failure.check) == (2, "arm_size")
+    assert "n_c is 104 but rows 3, 9" in failure.reason and "give 105" in failure.reason
+
+
+def test_arm_size_other_timepoint_is_another_group(tmp_table):
+    rows = valid_rows()
+    rows[1]["timepoint_weeks"] = 52
+    rows[1]["n_t"] = 90
+    table, _ = _tables(tmp_table, rows)
+    assert check_arm_size(table) == []
+
+
+def test_totals_sum_mismatch(tmp_table):
+    totals = valid_totals()
+    totals[0]["total_n"] = 16                  # 5 + 5 + 5 = 15
+    table, total = _tables(tmp_table, totals=totals)
+    failure = _only(run_checks(table, total).failures)
+    assert (failure.row, failure.check, failure.study_id, failure.outcome) == (2, "totals", "D1;D2;D3", None)
+    assert failure.file == total.path
+    assert "add up to 15 (D1 5 + D2 5 + D3 5) but the source states 16" in failure.reason
+
+
+def test_totals_all_counts_shared_control_once(tmp_table):
+    totals = valid_totals()
+    totals[2]["total_n"] = 27                  # 15 + 6 + 6: the placebo arm counted per cohort
+    table, total = _tables(tmp_table, totals=totals)
+    failure = _only(check_totals(table, total))
+    assert failure.row == 4 and "add up to 21 (D1 5 + D2 5 + D3 5 + control 6)" in failure.reason
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda t: t.update(members="D1;D2;D4"), "study D4 (a member of trial D) is not in the outcome table"),
+    (lambda t: t.update(timepoint_weeks=24), "study D1 has no row at 24 weeks, unit patient"),
+    (lambda t: t.update(trial="X"), "study D1 belongs to trial D in the outcome table, not to X"),
+])
+def test_totals_membership(tmp_table, change, message):
+    totals = valid_totals()[:1]
+    change(totals[0])
+    table, total = _tables(tmp_table, totals=totals)
+    failure = _only(check_totals(table, total))
+    assert failure.check == "totals" and message in failure.reason
+
+
+def test_totals_control_sizes_differ(tmp_table):
+    rows = valid_rows()
+    rows[3]["n_c"] = 7
+    table, total = _tables(tmp_table, rows, valid_totals()[1:2])
+    failure = _only(check_totals(table, total))
+    assert "different control arm sizes (D1 6, D2 7, D3 6)" in failure.reason
+
+
+def test_source_file_missing(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[5]["source"] = "missing.txt"
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals, sources_dir).failures)
+    assert (failure.row, failure.check) == (7, "source_file")
+    assert "missing.txt is not in" in failure.reason
+
+
+def test_quote_not_verbatim(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[0]["quote"] = rows[0]["quote"].replace("treated with", "treated by")
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals, sources_dir).failures)
+    assert (failure.row, failure.check, failure.study_id) == (2, "quote", "R")
+    assert failure.reason == "the quote does not occur verbatim in trials.txt"
+
+
+def test_quote_whitespace_is_collapsed(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[0]["quote"] = "53  of 107\n patients   (49.5%) treated with cells and 36 of 105 (34.3%) given placebo"
+    table, _ = _tables(tmp_table, rows)
+    assert check_sources(table, sources_dir) == []
+
+
+def test_counts_without_quote(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[4]["quote"] = ""
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals, sources_dir).failures)
+    assert (failure.row, failure.check) == (6, "quote")
+    assert failure.reason == "has counts but no quote to check them against"
+
+
+def test_number_missing_from_quote_and_note(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[6]["quote"] = "achieved radiological remission"   # verbatim, but without the numbers
+    table, totals = _tables(tmp_table, rows)
+    failure = _only(run_checks(table, totals, sources_dir).failures)
+    assert (failure.row, failure.check) == (8, "numbers")
+    assert failure.reason == ("events_t = 13; n_t = 30; pct_t = 43.3 not found as a number "
+                              "in the quote or the note")
+
+
+def test_number_found_in_note(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[6]["quote"] = "achieved radiological remission"
+    rows[6]["note"] = "13 of 30 = 43.3%, from the sentence before"
+    table, _ = _tables(tmp_table, rows)
+    assert check_sources(table, sources_dir) == []
+
+
+def test_failures_sorted_by_file_and_row(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[6]["pct_t"] = "44"
+    rows[0]["quote"] = "not in the source"
+    totals = valid_totals()
+    totals[1]["total_n"] = 5
+    table, total = _tables(tmp_table, rows, totals)
+    report = run_checks(table, total, sources_dir)
+    assert [(f.row, f.check) for f in report.failures] == [
+        (2, "quote"), (2, "numbers"), (8, "pct"), (8, "numbers"), (3, "totals")]
+    assert not report.ok
+
+
+# --- the curated table -------------------------------------------------------
+
+SHARED_SOURCES = "/work/shared/sources"
+
+
+def _curated_rows(curated_path):
+    import csv
+
+    with open(curated_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader), reader.fieldnames
+
+
+def test_curated_table_passes(curated_path):
+    from pathlib import Path
+
+    from msc_meta.data import curated_totals_path
+
+    table = load_table(None)
+    totals = load_totals(None) if curated_totals_path().is_file() else None
+    sources = SHARED_SOURCES if Path(SHARED_SOURCES).is_dir() else None
+    report = run_checks(table, totals, sources)
+    assert report.failures == ()
+
+
+def test_curated_copy_with_planted_pct_error(curated_path, tmp_table):
+    rows, columns = _curated_rows(curated_path)
+    index = next(i for i, r in enumerate(rows)
+                 if r["pct_t"] and r["events_t"] and r["n_t"] and "." not in r["pct_t"])
+    rows[index]["pct_t"] = str(int(rows[index]["pct_t"]) + 5 if int(rows[index]["pct_t"]) < 90
+                               else int(rows[index]["pct_t"]) - 5)
+    table = load_table(tmp_table(rows, columns=columns))
+    failure = _only(check_pct(table))
+    assert failure.row == index + 2 and failure.study_id == rows[index]["study_id"]
+
+
+def test_curated_copy_with_planted_arm_size_error(curated_path, tmp_table):
+    rows, columns = _curated_rows(curated_path)
+    groups: dict = {}
+    for i, r in enumerate(rows):
+        if r["n_t"] and not r["pct_t"]:
+            groups.setdefault((r["study_id"], r["timepoint_weeks"], r["unit"]), []).append(i)
+    index = next(members[-1] for members in groups.values() if len(members) >= 3)
+    rows[index]["n_t"] = str(int(rows[index]["n_t"]) + 1)
+    table = load_table(tmp_table(rows, columns=columns))
+    failure = _only(check_arm_size(table))
+    assert (failure.row, failure.check) == (index + 2, "arm_size")
