@@ -1,0 +1,151 @@
+"""Shared plotting helpers: figure creation without a screen, safe saving,
+number formatting and axis choices.
+
+matplotlib is imported inside functions only (start-up of the other commands
+must not pay for it). Figures are built with ``matplotlib.figure.Figure``
+directly, never through ``pyplot``: no global state, no GUI backend, so it
+works on a headless server and in threads.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from msc_meta.errors import UsageError
+
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+RATIO_MEASURES = ("RR", "OR")
+PROPORTION_MEASURES = ("PR", "PLO", "PFT", "PAS")
+
+MEASURE_NAMES = {
+    "RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
+    "PR": "Proportion", "PLO": "Proportion", "PFT": "Proportion", "PAS": "Proportion",
+}
+# Axis labels on the analysis scale, as metafor's funnel()/regplot() label them.
+ANALYSIS_SCALE_NAMES = {
+    "RR": "Log risk ratio", "OR": "Log odds ratio", "RD": "Risk difference",
+    "PR": "Proportion", "PLO": "Logit proportion",
+    "PFT": "Double arcsine proportion", "PAS": "Arcsine proportion",
+}
+
+FONT = "DejaVu Sans"
+
+
+def output_format(path) -> str:
+    """``png``, ``svg`` or ``pdf`` from the file name; UsageError otherwise."""
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"{path}: cannot tell the image format; the file name must end in "
+                         f".png, .svg or .pdf")
+    return FORMATS[suffix]
+
+
+def new_figure(width_in: float, height_in: float):
+    """A headless matplotlib Figure of the given size in inches."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100)
+    return fig
+
+
+def save_figure(fig, path, *, dpi: int = 200) -> Path:
+    """Save ``fig`` to PNG/SVG/PDF (format from the suffix), atomically.
+
+    Metadata dates are left out so that the same data give byte-identical
+    SVG/PDF files (useful for images kept in git). Overwrites an existing
+    image (as R's png() does) but never writes inside the package folder.
+    """
+    from msc_meta.report.export import atomic_write, check_output_path
+
+    fmt = output_format(path)
+    target = check_output_path(path, force=True)
+    metadata = {"png": {"Software": "msc-meta"},
+                "svg": {"Date": None, "Creator": "msc-meta"},
+                "pdf": {"CreationDate": None, "Creator": "msc-meta"}}[fmt]
+    try:
+        atomic_write(target, lambda stream: fig.savefig(stream, format=fmt, dpi=dpi,
+                                                        metadata=metadata, facecolor="white"),
+                     binary=True)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
+    return target
+
+
+# --------------------------------------------------------------------------
+# numbers
+# --------------------------------------------------------------------------
+
+def fmt_num(x, digits: int = 2) -> str:
+    """Effect sizes as Cochrane prints them: 2 decimals; small values 2 significant digits."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x != 0 and abs(x) < 0.01:
+        text = f"{x:.2g}"
+    else:
+        text = f"{x:.{digits}f}"
+    return text.replace("-", "\u2212")
+
+
+def fmt_ci(est, low, high, digits: int = 2) -> str:
+    return f"{fmt_num(est, digits)} [{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
+
+
+def fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "p = —"
+    if p < 0.001:
+        return "p < 0.001"
+    if p < 0.01:
+        return f"p = {p:.3f}"
+    return f"p = {p:.2f}"
+
+
+def fmt_stat(x) -> str:
+    return fmt_num(x, 2)
+
+
+def ratio_limits(values, *, floor: float = 2.0, ceiling: float = 100.0) -> tuple[float, float]:
+    """Symmetric log-axis limits (1/L, L) with L a 1-2-5 step covering ``values``."""
+    finite = [abs(math.log(v)) for v in values if v is not None and v > 0 and math.isfinite(v)]
+    need = math.exp(max(finite)) if finite else floor
+    for limit in (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0):
+        if limit >= floor and limit >= need * 1.0000001:
+            return 1.0 / min(limit, ceiling), min(limit, ceiling)
+    return 1.0 / ceiling, ceiling
+
+
+def linear_limits(values, *, symmetric_about: float | None = 0.0,
+                  bounds: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Linear-axis limits on a 1-2-5 grid covering ``values``.
+
+    ``symmetric_about`` centres the axis on the null (risk differences);
+    ``bounds`` clips it (proportions stay within 0-1).
+    """
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return bounds or (-1.0, 1.0)
+    if symmetric_about is not None:
+        need = max(abs(v - symmetric_about) for v in finite)
+        step = _nice(need)
+        low, high = symmetric_about - step, symmetric_about + step
+    else:
+        low, high = min(finite), max(finite)
+        pad = 0.05 * (high - low or 1.0)
+        low, high = low - pad, high + pad
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return low, high
+
+
+def _nice(x: float) -> float:
+    if x <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(x))
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if m * 10 ** exponent >= x * 1.0000001:
+            return m * 10 ** exponent
+    return 10 ** (exponent + 1)

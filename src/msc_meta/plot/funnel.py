@@ -1,0 +1,133 @@
+"""Funnel plot, as metafor ``funnel()``: each study's effect (analysis scale)
+against its standard error, the y axis inverted so that the largest studies
+sit at the top.
+
+Drawn: the pseudo confidence region ``theta ± z * se`` (a white triangle on
+grey, dotted edges: metafor's ``back``/``shade`` defaults) centred on the
+pooled estimate ``theta``, a vertical line at ``theta``, the observed studies
+as filled circles and, from trim-and-fill (metafor ``funnel(trimfill(res))``),
+the imputed studies as open circles with the adjusted estimate as a dashed
+line. Ratio measures get a second x axis on top in natural units.
+
+The region is a visual guide only: asymmetry in a funnel of fewer than 10
+studies cannot be told from chance (Sterne et al. 2011, BMJ 343:d4002), and
+the figure says so when k < 10.
+"""
+
+from __future__ import annotations
+
+import math
+
+from msc_meta.plot._common import ANALYSIS_SCALE_NAMES, MEASURE_NAMES, RATIO_MEASURES, new_figure
+
+FEW_STUDIES = 10
+
+
+def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
+                yi_filled=(), sei_filled=(), theta_filled: float | None = None,
+                labels=None, title: str | None = None, note: str | None = None):
+    """Return a matplotlib Figure of the funnel plot (see the module doc).
+
+    ``yi``/``sei``: observed studies on the analysis scale; ``theta``: the
+    pooled estimate (analysis scale) the funnel is centred on;
+    ``yi_filled``/``sei_filled``/``theta_filled``: trim-and-fill's imputed
+    studies and adjusted estimate; ``labels`` optional study labels.
+    """
+    from scipy.special import ndtri
+
+    yi = [float(v) for v in yi]
+    sei = [float(v) for v in sei]
+    if len(yi) != len(sei) or not yi:
+        raise ValueError("funnel_plot needs as many standard errors as estimates (k >= 1)")
+    yi_filled = [float(v) for v in yi_filled]
+    sei_filled = [float(v) for v in sei_filled]
+    z = float(ndtri(0.5 + level / 200.0))
+    se_max = max(sei + sei_filled) * 1.05 or 1.0
+
+    notes = []
+    if len(yi) < FEW_STUDIES:
+        notes.append(f"k = {len(yi)} < {FEW_STUDIES}: asymmetry cannot be told from chance "
+                     f"(Sterne et al. 2011).")
+    if note:
+        notes.append(note)
+    height = 5.2 + 0.2 * len(notes)
+    bottom_in = 1.15 + 0.2 * len(notes)      # x label, legend, notes
+    fig = new_figure(6.0, height)
+    ax = fig.add_axes([0.13, bottom_in / height, 0.82, (height - bottom_in - 0.95) / height])
+    # background, pseudo-CI region and its edges
+    span = max([abs(v - theta) for v in yi + yi_filled] + [z * se_max]) * 1.1
+    x_low, x_high = theta - span, theta + span
+    ax.set_facecolor("#e6e6e6")
+    ax.fill([theta - z * se_max, theta, theta + z * se_max], [se_max, 0.0, se_max],
+            color="white", zorder=0)
+    for sign in (-1, 1):
+        ax.plot([theta, theta + sign * z * se_max], [0.0, se_max], color="#555555",
+                linestyle=":", linewidth=0.9, zorder=1)
+    ax.plot([theta, theta], [0.0, se_max], color="black", linewidth=0.9, zorder=1,
+            label=f"pooled estimate ({level:g}% pseudo-CI region)")
+    if theta_filled is not None and math.isfinite(theta_filled):
+        ax.plot([theta_filled, theta_filled], [0.0, se_max], color="black", linestyle="--",
+                linewidth=0.9, zorder=1, label="trim-and-fill estimate")
+    ax.scatter(yi, sei, s=28, color="black", zorder=3, label="studies")
+    if yi_filled:
+        ax.scatter(yi_filled, sei_filled, s=28, facecolors="white", edgecolors="black",
+                   linewidths=0.9, zorder=3, label=f"filled by trim-and-fill ({len(yi_filled)})")
+    if labels is not None:
+        for x, y, text in zip(yi, sei, labels):
+            ax.annotate(str(text), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7,
+                        color="#333333")
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(se_max, 0.0)
+    ax.set_xlabel(ANALYSIS_SCALE_NAMES.get(measure, measure), fontsize=9)
+    ax.set_ylabel("Standard error", fontsize=9)
+    ax.tick_params(labelsize=8)
+    if measure in RATIO_MEASURES:
+        import numpy as np
+
+        def safe_log(v):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(np.clip(v, 1e-300, None))
+
+        top = ax.secondary_xaxis("top", functions=(np.exp, safe_log))
+        top.set_xlabel(MEASURE_NAMES[measure], fontsize=9)
+        top.tick_params(labelsize=8)
+        from matplotlib.ticker import LogLocator, ScalarFormatter
+
+        from matplotlib.ticker import NullFormatter
+
+        top.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        top.xaxis.set_major_formatter(ScalarFormatter())
+        top.xaxis.set_minor_formatter(NullFormatter())
+    # legend and notes below the axes, where they cannot hide a study
+    handles, texts = ax.get_legend_handles_labels()
+    fig.legend(handles, texts, loc="upper left", ncol=2, fontsize=7, frameon=False,
+               bbox_to_anchor=(0.12, (bottom_in - 0.5) / height))
+    fig.text(0.13, 1 - 0.25 / height, title or "Funnel plot", fontsize=11, fontweight="bold",
+             va="center")
+    for i, line in enumerate(notes):
+        fig.text(0.13, (0.15 + 0.2 * (len(notes) - 1 - i)) / height, line, fontsize=7.5,
+                 va="center", color="#333333")
+    return fig
+
+
+def funnel_from_bias(bias, *, theta: float, measure: str, level: float = 95.0,
+                     labels=None, title: str | None = None):
+    """Funnel plot of a ``msc_meta.pooling.bias.SmallStudyResult``.
+
+    ``theta`` is the pooled estimate of the model the tests were run on
+    (analysis scale); trim-and-fill's imputed studies and adjusted estimate
+    are drawn when it filled any.
+    """
+    tf = getattr(bias, "trimfill", None)
+    yi_filled = sei_filled = ()
+    theta_filled = None
+    note = None
+    if tf is not None:
+        yi_filled = tf.yi_filled
+        sei_filled = tuple(math.sqrt(v) for v in tf.vi_filled)
+        if tf.k0 > 0:
+            theta_filled = tf.theta
+        note = f"Trim-and-fill (L0): {tf.k0} stud{'y' if tf.k0 == 1 else 'ies'} filled on the {tf.side}."
+    return funnel_plot(bias.yi, bias.sei, theta=theta, measure=measure, level=level,
+                       yi_filled=yi_filled, sei_filled=sei_filled, theta_filled=theta_filled,
+                       labels=labels, title=title, note=note)

@@ -1,0 +1,304 @@
+"""Tidy export of analyses to CSV or JSON, written safely.
+
+One row per study per analysis, one per pooled result (the random-effects
+fit and, beside it, the common-effect fit), one per excluded row (with its
+reason), and with ``--by`` one ``subgroup_test`` row per grouping. Columns:
+
+==================  =========================================================
+``analysis``        ``outcome|<weeks>w|unit`` (``|by=value`` for a subgroup);
+                    ``any`` stands for a blank time point or unit
+``row_type``        ``study``, ``pooled``, ``excluded`` or ``subgroup_test``
+``model``           pooled rows: ``random`` or ``common``
+``measure``         effect measure (metafor ``escalc()`` names)
+``method``          estimator of that row's fit (``FE`` on a common row)
+``outcome``, ``timepoint_weeks``, ``unit``, ``group``
+                    the selection (``group`` is ``by=value`` with ``--by``)
+pool keys           pooled rows: the ``pool --json`` keys (``k``, ``theta``,
+                    ``se``, ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``,
+                    ``pi_high``, ``tau2`` ... ``pval``), plus ``test``, ``df``,
+                    the Q-profile CIs and ``notes``
+study keys          study rows: ``study_id``, ``row_number``, ``events_t``,
+                    ``n_t``, ``events_c``, ``n_c``, ``yi``, ``vi``,
+                    ``estimate``, ``ci_low``, ``ci_high`` (the study's own
+                    effect and CI), ``weight`` (percent), ``cc_added``
+``reason``          excluded rows: why the row was not pooled
+options             ``hksj``, ``pi``, ``cc``, ``level``
+==================  =========================================================
+
+``estimate``/``ci_low``/``ci_high`` mean the same on every row: an effect on
+the natural scale (ratio, difference or proportion). Blank (CSV) / null
+(JSON) means "does not apply" or "not defined" (NaN and infinities included).
+
+CSV conventions, chosen so that the file reads back exactly in pandas
+(``pd.read_csv``), R (``read.csv``) and spreadsheets:
+
+- floats are written with Python's ``repr``: the shortest text that reads
+  back as the same double, so nothing is lost to rounding;
+- booleans are ``true``/``false``; UTF-8 without a byte-order mark;
+- **formula injection**: a *text* cell that begins with ``=``, ``+``, ``-``,
+  ``@``, a tab or a carriage return gets a leading apostrophe ``'``, so that
+  a spreadsheet shows it as text instead of running it as a formula (OWASP,
+  "CSV Injection"). Numbers are never altered (``-0.5`` stays ``-0.5``).
+  JSON output is not a spreadsheet format and is written unchanged.
+
+Files are written atomically: into a temporary file in the target folder,
+flushed to disk, then renamed over the target with ``os.replace``; a failure
+part-way leaves any old file intact and removes the temporary file. An
+existing file is only replaced with ``force=True``, and nothing is written
+inside the installed package (its curated data must not be clobbered).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from msc_meta.errors import UsageError
+
+ANALYSIS_KEYS = ("analysis", "row_type", "model", "measure", "method",
+                 "outcome", "timepoint_weeks", "unit", "group")
+POOL_KEYS = ("k", "theta", "se", "theta_ci_low", "theta_ci_high",
+             "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "pi_method",
+             "tau2", "tau", "tau2_ci_low", "tau2_ci_high",
+             "i2", "i2_ci_low", "i2_ci_high", "h2", "q", "q_df", "q_pval",
+             "stat", "pval", "test", "df")
+STUDY_KEYS = ("study_id", "row_number", "events_t", "n_t", "events_c", "n_c",
+              "yi", "vi", "weight", "cc_added")
+OTHER_KEYS = ("reason", "notes")
+OPTION_KEYS = ("hksj", "pi", "cc", "level")
+
+
+def _ordered_columns() -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for key in ANALYSIS_KEYS + STUDY_KEYS[:2] + POOL_KEYS + STUDY_KEYS[2:] + OTHER_KEYS + OPTION_KEYS:
+        seen.setdefault(key, None)
+    return tuple(seen)
+
+
+COLUMNS = _ordered_columns()
+
+# Characters that make a spreadsheet treat a cell as a formula (OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --------------------------------------------------------------------------
+# tidy rows
+# --------------------------------------------------------------------------
+
+def format_weeks(weeks) -> str:
+    """``208.0`` -> ``"208"``, ``2.5`` -> ``"2.5"``, ``None`` -> ``"any"``."""
+    if weeks is None or (isinstance(weeks, float) and math.isnan(weeks)):
+        return "any"
+    weeks = float(weeks)
+    return str(int(weeks)) if weeks.is_integer() else repr(weeks)
+
+
+def analysis_label(analysis) -> str:
+    """The ``analysis`` key of a row: ``outcome|<weeks>w|unit[|group]``."""
+    parts = [str(analysis.outcome), f"{format_weeks(analysis.timepoint_weeks)}w",
+             str(analysis.unit) if analysis.unit else "any"]
+    if getattr(analysis, "group", None) is not None:
+        parts.append(str(analysis.group))
+    return "|".join(parts)
+
+
+def _clean(value):
+    """Plain Python value for CSV/JSON: numpy scalars unwrapped, NaN/inf -> None."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def tidy_rows(analyses: Sequence, *, options: dict, subgroup_test=None) -> list[dict]:
+    """Tidy rows (dicts keyed by ``COLUMNS``) of one or more analyses.
+
+    ``options`` holds ``hksj``, ``pi``, ``cc`` and ``level`` as the pool was
+    run; they are repeated on every row so that each row stands alone.
+    ``subgroup_test`` (from ``run_pool_by``) adds one ``subgroup_test`` row.
+    """
+    opts = {"hksj": bool(options.get("hksj", False)), "pi": options.get("pi"),
+            "cc": options.get("cc"), "level": options.get("level")}
+    rows: list[dict] = []
+    for analysis in analyses:
+        label = analysis_label(analysis)
+        result = analysis.result
+        base = {"analysis": label, "measure": analysis.measure,
+                "outcome": analysis.outcome, "timepoint_weeks": analysis.timepoint_weeks,
+                "unit": analysis.unit, "group": getattr(analysis, "group", None)}
+        method = result.method if result is not None else options.get("method")
+        for line in analysis.studies:
+            row = dict(base, row_type="study", method=method)
+            for key in STUDY_KEYS + ("estimate", "ci_low", "ci_high"):
+                row[key] = getattr(line, key, None)
+            rows.append(row)
+        for ex in analysis.excluded:
+            rows.append(dict(base, row_type="excluded", method=method,
+                             study_id=ex.study_id, row_number=getattr(ex, "row_number", None),
+                             reason=ex.reason))
+        fits = []
+        if result is not None:
+            fits.append(("random" if result.random else "common", result))
+        common = getattr(analysis, "common", None)
+        if common is not None and common is not result:
+            fits.append(("common", common))
+        notes = " | ".join(getattr(analysis, "notes", ()) or ())
+        for model, fit in fits:
+            row = dict(base, row_type="pooled", model=model, method=fit.method)
+            fit_dict = fit.to_dict()
+            for key in POOL_KEYS:
+                row[key] = fit_dict.get(key)
+            row["notes"] = notes or None
+            rows.append(row)
+    if subgroup_test is not None:
+        first = analyses[0] if analyses else None
+        rows.append({
+            "analysis": (f"{first.outcome}|{format_weeks(first.timepoint_weeks)}w|"
+                         f"{first.unit or 'any'}|by={subgroup_test.by}") if first else f"by={subgroup_test.by}",
+            "row_type": "subgroup_test", "measure": first.measure if first else None,
+            "method": first.result.method if first is not None and first.result is not None else None,
+            "outcome": first.outcome if first else None,
+            "timepoint_weeks": first.timepoint_weeks if first else None,
+            "unit": first.unit if first else None, "group": f"by={subgroup_test.by}",
+            "q": subgroup_test.q_between, "q_df": subgroup_test.df, "q_pval": subgroup_test.pval,
+            "notes": "test for subgroup differences (Q between subgroups, chi-square)",
+        })
+    for row in rows:
+        row.update(opts)
+        for key in COLUMNS:
+            row[key] = _clean(row.get(key))
+    return [{key: row[key] for key in COLUMNS} for row in rows]
+
+
+# --------------------------------------------------------------------------
+# cell formatting
+# --------------------------------------------------------------------------
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula (OWASP CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def csv_cell(value) -> str:
+    """One CSV cell: floats by ``repr`` (exact round trip), text neutralised."""
+    value = _clean(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return neutralise_formula(str(value))
+
+
+def write_csv(rows: Iterable[dict], stream, columns: Sequence[str] = COLUMNS) -> None:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(row.get(key)) for key in columns])
+
+
+def write_json(rows: Iterable[dict], stream) -> None:
+    json.dump([{k: _clean(v) for k, v in row.items()} for row in rows], stream,
+              indent=2, allow_nan=False, ensure_ascii=False)
+    stream.write("\n")
+
+
+def render(rows: Sequence[dict], fmt: str) -> str:
+    buffer = io.StringIO()
+    (write_csv if fmt == "csv" else write_json)(rows, buffer)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# safe file writing
+# --------------------------------------------------------------------------
+
+def _package_dir() -> Path:
+    import msc_meta
+
+    return Path(msc_meta.__file__).resolve().parent
+
+
+def check_output_path(path, *, force: bool = False) -> Path:
+    """Validate an output path; raise ``UsageError`` with a one-line reason.
+
+    Refuses: a folder, a missing parent folder, an existing file without
+    ``force``, and any path inside the installed msc_meta package (its
+    ``data`` folder holds the curated table).
+    """
+    target = Path(os.path.expanduser(str(path)))
+    resolved = target.resolve()
+    package = _package_dir()
+    if resolved == package or package in resolved.parents:
+        raise UsageError(f"{path}: refusing to write inside the msc-meta package folder "
+                         f"({package}); choose another output path")
+    if target.is_dir():
+        raise UsageError(f"{path}: is a folder; give a file name")
+    parent = resolved.parent
+    if not parent.is_dir():
+        raise UsageError(f"{path}: the folder {parent} does not exist")
+    if target.exists() and not force:
+        raise UsageError(f"{path}: file exists; use --force to overwrite it")
+    return target
+
+
+def atomic_write(path, write: Callable, *, binary: bool = False) -> None:
+    """Write ``path`` atomically: ``write(stream)`` fills a temporary file in
+    the same folder, which then replaces ``path`` (``os.replace``).
+
+    On any failure the temporary file is removed and an old ``path`` is left
+    as it was. Same folder matters: ``os.replace`` is atomic only within one
+    file system.
+    """
+    target = Path(path)
+    folder = target.resolve().parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    try:
+        if binary:
+            stream = os.fdopen(fd, "wb")
+        else:
+            stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        # mkstemp creates 0600; give the file the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = False) -> Path:
+    """Write tidy rows to ``path`` as CSV or JSON (atomically; see module doc)."""
+    if fmt not in ("csv", "json"):
+        raise UsageError(f"unknown export format {fmt!r}: use csv or json")
+    target = check_output_path(path, force=force)
+    writer = write_csv if fmt == "csv" else write_json
+    try:
+        atomic_write(target, lambda stream: writer(rows, stream))
+    except PermissionError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror.lower()})") from None
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
+    return target
