@@ -215,23 +215,23 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
                   and math.isclose(row.timepoint_weeks, timepoint, rel_tol=0, abs_tol=1e-9)]
         if not chosen:
             raise UsageError(f"outcome '{outcome}' has no rows at --timepoint {format_weeks(timepoint)}; "
-                             f"time points (weeks): {_list_values(r.timepoint_weeks for r in rows)}")
+                             f"time points: {_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}")
         rows = chosen
     if unit is not None:
         chosen = [row for row in rows if row.unit == unit]
         if not chosen:
             raise UsageError(f"outcome '{outcome}' has no rows with --unit {unit}"
-                             f"{_at(timepoint)}; units: {_list_values(r.unit for r in rows)}")
+                             f"{_at(timepoint)}; units: {_list_values((r.unit for r in rows), 'unit')}")
         rows = chosen
     timepoints = {row.timepoint_weeks for row in rows}
     if len(timepoints) > 1:
         raise UsageError(f"outcome '{outcome}' was assessed at several time points "
-                         f"({_list_values(r.timepoint_weeks for r in rows)} weeks); "
+                         f"({_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}); "
                          "choose one with --timepoint WEEKS")
     units = {row.unit for row in rows}
     if len(units) > 1:
         raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
-                         f"({_list_values(r.unit for r in rows)}); choose one with --unit patient|fistula")
+                         f"({_list_values((r.unit for r in rows), 'unit')}); choose one with --unit patient|fistula")
     return tuple(rows)
 
 
@@ -246,13 +246,15 @@ def _at(timepoint: float | None) -> str:
     return f" at {format_weeks(timepoint)} weeks" if timepoint is not None else ""
 
 
-def _list_values(values: Iterable) -> str:
+def _list_values(values: Iterable, column: str, suffix: str = "") -> str:
     unique = dict.fromkeys(values)
     known = sorted(v for v in unique if v is not None)
-    shown = [format_weeks(v) if isinstance(v, float) else str(v) for v in known]
+    shown = ", ".join(format_weeks(v) if isinstance(v, float) else str(v) for v in known)
+    shown = shown + suffix if shown else ""
     if None in unique:
-        shown.append("(blank: fill the column to select these rows)")
-    return ", ".join(shown)
+        blank = f"rows with {column} blank, which no option selects"
+        shown = f"{shown}; and {blank}" if shown else blank
+    return shown
 
 
 # ---------------------------------------------------------------------------

@@ -38,14 +38,19 @@ NO_COUNT_LEGEND = ("— = the source gives no count; (63%) = the percentage it p
                    "Such rows are listed, never pooled.")
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def studies_summary(rows: tuple[Row, ...]) -> str:
     with_counts = sum(1 for r in rows if r.has_counts)
     studies = len({r.study_id for r in rows})
     trials = len({r.trial or r.study_id for r in rows})
     outcomes = len({r.outcome for r in rows})
     comparisons = sum(1 for r in rows if r.is_comparison)
-    return (f"{len(rows)} rows ({with_counts} with counts, {len(rows) - with_counts} without; "
-            f"{comparisons} two-arm), {studies} study groups in {trials} trials, {outcomes} outcomes")
+    return (f"{_count(len(rows), 'row')} ({with_counts} with counts, {len(rows) - with_counts} without; "
+            f"{comparisons} two-arm), {_count(studies, 'study group')} in {_count(trials, 'trial')}, "
+            f"{_count(outcomes, 'outcome')}")
 
 
 def render_studies(table: OutcomeTable, rows: tuple[Row, ...], *, width: int = 80,
