@@ -3,7 +3,8 @@
 These read the CSV files with the ``csv`` module only, independently of
 ``msc_meta.data.load`` / ``msc-meta check``, so that a slip in either the
 data or the checker shows up. The quote tests need the source documents;
-they are looked for in ``$MSC_META_SOURCES`` (default ``/work/shared/sources``)
+they are looked for in ``$MSC_META_SOURCES``, else in ``shared/sources`` beside
+the checkout (where CI lays it), else ``/work/shared/sources``
 and skipped when absent.
 """
 
@@ -22,7 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGED = ROOT / "src" / "msc_meta" / "data"
 LINKED = ROOT / "data"
 DOCS = ROOT / "docs" / "data.md"
-SOURCES = Path(os.environ.get("MSC_META_SOURCES", "/work/shared/sources"))
+def _find_sources() -> Path:
+    if os.environ.get("MSC_META_SOURCES"):
+        return Path(os.environ["MSC_META_SOURCES"])
+    beside = Path(__file__).resolve().parents[2] / "shared" / "sources"
+    return beside if beside.is_dir() else Path("/work/shared/sources")
+
+
+SOURCES = _find_sources()
 
 COLUMNS = ("study_id,trial,outcome,timepoint_weeks,unit,events_t,n_t,pct_t,events_c,n_c,pct_c,"
            "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note").split(",")
