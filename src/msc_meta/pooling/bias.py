@@ -122,6 +122,10 @@ def egger_test(yi, vi, *, method="REML", knha=False, level=95.0) -> EggerTest:
     k >= 3 for random-effects methods (two coefficients and tau²).
     """
     yi, vi, method = _check(yi, vi, method)
+    needed = 2 if method == "FE" else 3
+    if len(yi) < needed:
+        raise UsageError(f"Egger's test needs at least {needed} studies with method {method} "
+                         f"(intercept, slope{'' if method == 'FE' else ' and tau²'}); k = {len(yi)}")
     sei = np.sqrt(vi)
     X = np.column_stack([np.ones_like(yi), sei])
     fit = fit_mods(yi, vi, X, names=("intercept", "sei"), method=method, knha=knha,
@@ -157,6 +161,10 @@ def trim_and_fill(yi, vi, *, method="REML", knha=False, level=95.0, side=None,
     if k < 2:
         raise UsageError("trim-and-fill needs at least 2 studies")
     if side is None:
+        if k < (2 if method == "FE" else 3):
+            raise UsageError(f"trim-and-fill picks its side from the regression of yi on sei, "
+                             f"which needs at least {2 if method == 'FE' else 3} studies with "
+                             f"method {method}; k = {k}")
         X = np.column_stack([np.ones(k), np.sqrt(vi)])
         slope_fit = fit_mods(yi, vi, X, method=method, r2=False)
         side = "right" if slope_fit.p > 1 and slope_fit.beta[1] < 0 else "left"

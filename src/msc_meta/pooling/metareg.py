@@ -336,8 +336,9 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
         raise ComputationError("the model matrix must start with the intercept column")
     needed = p if method == "FE" else p + 1
     if k < needed:
-        raise UsageError(f"{k} studies are too few for {p} coefficients"
-                         f"{'' if method == 'FE' else ' and tau²'}: need at least {needed}")
+        raise UsageError(f"{k} stud{'y is' if k == 1 else 'ies are'} too few for {p} "
+                         f"coefficient{'' if p == 1 else 's'}{'' if method == 'FE' else ' and tau²'}: "
+                         f"need at least {needed}")
     if np.any(np.linalg.eigvalsh(X.T @ X) <= EVTOL):
         raise ComputationError("model matrix not of full rank: cannot fit the meta-regression")
 

@@ -1,0 +1,44 @@
+"""``msc-meta bias``: small-study effects (Egger's test, trim-and-fill)."""
+
+from __future__ import annotations
+
+import click
+
+from msc_meta.cli.options import data_option, json_option, selection_options
+from msc_meta.cli.regress import fit_options
+
+EPILOG = """\b
+Examples:
+  msc-meta bias --outcome fistula_closure --timepoint 208 --unit patient
+  msc-meta bias --data my_table.csv --outcome remission --method DL --json
+
+\b
+Egger's test is metafor regtest(): a meta-regression of the effects on their
+standard errors with the pooled model's method (--hksj gives a t test).
+Trim-and-fill is metafor trimfill() with the L0 estimator; its adjusted
+estimate is a sensitivity analysis, not a corrected effect. With fewer than
+10 studies both have too little power to mean much, and the output warns.
+"""
+
+
+@click.command(epilog=EPILOG)
+@data_option
+@selection_options
+@fit_options
+@json_option
+def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, as_json):
+    """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
+
+    Studies are selected and their effects computed exactly as `pool` does.
+    """
+    from msc_meta.data import load_table
+    from msc_meta.pooling.bias import run_small_study
+    from msc_meta.report import diagnostics_tables as report
+
+    table = load_table(data_path)
+    result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
+                             measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+    if as_json:
+        click.echo(report.dumps(report.bias_document(result)))
+    else:
+        report.print_renderables(report.render_bias(result))
