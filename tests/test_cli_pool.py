@@ -283,7 +283,7 @@ def test_by_table_prints_one_table_per_group_and_the_test(cli, two_arm_csv):
     code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure", "--by", "route")
     assert code == 0, err
     assert "[route = iv]" in out and "[route = local]" in out and "[route = (blank)]" in out
-    assert "Test for subgroup differences (random effects, by route): Q = 2.23, df = 2" in out
+    assert "Test for subgroup differences (random effects, by route):\n  Q = 2.23, df = 2, p = 0.329" in out
 
 
 def test_by_unknown_column_is_a_usage_error(cli, two_arm_csv):

@@ -336,9 +336,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         notes.extend(_fragility_notes(result, method, k, hksj, pi))
     if two_arm:
         notes.extend(_shared_control_notes(kept))
-    for note in result.notes:
-        if note not in notes:
-            notes.append(note)
+    notes.extend(_engine_notes(result.notes, notes))
 
     return Analysis(result=result, common=common, studies=studies, excluded=tuple(excluded),
                     notes=tuple(notes), **base)
@@ -487,12 +485,23 @@ def _fragility_notes(result, method, k, hksj, pi):
             notes.append(f"with k = {k} the z-based CI is too narrow (it ignores the uncertainty "
                          "in tau²); consider --hksj")
         if pi == "hts" and k < 3:
-            notes.append(f"prediction interval undefined: --pi hts needs k ≥ 3 (t with k-2 df), "
-                         f"here k = {k}; --pi z gives a normal-quantile interval")
+            notes.append(f"prediction interval undefined for k = {k}: --pi hts needs k ≥ 3 "
+                         "(t with k-2 df); --pi z gives a normal-quantile interval")
         if k < 10 and getattr(result, "tau2", 0) == 0 and k >= 2:
             notes.append(f"tau² estimated as 0 from k = {k} studies: this does not show that the "
                          "studies agree, only that k is too small to see how they differ")
     return notes
+
+
+def _engine_notes(engine, ours):
+    """The estimator's own notes, minus those that repeat one of ours in other words."""
+    said_pi = any(n.startswith("prediction interval undefined") for n in ours)
+    said_tau0 = any(n.startswith("tau² estimated as 0") for n in ours)
+    for note in engine:
+        if note in ours or (said_pi and "prediction interval" in note) \
+                or (said_tau0 and "boundary 0" in note):
+            continue
+        yield note
 
 
 def _shared_control_notes(rows):

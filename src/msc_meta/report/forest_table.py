@@ -344,10 +344,10 @@ def subgroup_test_line(test, analyses) -> str:
     fit = next((a.result for a in analyses if a.result is not None), None)
     model = "random effects" if fit is not None and fit.random else "common effect"
     left = [a.group for a in analyses if a.result is None]
-    line = (f"Test for subgroup differences ({model}, by {test.by}): "
-            f"Q = {fmt(test.q_between, 2)}, df = {test.df}, {fmt_p(test.pval)}")
+    line = (f"Test for subgroup differences ({model}, by {test.by}):\n"
+            f"  Q = {fmt(test.q_between, 2)}, df = {test.df}, {fmt_p(test.pval)}")
     if left:
-        line += f"; not in the test (nothing pooled): {', '.join(left)}"
+        line += f"\n  not in the test (nothing pooled): {', '.join(left)}"
     return line
 
 
