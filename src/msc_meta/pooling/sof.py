@@ -67,6 +67,7 @@ class SummaryOfFindings:
     timepoint_weeks: float | None
     unit: str | None
     group: str | None
+    by: str | None
     measure: str
     method: str
     level: float
@@ -77,7 +78,7 @@ class SummaryOfFindings:
     relative_ci_low: float
     relative_ci_high: float
     control_risk: float           # proportion
-    control_risk_source: str      # "pooled control arms" or "user (--control-risk)"
+    control_risk_source: str      # "pooled control arms" or "set with --control-risk"
     control_per_1000: float
     intervention_per_1000: float
     intervention_ci_low: float
@@ -240,7 +241,7 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
         if not 0 <= control_risk <= 1:
             raise UsageError(f"--control-risk must be a proportion between 0 and 1, got {control_risk}")
         cr = float(control_risk)
-        source = "user (--control-risk)"
+        source = "set with --control-risk"
         notes.append(f"control risk set by the user: {1000 * cr:.0f} per 1,000")
     if arms["shared"]:
         notes.append(f"{arms['shared']} control arm(s) shared within a trial counted once in the "
@@ -274,7 +275,7 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
         flags.append("shared control arm: comparisons are not independent")
     return SummaryOfFindings(
         outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks, unit=analysis.unit,
-        group=getattr(analysis, "group", None), measure=measure, method=result.method,
+        group=getattr(analysis, "group", None), by=getattr(analysis, "by", None), measure=measure, method=result.method,
         level=result.level, k=result.k,
         participants=arms["n_t"] + arms["n_c"], total_events=total_events,
         relative_effect=est, relative_ci_low=lo, relative_ci_high=hi,

@@ -5,14 +5,14 @@ fit and, beside it, the common-effect fit), one per excluded row (with its
 reason), and with ``--by`` one ``subgroup_test`` row per grouping. Columns:
 
 ==================  =========================================================
-``analysis``        ``outcome|<weeks>w|unit`` (``|by=value`` for a subgroup);
-                    ``any`` stands for a blank time point or unit
+``analysis``        ``outcome|<weeks>w|unit`` (``|column=value`` for a subgroup);
+                    ``NA`` stands for a blank time point or unit
 ``row_type``        ``study``, ``pooled``, ``excluded`` or ``subgroup_test``
 ``model``           pooled rows: ``random`` or ``common``
 ``measure``         effect measure (metafor ``escalc()`` names)
 ``method``          estimator of that row's fit (``FE`` on a common row)
-``outcome``, ``timepoint_weeks``, ``unit``, ``group``
-                    the selection (``group`` is ``by=value`` with ``--by``)
+``outcome``, ``timepoint_weeks``, ``unit``, ``by``, ``group``
+                    the selection; with ``--by``, the column and its value
 pool keys           pooled rows: the ``pool --json`` keys (``k``, ``theta``,
                     ``se``, ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``,
                     ``pi_high``, ``tau2`` ... ``pval``), plus ``test``, ``df``,
@@ -22,7 +22,7 @@ study keys          study rows: ``study_id``, ``row_number``, ``events_t``,
                     ``estimate``, ``ci_low``, ``ci_high`` (the study's own
                     effect and CI), ``weight`` (percent), ``cc_added``
 ``reason``          excluded rows: why the row was not pooled
-options             ``hksj``, ``pi``, ``cc``, ``level``
+options             ``hksj``, ``pi``, ``cc``, ``level`` as the pool was run
 ==================  =========================================================
 
 ``estimate``/``ci_low``/``ci_high`` mean the same on every row: an effect on
@@ -62,7 +62,7 @@ from typing import Callable, Iterable, Sequence
 from msc_meta.errors import UsageError
 
 ANALYSIS_KEYS = ("analysis", "row_type", "model", "measure", "method",
-                 "outcome", "timepoint_weeks", "unit", "group")
+                 "outcome", "timepoint_weeks", "unit", "by", "group")
 POOL_KEYS = ("k", "theta", "se", "theta_ci_low", "theta_ci_high",
              "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "pi_method",
              "tau2", "tau", "tau2_ci_low", "tau2_ci_high",
@@ -92,19 +92,25 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # --------------------------------------------------------------------------
 
 def format_weeks(weeks) -> str:
-    """``208.0`` -> ``"208"``, ``2.5`` -> ``"2.5"``, ``None`` -> ``"any"``."""
+    """``208.0`` -> ``"208"``, ``2.5`` -> ``"2.5"``, ``None`` -> ``"NA"``."""
     if weeks is None or (isinstance(weeks, float) and math.isnan(weeks)):
-        return "any"
+        return "NA"
     weeks = float(weeks)
     return str(int(weeks)) if weeks.is_integer() else repr(weeks)
 
 
+def selection_label(outcome, weeks, unit) -> str:
+    """``outcome|<weeks>w|unit``; ``NA`` for a blank time point or unit."""
+    when = "NA" if weeks is None else f"{format_weeks(weeks)}w"
+    return f"{outcome}|{when}|{unit or 'NA'}"
+
+
 def analysis_label(analysis) -> str:
-    """The ``analysis`` key of a row: ``outcome|<weeks>w|unit[|group]``."""
-    parts = [str(analysis.outcome), f"{format_weeks(analysis.timepoint_weeks)}w",
-             str(analysis.unit) if analysis.unit else "any"]
+    """The ``analysis`` key of a row: ``outcome|<weeks>w|unit[|column=value]``."""
+    parts = [selection_label(analysis.outcome, analysis.timepoint_weeks, analysis.unit)]
     if getattr(analysis, "group", None) is not None:
-        parts.append(str(analysis.group))
+        by = getattr(analysis, "by", None)
+        parts.append(f"{by}={analysis.group}" if by else str(analysis.group))
     return "|".join(parts)
 
 
@@ -121,32 +127,36 @@ def _clean(value):
     return value
 
 
-def tidy_rows(analyses: Sequence, *, options: dict, subgroup_test=None) -> list[dict]:
+def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = None) -> list[dict]:
     """Tidy rows (dicts keyed by ``COLUMNS``) of one or more analyses.
 
-    ``options`` holds ``hksj``, ``pi``, ``cc`` and ``level`` as the pool was
-    run; they are repeated on every row so that each row stands alone.
+    The options columns (``hksj``, ``pi``, ``cc``, ``level``) come from each
+    ``Analysis`` (as it was run), or from ``options`` for objects without
+    them; they are repeated on every row so that each row stands alone.
     ``subgroup_test`` (from ``run_pool_by``) adds one ``subgroup_test`` row.
     """
-    opts = {"hksj": bool(options.get("hksj", False)), "pi": options.get("pi"),
-            "cc": options.get("cc"), "level": options.get("level")}
+    options = options or {}
     rows: list[dict] = []
+
+    def opts_of(analysis) -> dict:
+        return {key: getattr(analysis, key, options.get(key)) for key in OPTION_KEYS}
+
     for analysis in analyses:
-        label = analysis_label(analysis)
         result = analysis.result
-        base = {"analysis": label, "measure": analysis.measure,
+        method = result.method if result is not None else getattr(analysis, "method",
+                                                                    options.get("method"))
+        base = {"analysis": analysis_label(analysis), "measure": analysis.measure,
                 "outcome": analysis.outcome, "timepoint_weeks": analysis.timepoint_weeks,
-                "unit": analysis.unit, "group": getattr(analysis, "group", None)}
-        method = result.method if result is not None else options.get("method")
+                "unit": analysis.unit, "by": getattr(analysis, "by", None),
+                "group": getattr(analysis, "group", None), **opts_of(analysis)}
         for line in analysis.studies:
             row = dict(base, row_type="study", method=method)
             for key in STUDY_KEYS + ("estimate", "ci_low", "ci_high"):
                 row[key] = getattr(line, key, None)
             rows.append(row)
         for ex in analysis.excluded:
-            rows.append(dict(base, row_type="excluded", method=method,
-                             study_id=ex.study_id, row_number=getattr(ex, "row_number", None),
-                             reason=ex.reason))
+            rows.append(dict(base, row_type="excluded", method=method, study_id=ex.study_id,
+                             row_number=getattr(ex, "row_number", None), reason=ex.reason))
         fits = []
         if result is not None:
             fits.append(("random" if result.random else "common", result))
@@ -161,21 +171,20 @@ def tidy_rows(analyses: Sequence, *, options: dict, subgroup_test=None) -> list[
                 row[key] = fit_dict.get(key)
             row["notes"] = notes or None
             rows.append(row)
-    if subgroup_test is not None:
-        first = analyses[0] if analyses else None
+    if subgroup_test is not None and analyses:
+        first = analyses[0]
+        label = selection_label(first.outcome, first.timepoint_weeks, first.unit) + \
+            f"|by={subgroup_test.by}"
         rows.append({
-            "analysis": (f"{first.outcome}|{format_weeks(first.timepoint_weeks)}w|"
-                         f"{first.unit or 'any'}|by={subgroup_test.by}") if first else f"by={subgroup_test.by}",
-            "row_type": "subgroup_test", "measure": first.measure if first else None,
-            "method": first.result.method if first is not None and first.result is not None else None,
-            "outcome": first.outcome if first else None,
-            "timepoint_weeks": first.timepoint_weeks if first else None,
-            "unit": first.unit if first else None, "group": f"by={subgroup_test.by}",
+            "analysis": label, "row_type": "subgroup_test", "measure": first.measure,
+            "method": getattr(first, "method", None), "outcome": first.outcome,
+            "timepoint_weeks": first.timepoint_weeks, "unit": first.unit,
+            "by": subgroup_test.by, "group": None, **opts_of(first),
             "q": subgroup_test.q_between, "q_df": subgroup_test.df, "q_pval": subgroup_test.pval,
-            "notes": "test for subgroup differences (Q between subgroups, chi-square)",
+            "notes": "test for subgroup differences: Q between subgroups, chi-square on "
+                     f"{subgroup_test.df} df",
         })
     for row in rows:
-        row.update(opts)
         for key in COLUMNS:
             row[key] = _clean(row.get(key))
     return [{key: row[key] for key in COLUMNS} for row in rows]

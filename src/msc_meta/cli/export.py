@@ -1,0 +1,115 @@
+"""``msc-meta export``: per-study and pooled results as a tidy CSV or JSON file."""
+
+from __future__ import annotations
+
+import click
+
+from msc_meta.cli.options import data_option, model_options
+
+EPILOG = """\b
+Examples:
+  msc-meta export --outcome fistula_closure --timepoint 24 -o closure.csv
+  msc-meta export --outcome fistula_closure --timepoint 24 --by cell_source -o by_source.json
+  msc-meta export --all -o everything.csv
+  msc-meta export --all --method DL --hksj -o everything.csv --force
+
+\b
+One row per study per analysis (row_type study), one per pooled fit
+(row_type pooled; model random or common), one per row left out (row_type
+excluded, with the reason) and with --by one subgroup_test row. The
+`analysis` column (e.g. fistula_closure|208w|patient) groups them. Floats
+keep full precision. A text cell starting with = + - @ (or a tab) gets a
+leading ' so that spreadsheets do not run it as a formula; numbers are never
+changed. --all pools every outcome x time point x unit that has counts;
+selections with nothing to pool are skipped and listed on stderr. The file
+is written atomically and never replaces an existing one without --force.
+"""
+
+
+@click.command(epilog=EPILOG)
+@data_option
+@click.option("--outcome", default=None, metavar="KEY",
+              help="Outcome key (see `msc-meta studies`); or use --all.")
+@click.option("--timepoint", type=float, default=None, metavar="WEEKS",
+              help="Keep rows assessed at this time point (weeks).")
+@click.option("--unit", type=click.Choice(["patient", "fistula"]), default=None,
+              help="Keep rows whose n counts patients or fistulas.")
+@click.option("--all", "export_all", is_flag=True,
+              help="Every poolable outcome x time point x unit of the table in one file.")
+@model_options
+@click.option("--by", "by", metavar="COLUMN", default=None,
+              help="One pool per value of COLUMN (as pool --by) plus the subgroup test row.")
+@click.option("-o", "--output", "output", required=True, metavar="FILE", help="File to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
+              help="csv or json (default: from the file name, else csv).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def export(data_path, outcome, timepoint, unit, export_all, measure, method, hksj, pi_method, cc,
+           level, by, output, fmt, force):
+    """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
+    from msc_meta.errors import UsageError
+    from msc_meta.report.export import check_output_path, export_rows, tidy_rows
+
+    if export_all and (outcome or timepoint is not None or unit):
+        raise UsageError("--all exports every outcome, time point and unit: drop --outcome, "
+                         "--timepoint and --unit, or drop --all")
+    if not export_all and not outcome:
+        raise UsageError("give --outcome KEY (see `msc-meta studies`) or --all")
+    if fmt is None:
+        fmt = "json" if str(output).lower().endswith(".json") else "csv"
+    check_output_path(output, force=force)  # fail before pooling anything
+
+    from msc_meta.data import load_table
+
+    table = load_table(data_path)
+    options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+    if export_all:
+        rows, skipped = _export_all(table, by, options)
+        for line in skipped:
+            click.echo(f"msc-meta: note: skipped {line}", err=True)
+        if not rows:
+            raise UsageError("nothing to export: no selection of the table could be pooled")
+    else:
+        rows = _pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint, unit=unit))
+    path = export_rows(rows, output, fmt=fmt, force=force)
+    n_pooled = sum(1 for r in rows if r["row_type"] == "pooled")
+    click.echo(f"msc-meta: {len(rows)} rows ({n_pooled} pooled) written to {path}", err=True)
+
+
+def _pool_rows(table, by, options) -> list[dict]:
+    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.report.export import tidy_rows
+
+    if by:
+        analyses, test = run_pool_by(table, by, **options)
+        return tidy_rows(analyses, subgroup_test=test)
+    return tidy_rows([run_pool(table, **options)])
+
+
+def _export_all(table, by, options) -> tuple[list[dict], list[str]]:
+    """Pool every (outcome, time point, unit) with counts; collect what could not be pooled.
+
+    Each selection is pooled on a copy of the table holding only its rows,
+    so that rows with a blank time point or unit form their own analysis
+    (``select`` cannot pick them out beside rows that have one).
+    """
+    import dataclasses
+
+    from msc_meta.errors import UsageError
+    from msc_meta.report.export import selection_label
+
+    groups: dict[tuple, list] = {}
+    for row in table.rows:
+        groups.setdefault((row.outcome, row.timepoint_weeks, row.unit), []).append(row)
+    order = sorted(groups, key=lambda s: (s[0], s[1] is None, s[1] or 0.0, s[2] or ""))
+    rows: list[dict] = []
+    skipped: list[str] = []
+    for outcome, weeks, unit in order:
+        label = selection_label(outcome, weeks, unit)
+        subset = dataclasses.replace(table, rows=tuple(groups[(outcome, weeks, unit)]))
+        try:
+            rows.extend(_pool_rows(subset, by, dict(options, outcome=outcome, timepoint=weeks,
+                                                    unit=unit)))
+        except UsageError as err:
+            # k = 0 (no counts, single-arm rows under a two-arm measure, ...)
+            skipped.append(f"{label}: {err}")
+    return rows, skipped

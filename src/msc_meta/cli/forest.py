@@ -1,0 +1,75 @@
+"""``msc-meta forest``: draw a forest plot of one outcome to PNG, SVG or PDF."""
+
+from __future__ import annotations
+
+import click
+
+from msc_meta.cli.options import data_option, model_options, selection_options
+
+EPILOG = """\b
+Examples:
+  msc-meta forest --outcome fistula_closure --timepoint 24 -o closure.png
+  msc-meta forest --outcome fistula_closure --timepoint 208 --unit patient --hksj -o closure.pdf
+  msc-meta forest --outcome fistula_closure --timepoint 24 --by cell_source -o by_source.svg
+  msc-meta forest --outcome fistula_closure --timepoint 24 -o f.png \\
+      --favours-left "Favours control" --favours-right "Favours MSC"
+
+\b
+What is drawn (the RevMan layout):
+  each study's events/total per arm, weight and effect [CI], a square sized
+  by its weight and its CI line (an arrow where it leaves the axis); the
+  common-effect (grey) and random-effects (black) diamonds; the prediction
+  interval (red bar); heterogeneity (tau², I², Q) and the test for the
+  overall effect; with --by, a subtotal per subgroup, the total, and the
+  test for subgroup differences. Ratios use a log axis with the null line
+  at 1. Rows left out of the pool are listed under the plot with the reason.
+  The favours labels default to "More events with control / MSC": say
+  which side is better with --favours-left/--favours-right.
+"""
+
+
+@click.command(epilog=EPILOG)
+@data_option
+@selection_options
+@model_options
+@click.option("--by", "by", metavar="COLUMN", default=None,
+              help="One subgroup per value of COLUMN, with subtotals and the test for subgroup "
+                   "differences.")
+@click.option("-o", "--output", "output", required=True, metavar="FILE",
+              help="Image file: .png, .svg or .pdf (the suffix picks the format); an existing "
+                   "file is replaced.")
+@click.option("--title", default=None, help="Title above the plot (default: outcome, time point, unit).")
+@click.option("--favours-left", default=None, metavar="TEXT",
+              help="Label under the left half of the axis (e.g. 'Favours control').")
+@click.option("--favours-right", default=None, metavar="TEXT",
+              help="Label under the right half of the axis (e.g. 'Favours MSC').")
+def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level, by,
+           output, title, favours_left, favours_right):
+    """Draw a forest plot of one outcome to PNG, SVG or PDF.
+
+    Pools exactly as `pool` does (same options, same exclusions and notes)
+    and draws the result in the layout of a Cochrane review.
+    """
+    from msc_meta.plot._common import output_format
+
+    output_format(output)  # a bad suffix fails before any work
+    from msc_meta.data import load_table
+    from msc_meta.pooling.analysis import run_pool, run_pool_by
+
+    table = load_table(data_path)
+    options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
+                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+    overall = test = None
+    if by:
+        analyses, test = run_pool_by(table, by, **options)
+        overall = run_pool(table, **options)
+    else:
+        analyses = [run_pool(table, **options)]
+
+    from msc_meta.plot._common import save_figure
+    from msc_meta.plot.forest import forest_plot
+
+    fig = forest_plot(analyses, overall=overall, subgroup_test=test, title=title,
+                      favours_left=favours_left, favours_right=favours_right, cc=cc)
+    path = save_figure(fig, output)
+    click.echo(f"msc-meta: forest plot written to {path}", err=True)
