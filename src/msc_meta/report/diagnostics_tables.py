@@ -14,15 +14,9 @@ import math
 
 from msc_meta.report.forest_table import NATURAL_LABEL, fmt, fmt_ci, fmt_p, fmt_pct
 
-LOO_KEYS = ("omitted", "k", "theta", "estimate", "ci_low", "ci_high", "tau2", "i2", "q", "pval")
-CUMULATIVE_KEYS = ("added", "k", "theta", "estimate", "ci_low", "ci_high", "tau2", "i2")
-INFLUENCE_KEYS = ("study_id", "rstudent", "dffits", "cooks_d", "cov_r", "tau2_del", "qe_del",
-                  "hat", "weight")
+# The contract's keys of `msc-meta regress --json`, in its order (extensions follow).
 REGRESS_KEYS = ("method", "k", "coefficients", "tau2", "i2", "r2", "qm", "qm_df", "qm_pval",
                 "qe", "qe_df", "qe_pval")
-COEFFICIENT_KEYS = ("name", "estimate", "se", "stat", "pval", "ci_low", "ci_high")
-BIAS_KEYS = ("k", "egger_z", "egger_pval", "trimfill", "warning")
-TRIMFILL_KEYS = ("k0", "side", "theta", "estimate", "ci_low", "ci_high")
 RATIO_MEASURES = ("RR", "OR")
 
 
