@@ -361,8 +361,17 @@ def test_nothing_to_pool(cli, tmp_path):
             dict(study_id="Y", outcome="closure", note="significant, no numbers")]
     code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "closure")
     assert code == 2 and out == ""
-    assert "nothing left to pool" in err and "X (row 2) no counts in the source" in err
+    assert "the source gives no counts for any selected row" in err and "X (row 2), Y (row 3)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_nothing_left_after_exclusions(cli, tmp_path):
+    rows = [dict(study_id="Z", outcome="closure", events_t=0, n_t=10, events_c=0, n_c=12),
+            dict(study_id="X", outcome="closure", pct_t="40", pct_c="20")]
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "closure")
+    assert code == 2 and out == ""
+    assert "nothing left to pool with RR: Z (row 2) no events in either arm" in err
+    assert "(and 1 more)" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_input_names_file_row_and_column(cli, tmp_path):
@@ -396,24 +405,59 @@ def test_subprocess_entry_point(two_arm_csv):
 
 # ---------------------------------------------------------------- curated data
 
-def _curated_has(outcome):
+def _curated_rows(outcome, timepoint, unit):
     try:
         from msc_meta.data import load_table
         table = load_table()
     except Exception:  # the curated table may not be shipped yet
-        return False
-    return outcome in table.outcomes()
+        return None
+    return [r for r in table.rows if r.outcome == outcome and r.timepoint_weeks == timepoint
+            and r.unit == unit]
 
 
-@pytest.mark.skipif(not _curated_has("fistula_closure"), reason="curated table not shipped yet")
-def test_curated_fistula_closure_208_weeks(cli):
-    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208",
-                         "--unit", "patient", "--json")
-    assert code == 0, err
-    doc = json.loads(out)
-    assert doc["timepoint_weeks"] == 208 and doc["unit"] == "patient"
-    assert doc["k"] >= 1 and math.isfinite(doc["estimate"])
-    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208",
-                         "--unit", "patient")
+def test_curated_fistula_closure_208_weeks_per_patient(cli):
+    ref = POOL["curated_fistula_closure_208_patient"]
+    rows = _curated_rows("fistula_closure", 208, "patient")
+    if rows is None:
+        pytest.skip("curated table not shipped yet")
+    counts = [(r.study_id, r.events_t, r.n_t, r.events_c, r.n_c) for r in rows]
+    expected = [(r["study_id"], r["events_t"], r["n_t"], r["events_c"], r["n_c"]) for r in ref["rows"]]
+    if counts != expected:
+        pytest.skip(f"curated rows changed ({counts}); regenerate tests/r/fixtures_pool.R")
+    doc = pool_json(cli, "--outcome", "fistula_closure", "--timepoint", "208", "--unit", "patient")
+    assert doc["timepoint_weeks"] == 208 and doc["unit"] == "patient" and doc["measure"] == "RR"
+    assert_fit(doc, ref["REML"], keys=("theta", "se", "estimate", "ci_low", "ci_high", "stat",
+                                       "pval", "q", "q_pval", "pi_low", "pi_high"))
+    assert doc["tau2"] == pytest.approx(ref["REML"]["tau2"], abs=1e-8)
+    assert doc["common"]["estimate"] == approx(ref["FE"]["estimate"])
+    assert_studies(doc, ref["studies"], [r["study_id"] for r in ref["rows"]])
+    notes = "\n".join(doc["notes"])
+    # three dose cohorts against one 0/3 placebo arm: the CLI must say so
+    assert "have identical control arms (0/3), probably one placebo arm counted 3 times" in notes
+    assert "continuity correction 0.5 added to every cell of 3 studies" in notes
+    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208", "--unit", "patient")
     assert code == 0, err
     assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_curated_cx601_seed(cli):
+    """ADMIRE-CD (Cx601): 53/107 vs 36/105 -> RR 1.445 [1.042, 2.003], k = 1."""
+    rows = _curated_rows("fistula_closure", 24, "patient")
+    if not rows:
+        pytest.skip("curated table not shipped yet")
+    doc = pool_json(cli, "--outcome", "fistula_closure", "--timepoint", "24", "--unit", "patient")
+    study = doc["studies"][0]
+    assert (study["events_t"], study["n_t"], study["events_c"], study["n_c"]) == (53, 107, 36, 105)
+    ref = POOL["k_one"]["studies"]
+    assert doc["estimate"] == approx(ref["estimate"])
+    assert (doc["ci_low"], doc["ci_high"]) == (approx(ref["ci_low"]), approx(ref["ci_high"]))
+    assert f"{doc['estimate']:.3f} [{doc['ci_low']:.3f}, {doc['ci_high']:.3f}]" == "1.445 [1.042, 2.003]"
+
+
+def test_curated_rows_without_counts_give_a_clear_error(cli):
+    rows = _curated_rows("fistula_closure", 24, "fistula")
+    if not rows or any(r.has_counts for r in rows):
+        pytest.skip("curated 24-week fistula rows not as expected")
+    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "24", "--unit", "fistula")
+    assert code == 2 and out == ""
+    assert "the source gives no counts for any selected row" in err and "Traceback" not in err

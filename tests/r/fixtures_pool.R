@@ -197,13 +197,27 @@ es <- escalc("RR", ai = 53, n1i = 107, ci = 36, n2i = 105)
 k_one <- list(rows = rows_of(k1), call = "summary(escalc(\"RR\", ai=53, n1i=107, ci=36, n2i=105))",
               studies = study_keys(es, "RR"))
 
+# ---------------------------------------------------------------- curated
+# The shipped table's fistula_closure at 208 weeks per patient (source 002:
+# three dose cohorts of one trial, each against the same 0/3 placebo arm).
+cur <- data.frame(study_id = c("leiden_bmmsc_c1", "leiden_bmmsc_c2", "leiden_bmmsc_c3"),
+                  events_t = c(3, 4, 1), n_t = c(4, 4, 5), events_c = 0, n_c = 3)
+es <- escalc("RR", ai = cur$events_t, n1i = cur$n_t, ci = cur$events_c, n2i = cur$n_c,
+             add = 0.5, to = "only0")
+curated <- list(rows = rows_of(cur),
+                call = sprintf("escalc(\"RR\", add=0.5, to=\"only0\"); rma(yi, vi, method=M, %s)", ctrl_s),
+                studies = study_keys(es, "RR"),
+                REML = fit_keys(rma(yi, vi, data = es, method = "REML", control = ctrl), "RR"),
+                FE = fit_keys(rma(yi, vi, data = es, method = "FE", control = ctrl), "RR"))
+
 fixture <- list(
   r_version = R.version.string,
   metafor_version = as.character(packageVersion("metafor")),
   generated_by = "tests/r/fixtures_pool.R",
   control = "rma(control=list(threshold=1e-12, tol=1e-12, maxiter=10000)); confint(control=list(tol=1e-12))",
   description = "msc-meta pool end to end: outcome-table rows and metafor's numbers for the rows pooled",
-  two_arm = two_arm, single_arm = single_arm, k_two = k_two, k_one = k_one
+  two_arm = two_arm, single_arm = single_arm, k_two = k_two, k_one = k_one,
+  curated_fistula_closure_208_patient = curated
 )
 write_json(fixture, file.path("tests", "fixtures", "pool_cli.json"), auto_unbox = TRUE, digits = NA,
            pretty = TRUE, na = "null")

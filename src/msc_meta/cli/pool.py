@@ -8,12 +8,12 @@ from msc_meta.cli.options import data_option, json_option, model_options, select
 
 EPILOG = """\b
 Examples:
-  msc-meta pool --outcome fistula_closure --timepoint 24
-  msc-meta pool --outcome fistula_closure --timepoint 24 --hksj
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient
-  msc-meta pool --outcome fistula_closure --measure OR --method MH
-  msc-meta pool --outcome clinical_closure --measure PFT --by cell_source
-  msc-meta pool --outcome fistula_closure --json | jq .estimate
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --hksj
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit fistula --measure PFT
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --method MH
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit fistula --by dose_cells
+  msc-meta pool --outcome fistula_closure --timepoint 24 --unit patient --json | jq .estimate
   msc-meta pool --data my_table.csv --outcome remission --level 90
 
 \b

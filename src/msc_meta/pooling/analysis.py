@@ -391,6 +391,11 @@ def _exclusion_note(excluded, n_rows) -> str:
 def _nothing_to_pool_message(outcome, measure, excluded) -> str:
     if not excluded:
         return f"outcome {outcome}: no rows to pool"
+    if all(e.reason.startswith("no counts in the source") for e in excluded):
+        ids = ", ".join(f"{e.study_id} (row {e.row_number})" for e in excluded[:3])
+        more = f" and {len(excluded) - 3} more" if len(excluded) > 3 else ""
+        return (f"outcome {outcome}: nothing to pool: the source gives no counts for any selected "
+                f"row, only percentages or statements ({ids}{more}); `msc-meta studies` lists them")
     first = excluded[0]
     more = f" (and {len(excluded) - 1} more)" if len(excluded) > 1 else ""
     return (f"outcome {outcome}: nothing left to pool with {measure}: "
