@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import data_option, json_option, selection_options
-from msc_meta.cli.regress import fit_options
+from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 EPILOG = """\b
 Examples:

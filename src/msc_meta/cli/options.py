@@ -30,17 +30,13 @@ def selection_options(f):
     return f
 
 
-def model_options(f):
-    """--measure --method --hksj --pi --cc --level, as in the CLI contract."""
+def fit_options(f):
+    """--measure --method --hksj --cc --level: the options of any fitted model."""
     f = click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
                      help="Confidence level in percent.")(f)
     f = click.option("--cc", type=click.FloatRange(min=0), default=0.5, show_default=True,
                      help="Continuity correction added to every cell of a study with a zero cell "
                           "(PR, PLO, RR, OR, RD; as escalc(add=, to='only0')).")(f)
-    f = click.option("--pi", "pi_method", type=click.Choice(["hts", "z"], case_sensitive=False), default="hts",
-                     show_default=True,
-                     help="Prediction interval: hts = t with k-2 df (Higgins et al. 2009); "
-                          "z = normal quantile (metafor predict()).")(f)
     f = click.option("--hksj", is_flag=True,
                      help="Hartung-Knapp-Sidik-Jonkman CI (t with k-1 df; metafor test='knha').")(f)
     f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",
@@ -51,3 +47,12 @@ def model_options(f):
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
                           "rows, RR for comparisons.")(f)
     return f
+
+
+def model_options(f):
+    """The fit options plus --pi, as in the CLI contract for `pool`."""
+    f = click.option("--pi", "pi_method", type=click.Choice(["hts", "z"], case_sensitive=False), default="hts",
+                     show_default=True,
+                     help="Prediction interval: hts = t with k-2 df (Higgins et al. 2009); "
+                          "z = normal quantile (metafor predict()).")(f)
+    return fit_options(f)

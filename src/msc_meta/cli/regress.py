@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import data_option, json_option, model_options, selection_options
-
-
-def fit_options(f):
-    """The shared model options without --pi (no prediction interval in these commands)."""
-    f = model_options(f)
-    f.__click_params__ = [p for p in f.__click_params__ if p.name != "pi_method"]
-    return f
+from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 
 EPILOG = """\b
