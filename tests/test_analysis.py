@@ -83,8 +83,16 @@ def test_mh_with_cc_zero_still_pools_a_single_zero_table(two_arm):
     assert ids == ["A", "B", "E", "G1", "G2"]
     b = analysis.studies[1]
     assert math.isnan(b.yi) and not b.cc_added and b.weight > 0
+    assert "B: no study-level RR without a continuity correction (--cc 0); still pooled by MH " \
+           "from the raw counts" in analysis.notes
     # The MH estimate does not depend on the correction.
     assert analysis.result.theta == approx(POOL["two_arm"]["measures"]["RR"]["fits"]["MH"]["theta"])
+
+
+def test_mh_k1_zero_cell_without_cc_is_not_estimable(tmp_path):
+    table = table_of(tmp_path, [row("Z", 0, 10, 4, 10)])
+    with pytest.raises(UsageError, match="Z .row 2. zero cell and no continuity correction"):
+        run_pool(table, outcome="closure", method="MH", cc=0)
 
 
 def test_inverse_variance_with_cc_zero_leaves_out_the_zero_cell_study(two_arm):

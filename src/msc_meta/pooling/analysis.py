@@ -273,9 +273,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     if method in ("MH", "PETO"):
         keep = np.ones(len(kept), dtype=bool)
     if not keep.all():
-        reasons = list(getattr(es, "reasons", ()) or ())
         for i in np.flatnonzero(~keep):
-            why = reasons[i] if i < len(reasons) and reasons[i] else "effect size not estimable"
+            why = es.reasons[i] or f"{measure} not estimable for this study"
             excluded.append(Excluded(kept[i].study_id, kept[i].row_number, why))
         kept = [r for r, k in zip(kept, keep) if k]
         es = _effect_sizes(measure, kept, cc) if kept else None
@@ -290,6 +289,14 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     cc_added = _cc_flags(es, len(kept))
     k = len(kept)
 
+    if k == 1 and not (math.isfinite(yi[0]) and math.isfinite(vi[0])):
+        # Only MH/PETO keep such a study (cc = 0, zero cell); alone it has no estimate.
+        excluded.append(Excluded(kept[0].study_id, kept[0].row_number,
+                                 f"zero cell and no continuity correction (--cc {cc:g}): "
+                                 f"{measure} not estimable from this study alone"))
+        notes.append(_exclusion_note(excluded, len(rows)))
+        return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
+                        notes=tuple(notes), **base)
     if k == 1:
         result = _single_study_result(measure, method, yi[0], vi[0], ni, level, hksj)
         common = None
@@ -329,6 +336,10 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
                      f"stud{'ies' if n_cc > 1 else 'y'} {where}")
+    no_own = [r.study_id for r, y in zip(kept, yi) if not math.isfinite(y)]
+    if no_own:
+        notes.append(f"{', '.join(no_own)}: no study-level {measure} without a continuity correction "
+                     f"(--cc {cc:g}); still pooled by {method} from the raw counts")
     if k == 1:
         notes.append(f"k = 1: the pooled row is {kept[0].study_id}'s own estimate; "
                      "heterogeneity cannot be estimated")
