@@ -54,9 +54,13 @@ def save_figure(fig, path, *, dpi: int = 200) -> Path:
     """Save ``fig`` to PNG/SVG/PDF (format from the suffix), atomically.
 
     Metadata dates are left out so that the same data give byte-identical
-    SVG/PDF files (useful for images kept in git). Overwrites an existing
+    SVG/PDF files (useful for images kept in git). Text stays text: SVG
+    ``<text>`` elements and TrueType fonts in PDF, so that labels can be
+    searched, read by screen readers and edited. Overwrites an existing
     image (as R's png() does) but never writes inside the package folder.
     """
+    import matplotlib
+
     from msc_meta.report.export import atomic_write, check_output_path
 
     fmt = output_format(path)
@@ -64,10 +68,12 @@ def save_figure(fig, path, *, dpi: int = 200) -> Path:
     metadata = {"png": {"Software": "msc-meta"},
                 "svg": {"Date": None, "Creator": "msc-meta"},
                 "pdf": {"CreationDate": None, "Creator": "msc-meta"}}[fmt]
+    def write(stream):
+        with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+            fig.savefig(stream, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
+
     try:
-        atomic_write(target, lambda stream: fig.savefig(stream, format=fmt, dpi=dpi,
-                                                        metadata=metadata, facecolor="white"),
-                     binary=True)
+        atomic_write(target, write, binary=True)
     except OSError as err:
         raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
     return target
