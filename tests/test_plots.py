@@ -302,3 +302,36 @@ def test_bubble_plot(tmp_path, fmt):
     assert np.allclose(sizes / sizes.max(), weights / weights.max())
     out = save_figure(fig, tmp_path / f"bubble.{fmt}")
     assert_valid_image(out, fmt)
+
+
+# ----------------------------------------------------------------------- bias / regress -o
+
+def test_bias_writes_a_funnel_plot(run_cli, table, tmp_path):
+    out = tmp_path / "funnel.svg"
+    code, stdout, stderr = run_cli("bias", "--data", table, "--outcome", "healing", "--json",
+                                   "-o", out)
+    assert code == 0, stderr
+    json.loads(stdout)                      # stdout stays one JSON document
+    assert "funnel plot written" in stderr
+    assert_valid_image(out, "svg")
+    text = svg_text(out)
+    assert "Funnel plot: Healing, 12 weeks, per patient" in text and "Trim-and-fill" in text
+
+
+def test_regress_writes_a_bubble_plot(run_cli, tmp_table, tmp_path):
+    rows = [{"study_id": f"S{i}", "outcome": "closure", "events_t": e, "n_t": 20, "events_c": c,
+             "n_c": 20, "dose_cells": d}
+            for i, (e, c, d) in enumerate([(8, 5, "1e7"), (12, 6, "3e7"), (15, 5, "9e7"),
+                                           (10, 7, "2e7")])]
+    path = tmp_table(rows)
+    out = tmp_path / "bubble.png"
+    code, _, stderr = run_cli("regress", "--data", path, "--outcome", "closure", "--mods",
+                              "log10(dose_cells)", "-o", out)
+    assert code == 0, stderr
+    assert_valid_image(out, "png")
+    code, _, stderr = run_cli("regress", "--data", table, "--outcome", "healing", "--mods",
+                              "cell_source", "-o", tmp_path / "no.png")
+    assert code == 2 and "one numeric moderator" in stderr and "Traceback" not in stderr
+    code, _, stderr = run_cli("bias", "--data", table, "--outcome", "healing", "-o",
+                              tmp_path / "f.gif")
+    assert code == 2 and ".png, .svg or .pdf" in stderr

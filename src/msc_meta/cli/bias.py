@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.cli.forest import image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 EPILOG = """\b
@@ -25,7 +26,10 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
 @selection_options
 @fit_options
 @json_option
-def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, as_json):
+@image_output_option(required=False,
+                     help="Also draw a funnel plot (with trim-and-fill's filled studies) to FILE: "
+                          ".png, .svg or .pdf.")
+def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, as_json, output):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does.
@@ -37,6 +41,10 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     table = load_table(data_path)
     result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+    if output:
+        from msc_meta.plot.funnel import save_funnel
+
+        click.echo(f"msc-meta: funnel plot written to {save_funnel(result, output)}", err=True)
     if as_json:
         click.echo(report.dumps(report.bias_document(result)))
     else:

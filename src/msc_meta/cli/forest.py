@@ -28,6 +28,24 @@ What is drawn (the RevMan layout):
 """
 
 
+def image_output_option(*, required: bool, help: str):
+    """``-o/--output FILE`` for an image; a suffix other than .png/.svg/.pdf
+    fails at once (exit 2), before any pooling. Used by forest, bias, regress."""
+    def check(ctx, param, value):
+        if value is not None:
+            from msc_meta.errors import UsageError
+            from msc_meta.plot._common import output_format
+
+            try:
+                output_format(value)
+            except UsageError as err:
+                raise click.BadParameter(str(err)) from None
+        return value
+
+    return click.option("-o", "--output", "output", required=required, default=None,
+                        metavar="FILE", callback=check, help=help)
+
+
 @click.command(epilog=EPILOG)
 @data_option
 @selection_options
@@ -35,9 +53,9 @@ What is drawn (the RevMan layout):
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One subgroup per value of COLUMN, with subtotals and the test for subgroup "
                    "differences.")
-@click.option("-o", "--output", "output", required=True, metavar="FILE",
-              help="Image file: .png, .svg or .pdf (the suffix picks the format); an existing "
-                   "file is replaced.")
+@image_output_option(required=True,
+                     help="Image file: .png, .svg or .pdf (the suffix picks the format); an "
+                          "existing file is replaced.")
 @click.option("--title", default=None, help="Title above the plot (default: outcome, time point, unit).")
 @click.option("--favours-left", default=None, metavar="TEXT",
               help="Label under the left half of the axis (e.g. 'Favours control').")
@@ -50,9 +68,6 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     Pools exactly as `pool` does (same options, same exclusions and notes)
     and draws the result in the layout of a Cochrane review.
     """
-    from msc_meta.plot._common import output_format
-
-    output_format(output)  # a bad suffix fails before any work
     from msc_meta.data import load_table
     from msc_meta.pooling.analysis import run_pool, run_pool_by
 

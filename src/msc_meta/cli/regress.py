@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.cli.forest import image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 
@@ -31,7 +32,11 @@ correlated, which this model does not yet account for (the output says so).
               help="Moderators: e.g. 'log10(dose_cells)' or 'cell_source + route'.")
 @fit_options
 @json_option
-def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, as_json):
+@image_output_option(required=False,
+                     help="Also draw a bubble plot (one numeric moderator) to FILE: .png, .svg "
+                          "or .pdf.")
+def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, as_json,
+            output):
     """Mixed-effects meta-regression on moderators (e.g. dose), as metafor rma(mods=).
 
     Studies are selected and their effects computed exactly as `pool` does;
@@ -46,6 +51,10 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     table = load_table(data_path)
     reg = run_regression(table, mods, outcome=outcome, timepoint=timepoint, unit=unit,
                          measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+    if output:
+        from msc_meta.plot.bubble import save_bubble
+
+        click.echo(f"msc-meta: bubble plot written to {save_bubble(reg, output, table)}", err=True)
     if as_json:
         click.echo(report.dumps(report.regress_document(reg)))
     else:

@@ -79,6 +79,17 @@ def save_figure(fig, path, *, dpi: int = 200) -> Path:
     return target
 
 
+def selection_title(outcome: str, weeks, unit) -> str:
+    """``fistula_closure, 208.0, patient`` -> "Fistula closure, 208 weeks, per patient"."""
+    parts = [str(outcome).replace("_", " ").capitalize()]
+    if weeks is not None:
+        weeks = float(weeks)
+        parts.append(f"{int(weeks) if weeks.is_integer() else weeks:g} weeks")
+    if unit:
+        parts.append(f"per {unit}")
+    return ", ".join(parts)
+
+
 # --------------------------------------------------------------------------
 # numbers
 # --------------------------------------------------------------------------

@@ -98,14 +98,14 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         ax.set_xlim(x.min() - 0.06 * span, x.max() + 0.22 * span)
     if measure in RATIO_MEASURES:
         ax.set_yscale("log")
-        ax.axhline(1.0, color="black", linewidth=0.6, zorder=0)
+        ax.axhline(1.0, color="black", linewidth=0.6, zorder=1.5)
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
     elif measure == "RD":
-        ax.axhline(0.0, color="black", linewidth=0.6, zorder=0)
+        ax.axhline(0.0, color="black", linewidth=0.6, zorder=1.5)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(MEASURE_NAMES.get(measure, measure), fontsize=9)
     ax.tick_params(labelsize=8)
@@ -134,3 +134,40 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         fig.text(0.13, (0.15 + 0.2 * (len(notes) - 1 - i)) / height, line, fontsize=7.5,
                  va="center", color="#333333")
     return fig
+
+
+def bubble_for(reg, table=None):
+    """Bubble plot of what ``msc-meta regress`` computed (``run_regression``).
+
+    Needs exactly one numeric moderator (e.g. ``log10(dose_cells)``); the x
+    axis shows it as it enters the model. ``table`` (the outcome table) gives
+    the sample sizes that the PFT back-transformation needs.
+    """
+    from msc_meta.errors import UsageError
+    from msc_meta.plot._common import selection_title
+
+    design = reg.design
+    if len(design.terms) != 1 or design.kinds[0] != "numeric" or design.X.shape[1] != 2:
+        raise UsageError(f"a bubble plot needs one numeric moderator; --mods '{reg.mods}' gives "
+                         f"{', '.join(design.names[1:]) or 'none'}")
+    ni = None
+    if table is not None:
+        rows = {row.row_number: row for row in table.rows}
+        two_arm = reg.measure in ("RR", "OR", "RD")
+        ni = [rows[s.row_number].n_t + ((rows[s.row_number].n_c or 0) if two_arm else 0)
+              for s in reg.studies]
+    note = None
+    if reg.fit.k < 10:
+        note = f"k = {reg.fit.k}: exploratory; one study can drive the slope."
+    return bubble_plot(design.X[:, 1], [s.yi for s in reg.studies], [s.vi for s in reg.studies],
+                       measure=reg.measure, fit=reg.fit, xlabel=design.names[1], ni=ni,
+                       labels=[s.study_id for s in reg.studies], note=note,
+                       title=f"Meta-regression: "
+                             f"{selection_title(reg.outcome, reg.timepoint_weeks, reg.unit)}")
+
+
+def save_bubble(reg, path, table=None):
+    """Draw :func:`bubble_for` and save it (PNG/SVG/PDF by suffix); returns the path."""
+    from msc_meta.plot._common import save_figure
+
+    return save_figure(bubble_for(reg, table), path)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from msc_meta.plot._common import (MEASURE_NAMES, PROPORTION_MEASURES, RATIO_MEASURES,
                                    fmt_ci, fmt_num, fmt_p, fmt_stat, linear_limits,
-                                   new_figure, ratio_limits)
+                                   new_figure, ratio_limits, selection_title)
 
 FONT_SIZE = 8.0
 ROW_IN = 0.20            # height of one table row, inches
@@ -120,14 +120,7 @@ def overall_test_text(result) -> str:
 
 
 def default_title(analysis) -> str:
-    from msc_meta.report.export import format_weeks
-
-    parts = [analysis.outcome.replace("_", " ").capitalize()]
-    if analysis.timepoint_weeks is not None:
-        parts.append(f"{format_weeks(analysis.timepoint_weeks)} weeks")
-    if analysis.unit:
-        parts.append(f"per {analysis.unit}")
-    return ", ".join(parts)
+    return selection_title(analysis.outcome, analysis.timepoint_weeks, analysis.unit)
 
 
 # --------------------------------------------------------------------------

@@ -91,12 +91,12 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
         top = ax.secondary_xaxis("top", functions=(np.exp, safe_log))
         top.set_xlabel(MEASURE_NAMES[measure], fontsize=9)
         top.tick_params(labelsize=8)
-        from matplotlib.ticker import LogLocator, ScalarFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator
 
         from matplotlib.ticker import NullFormatter
 
         top.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        top.xaxis.set_major_formatter(ScalarFormatter())
+        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         top.xaxis.set_minor_formatter(NullFormatter())
     # legend and notes below the axes, where they cannot hide a study
     handles, texts = ax.get_legend_handles_labels()
@@ -127,7 +127,40 @@ def funnel_from_bias(bias, *, theta: float, measure: str, level: float = 95.0,
         sei_filled = tuple(math.sqrt(v) for v in tf.vi_filled)
         if tf.k0 > 0:
             theta_filled = tf.theta
-        note = f"Trim-and-fill (L0): {tf.k0} stud{'y' if tf.k0 == 1 else 'ies'} filled on the {tf.side}."
+        if tf.k0 > 0:
+            note = (f"Trim-and-fill (L0): {tf.k0} stud{'y' if tf.k0 == 1 else 'ies'} filled on "
+                    f"the {tf.side} (open circles); dashed line: adjusted estimate.")
+        else:
+            note = "Trim-and-fill (L0): no study filled."
     return funnel_plot(bias.yi, bias.sei, theta=theta, measure=measure, level=level,
                        yi_filled=yi_filled, sei_filled=sei_filled, theta_filled=theta_filled,
                        labels=labels, title=title, note=note)
+
+
+def funnel_for(small):
+    """Funnel plot of what ``msc-meta bias`` computed (``run_small_study``).
+
+    Centred, as metafor ``funnel(res)``, on the estimate of the model the
+    tests were run on: the intercept-only fit of the same method (taken from
+    ``msc_meta.pooling.metareg``, not recomputed here by other means).
+    """
+    import numpy as np
+
+    from msc_meta.plot._common import selection_title
+    from msc_meta.pooling.metareg import fit_mods
+
+    result = small.result
+    yi = np.asarray(result.yi, dtype=float)
+    vi = np.asarray(result.sei, dtype=float) ** 2
+    centre = fit_mods(yi, vi, np.ones((len(yi), 1)), names=("intercept",), method=small.method,
+                      level=small.level, r2=False).beta[0]
+    title = f"Funnel plot: {selection_title(small.outcome, small.timepoint_weeks, small.unit)}"
+    return funnel_from_bias(result, theta=centre, measure=small.measure, level=small.level,
+                            labels=[s.study_id for s in small.studies], title=title)
+
+
+def save_funnel(small, path):
+    """Draw :func:`funnel_for` and save it (PNG/SVG/PDF by suffix); returns the path."""
+    from msc_meta.plot._common import save_figure
+
+    return save_figure(funnel_for(small), path)
