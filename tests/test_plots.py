@@ -318,7 +318,7 @@ def test_bias_writes_a_funnel_plot(run_cli, table, tmp_path):
     assert "Funnel plot: Healing, 12 weeks, per patient" in text and "Trim-and-fill" in text
 
 
-def test_regress_writes_a_bubble_plot(run_cli, tmp_table, tmp_path):
+def test_regress_writes_a_bubble_plot(run_cli, tmp_table, table, tmp_path):
     rows = [{"study_id": f"S{i}", "outcome": "closure", "events_t": e, "n_t": 20, "events_c": c,
              "n_c": 20, "dose_cells": d}
             for i, (e, c, d) in enumerate([(8, 5, "1e7"), (12, 6, "3e7"), (15, 5, "9e7"),
