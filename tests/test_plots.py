@@ -323,7 +323,7 @@ def test_regress_writes_a_bubble_plot(run_cli, tmp_table, table, tmp_path):
              "n_c": 20, "dose_cells": d}
             for i, (e, c, d) in enumerate([(8, 5, "1e7"), (12, 6, "3e7"), (15, 5, "9e7"),
                                            (10, 7, "2e7")])]
-    path = tmp_table(rows)
+    path = tmp_table(rows, name="doses.csv")
     out = tmp_path / "bubble.png"
     code, _, stderr = run_cli("regress", "--data", path, "--outcome", "closure", "--mods",
                               "log10(dose_cells)", "-o", out)
