@@ -36,10 +36,10 @@ back <- function(measure, x, ni) {
 }
 
 one_case <- function(name, yi, vi, measure, method, test, level = 95, ni = NULL,
-                     data_call = "") {
-  fit <- rma(yi, vi, method = method, test = test, level = level, control = ctrl)
-  call <- sprintf("rma(yi, vi, method=\"%s\", test=\"%s\", level=%s, control=list(threshold=1e-12, tol=1e-12, maxiter=10000))",
-                  method, test, format(level))
+                     data_call = "", stepadj = 1) {
+  fit <- rma(yi, vi, method = method, test = test, level = level, control = c(ctrl, list(stepadj = stepadj)))
+  call <- sprintf("rma(yi, vi, method=\"%s\", test=\"%s\", level=%s, control=list(threshold=1e-12, tol=1e-12, maxiter=10000%s))",
+                  method, test, format(level), if (stepadj == 1) "" else sprintf(", stepadj=%s", format(stepadj)))
   k <- fit$k
   alpha <- (100 - level) / 100
   res <- list(
@@ -146,6 +146,20 @@ cases <- c(cases, grid("lowhet", c(0.1, 0.3, 0.2, 0.25, 0.15), c(0.05, 0.04, 0.0
                        "yi=c(0.1,0.3,0.2,0.25,0.15), vi=c(0.05,0.04,0.06,0.05,0.03)", methods))
 cases <- c(cases, grid("wide", c(-20, 0, 20), c(0.01, 0.02, 0.015), "GEN",
                        "yi=c(-20,0,20), vi=c(0.01,0.02,0.015)", c("DL", "REML", "PM")))
+# Fisher scoring oscillates with full steps here (metafor stops: "did not
+# converge"); its documented remedy stepadj=0.5 gives the REML estimate.
+osc_y <- c(-0.10141967686275724, 0.10300532485678428, -0.32895298770408415, -0.10361533648744131,
+           0.24759505364587273, 0.41573767413715007, 0.19861658204022906, 0.08467952525144684,
+           0.2950669547558947, 0.07392734590051772)
+osc_v <- c(0.07787001130819617, 0.05077330123043021, 0.023034926318256543, 0.1497411510479378,
+           0.1926233690773839, 0.14060379241698828, 0.18241217083378355, 0.1753697188459875,
+           0.13275033014230458, 0.10929645318969247)
+stopifnot(inherits(try(rma(osc_y, osc_v, method = "REML", control = ctrl), silent = TRUE), "try-error"))
+for (test in c("z", "knha")) {
+  cases[[length(cases) + 1]] <- one_case(sprintf("oscillating_REML_%s", test), osc_y, osc_v, "GEN", "REML", test,
+                                         data_call = "simulated (numpy seed 1, group 131)", stepadj = 0.5)
+}
+cases <- c(cases, grid("oscillating", osc_y, osc_v, "GEN", "simulated (numpy seed 1, group 131)", c("ML", "EB", "PM", "DL")))
 cases <- c(cases, suppressWarnings(grid("k1", 0.3, 0.1, "GEN", "yi=0.3, vi=0.1", c("FE", "DL", "REML"))))
 write_fixture(cases, "rma_edge.json",
-              "Edge cases: single- and double-zero two-arm studies (RR/OR drop00=TRUE, RD keeps them), k = 2, all-identical estimates (tau2 = 0 boundary), low heterogeneity (tau2 truncated at 0), extreme heterogeneity (Q-profile upper bound at metafor's tau2.max), and k = 1 (metafor: tau2 = 0, z test even with knha)")
+              "Edge cases: single- and double-zero two-arm studies (RR/OR drop00=TRUE, RD keeps them), k = 2, all-identical estimates (tau2 = 0 boundary), low heterogeneity (tau2 truncated at 0), extreme heterogeneity (Q-profile upper bound at metafor's tau2.max), k = 1 (metafor: tau2 = 0, z test even with knha), and data where REML Fisher scoring oscillates (reference with stepadj=0.5)")

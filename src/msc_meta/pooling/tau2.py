@@ -48,6 +48,7 @@ ITERATIVE = ("REML", "ML", "EB")
 
 DEFAULT_TOL = 1e-10
 DEFAULT_MAXITER = 1000
+METAFOR_MAXITER = 100      # rma.uni's default control$maxiter for Fisher scoring
 
 _ALTERNATIVE = {
     "REML": "try --method PM or DL",
@@ -62,7 +63,8 @@ class Tau2Estimate:
 
     Arrays of shape ``(groups,)``. ``se_tau2`` is metafor's ``se.tau2`` (NaN
     where undefined, e.g. k = 1). ``iterations`` counts Fisher-scoring steps
-    (0 for closed-form and root-finding estimators). ``converged`` is False
+    (0 for closed-form and root-finding estimators; plus root-finding
+    steps where ``rescued``). ``converged`` is False
     where the iteration did not converge; ``messages`` holds the reason
     (None where it converged). ``ll0_reset`` marks ML/REML groups set to 0 by
     metafor's check that the likelihood at τ² = 0 is higher.
@@ -76,6 +78,7 @@ class Tau2Estimate:
     messages: tuple
     ll0_reset: np.ndarray
     truncated: np.ndarray
+    rescued: np.ndarray
 
 
 # ---------------------------------------------------------------------------
@@ -296,22 +299,27 @@ def _tau2_pm(Y, V, mask, k):
 # Fisher scoring (ML, REML, EB)
 # ---------------------------------------------------------------------------
 
-def _score_step(method, Y, V, mask, k, tau2):
-    """One metafor Fisher-scoring increment for τ² (rma.uni, intercept-only)."""
+def _score(method, Y, V, mask, k, tau2):
+    """Score-like function U(τ²) and the Fisher information metafor divides it by.
+
+    metafor rma.uni's Fisher-scoring increment is ``U / info`` with
+    REML ``U = y'PPy - tr(P)``, ``info = tr(PP)``; ML ``U = y'PPy - Σw``,
+    ``info = Σw²``; EB ``U = Q(τ²) k/(k-1) - k``, ``info = Σw``.
+    """
     W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
     S = W.sum(axis=1)
     mu = (W * Y).sum(axis=1) / S
     PY = np.where(mask, W * (Y - mu[:, None]), 0.0)      # P y
     if method == "EB":
         q = (PY * np.where(mask, Y - mu[:, None], 0.0)).sum(axis=1)
-        return (q * k / (k - 1) - k) / S
+        return q * k / (k - 1) - k, S
     ypy = (PY * PY).sum(axis=1)                           # y'PPy
     w2 = (W * W).sum(axis=1)
     if method == "ML":
-        return (ypy - S) / w2
+        return ypy - S, w2
     tr_p = S - w2 / S
     tr_pp = w2 - 2.0 * (W ** 3).sum(axis=1) / S + w2 * w2 / S ** 2
-    return (ypy - tr_p) / tr_pp
+    return ypy - tr_p, tr_pp
 
 
 def _halve_to_nonnegative(tau2, adj):
@@ -338,7 +346,8 @@ def _loglik(method, Y, V, mask, tau2):
     return ll
 
 
-def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
+def _fisher_scoring_pass(method, Y, V, mask, k, tol, maxiter):
+    """metafor's Fisher scoring from the truncated HE estimate, all rows together."""
     G = Y.shape[0]
     start = np.maximum(0.0, _raw_he(Y, V, mask, np.maximum(k, 2)))
     tau2 = np.where(k > 1, start, 0.0)
@@ -351,13 +360,134 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
         if idx.size == 0:
             break
         old = tau2[idx]
-        adj = _score_step(method, Y[idx], V[idx], mask[idx], k[idx], old)
-        new = old + _halve_to_nonnegative(old, adj)
+        u, info = _score(method, Y[idx], V[idx], mask[idx], k[idx], old)
+        new = old + _halve_to_nonnegative(old, u / info)
         tau2[idx] = new
         iterations[idx] += 1
         done = np.abs(new - old) <= tol * (new + 1e-4 * s2[idx])
         converged[idx[done]] = True
         active[idx[done]] = False
+    return tau2, iterations, converged
+
+
+def _score_root(method, Y, V, mask, k, x0, maxiter, rtol=1e-13):
+    """Solve U(τ²) = 0 on τ² >= 0 near ``x0``, the last Fisher-scoring iterate.
+
+    The fixed point of Fisher scoring is a root of U (or 0 where U < 0 at
+    0). The bracket is grown from ``x0`` in the direction the score points
+    (doubling upwards, halving towards 0), so the root found is the one the
+    iteration was circling or creeping towards, not another stationary point
+    of a multimodal likelihood. Then Illinois regula falsi with a bisection
+    step whenever the bracket does not halve. Returns (tau2, iterations,
+    converged).
+    """
+    G = Y.shape[0]
+    s2 = typical_variance(V, mask)
+    x0 = np.maximum(np.asarray(x0, dtype=float), 1e-8 * s2)
+    u0, _ = _score(method, Y, V, mask, k, x0)
+    lo = np.where(u0 > 0, x0, 0.0)
+    hi = np.where(u0 > 0, np.inf, x0)
+    flo = np.where(u0 > 0, u0, np.nan)
+    fhi = np.where(u0 > 0, np.nan, u0)
+    # grow upwards where the score is positive
+    probe = x0.copy()
+    up = u0 > 0
+    for _ in range(2000):
+        if not up.any():
+            break
+        probe = np.where(up, 2.0 * probe + 1e-4 * s2, probe)
+        f, _ = _score(method, Y, V, mask, k, probe)
+        lo = np.where(up & (f > 0), probe, lo)
+        flo = np.where(up & (f > 0), f, flo)
+        hit = up & (f <= 0)
+        hi = np.where(hit, probe, hi)
+        fhi = np.where(hit, f, fhi)
+        up = up & (f > 0)
+    # shrink towards 0 where the score is negative
+    probe = x0.copy()
+    down = u0 <= 0
+    for _ in range(60):
+        if not down.any():
+            break
+        probe = np.where(down, 0.5 * probe, probe)
+        f, _ = _score(method, Y, V, mask, k, probe)
+        hit = down & (f > 0)
+        lo = np.where(hit, probe, lo)
+        flo = np.where(hit, f, flo)
+        miss = down & (f <= 0)
+        hi = np.where(miss, probe, hi)
+        fhi = np.where(miss, f, fhi)
+        down = miss
+    tau2 = np.zeros(G)
+    iterations = np.zeros(G, dtype=int)
+    converged = np.zeros(G, dtype=bool)
+    if down.any():
+        # still no positive score within 1e-18 x0: the estimate is the boundary 0
+        # unless the score is positive at 0 itself (a root in (0, tiny])
+        f0, _ = _score(method, Y, V, mask, k, np.zeros(G))
+        at_zero = down & (f0 <= 0)
+        converged |= at_zero
+        lo = np.where(down & ~at_zero, 0.0, lo)
+        flo = np.where(down & ~at_zero, f0, flo)
+    bracketed = np.isfinite(hi) & ~converged
+    idx = np.nonzero(bracketed)[0]
+    if idx.size == 0:
+        return tau2, iterations, converged
+    Yi, Vi, Mi, ki = Y[idx], V[idx], mask[idx], k[idx]
+    lo, hi, flo, fhi = lo[idx], hi[idx], flo[idx], fhi[idx]
+    done = np.zeros(idx.size, dtype=bool)
+    root = 0.5 * (lo + hi)
+    side = np.zeros(idx.size, dtype=int)        # Illinois: which end moved last
+    width = hi - lo
+    its = np.zeros(idx.size, dtype=int)
+    for _ in range(maxiter):
+        act = np.nonzero(~done)[0]
+        if act.size == 0:
+            break
+        l, h, fl, fh = lo[act], hi[act], flo[act], fhi[act]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = (l * fh - h * fl) / (fh - fl)
+        halve = (h - l) > 0.5 * width[act]
+        x = np.where(halve | ~np.isfinite(x) | (x <= l) | (x >= h), 0.5 * (l + h), x)
+        width[act] = h - l
+        fx, _ = _score(method, Yi[act], Vi[act], Mi[act], ki[act], x)
+        right = fx > 0                                      # root lies above x
+        # Illinois: halve the value kept at the end that did not move twice in a row
+        flo[act] = np.where(right, fx, np.where(side[act] == -1, 0.5 * fl, fl))
+        fhi[act] = np.where(right, np.where(side[act] == 1, 0.5 * fh, fh), fx)
+        lo[act] = np.where(right, x, l)
+        hi[act] = np.where(right, h, x)
+        side[act] = np.where(right, 1, -1)
+        root[act] = x
+        its[act] += 1
+        done[act] = (fx == 0) | (hi[act] - lo[act] <= rtol * np.maximum(x, 1e-300))
+    tau2[idx] = root
+    iterations[idx] = its
+    converged[idx] = done
+    return tau2, iterations, converged
+
+
+def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
+    """metafor's Fisher scoring; where it fails, the same estimate by root finding.
+
+    For some data (about 0.5-2% of simulated pools) the full Fisher-scoring
+    step oscillates without end, or approaches a maximum at or near 0 so
+    slowly that it needs more than metafor's default 100 iterations; metafor
+    then stops with an error (its help page suggests ``stepadj`` or more
+    iterations). Groups not converged after 100 steps are solved here by
+    root finding on the score U(τ²) (at most ``maxiter`` steps) around the
+    last iterate, i.e. for the point Fisher scoring was converging to (or
+    circling); ``rescued`` marks them. metafor's ll0check follows as usual.
+    """
+    tau2, iterations, converged = _fisher_scoring_pass(method, Y, V, mask, k, tol,
+                                                       min(maxiter, METAFOR_MAXITER))
+    rescued = np.zeros(Y.shape[0], dtype=bool)
+    if not converged.all():
+        idx = np.nonzero(~converged)[0]
+        t2, it2, conv2 = _score_root(method, Y[idx], V[idx], mask[idx], k[idx], tau2[idx], maxiter)
+        tau2[idx], iterations[idx], converged[idx] = t2, iterations[idx] + it2, conv2
+        rescued[idx] = conv2
+    G = Y.shape[0]
     ll0_reset = np.zeros(G, dtype=bool)
     if method in ("ML", "REML"):
         # metafor's ll0check: Fisher scoring may stop at a local maximum
@@ -369,7 +499,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
             reset = ll0 - ll > 1e-10
             tau2[idx[reset]] = 0.0
             ll0_reset[idx[reset]] = True
-    return tau2, iterations, converged, ll0_reset
+    return tau2, iterations, converged, ll0_reset, rescued
 
 
 # ---------------------------------------------------------------------------
@@ -435,6 +565,7 @@ def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_M
     iterations = np.zeros(G, dtype=int)
     converged = np.ones(G, dtype=bool)
     ll0_reset = np.zeros(G, dtype=bool)
+    rescued = np.zeros(G, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "FE":
             raw = np.zeros(G)
@@ -449,12 +580,13 @@ def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_M
         elif method == "PM":
             raw = _tau2_pm(Y, V, mask, k)
         else:
-            raw, iterations, converged, ll0_reset = _fisher_scoring(method, Y, V, mask, k, tol, maxiter)
+            raw, iterations, converged, ll0_reset, rescued = _fisher_scoring(method, Y, V, mask, k, tol, maxiter)
     raw = np.where(k > 1, raw, 0.0)
     truncated = raw < 0
     tau2 = np.maximum(raw, 0.0)
     messages = tuple(
-        None if ok else f"{method} did not converge in {maxiter} iterations; {_ALTERNATIVE[method]}"
+        None if ok else (f"{method} did not converge in {maxiter} iterations (Fisher scoring, then root "
+                         f"finding on the score); {_ALTERNATIVE[method]}")
         for ok in converged
     )
     tau2 = np.where(converged, tau2, np.nan)
@@ -462,7 +594,7 @@ def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_M
     se = np.where(k > 1, se, np.nan)
     return Tau2Estimate(method=method, tau2=tau2, se_tau2=se, iterations=iterations,
                         converged=converged, messages=messages, ll0_reset=ll0_reset,
-                        truncated=truncated & converged)
+                        truncated=truncated & converged, rescued=rescued)
 
 
 def _public(method, Y, V, mask, **kw):
