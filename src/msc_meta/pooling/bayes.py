@@ -192,7 +192,11 @@ class TauPosterior:
     def mode(self) -> float:
         """Posterior mode of tau (parabolic refinement of the grid maximum)."""
         j = int(np.argmax(self.density))
-        if j == 0 or j == len(self.tau) - 1:
+        if j == 0:
+            # The grid starts just above the prior's lower end (0, or A of
+            # uniform:A:B); a maximum there is a mode at that end.
+            return 0.0 if self.tau[0] < 1e-6 * self.tau[-1] else float(self.tau[0])
+        if j == len(self.tau) - 1:
             return float(self.tau[j])
         x = self.tau[j - 1:j + 2]
         y = np.log(self.density[j - 1:j + 2])
