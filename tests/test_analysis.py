@@ -115,15 +115,15 @@ def test_shared_control_note_needs_same_trial_and_identical_control(tmp_path):
     rows = [row("D1", 3, 10, 2, 12, trial="X"), row("D2", 5, 10, 2, 12, trial="X"),
             row("D3", 6, 10, 3, 12, trial="X"), row("Y1", 4, 10, 2, 12, trial="Y")]
     analysis = run_pool(table_of(tmp_path, rows), outcome="closure", method="FE")
-    shared = [n for n in analysis.notes if "identical control arms" in n]
-    assert shared == ["trial X: D1, D2 have identical control arms (2/12), probably one placebo arm "
-                      "counted 2 times, which overstates the precision (a later version adds --multiarm)"]
+    shared = [n for n in analysis.notes if "share one control arm" in n]
+    assert shared == ["trial X: D1, D2 share one control arm (2/12), counted 2 times (--multiarm keep): "
+                      "this overstates the precision; --multiarm combine or split counts it once"]
 
 
 def test_single_arm_measure_never_warns_about_shared_controls(tmp_path):
     rows = [row("D1", 3, 10, 2, 12, trial="X"), row("D2", 5, 10, 2, 12, trial="X"), row("S", 4, 9)]
     analysis = run_pool(table_of(tmp_path, rows), outcome="closure", measure="PLO")
-    assert not any("identical control" in n for n in analysis.notes)
+    assert not any("share one control arm" in n for n in analysis.notes)
     assert any("treatment arms of 2 two-arm rows are pooled" in n for n in analysis.notes)
 
 
@@ -157,7 +157,13 @@ def test_no_counts_reason_quotes_the_printed_percentage_and_note(tmp_path):
     (dict(measure="RD", method="PETO"), "--method PETO pools odds ratios only"),
     (dict(measure="PR", method="PETO"), "--method PETO pools odds ratios only"),
     (dict(measure="ZZ"), "unknown measure"),
-    (dict(method="GLMM"), "unknown method"),
+    (dict(method="GLM"), "unknown method"),
+    (dict(method="GLMM"), "--method GLMM fits single-arm proportions"),
+    (dict(method="GLMM", measure="OR"), "--method GLMM fits single-arm proportions on the logit"),
+    (dict(method="GLMM", measure="PLO", hksj=True), "--hksj applies to inverse-variance fits"),
+    (dict(multiarm="merge"), "--multiarm merge: choose one of combine, split, keep"),
+    (dict(study_ci="exact"), "--study-ci exact applies to single-arm proportions"),
+    (dict(study_ci="score"), "--study-ci score: choose one of exact, wilson, wald"),
     (dict(method="PETO", hksj=True), "--hksj applies to inverse-variance fits"),
 ])
 def test_option_errors(two_arm, options, message):

@@ -21,6 +21,10 @@ from msc_meta.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POOL = json.loads((FIXTURES / "pool_cli.json").read_text())
+# The two-arm table's G1 and G2 share one control arm; pool_cli.json pools
+# them as two comparisons (today's --multiarm keep). tests/test_multiarm.py
+# checks the default (combine) and split against tests/fixtures/multiarm.json.
+KEEP = ("--multiarm", "keep")
 COLUMNS = ["study_id", "outcome", "events_t", "n_t", "events_c", "n_c", "trial",
            "timepoint_weeks", "unit", "pct_t", "pct_c", "route", "note"]
 
@@ -101,7 +105,7 @@ def assert_studies(doc, ref_studies, ids):
 
 def test_two_arm_default_is_rr_reml_with_fe_beside(cli, two_arm_csv):
     ref = POOL["two_arm"]["measures"]["RR"]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure")
     assert doc["measure"] == "RR" and doc["method"] == "REML"
     assert_fit(doc, ref["fits"]["REML"])
     for key in ("pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high"):
@@ -119,7 +123,7 @@ def test_two_arm_default_is_rr_reml_with_fe_beside(cli, two_arm_csv):
 
 
 def test_two_arm_exclusions_and_notes(cli, two_arm_csv):
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure")
     reasons = {e["study_id"]: e["reason"] for e in doc["excluded"]}
     assert set(reasons) == {"C", "D", "F"}
     assert reasons["C"].startswith("no events in either arm")
@@ -129,7 +133,7 @@ def test_two_arm_exclusions_and_notes(cli, two_arm_csv):
     assert "3 of 8 selected rows left out" in notes
     assert "continuity correction 0.5 added to every cell of 1 study" in notes
     assert "with k = 5 the z-based CI is too narrow" not in notes  # k = 5 is not < 5
-    assert "trial T7: G1, G2 have identical control arms (4/14)" in notes
+    assert "trial T7: G1, G2 share one control arm (4/14), counted 2 times (--multiarm keep)" in notes
     assert [s["study_id"] for s in doc["studies"] if s["cc_added"]] == ["B"]
 
 
@@ -137,7 +141,7 @@ def test_two_arm_exclusions_and_notes(cli, two_arm_csv):
 @pytest.mark.parametrize("method", ["FE", "DL", "REML"])
 def test_two_arm_inverse_variance_methods(cli, two_arm_csv, measure, method):
     ref = POOL["two_arm"]["measures"][measure]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure,
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--measure", measure,
                     "--method", method)
     assert doc["method"] == method
     assert_fit(doc, ref["fits"][method])
@@ -147,7 +151,7 @@ def test_two_arm_inverse_variance_methods(cli, two_arm_csv, measure, method):
 
 
 def test_rd_keeps_the_double_zero_study(cli, two_arm_csv):
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", "RD")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--measure", "RD")
     assert "C" in [s["study_id"] for s in doc["studies"]]
     assert {e["study_id"] for e in doc["excluded"]} == {"D", "F"}
 
@@ -155,7 +159,7 @@ def test_rd_keeps_the_double_zero_study(cli, two_arm_csv):
 @pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
 def test_two_arm_hksj(cli, two_arm_csv, measure):
     ref = POOL["two_arm"]["measures"][measure]["fits"]["REML_knha"]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure, "--hksj")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--measure", measure, "--hksj")
     assert doc["hksj"] is True and doc["test"] == "t" and doc["df"] == ref["k"] - 1
     assert_fit(doc, ref)
 
@@ -163,7 +167,7 @@ def test_two_arm_hksj(cli, two_arm_csv, measure):
 @pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
 def test_mantel_haenszel(cli, two_arm_csv, measure):
     ref = POOL["two_arm"]["measures"][measure]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--measure", measure,
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--measure", measure,
                     "--method", "MH")
     assert doc["method"] == "MH" and doc["common"] is None
     assert_fit(doc, ref["fits"]["MH"], keys=("theta", "se", "estimate", "ci_low", "ci_high",
@@ -173,7 +177,7 @@ def test_mantel_haenszel(cli, two_arm_csv, measure):
 
 def test_peto(cli, two_arm_csv):
     ref = POOL["two_arm"]["measures"]["OR"]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--method", "PETO")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--method", "PETO")
     assert doc["measure"] == "OR" and doc["method"] == "PETO"  # PETO implies OR
     assert_fit(doc, ref["fits"]["PETO"], keys=("theta", "se", "estimate", "ci_low", "ci_high",
                                                "stat", "pval", "q", "q_pval", "i2"))
@@ -187,8 +191,9 @@ def test_peto(cli, two_arm_csv):
 def test_single_arm_measures(cli, single_arm_csv, measure, method):
     ref = POOL["single_arm"]["measures"][measure]
     # T compares two arms, so the default would be RR: name the measure.
+    # pool_cli.json holds metafor's Wald study intervals (summary.escalc).
     doc = pool_json(cli, "--data", single_arm_csv, "--outcome", "healing", "--method", method,
-                    "--measure", measure)
+                    "--measure", measure, "--study-ci", "wald")
     assert doc["measure"] == measure
     assert_fit(doc, ref["fits"][method])
     assert_studies(doc, ref["studies"], POOL["single_arm"]["pooled"])
@@ -259,7 +264,7 @@ def test_k1_table(cli, tmp_path):
 
 def test_by_route_subgroups_and_test(cli, two_arm_csv):
     ref = POOL["two_arm"]["by_route"]
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--by", "route")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--by", "route")
     assert isinstance(doc, list)
     assert [d["group"] for d in doc] == ["iv", "local", "(blank)"]
     by_group = {d["group"]: d for d in doc}
@@ -280,14 +285,14 @@ def test_by_route_subgroups_and_test(cli, two_arm_csv):
 
 
 def test_by_table_prints_one_table_per_group_and_the_test(cli, two_arm_csv):
-    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure", "--by", "route")
+    code, out, err = cli("pool", "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--by", "route")
     assert code == 0, err
     assert "[route = iv]" in out and "[route = local]" in out and "[route = (blank)]" in out
     assert "Test for subgroup differences (random effects, by route):\n  Q = 2.23, df = 2, p = 0.329" in out
 
 
 def test_by_unknown_column_is_a_usage_error(cli, two_arm_csv):
-    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure", "--by", "colour")
+    code, out, err = cli("pool", "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--by", "colour")
     assert code == 2 and out == ""
     assert "colour" in err and "Traceback" not in err
 
@@ -295,7 +300,7 @@ def test_by_unknown_column_is_a_usage_error(cli, two_arm_csv):
 # ---------------------------------------------------------------- the table
 
 def test_table_layout(cli, two_arm_csv):
-    code, out, err = cli("pool", "--data", two_arm_csv, "--outcome", "closure")
+    code, out, err = cli("pool", "--data", two_arm_csv, *KEEP, "--outcome", "closure")
     assert code == 0, err
     assert err == ""
     lines = out.splitlines()
@@ -322,7 +327,7 @@ def test_table_single_arm_has_no_control_column(cli, single_arm_csv):
 
 
 def test_level_option(cli, two_arm_csv):
-    doc = pool_json(cli, "--data", two_arm_csv, "--outcome", "closure", "--level", "90")
+    doc = pool_json(cli, "--data", two_arm_csv, *KEEP, "--outcome", "closure", "--level", "90")
     assert doc["level"] == 90
     ref = POOL["two_arm"]["measures"]["RR"]["fits"]["REML"]
     z90 = 1.6448536269514722
@@ -339,9 +344,13 @@ def test_level_option(cli, two_arm_csv):
     (["--outcome", "closure", "--timepoint", "99"], "no rows at --timepoint 99"),
     (["--outcome", "closure", "--measure", "XX"], "Invalid value for '--measure'"),
     (["--outcome", "closure", "--method", "BAYES"], "Invalid value for '--method'"),
+    (["--outcome", "closure", "--multiarm", "merge"], "Invalid value for '--multiarm'"),
+    (["--outcome", "closure", "--study-ci", "exact"], "--study-ci exact applies to single-arm"),
+    (["--outcome", "closure", "--method", "GLMM"], "--method GLMM fits single-arm proportions"),
+    (["--outcome", "closure", "--measure", "OR", "--method", "GLMM"], "use --measure PLO (not OR)"),
 ])
 def test_usage_errors(cli, two_arm_csv, argv, message):
-    code, out, err = cli("pool", "--data", two_arm_csv, *argv)
+    code, out, err = cli("pool", "--data", two_arm_csv, *KEEP, *argv)
     assert code == 2
     assert out == ""
     assert message in err
@@ -390,12 +399,12 @@ def test_missing_file(cli, tmp_path):
 
 def test_subprocess_entry_point(two_arm_csv):
     """`python -m msc_meta pool` end to end: JSON on stdout, and a clean error."""
-    ok = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv,
+    ok = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv, *KEEP,
                          "--outcome", "closure", "--json"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["estimate"] == approx(
         POOL["two_arm"]["measures"]["RR"]["fits"]["REML"]["estimate"])
-    bad = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv,
+    bad = subprocess.run([sys.executable, "-m", "msc_meta", "pool", "--data", two_arm_csv, *KEEP,
                           "--outcome", "closure", "--measure", "PFT", "--method", "PETO"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
@@ -424,7 +433,8 @@ def test_curated_fistula_closure_208_weeks_per_patient(cli):
     expected = [(r["study_id"], r["events_t"], r["n_t"], r["events_c"], r["n_c"]) for r in ref["rows"]]
     if counts != expected:
         pytest.skip(f"curated rows changed ({counts}); regenerate tests/r/fixtures_pool.R")
-    doc = pool_json(cli, "--outcome", "fistula_closure", "--timepoint", "208", "--unit", "patient")
+    doc = pool_json(cli, "--outcome", "fistula_closure", "--timepoint", "208", "--unit", "patient",
+                    *KEEP)
     assert doc["timepoint_weeks"] == 208 and doc["unit"] == "patient" and doc["measure"] == "RR"
     assert_fit(doc, ref["REML"], keys=("theta", "se", "estimate", "ci_low", "ci_high", "stat",
                                        "pval", "q", "q_pval", "pi_low", "pi_high"))
@@ -433,11 +443,13 @@ def test_curated_fistula_closure_208_weeks_per_patient(cli):
     assert_studies(doc, ref["studies"], [r["study_id"] for r in ref["rows"]])
     notes = "\n".join(doc["notes"])
     # three dose cohorts against one 0/3 placebo arm: the CLI must say so
-    assert "have identical control arms (0/3), probably one placebo arm counted 3 times" in notes
+    assert "share one control arm (0/3), counted 3 times (--multiarm keep)" in notes
     assert "continuity correction 0.5 added to every cell of 3 studies" in notes
-    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208", "--unit", "patient")
-    assert code == 0, err
-    assert all(len(line) <= 80 for line in out.splitlines())
+    for multiarm in ("keep", "combine", "split"):
+        code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208",
+                             "--unit", "patient", "--multiarm", multiarm)
+        assert code == 0, err
+        assert all(len(line) <= 80 for line in out.splitlines()), out
 
 
 def test_curated_cx601_seed(cli):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 MEASURES = ("PR", "PLO", "PFT", "PAS", "RR", "OR", "RD")
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
+METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB", "GLMM")
 
 
 def data_option(f):
@@ -42,7 +42,8 @@ def fit_options(f):
     f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",
                      show_default=True,
                      help="FE inverse-variance common effect; MH Mantel-Haenszel; PETO; "
-                          "or a random-effects tau² estimator as metafor rma().")(f)
+                          "a random-effects tau² estimator as metafor rma(); or GLMM "
+                          "(binomial-normal model, --measure PLO only, as rma.glmm()).")(f)
     f = click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
                           "rows, RR for comparisons.")(f)

@@ -13,6 +13,8 @@ Examples:
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit fistula --measure PFT
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --method MH
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit fistula --by dose_cells
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --multiarm split
+  msc-meta pool --outcome fistula_closure --measure PLO --method GLMM --timepoint 24
   msc-meta pool --outcome fistula_closure --timepoint 24 --unit patient --json | jq .estimate
   msc-meta pool --data my_table.csv --outcome remission --level 90
 
@@ -24,6 +26,18 @@ Reading the output:
   whose t-based CI accounts for the uncertainty in tau². Rows the source
   gives no counts for, and studies with no events in either arm (RR, OR),
   are listed under "Left out" with the reason, never pooled silently.
+  When k < 5 or an arm has no events, a "Guidance" line names the method
+  that suits such data better (GLMM, Mantel-Haenszel, --hksj, bayes).
+
+\b
+Multi-arm trials (--multiarm):
+  Rows of one trial with identical control counts (e.g. three dose
+  cohorts against one placebo group) share one control arm. The default,
+  combine, sums their treatment arms into one comparison so that the
+  control counts once (Cochrane Handbook 23.3.4); split divides the
+  control's events and n evenly among the comparisons; keep pools them as
+  they are (the control then counts several times, with a warning).
+  Single-arm measures (PR, PLO, PFT, PAS) ignore control arms.
 """
 
 
@@ -31,28 +45,40 @@ Reading the output:
 @data_option
 @selection_options
 @model_options
+@click.option("--multiarm", type=click.Choice(["combine", "split", "keep"], case_sensitive=False),
+              default="combine", show_default=True,
+              help="Comparisons sharing one control arm (same trial, identical control counts): "
+                   "combine their treatment arms, split the control evenly among them, or keep "
+                   "them (control counted several times).")
+@click.option("--study-ci", "study_ci", type=click.Choice(["exact", "wilson", "wald"], case_sensitive=False),
+              default=None,
+              help="Per-study CI of single-arm proportions (PR, PLO, PFT, PAS): exact "
+                   "Clopper-Pearson (default, as R meta's metaprop), Wilson score, or wald "
+                   "(metafor's escalc-scale interval). Two-arm measures: Wald only.")
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (any table column, e.g. cell_source, route, "
                    "design; blank values form a '(blank)' group), then a test for subgroup "
                    "differences.")
 @json_option
-def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level, by,
-         as_json):
+def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
+         multiarm, study_ci, by, as_json):
     """Pool one outcome across studies and print a forest-style table.
 
     Selects the rows of --outcome (narrowed by --timepoint and --unit),
     computes each study's effect as metafor escalc() and pools them as
-    metafor rma() / rma.mh() / rma.peto(). The default measure is RR when
-    the selected rows compare two arms, otherwise PLO (logit proportion);
-    the default method is REML random effects, shown beside the
-    common-effect (FE) fit.
+    metafor rma() / rma.mh() / rma.peto() / rma.glmm(). The default measure
+    is RR when the selected rows compare two arms, otherwise PLO (logit
+    proportion); the default method is REML random effects, shown beside
+    the common-effect (FE) fit. Comparisons sharing one control arm are
+    combined into one (--multiarm combine).
     """
     from msc_meta.data import load_table
     from msc_meta.pooling.analysis import run_pool, run_pool_by
 
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
+                   multiarm=multiarm, study_ci=study_ci)
     if by:
         analyses, test = run_pool_by(table, by, **options)
     else:

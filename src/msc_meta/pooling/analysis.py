@@ -19,7 +19,28 @@ Rules (``shared/cli-contract.md``, ``msc-meta pool``):
 * studies with no events (or only events) in both arms carry no information
   on RR or OR and are dropped from those pools, as metafor's ``drop00=TRUE``
   (the default of ``rma.mh()`` and ``rma.peto()``); RD keeps them;
-* k = 1: the "pooled" row is the study's own estimate, with no heterogeneity.
+* k = 1: the "pooled" row is the study's own estimate, with no heterogeneity;
+* multi-arm trials (``multiarm=``): comparisons of one ``trial`` with
+  identical control counts share one control arm (e.g. three dose cohorts
+  against one placebo group). ``combine`` sums their treatment arms into one
+  comparison, ``split`` divides the control's events and n evenly among them
+  (non-integer counts), ``keep`` pools them as they are (the control then
+  counts several times; a note says so). Cochrane Handbook (Higgins et al.
+  2023) section 23.3.4. Only two-arm measures are affected: single-arm
+  measures ignore control arms anyway. The ``pool`` command defaults to
+  ``combine``; the library default ``keep`` preserves what callers written
+  before ``multiarm`` existed get;
+* per-study intervals of single-arm measures (``study_ci=``): ``wald`` is
+  metafor's ``summary(escalc())`` (``yi -/+ z sqrt(vi)`` back-transformed);
+  ``exact`` (Clopper-Pearson) and ``wilson`` are computed from the raw
+  counts x/n (``msc_meta.pooling.exact.proportion_ci``), and the study's
+  shown estimate is then x/n itself. They change what is shown, never what
+  is pooled (``yi``, ``vi``);
+* ``method="GLMM"`` (PLO only): the binomial-normal random-intercept model of
+  ``msc_meta.pooling.glmm`` (metafor ``rma.glmm(measure="PLO")``), exact
+  binomial likelihood, no continuity correction;
+* ``guidance``: one line naming the better-suited method when k < 5 or an
+  arm has no events (or only events).
 
 The subgroup test of :func:`run_pool_by` is the test for subgroup
 differences of meta's ``update(m, subgroup=)`` / metafor's approach of
@@ -44,7 +65,14 @@ TWO_ARM_MEASURES = ("RR", "OR", "RD")
 MEASURES = SINGLE_ARM_MEASURES + TWO_ARM_MEASURES
 COMMON_METHODS = ("FE", "MH", "PETO")
 RANDOM_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
-METHODS = COMMON_METHODS + RANDOM_METHODS
+GLMM_METHODS = ("GLMM",)
+METHODS = COMMON_METHODS + RANDOM_METHODS + GLMM_METHODS
+MULTIARM_MODES = ("combine", "split", "keep")
+STUDY_CI_METHODS = ("exact", "wilson", "wald")
+# What the ``pool`` command uses when the user gives no option (the library
+# defaults stay "keep" and "wald" for callers written before these existed).
+CLI_DEFAULT_MULTIARM = "combine"
+CLI_DEFAULT_STUDY_CI = "exact"
 # escalc(add=, to="only0") adds nothing for these (metafor sets add <- 0).
 NO_CC_MEASURES = ("PFT", "PAS")
 BLANK_GROUP = "(blank)"
@@ -65,8 +93,15 @@ class StudyLine:
     estimate: float           # natural scale
     ci_low: float
     ci_high: float
-    weight: float | None      # percent of the main fit; None if not pooled
+    weight: float | None      # percent of the main fit; None if not pooled; NaN for GLMM
     cc_added: bool
+    # Multi-arm trials: "combine" (this line sums the treatment arms of
+    # ``members``) or "split" (this line's control is the shared control
+    # divided among ``members``); None for an ordinary row.
+    multiarm: str | None = None
+    members: tuple[str, ...] = ()
+    member_rows: tuple[int, ...] = ()
+    control_share: float | None = None   # fraction of the shared control in this line
 
 
 @dataclass(frozen=True)
@@ -96,6 +131,9 @@ class Analysis:
     pi: str = "hts"
     cc: float = 0.5
     by: str | None = None
+    multiarm: str = "keep"            # combine | split | keep (as requested)
+    study_ci: str = "wald"            # how the study CIs were computed
+    guidance: str | None = None       # one line: a better-suited method, or None
 
     @property
     def k(self) -> int:
@@ -117,54 +155,74 @@ class SubgroupTest:
 # ---------------------------------------------------------------- public API
 
 def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None,
-             method="REML", hksj=False, pi="hts", cc=0.5, level=95.0) -> Analysis:
+             method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
+             multiarm="keep", study_ci="wald") -> Analysis:
     """Pool one outcome of ``table``; see the module docstring for the rules.
 
-    Raises ``UsageError`` for options that cannot work together or when no
-    study is left to pool.
+    ``multiarm`` (combine | split | keep) says how comparisons sharing one
+    control arm are pooled; ``study_ci`` (exact | wilson | wald) how the
+    per-study intervals of single-arm measures are computed. Raises
+    ``UsageError`` for options that cannot work together or when no study
+    is left to pool.
     """
     from msc_meta.data import select
 
-    measure, method, pi = _check_options(measure, method, hksj, pi)
+    measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
+                                                             multiarm, study_ci)
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
     measure = _resolve_measure(rows, measure, method)
-    analysis = _pool_rows(rows, outcome=outcome, timepoint=timepoint, unit=unit,
+    study_ci = _resolve_study_ci(measure, study_ci)
+    units, multiarm_notes = apply_multiarm(rows, measure, multiarm)
+    analysis = _pool_rows(units, outcome=outcome, timepoint=timepoint, unit=unit,
                           group=None, measure=measure, method=method, hksj=hksj,
-                          pi=pi, cc=cc, level=level)
+                          pi=pi, cc=cc, level=level, multiarm=multiarm, study_ci=study_ci,
+                          multiarm_notes=[text for text, _ in multiarm_notes])
     if analysis.result is None:
         raise UsageError(_nothing_to_pool_message(outcome, measure, analysis.excluded))
     return analysis
 
 
 def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
-                method="REML", hksj=False, pi="hts", cc=0.5, level=95.0
-                ) -> tuple[list[Analysis], SubgroupTest | None]:
+                method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
+                multiarm="keep", study_ci="wald") -> tuple[list[Analysis], SubgroupTest | None]:
     """One :class:`Analysis` per value of column ``by``, and the subgroup test.
 
     Blank values form their own group, ``(blank)``. A subgroup with nothing
     to pool is kept (with its exclusions) but left out of the test. The test
     is ``None`` when fewer than two subgroups have a pooled estimate.
+
+    Shared control arms are found over the whole selection, so that the
+    control also counts once in the subgroup test: under ``combine`` the
+    members in one subgroup are combined, and a control shared by G
+    subgroups is divided evenly among them; under ``split`` it is divided
+    among all its comparisons, wherever they fall.
     """
     from msc_meta.data import select
 
-    measure, method, pi = _check_options(measure, method, hksj, pi)
+    measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
+                                                             multiarm, study_ci)
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
     measure = _resolve_measure(rows, measure, method)
+    study_ci = _resolve_study_ci(measure, study_ci)
 
     # A column the file lacks would put every row in "(blank)": refuse it.
     table.require_column(by)
+    units, multiarm_notes = apply_multiarm(rows, measure, multiarm,
+                                           group_of=lambda r: _group_label(r.value(by)))
     groups: dict[str, list] = {}
-    for row in rows:
-        groups.setdefault(_group_label(row.value(by)), []).append(row)
+    for unit_row in units:
+        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
     # Sort labels so that the output does not depend on row order; blanks last.
     labels = sorted(groups, key=lambda g: (g == BLANK_GROUP, _natural_key(g)))
 
-    analyses = [
-        _pool_rows(groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
-                   group=label, measure=measure, method=method, hksj=hksj, pi=pi,
-                   cc=cc, level=level, by=by)
-        for label in labels
-    ]
+    analyses = []
+    for label in labels:
+        ids = {m for u in groups[label] for m in _source_ids(u)}
+        notes = [text for text, who in multiarm_notes if who & ids]
+        analyses.append(_pool_rows(groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
+                                   group=label, measure=measure, method=method, hksj=hksj, pi=pi,
+                                   cc=cc, level=level, by=by, multiarm=multiarm,
+                                   study_ci=study_ci, multiarm_notes=notes))
     if all(a.result is None for a in analyses):
         excluded = tuple(e for a in analyses for e in a.excluded)
         raise UsageError(_nothing_to_pool_message(outcome, measure, excluded))
@@ -195,7 +253,7 @@ def subgroup_test(analyses, by) -> SubgroupTest | None:
 
 # ---------------------------------------------------------------- internals
 
-def _check_options(measure, method, hksj, pi):
+def _check_options(measure, method, hksj, pi, multiarm="keep", study_ci="wald"):
     method = (method or "REML").upper()
     if method not in METHODS:
         raise UsageError(f"--method {method}: unknown method; choose one of {', '.join(METHODS)}")
@@ -204,14 +262,21 @@ def _check_options(measure, method, hksj, pi):
         if measure not in MEASURES:
             raise UsageError(f"--measure {measure}: unknown measure; choose one of {', '.join(MEASURES)}")
         _check_measure_method(measure, method)
-    if hksj and method in ("MH", "PETO"):
-        # metafor's rma.mh() and rma.peto() have no test="knha".
+    if hksj and method in ("MH", "PETO", "GLMM"):
+        # metafor's rma.mh(), rma.peto() and rma.glmm() have no test="knha".
         raise UsageError(f"--hksj applies to inverse-variance fits, not --method {method}; "
                          "use --method FE or a random-effects method")
     pi = (pi or "hts").lower()
     if pi not in ("hts", "z"):
         raise UsageError(f"--pi {pi}: choose hts or z")
-    return measure, method, pi
+    multiarm = (multiarm or "keep").lower()
+    if multiarm not in MULTIARM_MODES:
+        raise UsageError(f"--multiarm {multiarm}: choose one of {', '.join(MULTIARM_MODES)}")
+    if study_ci is not None:
+        study_ci = study_ci.lower()
+        if study_ci not in STUDY_CI_METHODS:
+            raise UsageError(f"--study-ci {study_ci}: choose one of {', '.join(STUDY_CI_METHODS)}")
+    return measure, method, pi, multiarm, study_ci
 
 
 def _check_measure_method(measure, method):
@@ -220,6 +285,9 @@ def _check_measure_method(measure, method):
                          "use --measure RR|OR|RD or another method")
     if method == "PETO" and measure != "OR":
         raise UsageError(f"--method PETO pools odds ratios only; use --measure OR (not {measure})")
+    if method == "GLMM" and measure != "PLO":
+        raise UsageError(f"--method GLMM fits single-arm proportions on the logit scale only; "
+                         f"use --measure PLO (not {measure})")
 
 
 def _resolve_measure(rows, measure, method):
@@ -232,6 +300,11 @@ def _resolve_measure(rows, measure, method):
             measure = "OR"
         elif method == "MH" and not any_comparison:
             measure = "RR"
+        if method == "GLMM" and measure != "PLO":
+            # Pooling the treatment arms alone answers another question: ask for it.
+            raise UsageError("--method GLMM fits single-arm proportions (PLO) only, and the selected "
+                             "rows compare two arms (default measure RR); add --measure PLO to pool "
+                             "the treatment arms alone")
         _check_measure_method(measure, method)
     if measure in TWO_ARM_MEASURES and counted and not any_comparison:
         raise UsageError(f"--measure {measure} compares two arms, but every selected row with counts "
@@ -239,12 +312,196 @@ def _resolve_measure(rows, measure, method):
     return measure
 
 
+def _resolve_study_ci(measure, study_ci):
+    """None means the ``pool`` command's default: exact for proportions, Wald for comparisons."""
+    if measure in TWO_ARM_MEASURES:
+        if study_ci not in (None, "wald"):
+            raise UsageError(f"--study-ci {study_ci} applies to single-arm proportions (PR, PLO, PFT, "
+                             f"PAS); the study intervals of {measure} are Wald intervals as metafor's")
+        return "wald"
+    return study_ci or CLI_DEFAULT_STUDY_CI
+
+
+# ---------------------------------------------------------------- multi-arm trials
+
+@dataclass(frozen=True)
+class MultiArmUnit:
+    """A comparison built from rows that share one control arm (combined or split).
+
+    Stands in for a table ``Row`` in the pool: counts and ``study_id`` are its
+    own, anything else (``trial``, ``timepoint_weeks``, ``row_number``,
+    ``value(column)``, ...) is read from ``base``, the first member row.
+    """
+
+    base: object
+    study_id: str
+    events_t: float
+    n_t: float
+    events_c: float
+    n_c: float
+    multiarm: str                  # "combine" or "split"
+    members: tuple[str, ...]
+    member_rows: tuple[int, ...]
+    control_share: float           # fraction of the shared control this unit carries
+
+    def __getattr__(self, name):
+        # Only reached for attributes not defined above.
+        return getattr(object.__getattribute__(self, "base"), name)
+
+    def value(self, column):
+        if column in ("study_id", "events_t", "n_t", "events_c", "n_c"):
+            return getattr(self, column)
+        return self.base.value(column)
+
+    @property
+    def source_rows(self) -> int:
+        return len(self.member_rows) if self.multiarm == "combine" else 1
+
+
+def shared_control_sets(rows, measure) -> list[tuple[tuple, list]]:
+    """Rows of one ``trial`` with identical control counts: one control arm, several comparisons.
+
+    ``select()`` has already fixed the outcome, time point and unit, so the
+    key is (trial, events_c, n_c). Only two-arm measures use control arms.
+    Returns ``[((trial, events_c, n_c), [rows...]), ...]`` in table order.
+    """
+    if measure not in TWO_ARM_MEASURES:
+        return []
+    sets: dict[tuple, list] = {}
+    for r in rows:
+        trial = (getattr(r, "trial", None) or "").strip()
+        if not trial or not (r.has_counts and r.is_comparison):
+            continue
+        sets.setdefault((trial, r.events_c, r.n_c), []).append(r)
+    return [(key, members) for key, members in sets.items() if len(members) > 1]
+
+
+def apply_multiarm(rows, measure, mode, *, group_of=None):
+    """Combine or split comparisons sharing a control arm (Cochrane Handbook 23.3.4).
+
+    ``combine``: the treatment arms of a trial's comparisons are summed into
+    one comparison against the control, counted once. With ``group_of``
+    (``--by``), only members of one subgroup are combined, and a control
+    shared by G subgroups is divided evenly among them, so that the subgroup
+    test does not count it G times either. ``split``: each comparison keeps
+    its treatment arm and gets events_c/m of n_c/m (m comparisons);
+    non-integer counts are what the Handbook describes and escalc accepts.
+    ``keep``: rows unchanged, with a note that the control counts m times.
+
+    Returns the rows to pool (``MultiArmUnit`` in place of changed rows, at
+    the first member's position) and notes as ``(text, frozenset(ids))``.
+    """
+    sets = shared_control_sets(rows, measure)
+    if not sets:
+        return list(rows), []
+    taken_ids = {r.study_id for r in rows}
+    replace: dict[int, object] = {}
+    notes: list[tuple[str, frozenset]] = []
+    for (trial, e, n), members in sets:
+        ids = [r.study_id for r in members]
+        m = len(members)
+        who = frozenset(ids)
+        arm = f"({_count_text(e)}/{_count_text(n)})"
+        if mode == "keep":
+            notes.append((f"trial {trial}: {', '.join(ids)} share one control arm {arm}, counted {m} "
+                          f"times (--multiarm keep): this overstates the precision; --multiarm "
+                          f"combine or split counts it once", who))
+            continue
+        if mode == "split":
+            rows_of = tuple(r.row_number for r in members)
+            for r in members:
+                replace[id(r)] = MultiArmUnit(
+                    base=r, study_id=r.study_id, events_t=r.events_t, n_t=r.n_t,
+                    events_c=_count(e / m), n_c=_count(n / m), multiarm="split",
+                    members=tuple(ids), member_rows=rows_of, control_share=1.0 / m)
+            notes.append((f"trial {trial}: {', '.join(ids)} share one control arm {arm}; its events "
+                          f"and participants are split evenly among the {m} comparisons "
+                          f"({_count_text(e / m)}/{_count_text(n / m)} each) so that it counts once "
+                          "(--multiarm split, Cochrane Handbook 23.3.4); the comparisons remain "
+                          "correlated, which the model ignores", who))
+            continue
+        # combine
+        parts: dict[object, list] = {}
+        for r in members:
+            parts.setdefault(group_of(r) if group_of else None, []).append(r)
+        g = len(parts)
+        made = []
+        for part in parts.values():
+            part_ids = tuple(r.study_id for r in part)
+            label = _combined_label(part_ids, trial, taken_ids) if len(part) > 1 else part_ids[0]
+            taken_ids.add(label)
+            unit = MultiArmUnit(
+                base=part[0], study_id=label, events_t=sum(r.events_t for r in part),
+                n_t=sum(r.n_t for r in part), events_c=_count(e / g), n_c=_count(n / g),
+                multiarm="combine", members=part_ids, member_rows=tuple(r.row_number for r in part),
+                control_share=1.0 / g)
+            replace[id(part[0])] = unit
+            for r in part[1:]:
+                replace[id(r)] = None
+            made.append(unit)
+        if g == 1:
+            u = made[0]
+            notes.append((f"trial {trial}: {', '.join(ids)} share one control arm {arm}; their "
+                          f"treatment arms are combined into one comparison, {u.study_id} "
+                          f"({_count_text(u.events_t)}/{_count_text(u.n_t)} vs {_count_text(e)}/"
+                          f"{_count_text(n)}), so that the control counts once (--multiarm combine, "
+                          "Cochrane Handbook 23.3.4)", who))
+        else:
+            notes.append((f"trial {trial}: {', '.join(ids)} share one control arm {arm} but fall in "
+                          f"{g} subgroups: the arms within a subgroup are combined and the control "
+                          f"is divided evenly among the {g} subgroups ({_count_text(e / g)}/"
+                          f"{_count_text(n / g)} each), so that it counts once, also in the subgroup "
+                          "test (--multiarm combine, Cochrane Handbook 23.3.4)", who))
+    units = []
+    for r in rows:
+        new = replace.get(id(r), r)
+        if new is not None:
+            units.append(new)
+    return units, notes
+
+
+def _combined_label(ids, trial, taken) -> str:
+    """leiden_bmmsc_c1, leiden_bmmsc_c2 -> leiden_bmmsc_c1+c2; else D1+D2, else the trial."""
+    import os.path
+
+    prefix = os.path.commonprefix(list(ids))
+    cut = max(prefix.rfind(sep) for sep in "_-. ")
+    tails = [i[cut + 1:] for i in ids]
+    if cut >= 0 and all(tails):
+        label = ids[0][:cut + 1] + "+".join(tails)
+    else:
+        label = "+".join(ids)
+    if len(label) > 40:
+        label = trial
+    while label in taken:
+        label += " (combined)"
+    return label
+
+
+def _count(x):
+    """Whole counts as int (0/3 split three ways is 0/1), others as float."""
+    x = float(x)
+    return int(x) if x.is_integer() else x
+
+
+def _count_text(x) -> str:
+    x = float(x)
+    return f"{int(x)}" if x.is_integer() else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def _source_ids(unit) -> tuple[str, ...]:
+    members = getattr(unit, "members", None) if isinstance(unit, MultiArmUnit) else None
+    return members or (unit.study_id,)
+
+
 def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, pi, cc,
-               level, by=None) -> Analysis:
+               level, by=None, multiarm="keep", study_ci="wald", multiarm_notes=()) -> Analysis:
     two_arm = measure in TWO_ARM_MEASURES
     excluded: list[Excluded] = []
     kept = []
     arms_only = 0
+    # A combined comparison stands for several table rows: count those.
+    n_rows = sum(getattr(r, "source_rows", 1) for r in rows)
     for row in rows:
         reason = _exclusion_reason(row, measure)
         if reason is not None:
@@ -257,20 +514,23 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     timepoint_weeks = _common_value([r.timepoint_weeks for r in rows], timepoint)
     unit_value = _common_value([r.unit for r in rows], unit)
     base = dict(outcome=outcome, timepoint_weeks=timepoint_weeks, unit=unit_value, group=group,
-                measure=measure, method=method, level=level, hksj=hksj, pi=pi, cc=cc, by=by)
+                measure=measure, method=method, level=level, hksj=hksj, pi=pi, cc=cc, by=by,
+                multiarm=multiarm, study_ci=study_ci)
 
     notes: list[str] = []
     if not kept:
-        notes.append(_exclusion_note(excluded, len(rows)))
+        notes.append(_exclusion_note(excluded, n_rows))
+        notes.extend(multiarm_notes)
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                         notes=tuple(notes), **base)
 
     es = _effect_sizes(measure, kept, cc)
     # escalc may itself refuse a study (e.g. a zero cell under --cc 0). MH and
     # Peto pool the raw tables, so such a study still counts there (as
-    # rma.mh(add=0)); it only lacks its own estimate in the table.
+    # rma.mh(add=0)); it only lacks its own estimate in the table. So does
+    # the GLMM, which needs no continuity correction at all.
     keep = np.asarray(es.keep, dtype=bool)
-    if method in ("MH", "PETO"):
+    if method in ("MH", "PETO", "GLMM"):
         keep = np.ones(len(kept), dtype=bool)
     if not keep.all():
         for i in np.flatnonzero(~keep):
@@ -279,7 +539,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         kept = [r for r, k in zip(kept, keep) if k]
         es = _effect_sizes(measure, kept, cc) if kept else None
         if not kept:
-            notes.append(_exclusion_note(excluded, len(rows)))
+            notes.append(_exclusion_note(excluded, n_rows))
+            notes.extend(multiarm_notes)
             return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                             notes=tuple(notes), **base)
 
@@ -290,11 +551,12 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     k = len(kept)
 
     if k == 1 and not (math.isfinite(yi[0]) and math.isfinite(vi[0])):
-        # Only MH/PETO keep such a study (cc = 0, zero cell); alone it has no estimate.
+        # Only MH/PETO/GLMM keep such a study (cc = 0, zero cell); alone it has no estimate.
         excluded.append(Excluded(kept[0].study_id, kept[0].row_number,
                                  f"zero cell and no continuity correction (--cc {cc:g}): "
                                  f"{measure} not estimable from this study alone"))
-        notes.append(_exclusion_note(excluded, len(rows)))
+        notes.append(_exclusion_note(excluded, n_rows))
+        notes.extend(multiarm_notes)
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                         notes=tuple(notes), **base)
     if k == 1:
@@ -304,11 +566,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         result, common = _fit(measure, method, kept, yi, vi, ni, hksj=hksj, pi=pi, cc=cc,
                               level=level)
 
-    from msc_meta.effects import study_estimate
-
-    low, high = _study_ci(es, level)
-    # Each study on its own n (matters for PFT), as metafor summary(escalc()).
-    estimate = np.asarray(study_estimate(es), dtype=float)
+    estimate, low, high = _study_intervals(es, kept, study_ci, level)
     weights = list(result.weights) if result.weights else [None] * k
     studies = tuple(
         StudyLine(study_id=r.study_id, row_number=r.row_number, events_t=r.events_t, n_t=r.n_t,
@@ -316,12 +574,17 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
                   yi=float(yi[i]), vi=float(vi[i]), estimate=float(estimate[i]),
                   ci_low=float(low[i]), ci_high=float(high[i]),
                   weight=None if weights[i] is None else float(weights[i]),
-                  cc_added=bool(cc_added[i]))
+                  cc_added=bool(cc_added[i]),
+                  multiarm=r.multiarm if isinstance(r, MultiArmUnit) else None,
+                  members=r.members if isinstance(r, MultiArmUnit) else (),
+                  member_rows=r.member_rows if isinstance(r, MultiArmUnit) else (),
+                  control_share=r.control_share if isinstance(r, MultiArmUnit) else None)
         for i, r in enumerate(kept)
     )
 
     if excluded:
-        notes.append(_exclusion_note(excluded, len(rows)))
+        notes.append(_exclusion_note(excluded, n_rows))
+    notes.extend(multiarm_notes)
     if arms_only:
         notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms_only} "
                      f"two-arm row{'s' if arms_only > 1 else ''} are pooled and their control "
@@ -332,6 +595,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
             where = "to the study estimates and Q (the MH estimate itself uses the raw counts)"
         elif method == "PETO":
             where = "to the study odds ratios shown (the Peto estimate uses the raw counts)"
+        elif method == "GLMM" and k > 1:
+            where = "to the study logits (yi, vi) only; the GLMM fits the raw counts"
         else:
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
@@ -340,17 +605,20 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     if no_own:
         notes.append(f"{', '.join(no_own)}: no study-level {measure} without a continuity correction "
                      f"(--cc {cc:g}); still pooled by {method} from the raw counts")
+    if study_ci != "wald" and measure in SINGLE_ARM_MEASURES:
+        how = "exact (Clopper-Pearson)" if study_ci == "exact" else "Wilson score"
+        notes.append(f"study rows show x/n with its {how} interval (--study-ci {study_ci}); "
+                     f"the pool uses the {measure} values yi, vi")
     if k == 1:
         notes.append(f"k = 1: the pooled row is {kept[0].study_id}'s own estimate; "
                      "heterogeneity cannot be estimated")
     else:
         notes.extend(_fragility_notes(result, method, k, hksj, pi))
-    if two_arm:
-        notes.extend(_shared_control_notes(kept))
     notes.extend(_engine_notes(result.notes, notes))
 
+    guidance = _guidance(measure, method, hksj, k, kept, cc)
     return Analysis(result=result, common=common, studies=studies, excluded=tuple(excluded),
-                    notes=tuple(notes), **base)
+                    notes=tuple(notes), guidance=guidance, **base)
 
 
 def _exclusion_reason(row, measure) -> str | None:
@@ -442,6 +710,28 @@ def _study_ci(es, level):
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
+def _study_intervals(es, rows, method, level):
+    """Each study's estimate and CI on the natural scale, as ``study_ci`` asks.
+
+    ``wald``: metafor ``summary(escalc())`` (each study on its own n, which
+    matters for PFT). ``exact``/``wilson`` (single-arm measures): the raw
+    proportion x/n with its Clopper-Pearson or Wilson interval, which keep
+    their coverage at 0/n and n/n and in studies of a handful of patients.
+    """
+    if method == "wald" or es.measure in TWO_ARM_MEASURES:
+        from msc_meta.effects import study_estimate
+
+        low, high = _study_ci(es, level)
+        return np.asarray(study_estimate(es), dtype=float), low, high
+    from msc_meta.pooling.exact import proportion_ci
+
+    x = np.array([r.events_t for r in rows], dtype=float)
+    n = np.array([r.n_t for r in rows], dtype=float)
+    ci = proportion_ci(x, n, method=method, level=level)
+    return (np.asarray(ci.estimate, dtype=float), np.asarray(ci.ci_low, dtype=float),
+            np.asarray(ci.ci_high, dtype=float))
+
+
 def _back(measure, x, ni):
     from msc_meta.effects import transform_back
 
@@ -461,6 +751,9 @@ def _fit(measure, method, rows, yi, vi, ni, *, hksj, pi, cc, level):
             return mh.pool_mh(measure, ai, n1i, ci, n2i, level=level, cc=cc), None
         return mh.pool_peto(ai, n1i, ci, n2i, level=level), None
 
+    if method == "GLMM":
+        return _fit_glmm(rows, pi=pi, level=level), None
+
     from msc_meta.pooling.rma import pool_rma
 
     result = pool_rma(yi, vi, method=method, measure=measure, ni=ni, hksj=hksj, pi=pi, level=level)
@@ -468,6 +761,37 @@ def _fit(measure, method, rows, yi, vi, ni, *, hksj, pi, cc, level):
         return result, None
     common = pool_rma(yi, vi, method="FE", measure=measure, ni=ni, hksj=False, pi=pi, level=level)
     return result, common
+
+
+def _fit_glmm(rows, *, pi, level) -> PoolResult:
+    """Binomial-normal GLMM (metafor ``rma.glmm(measure="PLO")``) on the raw counts.
+
+    metafor's ``predict()`` gives the GLMM a normal-quantile prediction
+    interval; under ``--pi hts`` (the default of ``pool``) the interval is
+    ``beta -/+ t(k-2) sqrt(se^2 + tau^2)`` as for every other random-effects
+    fit (Higgins, Thompson & Spiegelhalter 2009), undefined for k < 3. The
+    variances behind I² use metafor's default ``add=1/2``, whatever ``--cc``.
+    """
+    import dataclasses
+
+    from msc_meta.pooling.glmm import glmm_plo
+
+    x = np.array([r.events_t for r in rows], dtype=float)
+    n = np.array([r.n_t for r in rows], dtype=float)
+    result = glmm_plo(x, n, level=level, cc=0.5).pool
+    if pi != "hts":
+        return result
+    k = result.k
+    if k < 3:
+        return dataclasses.replace(result, theta_pi_low=None, theta_pi_high=None, pi_low=None,
+                                   pi_high=None, pi_method="hts")
+    alpha = 1.0 - level / 100.0
+    crit = float(special.stdtrit(k - 2, 1.0 - alpha / 2.0))
+    half = crit * math.sqrt(result.se ** 2 + result.tau2)
+    lo, hi = result.theta - half, result.theta + half
+    return dataclasses.replace(result, theta_pi_low=lo, theta_pi_high=hi,
+                               pi_low=float(special.expit(lo)), pi_high=float(special.expit(hi)),
+                               pi_method="hts")
 
 
 def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult:
@@ -496,16 +820,16 @@ def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult
 
 def _fragility_notes(result, method, k, hksj, pi):
     notes = []
-    if method in RANDOM_METHODS:
-        if not hksj and k < 5:
-            notes.append(f"with k = {k} the z-based CI is too narrow (it ignores the uncertainty "
-                         "in tau²); consider --hksj")
-        if pi == "hts" and k < 3:
-            notes.append(f"prediction interval undefined for k = {k}: --pi hts needs k ≥ 3 "
-                         "(t with k-2 df); --pi z gives a normal-quantile interval")
-        if k < 10 and getattr(result, "tau2", 0) == 0 and k >= 2:
-            notes.append(f"tau² estimated as 0 from k = {k} studies: this does not show that the "
-                         "studies agree, only that k is too small to see how they differ")
+    random = method in RANDOM_METHODS or method == "GLMM"
+    if method in RANDOM_METHODS and not hksj and k < 5:
+        notes.append(f"with k = {k} the z-based CI is too narrow (it ignores the uncertainty "
+                     "in tau²); consider --hksj")
+    if random and pi == "hts" and k < 3:
+        notes.append(f"prediction interval undefined for k = {k}: --pi hts needs k ≥ 3 "
+                     "(t with k-2 df); --pi z gives a normal-quantile interval")
+    if random and k < 10 and getattr(result, "tau2", 0) == 0 and k >= 2:
+        notes.append(f"tau² estimated as 0 from k = {k} studies: this does not show that the "
+                     "studies agree, only that k is too small to see how they differ")
     return notes
 
 
@@ -515,26 +839,86 @@ def _engine_notes(engine, ours):
     said_tau0 = any(n.startswith("tau² estimated as 0") for n in ours)
     for note in engine:
         if note in ours or (said_pi and "prediction interval" in note) \
-                or (said_tau0 and "boundary 0" in note):
+                or (said_tau0 and ("boundary 0" in note or "0 (boundary)" in note)):
             continue
         yield note
 
 
-def _shared_control_notes(rows):
-    """Study groups of one trial with identical control counts: a shared placebo arm?"""
-    by_trial: dict[tuple, list] = {}
-    for r in rows:
-        trial = (getattr(r, "trial", None) or "").strip()
-        if not trial:
-            continue
-        by_trial.setdefault((trial, r.events_c, r.n_c), []).append(r.study_id)
-    notes = []
-    for (trial, e, n), ids in by_trial.items():
-        if len(ids) > 1:
-            notes.append(f"trial {trial}: {', '.join(ids)} have identical control arms ({e}/{n}), "
-                         f"probably one placebo arm counted {len(ids)} times, which overstates "
-                         "the precision (a later version adds --multiarm)")
-    return notes
+def _guidance(measure, method, hksj, k, rows, cc) -> str | None:
+    """One line naming a better-suited method when k < 5 or an arm has 0 (or all) events.
+
+    Why these: with few studies tau² is barely estimable and z-based
+    random-effects CIs are too narrow (IntHout et al. 2014, BMC Med Res
+    Methodol 14:25); with zero cells the continuity-corrected normal
+    approximation is biased and MH / exact-likelihood models do better
+    (Sweeting et al. 2004, Stat Med 23:1351; Stijnen et al. 2010, Stat Med
+    29:3046); a weakly informative prior on tau stabilises small-k random
+    effects (Friede et al. 2017, Biom J 59:658).
+    """
+    two_arm = measure in TWO_ARM_MEASURES
+    arms = [(r.events_t, r.n_t) for r in rows]
+    if two_arm:
+        arms += [(r.events_c, r.n_c) for r in rows]
+    zero = any(e == 0 for e, _ in arms)
+    full = any(e == n for e, n in arms)
+    small = k < 5
+    if not (small or zero or full):
+        return None
+    if zero:
+        what = f"k = {k} with {'zero-event arms' if two_arm else 'zero-event studies (0/n)'}"
+    elif full:
+        what = (f"k = {k} with "
+                f"{'arms where everyone had the event' if two_arm else 'all-event studies (n/n)'}")
+    else:
+        what = f"k = {k}"
+    sparse = zero or full
+    bayes = "`msc-meta bayes` (weakly informative prior on tau)"
+
+    if k == 1:
+        if not two_arm:
+            return (f"{what}: a single proportion, nothing to pool; its exact (Clopper-Pearson) "
+                    "interval (--study-ci exact) is the honest one")
+        if sparse:
+            return (f"{what}: one comparison; its {measure} and CI rest on the {cc:g} continuity "
+                    "correction, while Fisher's exact test (`msc-meta fragility`) needs none")
+        return (f"{what}: one comparison, nothing to pool; `msc-meta fragility` shows how many "
+                "events its significance hinges on")
+
+    if not two_arm:
+        if method == "GLMM":
+            if not small:
+                return None
+            return (f"{what}: the GLMM uses the exact binomial likelihood, but tau² is barely "
+                    f"estimable from {k} studies and the CI ignores its uncertainty; consider "
+                    f"{bayes}")
+        glmm = "--method GLMM" if measure == "PLO" else "--measure PLO --method GLMM"
+        model = "random effects" if method in RANDOM_METHODS else "common-effect pooling"
+        problem = (f"normal-approximation {model} of proportions {'are' if model == 'random effects' else 'is'} "
+                   "unreliable here")
+        options = f"{glmm} (exact binomial likelihood, no continuity correction)"
+        options += f" or {bayes}" if small else ""
+        return f"{what}: {problem}; consider {options}"
+
+    if sparse:
+        if method in ("MH", "PETO"):
+            if not small:
+                return None
+            return (f"{what}: {method if method == 'MH' else 'Peto'} already pools the raw counts, "
+                    f"but {k} studies say little about between-study variation; consider {bayes}")
+        model = "random effects" if method in RANDOM_METHODS else "inverse-variance pooling"
+        problem = (f"normal-approximation {model} of continuity-corrected {measure}s "
+                   f"{'are' if model == 'random effects' else 'is'} unreliable here")
+        alt = "--method MH --cc 0 (Mantel-Haenszel on the raw counts)"
+        if measure == "OR":
+            alt = "--method MH --cc 0 or --method PETO (raw counts, no continuity correction)"
+        options = alt + (f" or {bayes}" if small else "")
+        return f"{what}: {problem}; consider {options}"
+
+    if method in RANDOM_METHODS and not hksj:
+        return (f"{what}: tau² is barely estimable and the z-based random-effects CI ignores its "
+                f"uncertainty; consider --hksj (t with k-1 df) or {bayes}")
+    return (f"{what}: between-study variation is barely estimable from {k} studies; consider "
+            f"{bayes} to see how far the result depends on it")
 
 
 def _common_value(values, given):

@@ -54,6 +54,25 @@ def fmt_pct(x) -> str:
     return f"{x:.1f}%"
 
 
+def fmt_count(x) -> str:
+    """A count: whole numbers as such, split control arms (--multiarm split) with 2 decimals."""
+    if x is None:
+        return "NA"
+    x = float(x)
+    if x.is_integer():
+        return str(int(x))
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def fmt_weight(w) -> str:
+    """Weight in percent; '—' where the model defines none (GLMM)."""
+    if w is None:
+        return ""
+    if isinstance(w, float) and math.isnan(w):
+        return "—"
+    return f"{w:.1f}%"
+
+
 def fmt_weeks(weeks) -> str:
     return f"{weeks:g} weeks"
 
@@ -200,22 +219,24 @@ def render_analysis(analysis, width=80):
     for s in analysis.studies:
         rows.append(dict(
             label=s.study_id,
-            t=f"{s.events_t}/{s.n_t}",
-            c=f"{s.events_c}/{s.n_c}" if two_arm else "",
+            t=f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}",
+            c=f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}" if two_arm else "",
             effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if s.cc_added else mark_pad),
-            weight="" if s.weight is None else f"{s.weight:.1f}%",
+            weight=fmt_weight(s.weight),
             draw=(s.estimate, s.ci_low, s.ci_high, False),
         ))
-    total_t = f"{sum(s.events_t for s in analysis.studies)}/{sum(s.n_t for s in analysis.studies)}"
-    total_c = (f"{sum(s.events_c for s in analysis.studies)}/{sum(s.n_c for s in analysis.studies)}"
-               if two_arm else "")
+    total_t = (f"{fmt_count(sum(s.events_t for s in analysis.studies))}/"
+               f"{fmt_count(sum(s.n_t for s in analysis.studies))}")
+    total_c = (f"{fmt_count(sum(s.events_c for s in analysis.studies))}/"
+               f"{fmt_count(sum(s.n_c for s in analysis.studies))}" if two_arm else "")
+    no_weights = all(isinstance(s.weight, float) and math.isnan(s.weight) for s in analysis.studies)
     pooled_rows = []
     for fit in fits:
         pooled_rows.append(dict(
             label=pooled_label(fit) if analysis.k > 1 else "Study's own estimate",
             t=total_t, c=total_c,
             effect=fmt_ci(fit.estimate, fit.ci_low, fit.ci_high) + mark_pad,
-            weight="100%" if fit is analysis.result else "",
+            weight=("—" if no_weights else "100%") if fit is analysis.result else "",
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
@@ -300,6 +321,9 @@ def _footer(analysis):
     if analysis.notes:
         out.append(Text("Notes:"))
         out.append(_hanging(analysis.notes))
+    guidance = getattr(analysis, "guidance", None)
+    if guidance:
+        out.append(Text(f"Guidance: {guidance}", style="bold"))
     return out
 
 

@@ -2,7 +2,8 @@
 
 Keys follow ``shared/cli-contract.md`` (``### --json output``) exactly; the
 extensions (outcome, timepoint_weeks, unit, level, hksj, test, df, tau2 and
-I² CIs, pi_method, common, notes, group, subgroup_test) are added after them.
+I² CIs, pi_method, common, notes, multiarm, study_ci, guidance, group,
+subgroup_test) are added after them.
 NaN and infinities become ``null``: strict JSON, which ``jq`` and every
 JSON parser accept.
 """
@@ -31,8 +32,14 @@ EXTENSION_KEYS = (
     "outcome", "timepoint_weeks", "unit", "group", "level", "hksj", "test", "df",
     "theta_ci_low", "theta_ci_high",
     "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
-    "common", "notes",
+    "common", "notes", "multiarm", "study_ci", "guidance",
 )
+# Per-study extensions: ``row`` (spreadsheet row; the first member's for a
+# combined comparison), ``cc_added``, and for comparisons sharing a control
+# arm ``multiarm`` ("combine"/"split"), ``members`` (study groups combined
+# into this line, or sharing its control under split), ``member_rows`` and
+# ``control_share`` (fraction of the shared control counted in this line).
+STUDY_EXTENSION_KEYS = ("row", "cc_added", "multiarm", "members", "member_rows", "control_share")
 # Keys of the FE fit shown beside a random-effects fit (``common``).
 COMMON_KEYS = ("method", "k", "theta", "se", "theta_ci_low", "theta_ci_high", "estimate",
                "ci_low", "ci_high", "stat", "pval", "q", "q_df", "q_pval", "i2", "h2",
@@ -72,7 +79,11 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
             {"study_id": s.study_id, "events_t": s.events_t, "n_t": s.n_t,
              "events_c": s.events_c, "n_c": s.n_c, "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
-             "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added}
+             "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
+             "multiarm": getattr(s, "multiarm", None),
+             "members": list(s.members) if getattr(s, "members", ()) else None,
+             "member_rows": list(s.member_rows) if getattr(s, "member_rows", ()) else None,
+             "control_share": getattr(s, "control_share", None)}
             for s in analysis.studies
         ],
         # extensions
@@ -90,6 +101,11 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "pi_method": fit["pi_method"],
         "common": _common_to_dict(analysis.common),
         "notes": list(analysis.notes),
+        # how comparisons sharing a control arm were pooled (combine | split | keep)
+        "multiarm": getattr(analysis, "multiarm", "keep"),
+        # how studies[].ci_low/ci_high were computed (exact | wilson | wald)
+        "study_ci": getattr(analysis, "study_ci", "wald"),
+        "guidance": getattr(analysis, "guidance", None),
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test)
