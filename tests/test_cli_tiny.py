@@ -146,3 +146,19 @@ def test_fragility_in_a_real_process(run_cli_process, curated_path):
     code, out, err = run_cli_process("fragility", "--json")
     assert code == 0, err
     assert any(d["fragility_index"] == 2 and d["n_t"] == 107 for d in json.loads(out))
+
+
+def test_bayes_multiarm_like_pool(run_cli, tmp_table):
+    # Three dose cohorts of one trial against one placebo arm (counted once by default).
+    rows = [{"study_id": f"dose{i}", "trial": "t1", "outcome": "closure", "events_t": e, "n_t": 5,
+             "events_c": 1, "n_c": 6} for i, e in enumerate((2, 3, 4), start=1)]
+    rows += [{"study_id": "other", "trial": "t2", "outcome": "closure", "events_t": 10, "n_t": 20,
+              "events_c": 5, "n_c": 20}]
+    path = tmp_table(rows)
+    code, out, err = run_cli("bayes", "--data", path, "--outcome", "closure", "--json")
+    assert code == 0, err
+    assert json.loads(out)["k"] == 2
+    code, out, err = run_cli("bayes", "--data", path, "--outcome", "closure", "--json", "--multiarm", "keep")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["k"] == 4 and any("share one control arm" in n for n in doc["notes"])

@@ -16,7 +16,7 @@ Examples:
 \b
 How the numbers are made:
   The studies are selected and their effects computed exactly as `pool`
-  does (same exclusions, same continuity correction). The model is
+  does (same exclusions, continuity correction and --multiarm handling). The model is
   y_i ~ N(mu, v_i + tau^2) with a prior on tau (default half-normal with
   scale 0.5 on the log / logit scale) and on mu (default flat); mu is
   integrated out analytically and tau numerically, as the R package
@@ -39,10 +39,11 @@ How the numbers are made:
               help="Continuity correction for studies with a zero cell, as `pool`.")
 @click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
               help="Credible level in percent (equal-tailed).")
-@click.option("--multiarm", type=click.Choice(["keep", "combine", "split"], case_sensitive=False),
-              default="keep", show_default=True,
-              help="Comparisons of one trial sharing a control arm: keep (each as is), combine "
-                   "(sum the treatment arms) or split (divide the shared control), as `pool`.")
+@click.option("--multiarm", type=click.Choice(["combine", "split", "keep"], case_sensitive=False),
+              default="combine", show_default=True,
+              help="Comparisons sharing one control arm (same trial, identical control counts): "
+                   "combine their treatment arms, split the control evenly among them, or keep "
+                   "them (control counted several times); as `pool`.")
 @json_option
 def bayes(data_path, outcome, timepoint, unit, measure, prior_tau, prior_mu, cc, level, multiarm,
           as_json):
