@@ -17,6 +17,9 @@ from its source:
 - ``ML``, ``REML``  Fisher scoring from the (truncated) HE estimate, with
   metafor's step halving to stay at or above 0 and its check that the
   likelihood at τ² = 0 is not higher (``ll0check``); Viechtbauer (2005).
+  Where step halving creeps towards the boundary (τ² below 1e-8·s² with
+  the score at 0 pointing down) the estimate is reported as exactly 0, the
+  limit metafor approaches (it stops at ~1e-13 with threshold 1e-12).
 - ``EB``  Morris (1983) empirical Bayes, metafor's iteration
   ``τ² += (Q(τ²)·k/(k-1) - k) / Σw``; its fixed point is ``Q(τ²) = k-1``, so in
   the intercept-only model EB equals PM (reached by a different route).
@@ -488,6 +491,14 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
         tau2[idx], iterations[idx], converged[idx] = t2, iterations[idx] + it2, conv2
         rescued[idx] = conv2
     G = Y.shape[0]
+    # Step halving approaches a maximum at the boundary only geometrically and
+    # stops at some tiny positive τ² (metafor: below its threshold); where the
+    # score at 0 points down, that limit is exactly 0, so report 0.
+    tiny = converged & (k > 1) & (tau2 > 0) & (tau2 <= 1e-8 * typical_variance(V, mask))
+    if tiny.any():
+        idx = np.nonzero(tiny)[0]
+        u0, _ = _score(method, Y[idx], V[idx], mask[idx], k[idx], np.zeros(idx.size))
+        tau2[idx[u0 <= 0]] = 0.0
     ll0_reset = np.zeros(G, dtype=bool)
     if method in ("ML", "REML"):
         # metafor's ll0check: Fisher scoring may stop at a local maximum

@@ -1,0 +1,299 @@
+"""``pool_many``: one pooled result per group of an outcome table, fitted in one pass.
+
+``pool_many(table, by)`` takes a pandas DataFrame in the outcome-table shape
+(``shared/cli-contract.md``) and the grouping columns, prepares each group
+exactly as ``msc-meta pool`` prepares one selection (rows without counts
+left out, measure chosen, multi-arm handling, drop00 for RR/OR, escalc with
+the continuity correction), then fits all inverse-variance groups together
+with :func:`msc_meta.pooling.rma.fit_batch` (one vectorised pass, padded
+arrays). It returns one row per group with the grouping columns and the
+``pool --json`` keys (studies omitted); each row equals what ``pool`` gives
+for that group alone (checked in ``tests/test_batch.py``).
+
+Not vectorised: ``MH``, ``PETO`` and ``GLMM`` are fitted group by group by the
+same code as ``pool``, and a group of one study gets ``pool``'s single-study
+row. A group whose τ² iteration does not converge gets NaN numbers and the
+reason in ``error`` instead of stopping the other groups; so does a group
+the requested measure does not fit (e.g. RR on single-arm rows).
+
+Row numbers (in ``excluded`` and in error messages) are those of the table
+written with ``table.to_csv(index=False)``: the header is row 1, the first
+data row row 2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from msc_meta.errors import ComputationError, UsageError
+
+# The ``pool --json`` keys each row carries (the contract's, then extensions).
+RESULT_KEYS = (
+    "measure", "method", "k", "theta", "se", "estimate", "ci_low", "ci_high",
+    "pi_low", "pi_high", "tau2", "tau", "i2", "h2", "q", "q_df", "q_pval", "stat", "pval",
+    "excluded",
+    "outcome", "timepoint_weeks", "unit", "level", "hksj", "test", "df",
+    "theta_ci_low", "theta_ci_high", "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high",
+    "pi_method",
+)
+_FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+               "tau2", "tau", "i2", "h2", "q", "q_df", "q_pval", "stat", "pval",
+               "test", "df", "theta_ci_low", "theta_ci_high", "tau2_ci_low", "tau2_ci_high",
+               "i2_ci_low", "i2_ci_high", "pi_method")
+_SHOWN = "<DataFrame>"
+
+
+def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", cc=0.5,
+              level=95.0, multiarm="keep"):
+    """Pool every group of ``table`` (grouped by the columns ``by``) in one vectorised pass.
+
+    ``table``: pandas DataFrame with at least ``study_id, outcome, events_t,
+    n_t`` (see the CLI contract). ``by``: a column name or list of them;
+    each group must hold one outcome at one time point and unit (group by
+    ``outcome``, ``timepoint_weeks`` and ``unit`` when the table mixes
+    them). ``measure=None`` chooses per group as ``pool`` does (RR when the
+    group has comparisons, else PLO). Other options are ``pool``'s.
+
+    Returns a DataFrame: the grouping columns, then ``RESULT_KEYS`` and
+    ``error`` (None, or why the group has no fit). Groups are in order of
+    first appearance; a group with nothing to pool has ``k = 0``, null
+    numbers and its ``excluded`` rows.
+    """
+    import pandas as pd
+
+    from msc_meta.pooling import analysis as an
+
+    by = [by] if isinstance(by, str) else list(by)
+    if not by:
+        raise UsageError("pool_many needs at least one grouping column (by=)")
+    if not isinstance(table, pd.DataFrame):
+        raise UsageError(f"pool_many takes a pandas DataFrame, not {type(table).__name__}")
+    missing = [c for c in by if c not in table.columns]
+    if missing:
+        raise UsageError(f"there is no column {', '.join(repr(c) for c in missing)} in the table; "
+                         f"columns are: {', '.join(map(str, table.columns))}")
+    measure, method, pi, multiarm, _ = an._check_options(measure, method, hksj, pi, multiarm, "wald")
+
+    rows = frame_to_rows(table)
+    positions = table.reset_index(drop=True).groupby(by, dropna=False, sort=False).indices
+    prepared = []
+    for key, idx in positions.items():
+        key = key if isinstance(key, tuple) else (key,)
+        group_rows = [rows[i] for i in sorted(idx)]
+        prepared.append((key, _prepare(an, group_rows, by, key, measure, method, cc, multiarm)))
+
+    results = _fit_all(an, prepared, method=method, hksj=hksj, pi=pi, cc=cc, level=level)
+    records = []
+    for (key, prep), (result, error) in zip(prepared, results):
+        record = {col: _plain(val) for col, val in zip(by, key)}
+        record.update(_result_record(prep, result, method, hksj, level))
+        record["error"] = error
+        records.append(record)
+    columns = by + [k for k in RESULT_KEYS if k not in by] + ["error"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+# ---------------------------------------------------------------------------
+# DataFrame -> validated rows
+# ---------------------------------------------------------------------------
+
+def frame_to_rows(table):
+    """Validate a DataFrame as the loader validates a CSV file; one ``Row`` per record.
+
+    Cells are turned back into the text a CSV would hold (blank for
+    NaN/None, whole floats without ``.0``), then parsed by the same code as
+    ``msc_meta.data.load_table``, so every check and message is the loader's.
+    """
+    from msc_meta.data import load, schema
+
+    columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in schema.REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise UsageError(f"the table lacks the required column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}; required: {', '.join(schema.REQUIRED_COLUMNS)}")
+    records = []
+    for pos, values in enumerate(table.itertuples(index=False, name=None)):
+        records.append((pos + 2, {c: _cell_text(v) for c, v in zip(columns, values)}))
+    raw = load.RawTable(path=_SHOWN, header=tuple(columns), records=tuple(records), delimiter=",")
+    rows = tuple(load._make_row(raw, number, cells) for number, cells in raw.records)
+    load._check_unique_keys(_SHOWN, rows)
+    return rows
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _plain(value):
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------
+# one group -> studies to pool (as msc_meta.pooling.analysis._pool_rows)
+# ---------------------------------------------------------------------------
+
+class _Prepared:
+    __slots__ = ("measure", "outcome", "timepoint", "unit", "excluded", "yi", "vi", "ni",
+                 "kept", "error")
+
+    def __init__(self):
+        self.excluded = []
+        self.yi = self.vi = self.ni = None
+        self.kept = []
+        self.error = None
+        self.measure = self.outcome = self.timepoint = self.unit = None
+
+
+def _prepare(an, rows, by, key, measure, method, cc, multiarm) -> _Prepared:
+    from msc_meta.data import OutcomeTable, select
+
+    prep = _Prepared()
+    outcomes = list(dict.fromkeys(r.outcome for r in rows))
+    label = ", ".join(f"{c}={_plain(v)!r}" for c, v in zip(by, key))
+    if len(outcomes) > 1:
+        raise UsageError(f"group {label} mixes outcomes ({', '.join(outcomes)}); add 'outcome' to by")
+    prep.outcome = outcomes[0]
+    try:
+        rows = select(OutcomeTable(path=_SHOWN, columns=(), rows=tuple(rows)), prep.outcome)
+    except UsageError as err:
+        raise UsageError(f"group {label}: {err}; add 'timepoint_weeks' and 'unit' to by") from None
+    prep.timepoint = an._common_value([r.timepoint_weeks for r in rows], None)
+    prep.unit = an._common_value([r.unit for r in rows], None)
+    try:
+        prep.measure = an._resolve_measure(rows, measure, method)
+    except UsageError as err:
+        # e.g. --measure RR on a group of single-arm rows: that group only
+        prep.measure, prep.error = measure, str(err)
+        return prep
+    units, _ = an.apply_multiarm(rows, prep.measure, multiarm)
+
+    kept = []
+    for row in units:
+        reason = an._exclusion_reason(row, prep.measure)
+        if reason is not None:
+            prep.excluded.append(an.Excluded(row.study_id, row.row_number, reason))
+        else:
+            kept.append(row)
+    if not kept:
+        return prep
+    es = an._effect_sizes(prep.measure, kept, cc)
+    keep = np.asarray(es.keep, dtype=bool)
+    if method in ("MH", "PETO", "GLMM"):
+        keep = np.ones(len(kept), dtype=bool)
+    if not keep.all():
+        for i in np.flatnonzero(~keep):
+            why = es.reasons[i] or f"{prep.measure} not estimable for this study"
+            prep.excluded.append(an.Excluded(kept[i].study_id, kept[i].row_number, why))
+        kept = [r for r, k in zip(kept, keep) if k]
+        if not kept:
+            return prep
+        es = an._effect_sizes(prep.measure, kept, cc)
+    yi = np.asarray(es.yi, dtype=float)
+    vi = np.asarray(es.vi, dtype=float)
+    if len(kept) == 1 and not (math.isfinite(yi[0]) and math.isfinite(vi[0])):
+        prep.excluded.append(an.Excluded(kept[0].study_id, kept[0].row_number,
+                                         f"zero cell and no continuity correction (--cc {cc:g}): "
+                                         f"{prep.measure} not estimable from this study alone"))
+        return prep
+    prep.kept, prep.yi, prep.vi, prep.ni = kept, yi, vi, np.asarray(es.ni, dtype=float)
+    return prep
+
+
+# ---------------------------------------------------------------------------
+# fitting: inverse-variance groups with k >= 2 in one fit_batch
+# ---------------------------------------------------------------------------
+
+def _fit_all(an, prepared, *, method, hksj, pi, cc, level):
+    from msc_meta.pooling.rma import fit_batch, result_of
+
+    out: list = [(None, None)] * len(prepared)
+    batch = []
+    for g, (_, prep) in enumerate(prepared):
+        k = 0 if prep.yi is None else prep.yi.size
+        if prep.error is not None:
+            out[g] = (None, prep.error)
+        elif k == 0:
+            out[g] = (None, an._nothing_to_pool_message(prep.outcome, prep.measure, prep.excluded))
+        elif k == 1:
+            out[g] = (an._single_study_result(prep.measure, method, prep.yi[0], prep.vi[0],
+                                              prep.ni, level, hksj), None)
+        elif method in ("MH", "PETO", "GLMM"):
+            try:
+                out[g] = (an._fit(prep.measure, method, prep.kept, prep.yi, prep.vi, prep.ni,
+                                  hksj=hksj, pi=pi, cc=cc, level=level)[0], None)
+            except ComputationError as err:
+                out[g] = (None, str(err))
+        else:
+            batch.append(g)
+    if not batch:
+        return out
+    kmax = max(prepared[g][1].yi.size for g in batch)
+    Y = np.zeros((len(batch), kmax))
+    V = np.ones((len(batch), kmax))
+    mask = np.zeros((len(batch), kmax), dtype=bool)
+    for row, g in enumerate(batch):
+        prep = prepared[g][1]
+        Y[row, :prep.yi.size] = prep.yi
+        V[row, :prep.vi.size] = prep.vi
+        mask[row, :prep.yi.size] = True
+    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level)
+    for row, g in enumerate(batch):
+        prep = prepared[g][1]
+        if not fit.converged[row]:
+            out[g] = (None, fit.messages[row])
+            continue
+        out[g] = (result_of(fit, row, measure=prep.measure, ni=prep.ni), None)
+    return out
+
+
+def _result_record(prep, result, method, hksj, level) -> dict:
+    fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
+    if result is None:
+        fit["k"] = 0 if prep.yi is None else int(prep.yi.size)
+    record = {
+        "measure": prep.measure,
+        "method": result.method if result is not None else method,
+        **{name: fit[name] for name in ("k", "theta", "se", "estimate", "ci_low", "ci_high",
+                                        "pi_low", "pi_high", "tau2", "tau", "i2", "h2", "q",
+                                        "q_df", "q_pval", "stat", "pval")},
+        "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
+                     for e in prep.excluded],
+        "outcome": prep.outcome,
+        "timepoint_weeks": prep.timepoint,
+        "unit": prep.unit,
+        "level": level,
+        "hksj": bool(result.hksj) if result is not None else bool(hksj),
+        **{name: fit[name] for name in ("test", "df", "theta_ci_low", "theta_ci_high",
+                                        "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high",
+                                        "pi_method")},
+    }
+    for name, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            record[name] = None
+    return record
