@@ -629,8 +629,9 @@ def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, meas
     terms = parse_mods(mods)
     for term in terms:
         table.require_column(term.column)
+    # Dose-response needs each cohort on its own: never combine shared-control arms here.
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level)
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm="keep")
     rows = {row.row_number: row for row in table.rows}
     lines = analysis.studies
     needed = list(dict.fromkeys(t.column for t in terms))
@@ -686,8 +687,9 @@ def _study_notes(lines, rows, measure, cc) -> list[str]:
             shared.setdefault((trial, r.events_c, r.n_c), []).append(s.study_id)
     for (trial, e, n), ids in shared.items():
         if len(ids) > 1:
-            notes.append(f"trial {trial}: {', '.join(ids)} share one control arm ({e}/{n}), counted "
-                         f"{len(ids)} times; their effects are correlated, which this model ignores, "
-                         "so standard errors and p-values are too optimistic (a later version "
-                         "handles shared control arms)")
+            notes.append(f"trial {trial}: {', '.join(ids)} share one control arm ({e}/{n}), used "
+                         f"{len(ids)} times: their effects are correlated and the model treats them "
+                         "as independent, so standard errors are too small and p-values too "
+                         "optimistic (for one pooled effect, `pool --multiarm combine` counts the "
+                         "control once)")
     return notes
