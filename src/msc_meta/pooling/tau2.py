@@ -473,7 +473,7 @@ def _score_root(method, Y, V, mask, k, x0, maxiter, rtol=1e-13):
 def _fisher_scoring(method, Y, V, mask, k, tol, maxiter):
     """metafor's Fisher scoring; where it fails, the same estimate by root finding.
 
-    For some data (about 0.5-2% of simulated pools) the full Fisher-scoring
+    For some data (0.2-2% of pools we simulated with 4-30 studies) the full Fisher-scoring
     step oscillates without end, or approaches a maximum at or near 0 so
     slowly that it needs more than metafor's default 100 iterations; metafor
     then stops with an error (its help page suggests ``stepadj`` or more
