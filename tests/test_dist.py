@@ -264,6 +264,70 @@ def test_chi2_beyond_native_range_uses_scipy():
     check(D.chi2_isf(np.array([0.025, 0.975]), df), sp.chdtri(df, np.array([0.025, 0.975])))
 
 
+# --- beta (Clopper-Pearson) and gammaln ---------------------------------------
+
+def mp_betainc(a, b, x):
+    mp = _mp()
+    mp.mp.dps = 40
+    return mp.betainc(mp.mpf(float(a)), mp.mpf(float(b)), 0, mp.mpf(float(x)), regularized=True)
+
+
+def mp_betaincinv(a, b, y):
+    mp = _mp()
+    mp.mp.dps = 40
+    A, B = mp.mpf(float(a)), mp.mpf(float(b))
+    return _mp_root(lambda x: mp.betainc(A, B, 0, x, regularized=True), mp.mpf(float(y)),
+                    sp.betaincinv(a, b, y))
+
+
+AB = [(0.5, 0.5), (0.5, 3.0), (1.0, 1.0), (1.0, 20.0), (2.0, 7.0), (3.0, 1.0), (5.0, 5.0),
+      (12.0, 40.0), (30.0, 1.0), (50.0, 30.0), (120.0, 3.0), (200.0, 250.0), (1.0, 499.0)]
+
+
+@pytest.mark.parametrize("a, b", AB)
+def test_betainc(a, b):
+    x = np.concatenate([np.logspace(-12, -0.31, 90), 1 - np.logspace(-12, -0.31, 90)])
+    ref = sp.betainc(a, b, x)
+    keep = ref > 1e-290
+    x = x[keep]
+    check(D.betainc(a, b, x), ref[keep], mp_betainc, (a, b, x))
+
+
+@pytest.mark.parametrize("a, b", AB)
+def test_betaincinv(a, b):
+    y = np.concatenate([np.logspace(-200, -1, 60), np.linspace(0.1, 0.9, 33),
+                        np.array([0.025, 0.975]), 1 - np.logspace(-15, -1, 30)])
+    ref = sp.betaincinv(a, b, y)
+    keep = (ref > 1e-290) & (ref < 1.0)
+    y = y[keep]
+    check(D.betaincinv(a, b, y), ref[keep], mp_betaincinv, (a, b, y))
+
+
+def test_clopper_pearson_values():
+    """The quantiles msc_meta.pooling.exact asks for: R binom.test(3, 7)$conf.int."""
+    assert D.betaincinv(3.0, 5.0, 0.025) == pytest.approx(0.09898828, abs=5e-9)
+    assert D.betaincinv(4.0, 4.0, 0.975) == pytest.approx(0.81594843, abs=5e-9)
+    x = np.array([0.0, 1.0, 3.0, 12.0])
+    n = np.array([4.0, 5.0, 15.0, 12.0])
+    a = np.maximum(x, 1.0)
+    check(D.betaincinv(a, n - x + 1.0, 0.025), sp.betaincinv(a, n - x + 1.0, 0.025))
+
+
+def test_beta_edges_and_fallback():
+    assert D.betainc(2.0, 3.0, 0.0) == 0.0 and D.betainc(2.0, 3.0, 1.0) == 1.0
+    assert D.betaincinv(2.0, 3.0, 0.0) == 0.0 and D.betaincinv(2.0, 3.0, 1.0) == 1.0
+    assert np.isnan(D.betainc(-1.0, 3.0, 0.5)) and np.isnan(D.betaincinv(2.0, 3.0, 1.5))
+    check(D.betaincinv(300.0, 900.0, np.array([0.025, 0.5])),
+          sp.betaincinv(300.0, 900.0, np.array([0.025, 0.5])))
+
+
+def test_gammaln():
+    x = np.concatenate([np.logspace(-10, 5, 200), -np.array([0.5, 1.5, 2.25, 10.5])])
+    check(D.gammaln(x), sp.gammaln(x), rtol=2e-15 * 50)
+    assert D.gammaln(0.0) == np.inf and D.gammaln(-3.0) == np.inf
+    assert type(D.gammaln(2.5)) is float
+
+
 # --- interface ---------------------------------------------------------------
 
 def test_scalars_give_floats_arrays_keep_shape():
@@ -292,6 +356,7 @@ def test_no_scipy_import_for_native_range():
     code = ("import sys, numpy as np, msc_meta._dist as D;"
             "D.t_ppf(np.array([0.975, 0.5]), 9); D.chi2_isf(0.025, 4); D.t_cdf(-2.0, 3);"
             "D.chi2_sf(3.0, 2); D.norm_ppf(0.9); D.expit(0.3);"
+            "D.betaincinv(3.0, 5.0, 0.025); D.gammaln(4.5);"
             "print('scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -38,9 +38,14 @@ degrees of freedom (``df > DF_NATIVE_MAX``, far beyond a meta-analysis of
 fewer than 10⁴ studies) these functions hand over to ``scipy.special``
 (imported at that moment only), whose results they are checked against.
 
+- beta: ``I_x(a, b)`` by the same continued fraction with a log-gamma
+  prefactor, and its inverse by the same safeguarded Newton method, for
+  Clopper-Pearson intervals (``a + b <= BETA_NATIVE_MAX``, else scipy).
+
 scipy.special-compatible aliases (same argument order) are provided so
 that a module can switch by changing its import line: ``ndtr, ndtri,
-chdtr, chdtrc, chdtri, stdtr, stdtrit, expit``.
+chdtr, chdtrc, chdtri, stdtr, stdtrit, expit, betainc, betaincinv,
+gammaln``.
 """
 
 from __future__ import annotations
@@ -55,8 +60,9 @@ __all__ = [
     "t_cdf", "t_sf", "t_ppf", "t_isf",
     "chi2_cdf", "chi2_sf", "chi2_ppf", "chi2_isf",
     "expit",
+    "betainc", "betaincinv", "gammaln",
     "ndtr", "ndtri", "stdtr", "stdtrit", "chdtr", "chdtrc", "chdtri",
-    "DF_NATIVE_MAX",
+    "DF_NATIVE_MAX", "BETA_NATIVE_MAX",
 ]
 
 DF_NATIVE_MAX = 1e5
@@ -554,19 +560,20 @@ def t_sf(t, df):
 # Quantiles: safeguarded Newton in log x
 # ---------------------------------------------------------------------------
 
-def _solve_log(f, target, s0, direction, *, maxiter=200):
+def _solve_log(f, target, s0, direction, *, maxiter=200, s_max=None):
     """Root in s of f(s) = target, f monotone (``direction`` +1 increasing, -1
     decreasing); ``f(s, idx)`` returns (value, slope) for the elements ``idx``.
 
     Newton's method from ``s0``. Every evaluation narrows a bracket; a Newton
     step that leaves the bracket (or is not finite) is replaced by bisection,
     or, while one side of the bracket is still open, by a step of 2 towards
-    the root. Stops when the step is below 4 ulp of s.
+    the root. Stops when the step is below 4 ulp of s. ``s_max`` is a known
+    upper end of the bracket (e.g. log x <= 0 for a probability).
     """
     s = s0.copy()
     n = s.size
     lo = np.full(n, -np.inf)
-    hi = np.full(n, np.inf)
+    hi = np.full(n, np.inf if s_max is None else float(s_max))
     active = np.arange(n)
     for _ in range(maxiter):
         if active.size == 0:
@@ -588,7 +595,7 @@ def _solve_log(f, target, s0, direction, *, maxiter=200):
         fallback = np.where(closed, 0.5 * (lo_a + hi_a), sa + np.where(g < 0, 2.0, -2.0))
         new = np.where(converged | inside, np.where(r == 0, sa, newton), fallback)
         converged |= closed & (hi_a - lo_a <= tol)
-        s[active] = np.clip(new, -745.0, 709.0)
+        s[active] = np.clip(new, -745.0, 709.0 if s_max is None else s_max)
         active = active[~converged]
     return s
 
@@ -758,6 +765,123 @@ def chi2_isf(q, df):
     scalar = _is_scalar(q, df)
     shape, (q, df) = _arrays(q, df)
     return _finish(_chi2_quantile(q, df, upper=True), shape, scalar)
+
+
+# ---------------------------------------------------------------------------
+# Beta distribution (Clopper-Pearson intervals) and log-gamma
+# ---------------------------------------------------------------------------
+
+BETA_NATIVE_MAX = 500.0
+
+
+def _lgamma_safe(x):
+    try:
+        return math.lgamma(x)
+    except ValueError:          # a pole (0, -1, -2, ...): scipy gives +inf
+        return math.inf
+
+
+_lgamma_poles = np.frompyfunc(_lgamma_safe, 1, 1)
+
+
+@_quiet
+def gammaln(x):
+    """log |Γ(x)| (scipy.special.gammaln), +inf at the poles."""
+    scalar = _is_scalar(x)
+    shape, (x,) = _arrays(x)
+    out = _lgamma_poles(x).astype(float) if x.size else np.zeros(0)
+    return _finish(out, shape, scalar)
+
+
+def _ibeta_pair(a, b, x, xc):
+    """(I_x(a, b), 1 - I_x(a, b)) for 0 < x < 1 with xc = 1 - x supplied;
+    the smaller computed directly by the continued fraction (NR §6.4),
+    prefactor xᵃ(1-x)ᵇ/B(a, b) from log-gammas. Its relative error grows
+    like (a + b)·1e-15 (the log-gammas and a·log x cancel), hence
+    BETA_NATIVE_MAX = 500: study arms beyond that go to scipy."""
+    lbeta = _lgamma_v(a) + _lgamma_v(b) - _lgamma_v(a + b)
+    pre = np.exp(a * np.log(x) + b * np.log(xc) - lbeta)
+    low = np.empty_like(a)
+    high = np.empty_like(a)
+    direct = x < (a + 1.0) / (a + b + 2.0)
+    if direct.any():
+        i = direct
+        v = pre[i] * _beta_cf(a[i], b[i], x[i]) / a[i]
+        low[i], high[i] = v, 1.0 - v
+    if (~direct).any():
+        i = ~direct
+        v = pre[i] * _beta_cf(b[i], a[i], xc[i]) / b[i]
+        low[i], high[i] = 1.0 - v, v
+    return low, high
+
+
+@_quiet
+def betainc(a, b, x):
+    """Regularised incomplete beta I_x(a, b) (scipy.special.betainc(a, b, x))."""
+    scalar = _is_scalar(a, b, x)
+    shape, (a, b, x) = _arrays(a, b, x)
+    out = np.full(x.shape, np.nan)
+    valid = (a > 0) & (b > 0) & (x >= 0) & (x <= 1)
+    out[valid & (x == 0)] = 0.0
+    out[valid & (x == 1)] = 1.0
+    huge = valid & (x > 0) & (x < 1) & (a + b > BETA_NATIVE_MAX)
+    if huge.any():
+        out[huge] = _scipy().betainc(a[huge], b[huge], x[huge])
+    ok = valid & (x > 0) & (x < 1) & ~huge
+    if ok.any():
+        out[ok] = _ibeta_pair(a[ok], b[ok], x[ok], 1.0 - x[ok])[0]
+    return _finish(out, shape, scalar)
+
+
+def _beta_solve(a, b, y):
+    """x in (0, 1) with I_x(a, b) = y, 0 < y < 1: Newton in log x on log I
+    when y <= 1/2, else in log(1 - x) on log(1 - I) (1 - y exact there)."""
+    lower = y <= 0.5
+    prob = np.where(lower, y, 1.0 - y)
+    # the side solved for: p = a (in x) or b (in 1 - x)
+    p_ = np.where(lower, a, b)
+    q_ = np.where(lower, b, a)
+    lbeta = _lgamma_v(a) + _lgamma_v(b) - _lgamma_v(a + b)
+    # start: I ≈ zᵖ/(p B) for small z (z = x or 1 - x), else the mean
+    s0 = (np.log(prob) + np.log(p_) + lbeta) / p_
+    mean = np.log(p_ / (p_ + q_))
+    s0 = np.where(np.isfinite(s0) & (s0 < 0), s0, mean)
+
+    def f(s, idx):
+        z = np.exp(s)
+        zc = -np.expm1(s)
+        P, Q = p_[idx], q_[idx]
+        low, _ = _ibeta_pair(P, Q, z, zc)
+        val = np.log(low)
+        # d log I_z(P, Q) / d log z = z·pdf/I, pdf = z^(P-1)(1-z)^(Q-1)/B
+        log_zpdf = P * s + (Q - 1.0) * np.log(zc) - lbeta[idx]
+        return val, np.exp(log_zpdf - val)
+
+    s = _solve_log(f, np.log(prob), s0, np.ones_like(prob), s_max=0.0)
+    z = np.exp(s)
+    return np.where(lower, z, -np.expm1(s))
+
+
+@_quiet
+def betaincinv(a, b, y):
+    """x with I_x(a, b) = y: the y-quantile of Beta(a, b) (scipy.special.betaincinv)."""
+    scalar = _is_scalar(a, b, y)
+    shape, (a, b, y) = _arrays(a, b, y)
+    out = np.full(y.shape, np.nan)
+    valid = (a > 0) & (b > 0) & (y >= 0) & (y <= 1)
+    out[valid & (y == 0)] = 0.0
+    out[valid & (y == 1)] = 1.0
+    inner = valid & (y > 0) & (y < 1)
+    huge = inner & (a + b > BETA_NATIVE_MAX)
+    if huge.any():
+        out[huge] = _scipy().betaincinv(a[huge], b[huge], y[huge])
+    ok = inner & ~huge
+    if ok.any():
+        triples = np.stack([a[ok], b[ok], y[ok]], axis=1)
+        uniq, inverse = np.unique(triples, axis=0, return_inverse=True)
+        sol = _beta_solve(uniq[:, 0].copy(), uniq[:, 1].copy(), uniq[:, 2].copy())
+        out[ok] = sol[inverse.reshape(-1)]
+    return _finish(out, shape, scalar)
 
 
 # ---------------------------------------------------------------------------
