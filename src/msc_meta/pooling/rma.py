@@ -245,7 +245,8 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     q_pval = np.where(k > 1, chdtrc(np.maximum(kf - 1.0, 1.0), q), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "FE":
-            i2 = np.maximum(0.0, np.nan_to_num(100.0 * (q - (kf - 1.0)) / q, nan=-np.inf, neginf=-np.inf))
+            # metafor: max(0, 100 (Q - df)/Q), which is 0 also when Q = 0
+            i2 = np.where(q > 0, np.maximum(0.0, 100.0 * (q - (kf - 1.0)) / q), 0.0)
             h2 = q / (kf - 1.0)
         else:
             i2 = 100.0 * tau2 / (s2 + tau2)
@@ -264,6 +265,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
         else:
             has = np.ones(G, dtype=bool)
             crit_pi = crit
+        has = has & est.converged
         half = crit_pi * np.sqrt(tau2 + se * se)
         pi_low = np.where(has, theta - half, np.nan)
         pi_high = np.where(has, theta + half, np.nan)
