@@ -1,15 +1,16 @@
 # Reference results for msc_meta.pooling.exact, .glmm and .fragility.
 #
 # Run from the repository root:  Rscript tests/r/fixtures_glmm.R
-# Writes tests/fixtures/exact_proportion_ci.json, exact_fisher.json and
-# glmm_*.json.
+# Writes tests/fixtures/exact_proportion_ci.json, exact_fisher.json,
+# glmm_*.json (PLO) and glmm_or_*.json (two-arm OR, model="UM.FS").
 #
 # - proportion intervals: binom.test()$conf.int (Clopper-Pearson) and
 #   prop.test(correct=FALSE)$conf.int (Wilson score);
 # - Fisher's exact test: fisher.test()$p.value, plus the fragility index
 #   computed here by brute force with fisher.test() (convention of
 #   msc_meta.pooling.fragility, see docs/methods.md);
-# - GLMM: metafor rma.glmm(measure="PLO", method="ML") with lme4. glmer's
+# - GLMM: metafor rma.glmm(measure="PLO", method="ML") and
+#   rma.glmm(measure="OR", model="UM.FS", method="ML") with lme4. glmer's
 #   default optimiser stops ~1e-6 (relative) short of the optimum, so every
 #   fit passes a tight glmerControl (bobyqa, rhoend=1e-12, tolPwrss=1e-12);
 #   nAGQ is always given explicitly. The lme4 AGQ deviance is recorded from
@@ -158,3 +159,34 @@ write_fixture(glmm_case("zero_and_all_agq7", edge_x, edge_n, 7L,
 tiny_x <- c(3, 4, 5)
 tiny_n <- c(5, 5, 5)
 write_fixture(glmm_case("tiny_k3_agq7", tiny_x, tiny_n, 7L, "xi=c(3,4,5), ni=c(5,5,5)"), "glmm_tiny.json")
+
+# ---------------------------------------------------------------------------
+# GLMM for two-arm odds ratios: rma.glmm(measure = "OR", model = "UM.FS")
+# ---------------------------------------------------------------------------
+glmm_or_case <- function(name, ai, n1i, ci, n2i, nAGQ, data_call) {
+  fit <- suppressWarnings(rma.glmm(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i,
+                                   model = "UM.FS", method = "ML", nAGQ = nAGQ,
+                                   control = list(glmerCtrl = glmer_ctrl)))
+  pr <- predict(fit)
+  list(
+    name = name, data = data_call,
+    call = sprintf("rma.glmm(measure=\"OR\", ai=ai, n1i=n1i, ci=ci, n2i=n2i, model=\"UM.FS\", method=\"ML\", nAGQ=%d, control=list(glmerCtrl=list(optimizer=\"bobyqa\", tolPwrss=1e-12, optCtrl=list(rhoend=1e-12, maxfun=1e5))))", nAGQ),
+    n_agq = nAGQ, ai = as.numeric(ai), n1i = as.numeric(n1i), ci = as.numeric(ci), n2i = as.numeric(n2i),
+    k = fit$k, b = num(fit$b), se = num(fit$se), zval = num(fit$zval), pval = num(fit$pval),
+    ci_lb = num(fit$ci.lb), ci_ub = num(fit$ci.ub), tau2 = num(fit$tau2),
+    I2 = num(fit$I2), H2 = num(fit$H2), vt = num(fit$vt),
+    QE_Wld = num(fit$QE.Wld), QEp_Wld = num(fit$QEp.Wld), QE_LRT = num(fit$QE.LRT), QEp_LRT = num(fit$QEp.LRT),
+    QE_df = num(fit$QE.df), pi_lb = num(pr$pi.lb), pi_ub = num(pr$pi.ub)
+  )
+}
+
+niel <- dat.nielweise2007
+niel <- niel[!(niel$ai == 0 & niel$ci == 0), ]   # drop00, as rma.glmm does
+write_fixture(glmm_or_case("nielweise2007_umfs_agq7", niel$ai, niel$n1i, niel$ci, niel$n2i, 7L,
+                           "metadat::dat.nielweise2007 without the double-zero study (Yucel 2004)"),
+              "glmm_or_nielweise2007.json")
+# Tiny trials like the MSC ones: zero cells and n/n arms.
+write_fixture(glmm_or_case("tiny_or_umfs_agq7", c(4, 3, 12, 6, 53), c(5, 5, 20, 6, 107),
+                           c(0, 1, 4, 0, 36), c(5, 5, 20, 3, 105), 7L,
+                           "ai=c(4,3,12,6,53), n1i=c(5,5,20,6,107), ci=c(0,1,4,0,36), n2i=c(5,5,20,3,105)"),
+              "glmm_or_tiny.json")

@@ -400,3 +400,261 @@ def glmm_plo(events, n, *, n_agq: int = 7, level: float = 95.0, cc: float = 0.5)
     return GlmmFit(pool=pool, beta=beta, se=se, tau2=tau2, qe_wld=qe_wld, qe_wld_pval=qe_wld_p,
                    qe_lrt=qe_lrt, qe_lrt_pval=qe_lrt_p, qe_df=qe_df, loglik=loglik, loglik_fe=ll_fe,
                    deviance=dev, vt=float(vt), n_agq=int(n_agq), notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------
+# two-arm odds ratio: unconditional model with fixed study effects (UM.FS)
+# ---------------------------------------------------------------------------
+
+def _grouped_terms(eta_fixed, zcoef, theta, x, n, nodes, weights, u0):
+    """Per-study -2 log L_i (lme4 AGQ) for one scalar random effect per study.
+
+    Study i has m observations (columns of ``eta_fixed``, ``x``, ``n``); the
+    random effect enters observation j with coefficient ``zcoef[j]``:
+    ``eta_ij = eta_fixed_ij + theta * zcoef_j * u_i``. Returns the terms and
+    the conditional modes.
+    """
+    theta = abs(float(theta))
+    zc = zcoef[None, :]
+
+    def dcond(u):
+        eta = eta_fixed + theta * zc * u[:, None]
+        return u * u + _dev_resid(eta, x, n).sum(axis=1)
+
+    u = u0.copy() if theta > 0 else np.zeros(x.shape[0])
+    if theta > 0:
+        dc = dcond(u)
+        for _ in range(200):
+            p = expit(eta_fixed + theta * zc * u[:, None])
+            grad = 2.0 * u - 2.0 * theta * np.sum(zc * (x - n * p), axis=1)
+            hess = 2.0 + 2.0 * theta * theta * np.sum(zc * zc * n * p * (1.0 - p), axis=1)
+            step = grad / hess
+            new_u = u - step
+            new_dc = dcond(new_u)
+            for _halving in range(60):
+                bad = new_dc > dc + 1e-12 * np.abs(dc)
+                if not bad.any():
+                    break
+                step = np.where(bad, step / 2.0, step)
+                new_u = u - step
+                new_dc = dcond(new_u)
+            u, dc = new_u, new_dc
+            if np.max(np.abs(step)) < 1e-13 * (1.0 + np.max(np.abs(u))):
+                break
+    eta = eta_fixed + theta * zc * u[:, None]
+    p = expit(eta)
+    d0 = u * u + _dev_resid(eta, x, n).sum(axis=1)
+    ld_l2 = np.log1p(theta * theta * np.sum(zc * zc * n * p * (1.0 - p), axis=1))
+    s = np.exp(-0.5 * ld_l2)
+    uk = u[:, None] + nodes[None, :] * s[:, None]                       # (k, K)
+    eta_k = eta_fixed[:, :, None] + theta * zc[:, :, None] * uk[:, None, :]
+    dk = uk * uk + _dev_resid(eta_k, x[:, :, None], n[:, :, None]).sum(axis=1)
+    expo = -0.5 * (dk - d0[:, None]) + 0.5 * nodes[None, :] ** 2
+    mult = np.sum(weights[None, :] * np.exp(expo), axis=1)
+    return d0 + ld_l2 - 2.0 * np.log(mult), u
+
+
+def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0,
+            cc: float = 0.5) -> GlmmFit:
+    """Binomial-normal GLMM for two-arm counts: metafor ``rma.glmm(measure="OR", model="UM.FS")``.
+
+    Unconditional model with fixed study effects (Turner et al. 2000, Stat
+    Med 19:3417; Jackson et al. 2018, Stat Med 37:1059 "model 4" with the
+    +-1/2 coding): ``logit p_i,T = alpha_i + beta + tau u_i / 2`` and
+    ``logit p_i,C = alpha_i - tau u_i / 2``, ``u_i ~ N(0, 1)``, so the
+    log odds ratio of study i is ``beta + tau u_i``. ML by lme4's AGQ
+    (``nAGQ`` points); the study intercepts ``alpha_i`` are profiled out
+    study by study, and se(beta) comes from the profile's observed
+    information (equal to the beta element of the full inverse information).
+    Studies with no events (or only events) in both arms carry no
+    information and must be left out by the caller (metafor
+    ``drop00=TRUE``); here they raise ``UsageError``. Heterogeneity tests
+    (Wald-type and LRT of the common-OR against the study-specific-OR
+    logistic model) and I^2 (escalc OR variances with ``cc`` added to
+    studies with a zero cell) are metafor's.
+    """
+    from scipy.optimize import minimize
+
+    a = np.asarray(events_t, dtype=float).ravel()
+    n1 = np.asarray(n_t, dtype=float).ravel()
+    c = np.asarray(events_c, dtype=float).ravel()
+    n2 = np.asarray(n_c, dtype=float).ravel()
+    k = a.shape[0]
+    if not (n1.shape[0] == c.shape[0] == n2.shape[0] == k):
+        raise UsageError("the two-arm GLMM needs four count vectors of the same length")
+    if k < 2:
+        raise UsageError("the GLMM needs at least 2 studies")
+    if np.any(n1 < 1) or np.any(n2 < 1) or np.any(a < 0) or np.any(c < 0) or np.any(a > n1) or np.any(c > n2):
+        raise UsageError("the GLMM needs 0 <= events <= n and n >= 1 in both arms")
+    double = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
+    if np.any(double):
+        raise UsageError("studies with no events (or only events) in both arms carry no information "
+                         "on the OR; leave them out (metafor drop00=TRUE)")
+    if np.all(a == 0) or np.all(c == 0) or np.all(a == n1) or np.all(c == n2):
+        raise ComputationError("the GLMM has no finite odds ratio when one arm has no events "
+                               "(or only events) in every study")
+    if int(n_agq) < 1:
+        raise UsageError("nAGQ must be at least 1")
+    nodes, weights = gauss_hermite_normal(int(n_agq))
+    x = np.column_stack([a, c])
+    n = np.column_stack([n1, n2])
+    zcoef = np.array([0.5, -0.5])
+    treat = np.array([1.0, 0.0])
+    state = {"u": np.zeros(k), "alpha": np.log((c + 0.5) / (n2 - c + 0.5))}
+
+    def terms(theta, beta, alpha):
+        t, u = _grouped_terms(alpha[:, None] + beta * treat[None, :], zcoef, theta, x, n, nodes, weights,
+                              state["u"])
+        state["u"] = u
+        return t
+
+    def profile(par):
+        theta, beta = float(par[0]), float(par[1])
+        alpha = state["alpha"].copy()
+        h = 1e-5
+        f0 = terms(theta, beta, alpha)
+        for _ in range(100):
+            fp = terms(theta, beta, alpha + h)
+            fm = terms(theta, beta, alpha - h)
+            g = (fp - fm) / (2.0 * h)
+            curv = (fp - 2.0 * f0 + fm) / (h * h)
+            step = np.where(curv > 0, g / np.where(curv > 0, curv, 1.0), np.sign(g))
+            step = np.clip(step, -2.0, 2.0)
+            new = alpha - step
+            f_new = terms(theta, beta, new)
+            for _halving in range(40):
+                bad = f_new > f0 + 1e-12 * np.abs(f0)
+                if not bad.any():
+                    break
+                step = np.where(bad, step / 2.0, step)
+                new = alpha - step
+                f_new = terms(theta, beta, new)
+            alpha, f0 = new, f_new
+            if np.max(np.abs(step)) < 1e-10:
+                break
+        state["alpha"] = alpha
+        return float(np.sum(f0))
+
+    def gradient(par, h=1e-6):
+        g = np.empty(2)
+        for j in range(2):
+            e = np.zeros(2)
+            e[j] = h
+            g[j] = (profile(par + e) - profile(par - e)) / (2.0 * h)
+        return g
+
+    # Start: the MH-like pooled log OR from the escalc values and a DL tau.
+    add = np.where((a == 0) | (c == 0) | (a == n1) | (c == n2), cc, 0.0)
+    yi = np.log((a + add) * (n2 - c + add) / ((n1 - a + add) * (c + add)))
+    vi = 1.0 / (a + add) + 1.0 / (n1 - a + add) + 1.0 / (c + add) + 1.0 / (n2 - c + add)
+    wi = 1.0 / vi
+    ybar = float(np.sum(wi * yi) / wi.sum())
+    q = float(np.sum(wi * (yi - ybar) ** 2))
+    tau2_dl = max(0.0, (q - (k - 1)) / (wi.sum() - np.sum(wi ** 2) / wi.sum()))
+    starts = [np.array([max(math.sqrt(tau2_dl), 0.3), ybar]), np.array([1.0, ybar])]
+
+    best = None
+    for start in starts:
+        if best is not None and best.x[0] > 1e-6:
+            break
+        res = minimize(profile, start, jac=gradient, method="L-BFGS-B",
+                       bounds=[(0.0, None), (None, None)],
+                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
+        if best is None or res.fun < best.fun:
+            best = res
+    par = np.array(best.x, dtype=float)
+
+    # Boundary tau = 0: the common-OR logistic model with study intercepts.
+    res0 = minimize(lambda b: profile(np.array([0.0, b[0]])), np.array([par[1]]), method="BFGS",
+                    options={"gtol": 1e-10})
+    dev0 = float(res0.fun)
+    if best.fun >= dev0 - 1e-10 or par[0] < 1e-6:
+        par = np.array([0.0, float(res0.x[0])])
+    else:
+        for _ in range(20):
+            g = gradient(par, 1e-5)
+            hmat = _numeric_hessian(profile, par, np.array([1e-4, 1e-4]))
+            try:
+                step = np.linalg.solve(hmat, g)
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)):
+                break
+            new = par - step
+            new[0] = max(new[0], 0.0)
+            if profile(new) > profile(par) + 1e-10:
+                break
+            par = new
+            if np.max(np.abs(step)) < 1e-10:
+                break
+    theta, beta = float(par[0]), float(par[1])
+    dev = profile(par)
+
+    if theta > 0.0:
+        hmat = _numeric_hessian(profile, par, np.array([1e-4, 1e-4]))
+        try:
+            var_beta = float(2.0 * np.linalg.inv(hmat)[1, 1])
+        except np.linalg.LinAlgError:
+            var_beta = float("nan")
+    else:
+        h = 1e-4
+        curv = (profile(np.array([0.0, beta + h])) - 2.0 * dev + profile(np.array([0.0, beta - h]))) / h ** 2
+        var_beta = 2.0 / curv
+    if not (var_beta > 0):
+        raise ComputationError("the GLMM information matrix is not positive definite")
+    se = math.sqrt(var_beta)
+    tau2 = theta * theta
+
+    # Heterogeneity: common OR (study intercepts) vs study-specific ORs, as
+    # glm() fits them. Rows are (study, arm) with arm T first, as metafor.
+    xr = x.ravel()
+    nr = n.ravel()
+    design_fe = np.zeros((2 * k, k + 1))
+    design_fe[:, 0] = np.tile(treat, k)
+    design_fe[np.arange(2 * k), 1 + np.repeat(np.arange(k), 2)] = 1.0
+    _, _, mu_fe, _ = _glm_binomial_irls(xr, nr, design_fe)
+    ll_fe = _binom_loglik(xr, nr, mu_fe)
+    _, eta_qe, mu_qe, w_qe = _glm_binomial_irls(xr, nr, np.eye(2 * k))
+    ll_qe = _binom_loglik(xr, nr, mu_qe)
+    lor = eta_qe[0::2] - eta_qe[1::2]
+    w_lor = 1.0 / (1.0 / w_qe[0::2] + 1.0 / w_qe[1::2])
+    lor_bar = np.sum(w_lor * lor) / np.sum(w_lor)
+    qe_wld = max(0.0, float(np.sum(w_lor * (lor - lor_bar) ** 2)))
+    qe_lrt = max(0.0, -2.0 * (ll_fe - ll_qe))
+    qe_df = k - 1
+    qe_wld_p = float(chdtrc(qe_df, qe_wld))
+    qe_lrt_p = float(chdtrc(qe_df, qe_lrt))
+
+    vt = (k - 1) / (wi.sum() - np.sum(wi ** 2) / wi.sum())
+    i2 = 100.0 * tau2 / (vt + tau2)
+    h2 = tau2 / vt + 1.0
+
+    alpha_lvl = 1.0 - level / 100.0
+    crit = float(ndtri(1.0 - alpha_lvl / 2.0))
+    zval = beta / se
+    pval = float(2.0 * ndtr(-abs(zval)))
+    lo, hi = beta - crit * se, beta + crit * se
+    pi_half = crit * math.sqrt(var_beta + tau2)
+    notes = [
+        f"GLMM (binomial-normal, unconditional model with fixed study effects, metafor model UM.FS), "
+        f"ML with {int(n_agq)}-point adaptive Gauss-Hermite quadrature; no continuity correction in the fit",
+        f"heterogeneity: Wald-type QE = {qe_wld:.4g} (p = {qe_wld_p:.3g}), "
+        f"likelihood-ratio QE = {qe_lrt:.4g} (p = {qe_lrt_p:.3g}), df = {qe_df}",
+        "study weights are not defined for the GLMM (exact binomial likelihood)",
+    ]
+    if tau2 == 0.0:
+        notes.append("tau^2 estimated at 0 (boundary): the fit equals the common-OR logistic model")
+    pool = PoolResult(
+        measure="OR", method="GLMM", k=k, theta=beta, se=se, theta_ci_low=lo, theta_ci_high=hi,
+        estimate=math.exp(beta), ci_low=math.exp(lo), ci_high=math.exp(hi),
+        stat=zval, pval=pval, tau2=tau2, tau=theta, i2=float(i2), h2=float(h2),
+        q=qe_wld, q_df=qe_df, q_pval=qe_wld_p,
+        weights=tuple([float("nan")] * k), level=float(level), test="z", random=True,
+        theta_pi_low=beta - pi_half, theta_pi_high=beta + pi_half,
+        pi_low=math.exp(beta - pi_half), pi_high=math.exp(beta + pi_half), pi_method="z",
+        notes=tuple(notes),
+    )
+    loglik = _loglik_saturated(xr, nr) - dev / 2.0
+    return GlmmFit(pool=pool, beta=beta, se=se, tau2=tau2, qe_wld=qe_wld, qe_wld_pval=qe_wld_p,
+                   qe_lrt=qe_lrt, qe_lrt_pval=qe_lrt_p, qe_df=qe_df, loglik=loglik, loglik_fe=ll_fe,
+                   deviance=dev, vt=float(vt), n_agq=int(n_agq), notes=tuple(notes))
