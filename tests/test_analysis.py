@@ -257,3 +257,45 @@ def test_number_formatting():
     assert fmt(None) == "NA" and fmt(float("nan")) == "NA"
     assert fmt(123456.0) == "1.23e+05" and fmt(0.00001234) == "1.23e-05"
     assert fmt_p(0.0004) == "p < 0.001" and fmt_p(0.0456) == "p = 0.046"
+
+
+# ---------------------------------------------------------------- guidance
+
+DENSE = [row("A", 6, 20, 3, 20), row("B", 8, 22, 4, 21), row("C", 5, 18, 2, 19)]
+SPARSE = [row("A", 6, 20, 0, 20), row("B", 8, 22, 4, 21), row("C", 5, 18, 2, 19)]
+PROPS = [row("A", 0, 12), row("B", 4, 10), row("C", 6, 11)]
+
+
+@pytest.mark.parametrize("rows, options, expected", [
+    (DENSE, {}, "k = 3: tau² is barely estimable and the z-based random-effects CI ignores its "
+                "uncertainty; consider --hksj (t with k-1 df) or `msc-meta bayes`"),
+    (DENSE, dict(hksj=True), "k = 3: between-study variation is barely estimable from 3 studies; "
+                             "consider `msc-meta bayes`"),
+    (DENSE, dict(method="FE"), "k = 3: between-study variation is barely estimable"),
+    (SPARSE, dict(method="FE"), "k = 3 with zero-event arms: normal-approximation inverse-variance "
+                                "pooling of continuity-corrected RRs is unreliable here; consider "
+                                "--method MH --cc 0"),
+    (SPARSE, dict(measure="OR"), "or --method PETO (raw counts, no continuity correction)"),
+    (SPARSE, dict(method="MH"), "k = 3 with zero-event arms: MH already pools the raw counts"),
+    (SPARSE[:1], {}, "k = 1 with zero-event arms: one comparison; its RR and CI rest on the 0.5 "
+                     "continuity correction, while Fisher's exact test (`msc-meta fragility`) needs none"),
+    (DENSE[:1], {}, "k = 1: one comparison, nothing to pool"),
+    (PROPS, {}, "k = 3 with zero-event studies (0/n): normal-approximation random effects of "
+                "proportions are unreliable here; consider --method GLMM (exact binomial likelihood, "
+                "no continuity correction) or `msc-meta bayes`"),
+    (PROPS, dict(measure="PFT", method="FE"), "consider --measure PLO --method GLMM"),
+    (PROPS[1:2], {}, "k = 1: a single proportion, nothing to pool; its exact (Clopper-Pearson)"),
+    ([row("A", 12, 12), row("B", 4, 10), row("C", 6, 11), row("D", 5, 9), row("E", 3, 8)],
+     dict(method="DL"), "k = 5 with all-event studies (n/n): normal-approximation random effects"),
+])
+def test_guidance(tmp_path, rows, options, expected):
+    analysis = run_pool(table_of(tmp_path, rows), outcome="closure", **options)
+    assert analysis.guidance is not None and expected in analysis.guidance
+    assert "\n" not in analysis.guidance
+
+
+def test_no_guidance_for_enough_dense_studies(tmp_path):
+    rows = [row(f"S{i}", 5 + i, 20, 4, 20) for i in range(5)]
+    assert run_pool(table_of(tmp_path, rows), outcome="closure").guidance is None
+    props = [row(f"S{i}", 3 + i, 12) for i in range(6)]
+    assert run_pool(table_of(tmp_path, props, "p.csv"), outcome="closure").guidance is None

@@ -473,3 +473,144 @@ def test_curated_rows_without_counts_give_a_clear_error(cli):
     code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "24", "--unit", "fistula")
     assert code == 2 and out == ""
     assert "the source gives no counts for any selected row" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- tiny evidence
+# tests/fixtures/pool_tiny.json (tests/r/fixtures_pool_tiny.R): binom.test /
+# prop.test study intervals and rma.glmm(measure="PLO") on the single-arm table.
+
+TINY = json.loads((FIXTURES / "pool_tiny.json").read_text())
+
+
+@pytest.fixture
+def tiny_csv(tmp_path):
+    return write_table(tmp_path, TINY["rows"])
+
+
+@pytest.mark.parametrize("measure", ["PLO", "PR", "PFT", "PAS"])
+def test_study_ci_default_is_exact_for_proportions(cli, tiny_csv, measure):
+    ref = TINY["study_ci"]["95"]
+    doc = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", measure)
+    assert doc["study_ci"] == "exact"
+    assert [s["study_id"] for s in doc["studies"]] == TINY["pooled"]
+    assert [s["ci_low"] for s in doc["studies"]] == approx(ref["exact_low"])
+    assert [s["ci_high"] for s in doc["studies"]] == approx(ref["exact_high"])
+    # the shown estimate is x/n (0/15 is 0, not the corrected 0.5/16) ...
+    assert [s["estimate"] for s in doc["studies"]] == approx(
+        [x / n for x, n in zip(TINY["x"], TINY["n"])])
+    # ... while the pool still uses escalc's yi, vi (same as with --study-ci wald)
+    wald = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", measure,
+                     "--study-ci", "wald")
+    assert wald["study_ci"] == "wald"
+    assert [s["yi"] for s in doc["studies"]] == approx([s["yi"] for s in wald["studies"]])
+    assert doc["estimate"] == approx(wald["estimate"])
+    assert any("exact (Clopper-Pearson) interval (--study-ci exact)" in n for n in doc["notes"])
+
+
+@pytest.mark.parametrize("level", ["95", "90"])
+def test_study_ci_wilson(cli, tiny_csv, level):
+    ref = TINY["study_ci"][level]
+    doc = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO",
+                    "--study-ci", "wilson", "--level", level)
+    assert doc["study_ci"] == "wilson"
+    assert [s["ci_low"] for s in doc["studies"]] == approx(ref["wilson_low"])
+    assert [s["ci_high"] for s in doc["studies"]] == approx(ref["wilson_high"])
+    exact = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO",
+                      "--level", level)
+    assert [s["ci_low"] for s in exact["studies"]] == approx(ref["exact_low"])
+
+
+def test_study_ci_table_drops_the_cc_mark(cli, tiny_csv):
+    code, out, err = cli("pool", "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO")
+    assert code == 0, err
+    assert "0/15  0.000 [0.000, 0.218]" in out and "*" not in out
+    code, out, err = cli("pool", "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO",
+                         "--study-ci", "wald")
+    assert "* cc 0.5 added" in out
+
+
+def test_two_arm_study_ci_is_wald(cli, tiny_csv):
+    doc = pool_json(cli, "--data", tiny_csv, "--outcome", "healing")
+    assert doc["measure"] == "RR" and doc["study_ci"] == "wald"
+
+
+GLMM_KEYS = ("theta", "se", "estimate", "ci_low", "ci_high", "stat", "pval", "tau2", "i2", "h2",
+             "q", "q_pval")
+
+
+def test_glmm_against_rma_glmm(cli, tiny_csv):
+    ref = TINY["glmm"]
+    doc = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO",
+                    "--method", "GLMM")
+    assert doc["method"] == "GLMM" and doc["k"] == ref["k"] and doc["q_df"] == ref["q_df"]
+    for key in GLMM_KEYS:
+        assert doc[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+    assert doc["pi_method"] == "hts"
+    assert doc["pi_low"] == pytest.approx(ref["pi_low_hts"], rel=1e-6)
+    assert doc["pi_high"] == pytest.approx(ref["pi_high_hts"], rel=1e-6)
+    assert doc["common"] is None
+    assert all(s["weight"] is None for s in doc["studies"])
+    assert any("GLMM fits the raw counts" in n for n in doc["notes"])
+    z = pool_json(cli, "--data", tiny_csv, "--outcome", "healing", "--measure", "PLO",
+                  "--method", "GLMM", "--pi", "z")
+    assert z["pi_method"] == "z"
+    assert z["pi_low"] == pytest.approx(ref["pi_low_z"], rel=1e-6)
+    assert z["pi_high"] == pytest.approx(ref["pi_high_z"], rel=1e-6)
+    # zero-event study, but the GLMM needs no correction: no guidance for k = 6
+    assert doc["guidance"] is None
+
+
+def test_glmm_tiny_cohorts(cli, tmp_path):
+    ref = TINY["glmm_tiny"]
+    rows = [dict(study_id=f"C{i + 1}", outcome="closure", events_t=x, n_t=n)
+            for i, (x, n) in enumerate(zip(ref["x"], ref["n"]))]
+    doc = pool_json(cli, "--data", write_table(tmp_path, rows), "--outcome", "closure",
+                    "--method", "GLMM")
+    assert doc["measure"] == "PLO"
+    for key in ("theta", "se", "ci_low", "ci_high", "q", "q_pval"):
+        assert doc[key] == pytest.approx(ref[key], rel=1e-6, abs=1e-9), key
+    assert doc["tau2"] == pytest.approx(0.0, abs=1e-8)
+    assert doc["pi_low"] == pytest.approx(ref["pi_low_hts"], rel=1e-5)
+    assert "GLMM" in doc["guidance"] and "bayes" in doc["guidance"]
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "closure",
+                         "--method", "GLMM")
+    assert code == 0, err
+    assert "Random effects" in out and "(GLMM)" in out and "—" in out and "nan" not in out.lower()
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_glmm_k1_is_the_studys_own_estimate(cli, tmp_path):
+    rows = [dict(study_id="C1", outcome="closure", events_t=3, n_t=5)]
+    doc = pool_json(cli, "--data", write_table(tmp_path, rows), "--outcome", "closure",
+                    "--method", "GLMM")
+    assert doc["k"] == 1 and doc["estimate"] == approx(0.6)
+
+
+def test_glmm_every_study_without_events_fails_cleanly(cli, tmp_path):
+    rows = [dict(study_id=f"C{i}", outcome="closure", events_t=0, n_t=5) for i in range(3)]
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows), "--outcome", "closure",
+                         "--method", "GLMM")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith("msc-meta: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_guidance_line_in_table_and_json(cli, tmp_path):
+    rows = [dict(study_id=s, outcome="closure", events_t=e, n_t=n, events_c=c, n_c=m)
+            for s, e, n, c, m in (("A", 3, 10, 0, 10), ("B", 5, 12, 1, 11), ("C", 4, 9, 2, 10))]
+    path = write_table(tmp_path, rows)
+    doc = pool_json(cli, "--data", path, "--outcome", "closure")
+    assert doc["guidance"] == (
+        "k = 3 with zero-event arms: normal-approximation random effects of continuity-corrected "
+        "RRs are unreliable here; consider --method MH --cc 0 (Mantel-Haenszel on the raw counts) "
+        "or `msc-meta bayes` (weakly informative prior on tau)")
+    code, out, err = cli("pool", "--data", path, "--outcome", "closure")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "Guidance: k = 3 with zero-event arms" in text
+    # with enough studies and no sparse arms there is none
+    rows = [dict(study_id=f"S{i}", outcome="closure", events_t=5 + i, n_t=20, events_c=4, n_c=20)
+            for i in range(5)]
+    doc = pool_json(cli, "--data", write_table(tmp_path, rows, "ok.csv"), "--outcome", "closure")
+    assert doc["guidance"] is None
+    code, out, err = cli("pool", "--data", write_table(tmp_path, rows, "ok.csv"), "--outcome", "closure")
+    assert "Guidance" not in out

@@ -596,7 +596,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         elif method == "PETO":
             where = "to the study odds ratios shown (the Peto estimate uses the raw counts)"
         elif method == "GLMM" and k > 1:
-            where = "to the study logits (yi, vi) only; the GLMM fits the raw counts"
+            where = "for their own logits (yi, vi); the GLMM fits the raw counts"
         else:
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "

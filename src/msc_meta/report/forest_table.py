@@ -213,15 +213,19 @@ def render_analysis(analysis, width=80):
         return out
 
     # Column texts first, so the plot can take the width they leave.
+    # The mark says a study's shown estimate rests on the continuity correction;
+    # exact / Wilson study intervals (--study-ci) use the raw counts instead.
+    marked = [s.cc_added and (two_arm or getattr(analysis, "study_ci", "wald") == "wald")
+              for s in analysis.studies]
     # Keep the CIs aligned when some studies carry the continuity-correction mark.
-    mark_pad = " " if any(s.cc_added for s in analysis.studies) else ""
+    mark_pad = " " if any(marked) else ""
     rows = []
-    for s in analysis.studies:
+    for s, mark in zip(analysis.studies, marked):
         rows.append(dict(
             label=s.study_id,
             t=f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}",
             c=f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}" if two_arm else "",
-            effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if s.cc_added else mark_pad),
+            effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if mark else mark_pad),
             weight=fmt_weight(s.weight),
             draw=(s.estimate, s.ci_low, s.ci_high, False),
         ))
@@ -288,7 +292,7 @@ def render_analysis(analysis, width=80):
     if axis.null is not None:
         legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
     legend += ", log axis" if axis.log else ""
-    if any(s.cc_added for s in analysis.studies):
+    if any(marked):
         legend += f"  * cc {analysis.cc:g} added"
     out.append(Text(legend, style="dim"))
     out.extend(_footer(analysis))

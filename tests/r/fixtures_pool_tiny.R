@@ -1,0 +1,88 @@
+# References for the tiny-evidence options of `msc-meta pool`
+# (tests/test_cli_pool.py): --study-ci exact|wilson and --method GLMM.
+#
+# Run from the repository root:  Rscript tests/r/fixtures_pool_tiny.R
+# Writes tests/fixtures/pool_tiny.json.
+#
+# The table is pool_cli.json's single-arm table (tests/r/fixtures_pool.R):
+# S2 is 0/15 and S4 20/20; N has no counts; T is two-arm, its treatment arm
+# is pooled under PLO.
+# - study intervals: binom.test(x, n)$conf.int (Clopper-Pearson) and
+#   prop.test(x, n, correct=FALSE)$conf.int (Wilson score);
+# - GLMM: metafor rma.glmm(measure="PLO", method="ML", nAGQ=7) with lme4,
+#   with the tight glmerControl of tests/r/fixtures_glmm.R (glmer's default
+#   optimiser stops ~1e-6 short of the optimum). Prediction intervals:
+#   predict(fit) (normal quantile, --pi z) and b -/+ qt(0.975, k-2) *
+#   sqrt(se^2 + tau2) (--pi hts).
+
+suppressPackageStartupMessages({
+  library(metafor)
+  library(lme4)
+  library(jsonlite)
+})
+
+num <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(x)
+rows_of <- function(df) lapply(seq_len(nrow(df)), function(i) as.list(df[i, , drop = FALSE]))
+
+single <- data.frame(
+  study_id = c("S1", "S2", "S3", "S4", "S5", "N", "T"),
+  outcome = "healing",
+  events_t = c(12, 0, 30, 20, 7, NA, 14),
+  n_t = c(20, 15, 40, 20, 25, NA, 22),
+  events_c = c(NA, NA, NA, NA, NA, NA, 6),
+  n_c = c(NA, NA, NA, NA, NA, NA, 21),
+  timepoint_weeks = 52, unit = "fistula",
+  pct_t = c(NA, NA, NA, NA, NA, "71.4", NA), pct_c = NA,
+  stringsAsFactors = FALSE
+)
+su <- single[single$study_id != "N", ]
+
+study_ci <- list()
+for (level in c(95, 90)) {
+  ex <- t(sapply(seq_len(nrow(su)), function(i)
+    binom.test(su$events_t[i], su$n_t[i], conf.level = level / 100)$conf.int))
+  wi <- t(sapply(seq_len(nrow(su)), function(i)
+    suppressWarnings(prop.test(su$events_t[i], su$n_t[i], correct = FALSE,
+                               conf.level = level / 100))$conf.int))
+  study_ci[[as.character(level)]] <- list(
+    exact_low = ex[, 1], exact_high = ex[, 2], wilson_low = wi[, 1], wilson_high = wi[, 2])
+}
+
+glmer_ctrl <- list(optimizer = "bobyqa", tolPwrss = 1e-12, optCtrl = list(rhoend = 1e-12, maxfun = 1e5))
+glmm_keys <- function(xi, ni) {
+  fit <- rma.glmm(measure = "PLO", xi = xi, ni = ni, method = "ML", nAGQ = 7,
+                  control = list(glmerCtrl = glmer_ctrl))
+  k <- fit$k
+  pr <- predict(fit)
+  half <- if (k >= 3) qt(0.975, df = k - 2) * sqrt(fit$se^2 + fit$tau2) else NA_real_
+  list(k = k, theta = num(fit$b), se = num(fit$se),
+       estimate = transf.ilogit(num(fit$b)),
+       ci_low = transf.ilogit(num(fit$ci.lb)), ci_high = transf.ilogit(num(fit$ci.ub)),
+       stat = num(fit$zval), pval = num(fit$pval), tau2 = num(fit$tau2),
+       i2 = num(fit$I2), h2 = num(fit$H2),
+       q = num(fit$QE.Wld), q_pval = num(fit$QEp.Wld), q_df = num(fit$QE.df),
+       qe_lrt = num(fit$QE.LRT),
+       pi_low_z = transf.ilogit(num(pr$pi.lb)), pi_high_z = transf.ilogit(num(pr$pi.ub)),
+       pi_low_hts = transf.ilogit(num(fit$b) - half), pi_high_hts = transf.ilogit(num(fit$b) + half))
+}
+
+fixture <- list(
+  r_version = R.version.string,
+  metafor_version = as.character(packageVersion("metafor")),
+  lme4_version = as.character(packageVersion("lme4")),
+  generated_by = "tests/r/fixtures_pool_tiny.R",
+  calls = c("binom.test(x, n, conf.level=level/100)$conf.int",
+            "prop.test(x, n, correct=FALSE, conf.level=level/100)$conf.int",
+            "rma.glmm(measure=\"PLO\", xi, ni, method=\"ML\", nAGQ=7, control=list(glmerCtrl=list(optimizer=\"bobyqa\", tolPwrss=1e-12, optCtrl=list(rhoend=1e-12, maxfun=1e5))))",
+            "PI z: predict(fit); PI hts: b -/+ qt(0.975, k-2) * sqrt(se^2 + tau2); transf.ilogit"),
+  rows = rows_of(single),
+  pooled = su$study_id,
+  x = su$events_t, n = su$n_t,
+  study_ci = study_ci,
+  glmm = glmm_keys(su$events_t, su$n_t),
+  # the three Leiden-like cohorts of tests/r/fixtures_glmm.R (k = 3, n = 5)
+  glmm_tiny = c(list(x = c(3, 4, 5), n = c(5, 5, 5)), glmm_keys(c(3, 4, 5), c(5, 5, 5)))
+)
+write_json(fixture, file.path("tests", "fixtures", "pool_tiny.json"), auto_unbox = TRUE, digits = NA,
+           pretty = TRUE, na = "null")
+cat("wrote tests/fixtures/pool_tiny.json\n")
