@@ -243,8 +243,8 @@ def tau_posterior(yi, vi, prior_tau="halfnormal:0.5", prior_mu="flat", n_grid: i
         raise UsageError("Bayesian pooling needs matching, non-empty yi and vi")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
         raise UsageError("Bayesian pooling needs finite effect sizes and positive variances")
-    if mp.kind == "flat" and tp.kind == "uniform" and y.size == 1:
-        pass  # proper: the tau prior is proper and mu | tau is N(y, v + tau^2)
+    # Every tau prior offered is proper, so p(tau | y) is proper even for
+    # k = 1 with a flat prior on mu (then mu | tau, y is N(y, v + tau^2)).
 
     lo, hi = tp.support()
     # Below ~1e-9 of the smallest within-study SD, tau^2 changes no weight
