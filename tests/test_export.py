@@ -98,7 +98,7 @@ def test_floats_are_written_with_repr():
     assert export.csv_cell(0.1 + 0.2) == "0.30000000000000004"
     assert export.csv_cell(-1.5e-300) == "-1.5e-300"
     assert export.csv_cell(float("nan")) == "" and export.csv_cell(math.inf) == ""
-    assert export.csv_cell(True) == "true" and export.csv_cell(3) == "3"
+    assert export.csv_cell(True) == "TRUE" and export.csv_cell(False) == "FALSE" and export.csv_cell(3) == "3"
 
 
 def test_json_round_trip(table, tmp_path):
@@ -275,3 +275,26 @@ def test_cli_export_curated(run_cli, curated_path, tmp_path):
     study = frame[frame.row_type == "study"].iloc[0]
     assert study.study_id == "panes_cx601"
     assert study.estimate == pytest.approx((53 / 107) / (36 / 105), rel=1e-12)
+
+
+def test_cli_export_multiarm_columns(run_cli, table, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "multi.csv"
+    code, _, err = run_cli("export", "--data", table, "--outcome", "healing", "-o", out)
+    assert code == 0, err
+    frame = pd.read_csv(out)
+    combined = frame[frame.members.notna()]
+    assert combined.study_id.tolist() == ["D1+D2"]
+    assert combined.members.tolist() == ["D1;D2"]
+    assert combined.multiarm_role.tolist() == ["combine"]
+    assert (combined.events_t == 5).all() and (combined.n_c == 6).all()
+    assert set(frame.multiarm) == {"combine"}
+    out2 = tmp_path / "split.csv"
+    code, _, err = run_cli("export", "--data", table, "--outcome", "healing", "--multiarm", "split",
+                           "-o", out2)
+    assert code == 0, err
+    split = pd.read_csv(out2)
+    shared = split[split.multiarm_role == "split"]
+    assert shared.n_c.tolist() == [3, 3] and shared.events_c.tolist() == [0.5, 0.5]
+    assert shared.control_share.tolist() == [0.5, 0.5]

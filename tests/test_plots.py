@@ -86,16 +86,17 @@ def test_forest_shows_studies_pools_and_exclusions(run_cli, table, tmp_path):
                               "--favours-left", "Favours control", "--favours-right", "Favours MSC")
     assert code == 0, stderr
     text = svg_text(out)
-    for label in ("D1", "D2", "D3", "A", "C", "B \u2020", "Common effect", "Random effects (REML)",
+    for label in ("D1+D2+D3", "A", "C", "B \u2020", "Common effect", "Random effects (REML)",
                   "Prediction interval", "Heterogeneity:", "I\u00b2 =", "Test for overall effect",
                   "Favours control", "Favours MSC", "Total events", "Risk ratio"):
         assert label in text, label
     # rows not pooled are listed with their reasons
     assert "Z (row 8)" in text and "no events in either arm" in text
     assert "NoCounts (row 9)" in text and "no counts in the source" in text
-    # the zero-cell marker is explained, and the shared placebo note is there
+    # the zero-cell marker is explained, and so is the combined shared placebo
     assert "zero cell: 0.5 added" in text
-    assert "identical control arms" in text
+    assert "share one control arm" in text and "--multiarm combine" in text
+    assert "Guidance:" in text and "zero-event arms" in text
 
 
 def test_forest_numbers_match_the_pool(run_cli, table, tmp_path):
@@ -103,7 +104,7 @@ def test_forest_numbers_match_the_pool(run_cli, table, tmp_path):
     from msc_meta.plot._common import fmt_ci
     from msc_meta.pooling.analysis import run_pool
 
-    analysis = run_pool(load_table(table), outcome="healing", hksj=True)
+    analysis = run_pool(load_table(table), outcome="healing", hksj=True, multiarm="combine")
     out = tmp_path / "f.svg"
     code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "--hksj", "-o", out)
     assert code == 0, stderr
@@ -114,6 +115,20 @@ def test_forest_numbers_match_the_pool(run_cli, table, tmp_path):
     assert f"t = {r.stat:.2f}, df = {r.df:g}" in text
     for line in analysis.studies:
         assert f"{line.weight:.1f}%" in text
+
+
+@pytest.mark.parametrize("multiarm", ["split", "keep"])
+def test_forest_multiarm_modes(run_cli, table, tmp_path, multiarm):
+    out = tmp_path / f"{multiarm}.svg"
+    code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "--multiarm",
+                              multiarm, "-o", out)
+    assert code == 0, stderr
+    text = svg_text(out)
+    assert "D1" in text and "D2" in text and "D3" in text
+    if multiarm == "split":
+        assert " 0.33 " in f" {text} " and " 2 " in f" {text} "     # 1/6 split three ways
+    else:
+        assert "counted 3 times" in text
 
 
 def test_forest_by_subgroup(run_cli, table, tmp_path):

@@ -190,6 +190,18 @@ def test_cli_sof_json_matches_the_pool(run_cli, tmp_table):
     assert doc["rd_ci_low"] == pytest.approx(1000 * cr * (pool["ci_low"] - 1), rel=1e-12)
     assert doc["nnt"] == pytest.approx(1 / (cr * (pool["estimate"] - 1)), rel=1e-12)
     assert doc["participants"] == 5 + 5 + 20 + 60 + 6 + 20 + 58
+    assert doc["k"] == 3                       # D1 and D2 combined (--multiarm combine)
+
+
+@pytest.mark.parametrize("multiarm", ["split", "keep"])
+def test_cli_sof_counts_a_shared_control_once_in_every_mode(run_cli, tmp_table, multiarm):
+    path = tmp_table(_rows())
+    code, out, err = run_cli("sof", "--data", path, "--outcome", "healing", "--multiarm", multiarm,
+                             "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["control_risk"] == pytest.approx((1 + 5 + 18) / (6 + 20 + 58), rel=1e-12)
+    assert doc["participants"] == 5 + 5 + 20 + 60 + 6 + 20 + 58
     assert doc["k"] == 4
 
 

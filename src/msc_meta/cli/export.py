@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import data_option, model_options
 
 EPILOG = """\b
@@ -37,6 +38,7 @@ is written atomically and never replaces an existing one without --force.
 @click.option("--all", "export_all", is_flag=True,
               help="Every poolable outcome x time point x unit of the table in one file.")
 @model_options
+@multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (as pool --by) plus the subgroup test row.")
 @click.option("-o", "--output", "output", required=True, metavar="FILE", help="File to write.")
@@ -44,7 +46,7 @@ is written atomically and never replaces an existing one without --force.
               help="csv or json (default: from the file name, else csv).")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 def export(data_path, outcome, timepoint, unit, export_all, measure, method, hksj, pi_method, cc,
-           level, by, output, fmt, force):
+           level, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
     from msc_meta.report.export import check_output_path, export_rows, tidy_rows
@@ -61,7 +63,8 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
     from msc_meta.data import load_table
 
     table = load_table(data_path)
-    options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+    options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
+                   multiarm=multiarm, study_ci=study_ci)
     if export_all:
         rows, skipped = _export_all(table, by, options)
         for line in skipped:

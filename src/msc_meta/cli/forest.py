@@ -28,6 +28,23 @@ What is drawn (the RevMan layout):
 """
 
 
+def multiarm_options(f):
+    """``--multiarm`` and ``--study-ci`` with the defaults of ``pool`` (same
+    help), so that forest, sof and export pool exactly as ``pool`` does."""
+    f = click.option("--study-ci", "study_ci",
+                     type=click.Choice(["exact", "wilson", "wald"], case_sensitive=False),
+                     default=None,
+                     help="Per-study CI of single-arm proportions: exact Clopper-Pearson "
+                          "(default), Wilson score, or wald (metafor's escalc scale).")(f)
+    f = click.option("--multiarm", type=click.Choice(["combine", "split", "keep"],
+                                                     case_sensitive=False),
+                     default="combine", show_default=True,
+                     help="Comparisons sharing one control arm (same trial, identical control "
+                          "counts): combine their treatment arms, split the control evenly among "
+                          "them, or keep them (control counted several times).")(f)
+    return f
+
+
 def image_output_option(*, required: bool, help: str):
     """``-o/--output FILE`` for an image; a suffix other than .png/.svg/.pdf
     fails at once (exit 2), before any pooling. Used by forest, bias, regress."""
@@ -50,6 +67,7 @@ def image_output_option(*, required: bool, help: str):
 @data_option
 @selection_options
 @model_options
+@multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One subgroup per value of COLUMN, with subtotals and the test for subgroup "
                    "differences.")
@@ -61,8 +79,8 @@ def image_output_option(*, required: bool, help: str):
               help="Label under the left half of the axis (e.g. 'Favours control').")
 @click.option("--favours-right", default=None, metavar="TEXT",
               help="Label under the right half of the axis (e.g. 'Favours MSC').")
-def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level, by,
-           output, title, favours_left, favours_right):
+def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
+           multiarm, study_ci, by, output, title, favours_left, favours_right):
     """Draw a forest plot of one outcome to PNG, SVG or PDF.
 
     Pools exactly as `pool` does (same options, same exclusions and notes)
@@ -73,7 +91,8 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
 
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
+                   multiarm=multiarm, study_ci=study_ci)
     overall = test = None
     if by:
         analyses, test = run_pool_by(table, by, **options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import data_option, json_option, model_options, selection_options
 
 EPILOG = """\b
@@ -20,7 +21,8 @@ How the numbers are made:
   the estimate and both CI bounds; the difference is per 1,000 treated.
   The default CR is the pooled control-arm risk, sum(events_c)/sum(n_c)
   over the pooled studies, counting a control arm shared by several cohorts
-  of one trial once; --control-risk sets another (e.g. from a cohort study).
+  of one trial once (whatever --multiarm); --control-risk sets another
+  (e.g. from a cohort study).
   NNT = 1/difference (Altman 1998): NNTB when it favours MSC, NNTH when it
   favours control; when the CI of the difference includes 0 the NNT CI runs
   through infinity ("NNTH a to inf to NNTB b"). Whether more events are good
@@ -32,6 +34,7 @@ How the numbers are made:
 @data_option
 @selection_options
 @model_options
+@multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One row per value of COLUMN (as pool --by).")
 @click.option("--control-risk", type=float, default=None, metavar="R",
@@ -42,8 +45,8 @@ How the numbers are made:
               help="Are the outcome's events good (closure, remission) or bad (adverse events)? "
                    "Decides NNTB vs NNTH.")
 @json_option
-def sof(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level, by,
-        control_risk, events, as_json):
+def sof(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
+        multiarm, study_ci, by, control_risk, events, as_json):
     """Summary of findings: absolute effects per 1,000 and the NNT (GRADE style).
 
     For a two-arm outcome (RR, OR or RD) pooled as `pool` pools it. The
@@ -60,7 +63,8 @@ def sof(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, c
                          f"(e.g. 0.3 for 300 per 1,000)")
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level)
+                   method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
+                   multiarm=multiarm, study_ci=study_ci)
     if by:
         analyses, _ = run_pool_by(table, by, **options)
         analyses = [a for a in analyses if a.result is not None]

@@ -128,7 +128,19 @@ def default_title(analysis) -> str:
 # --------------------------------------------------------------------------
 
 def _count(x) -> str:
-    return "" if x is None else str(int(x))
+    """Counts as printed: whole numbers plain; a control arm split among
+    comparisons (--multiarm split) gives fractions, shown with 2 decimals."""
+    if x is None:
+        return ""
+    x = float(x)
+    if abs(x - round(x)) < 1e-9:
+        return str(int(round(x)))
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def _has_weight(w) -> bool:
+    # None: not pooled; NaN: a GLMM fit, which has no inverse-variance weights
+    return w is not None and math.isfinite(w)
 
 
 def _study_rows(analysis, two_arm: bool) -> list[_Row]:
@@ -139,10 +151,7 @@ def _study_rows(analysis, two_arm: bool) -> list[_Row]:
         if two_arm:
             cells.update(ev_c=_count(line.events_c), n_c=_count(line.n_c))
         estimable = line.estimate is not None and math.isfinite(line.estimate)
-        if line.weight is not None:
-            cells["weight"] = f"{line.weight:.1f}%"
-        else:
-            cells["weight"] = "\u2014"
+        cells["weight"] = f"{line.weight:.1f}%" if _has_weight(line.weight) else "\u2014"
         if estimable:
             cells["effect"] = fmt_ci(line.estimate, line.ci_low, line.ci_high)
             point = (line.estimate, line.ci_low, line.ci_high, line.weight)
@@ -156,11 +165,11 @@ def _study_rows(analysis, two_arm: bool) -> list[_Row]:
 def _pooled_totals(analysis, two_arm: bool) -> tuple[dict, dict]:
     """Sums of the arms over the studies in the pool (for the Total rows)."""
     pooled = [s for s in analysis.studies if s.weight is not None]
-    totals = {"n_t": str(sum(s.n_t for s in pooled))}
-    events = {"ev_t": str(sum(s.events_t for s in pooled))}
+    totals = {"n_t": _count(sum(s.n_t for s in pooled))}
+    events = {"ev_t": _count(sum(s.events_t for s in pooled))}
     if two_arm:
-        totals["n_c"] = str(sum(s.n_c for s in pooled if s.n_c is not None))
-        events["ev_c"] = str(sum(s.events_c for s in pooled if s.events_c is not None))
+        totals["n_c"] = _count(sum(s.n_c for s in pooled if s.n_c is not None))
+        events["ev_c"] = _count(sum(s.events_c for s in pooled if s.events_c is not None))
     return totals, events
 
 
@@ -178,7 +187,7 @@ def _pooled_rows(analysis, two_arm: bool, *, prefix: str) -> list[_Row]:
         return rows
     for i, (fit, colour) in enumerate(fits):
         cells = dict(totals) if i == 0 else {}
-        if fit is result:
+        if fit is result and any(_has_weight(st.weight) for st in analysis.studies):
             cells["weight"] = "100.0%"
         cells["effect"] = fmt_ci(fit.estimate, fit.ci_low, fit.ci_high)
         label = f"{prefix} \u2013 {model_label(fit)}" if prefix else model_label(fit)
@@ -226,6 +235,18 @@ def _footnotes(analyses, overall, cc) -> list[str]:
     if notes:
         lines.append("Notes:")
         lines.extend(notes)
+    guidance: list[str] = []
+    for analysis in everything:
+        text = getattr(analysis, "guidance", None)
+        if text:
+            tag = ("[Total] " if analysis is overall else f"[{_group_heading(analysis)}] ") \
+                if grouped else ""
+            line = f"  \u2022 {tag}{text}"
+            if line not in guidance:
+                guidance.append(line)
+    if guidance:
+        lines.append("Guidance:")
+        lines.extend(guidance)
     return lines
 
 
@@ -336,10 +357,6 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
                    ("weight", "Weight"), ("effect", meth)]
     else:
         columns = [("ev_t", "Events"), ("n_t", "Total"), ("weight", "Weight"), ("effect", meth)]
-    study_w = max([measurer.width("Study or subgroup", True)] +
-                  [measurer.width(r.label, r.bold or r.kind == "diamond") for r in rows
-                   if r.kind in ("study", "group", "diamond", "pi")] +
-                  [0.0])
     # pooled-row labels may be long: let them run into the count columns,
     # which are blank on the second diamond row; widen only for study labels
     study_w = max([measurer.width("Study or subgroup", True)] +
@@ -372,7 +389,8 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
                 plot_right += shift
                 width_in += shift
     span_w = max([measurer.width(r.span) for r in rows if r.span] + [0.0])
-    width_in = max(width_in, MARGIN_IN + span_w + 0.2)
+    title_w = measurer.width(title or default_title(first), True) * (FONT_SIZE + 3) / FONT_SIZE
+    width_in = max(width_in, MARGIN_IN + span_w + 0.2, MARGIN_IN + title_w + 0.2)
 
     if cc is None:
         cc = getattr(first, "cc", None)
@@ -395,6 +413,7 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
 
     # ---- figure ---------------------------------------------------------
     from matplotlib.patches import Polygon
+    from matplotlib.ticker import NullLocator
     from matplotlib.transforms import blended_transform_factory
 
     fig = new_figure(width_in, height_in)
@@ -464,14 +483,16 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
     ticks = _ticks(measure, low, high)
     ax.set_xticks(ticks)
     ax.set_xticklabels([_tick_label(t) for t in ticks], fontsize=FONT_SIZE)
-    ax.xaxis.set_minor_locator(__import__("matplotlib.ticker", fromlist=["NullLocator"]).NullLocator())
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.tick_params(axis="x", length=3, width=0.6, pad=2)
     ax.spines["bottom"].set_linewidth(0.6)
 
     # body
     body_top = -header_rows + 0.5
     last_graph_y = body_top
-    max_weight = max([r.point[3] for r in rows if r.point and r.point[3]] + [1e-12])
+    max_weight = max([r.point[3] for r in rows if r.point and _has_weight(r.point[3])] + [1e-12])
+    # a fit without inverse-variance weights (GLMM): equal mid-size squares
+    no_weights = not any(r.point and _has_weight(r.point[3]) for r in rows)
     full_side_pt = ROW_IN * 72 * 0.75
     for i, r in enumerate(rows):
         y = -(header_rows + i)
@@ -488,7 +509,10 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
         if r.point is not None:
             est, lo, hi, weight = r.point
             _ci_line(ax, y, lo, hi, low, high)
-            if weight:
+            if no_weights and weight is not None:
+                ax.scatter([est], [y], marker="s", s=(0.5 * full_side_pt) ** 2, color=SQUARE_COLOUR,
+                           edgecolors="none", zorder=3)
+            elif _has_weight(weight) and weight > 0:
                 side = max(3.0, full_side_pt * math.sqrt(weight / max_weight))
                 ax.scatter([est], [y], marker="s", s=side ** 2, color=SQUARE_COLOUR,
                            edgecolors="none", zorder=3, clip_on=True)

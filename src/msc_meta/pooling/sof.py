@@ -72,8 +72,8 @@ class SummaryOfFindings:
     method: str
     level: float
     k: int
-    participants: int             # shared control arms counted once
-    total_events: int             # both arms, shared control arms counted once
+    participants: float           # shared control arms counted once (int unless divided)
+    total_events: float           # both arms, shared control arms counted once
     relative_effect: float        # RR / OR (or RD) with its CI, natural scale
     relative_ci_low: float
     relative_ci_high: float
@@ -176,36 +176,42 @@ def _fmt_nnt(x: float | None) -> str:
     return f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
-def _control_key(line, trials: Mapping[int, str | None]):
-    trial = trials.get(line.row_number)
-    if trial:
-        return ("trial", trial, line.events_c, line.n_c)
-    return ("row", line.row_number)
-
-
 def pooled_arms(studies: Sequence, trials: Mapping[int, str | None] | None = None) -> dict:
     """Sums over the pooled studies (``weight`` not None), counting a shared
-    control arm (same ``trial``, identical control counts) once.
+    control arm once.
 
-    Returns ``events_t, n_t, events_c, n_c`` and ``shared`` (number of
-    control arms not counted again).
+    Lines built by ``--multiarm combine``/``split`` (``control_share`` set)
+    already carry their share of the shared control, so their control counts
+    are summed as they are. Other lines of the same ``trial`` with identical
+    control counts (``--multiarm keep``) are taken to be one placebo group
+    and counted once. Returns ``events_t, n_t, events_c, n_c`` (floats when
+    a control was divided) and ``shared`` (control arms not counted again).
     """
     trials = trials or {}
-    events_t = n_t = events_c = n_c = shared = 0
+    events_t = n_t = events_c = n_c = 0
+    shared = 0
     seen = set()
     for line in studies:
         if line.weight is None or line.n_c is None or line.events_c is None:
             continue
         events_t += line.events_t
         n_t += line.n_t
-        key = _control_key(line, trials)
-        if key in seen:
-            shared += 1
-            continue
-        seen.add(key)
+        trial = trials.get(line.row_number)
+        if getattr(line, "control_share", None) is None and trial:
+            key = (trial, line.events_c, line.n_c)
+            if key in seen:
+                shared += 1
+                continue
+            seen.add(key)
         events_c += line.events_c
         n_c += line.n_c
-    return {"events_t": events_t, "n_t": n_t, "events_c": events_c, "n_c": n_c, "shared": shared}
+    return {"events_t": _whole(events_t), "n_t": _whole(n_t), "events_c": _whole(events_c),
+            "n_c": _whole(n_c), "shared": shared}
+
+
+def _whole(x):
+    """Sums of split controls (1/3 + 1/3 + 1/3) back to the integer they are."""
+    return int(round(x)) if abs(x - round(x)) < 1e-9 else float(x)
 
 
 def summary_of_findings(analysis, *, control_risk: float | None = None,
@@ -235,7 +241,7 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
             raise UsageError("no control arm among the pooled studies; give --control-risk")
         cr = arms["events_c"] / arms["n_c"]
         source = "pooled control arms"
-        notes.append(f"control risk = pooled control-arm risk {arms['events_c']}/{arms['n_c']} "
+        notes.append(f"control risk = pooled control-arm risk {arms['events_c']:g}/{arms['n_c']:g} "
                      f"= {1000 * cr:.0f} per 1,000 (shared control arms counted once)")
     else:
         if not 0 <= control_risk <= 1:
@@ -265,19 +271,20 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
         flags.append(f"imprecision: the {result.level:g}% CI includes no effect")
     total_events = arms["events_t"] + arms["events_c"]
     if total_events < 300:
-        flags.append(f"imprecision: {total_events} events in total (< 300, GRADE rule of thumb "
+        flags.append(f"imprecision: {total_events:g} events in total (< 300, GRADE rule of thumb "
                      f"for the optimal information size)")
     if result.k > 1 and result.i2 is not None and math.isfinite(result.i2) and result.i2 >= 50:
         flags.append(f"inconsistency: I\u00b2 = {result.i2:.0f}%")
     if result.k == 1:
         flags.append("single study: consistency cannot be assessed")
     if arms["shared"]:
-        flags.append("shared control arm: comparisons are not independent")
+        flags.append("shared control arm counted per comparison in the pool (--multiarm keep): "
+                     "comparisons are not independent")
     return SummaryOfFindings(
         outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks, unit=analysis.unit,
         group=getattr(analysis, "group", None), by=getattr(analysis, "by", None), measure=measure, method=result.method,
         level=result.level, k=result.k,
-        participants=arms["n_t"] + arms["n_c"], total_events=total_events,
+        participants=_whole(arms["n_t"] + arms["n_c"]), total_events=_whole(total_events),
         relative_effect=est, relative_ci_low=lo, relative_ci_high=hi,
         control_risk=cr, control_risk_source=source, control_per_1000=1000 * cr,
         intervention_per_1000=1000 * risks[0], intervention_ci_low=1000 * risks[1],

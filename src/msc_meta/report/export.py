@@ -20,9 +20,14 @@ pool keys           pooled rows: the ``pool --json`` keys (``k``, ``theta``,
 study keys          study rows: ``study_id``, ``row_number``, ``events_t``,
                     ``n_t``, ``events_c``, ``n_c``, ``yi``, ``vi``,
                     ``estimate``, ``ci_low``, ``ci_high`` (the study's own
-                    effect and CI), ``weight`` (percent), ``cc_added``
+                    effect and CI), ``weight`` (percent), ``cc_added``;
+                    for comparisons sharing a control arm, ``multiarm_role``
+                    (``combine``/``split``), ``members`` (the study groups,
+                    ``;``-separated) and ``control_share``
 ``reason``          excluded rows: why the row was not pooled
-options             ``hksj``, ``pi``, ``cc``, ``level`` as the pool was run
+``guidance``        pooled rows: a better-suited method, if the pool names one
+options             ``hksj``, ``pi``, ``cc``, ``level``, ``multiarm``,
+                    ``study_ci`` as the pool was run
 ==================  =========================================================
 
 ``estimate``/``ci_low``/``ci_high`` mean the same on every row: an effect on
@@ -34,7 +39,9 @@ CSV conventions, chosen so that the file reads back exactly in pandas
 
 - floats are written with Python's ``repr``: the shortest text that reads
   back as the same double, so nothing is lost to rounding;
-- booleans are ``true``/``false``; UTF-8 without a byte-order mark;
+- booleans are ``TRUE``/``FALSE``, the one spelling both R's ``read.csv``
+  and pandas read as logical (R leaves ``true`` as text); UTF-8 without a
+  byte-order mark;
 - **formula injection**: a *text* cell that begins with ``=``, ``+``, ``-``,
   ``@``, a tab or a carriage return gets a leading apostrophe ``'``, so that
   a spreadsheet shows it as text instead of running it as a formula (OWASP,
@@ -69,9 +76,9 @@ POOL_KEYS = ("k", "theta", "se", "theta_ci_low", "theta_ci_high",
              "i2", "i2_ci_low", "i2_ci_high", "h2", "q", "q_df", "q_pval",
              "stat", "pval", "test", "df")
 STUDY_KEYS = ("study_id", "row_number", "events_t", "n_t", "events_c", "n_c",
-              "yi", "vi", "weight", "cc_added")
-OTHER_KEYS = ("reason", "notes")
-OPTION_KEYS = ("hksj", "pi", "cc", "level")
+              "yi", "vi", "weight", "cc_added", "multiarm_role", "members", "control_share")
+OTHER_KEYS = ("reason", "guidance", "notes")
+OPTION_KEYS = ("hksj", "pi", "cc", "level", "multiarm", "study_ci")
 
 
 def _ordered_columns() -> tuple[str, ...]:
@@ -153,6 +160,9 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             row = dict(base, row_type="study", method=method)
             for key in STUDY_KEYS + ("estimate", "ci_low", "ci_high"):
                 row[key] = getattr(line, key, None)
+            # tidy cells are atomic: the combined study groups as one text cell
+            row["members"] = ";".join(getattr(line, "members", ()) or ()) or None
+            row["multiarm_role"] = getattr(line, "multiarm", None)
             rows.append(row)
         for ex in analysis.excluded:
             rows.append(dict(base, row_type="excluded", method=method, study_id=ex.study_id,
@@ -170,6 +180,7 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             for key in POOL_KEYS:
                 row[key] = fit_dict.get(key)
             row["notes"] = notes or None
+            row["guidance"] = getattr(analysis, "guidance", None)
             rows.append(row)
     if subgroup_test is not None and analyses:
         first = analyses[0]
@@ -205,7 +216,7 @@ def csv_cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "TRUE" if value else "FALSE"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):

@@ -24,6 +24,11 @@ def _n(x, digits: int = 0) -> str:
     return f"{x:.{digits}f}"
 
 
+def _count(x) -> str:
+    # a control divided among subgroups (--multiarm combine with --by) is fractional
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
 def _signed(x) -> str:
     if x is None or not math.isfinite(x):
         return "\u2014"
@@ -69,7 +74,7 @@ def cells(row) -> dict:
         "difference": (f"{_signed(row.rd_per_1000)}\n"
                        f"({_signed(row.rd_ci_low)} to {_signed(row.rd_ci_high)})"),
         "relative": relative,
-        "participants": f"{row.participants}\n({row.k} stud{'y' if row.k == 1 else 'ies'})",
+        "participants": f"{_count(row.participants)}\n({row.k} stud{'y' if row.k == 1 else 'ies'})",
         "nnt": row.nnt.text,
     }
 
