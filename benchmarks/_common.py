@@ -104,10 +104,15 @@ class Timing:
 
     name: str
     runs: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)   # user + sys of child processes
 
     @property
     def best(self) -> float:
         return min(self.runs)
+
+    @property
+    def best_cpu(self) -> float:
+        return min(self.cpu) if self.cpu else float("nan")
 
     @property
     def median(self) -> float:
@@ -125,14 +130,27 @@ def time_call(fn, repeats: int, name: str = "") -> tuple[Timing, object]:
     return t, result
 
 
-def run_command(argv, *, env=None, cwd=None, check=True) -> tuple[float, subprocess.CompletedProcess]:
-    """Run one process to completion; wall time from spawn to exit."""
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_command(argv, *, env=None, cwd=None, check=True, with_cpu=False):
+    """Run one process to completion; wall time from spawn to exit (and, with
+    ``with_cpu``, the CPU seconds, user + sys, the process and its children used:
+    less sensitive than wall time to other work on a shared machine)."""
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
     elapsed = time.perf_counter() - start
+    cpu = _children_cpu() - cpu0
     if check and proc.returncode != 0:
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n"
                            f"{proc.stderr.strip()[-2000:]}")
+    if with_cpu:
+        return elapsed, cpu, proc
     return elapsed, proc
 
 
@@ -152,9 +170,10 @@ def time_commands(commands: dict, repeats: int, *, warmup: int = 1, env=None) ->
     out = {name: (Timing(name), None) for name in specs}
     for _ in range(repeats):
         for name, (argv, e) in specs.items():
-            elapsed, proc = run_command(argv, env=e)
+            elapsed, cpu, proc = run_command(argv, env=e, with_cpu=True)
             timing, _ = out[name]
             timing.runs.append(elapsed)
+            timing.cpu.append(cpu)
             out[name] = (timing, proc)
     return out
 
@@ -261,7 +280,8 @@ def _json_default(o):
     if isinstance(o, Path):
         return str(o)
     if isinstance(o, Timing):
-        return {"best": o.best, "median": o.median, "runs": o.runs}
+        return {"best": o.best, "median": o.median, "runs": o.runs,
+                "best_cpu": o.best_cpu if o.cpu else None, "cpu": o.cpu}
     if isinstance(o, Target):
         return {"name": o.name, "measured": o.measured, "limit": o.limit, "result": o.verdict,
                 "detail": o.detail}
