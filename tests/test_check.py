@@ -7,6 +7,7 @@ import pytest
 from conftest import valid_rows, valid_totals
 from msc_meta.data import load_table, load_totals
 from msc_meta.data.check import (
+    check_subgroups,
     check_arm_size,
     check_pct,
     check_sources,
@@ -55,7 +56,7 @@ def test_clean_table_passes_every_check(tmp_table, sources_dir):
     assert report.failures == ()
     assert report.ok
     assert report.rows_checked == 7
-    assert report.checks_run == ("pct", "arm_size", "totals", "source_file", "quote", "numbers")
+    assert report.checks_run == ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "numbers")
     assert report.skipped == ()
     doc = report.to_dict()
     assert doc["ok"] is True and doc["failures"] == [] and doc["rows_checked"] == 7
@@ -64,7 +65,7 @@ def test_clean_table_passes_every_check(tmp_table, sources_dir):
 def test_skipped_checks_are_named(tmp_table):
     table, _ = _tables(tmp_table)
     report = run_checks(table)
-    assert report.checks_run == ("pct", "arm_size")
+    assert report.checks_run == ("pct", "arm_size", "subgroup")
     assert any("totals" in s for s in report.skipped) and any("--sources" in s for s in report.skipped)
 
 
@@ -290,3 +291,51 @@ def test_curated_copy_with_planted_arm_size_error(curated_path, tmp_table):
     table = load_table(tmp_table(rows, columns=columns))
     failure = _only(check_arm_size(table))
     assert (failure.row, failure.check) == (index + 2, "arm_size")
+
+
+# ---------------------------------------------------------------------------
+# subgroup
+
+
+def _with_parents(parents: dict[int, str]) -> list[dict]:
+    rows = valid_rows()
+    for index, parent in parents.items():
+        rows[index]["subgroup_of"] = parent
+    return rows
+
+
+def test_subgroup_clean_hierarchy_passes(tmp_table):
+    table, _ = _tables(tmp_table, _with_parents({2: "S", 3: "S", 4: "S"}))
+    assert check_subgroups(table) == []
+
+
+def test_subgroup_unknown_parent(tmp_table):
+    table, _ = _tables(tmp_table, _with_parents({2: "D_all"}))
+    failure = _only(check_subgroups(table))
+    assert (failure.row, failure.check) == (4, "subgroup")
+    assert failure.reason == "subgroup_of names 'D_all', which is not a study_id of this table"
+
+
+def test_subgroup_disagrees_within_a_study_group(tmp_table):
+    table, _ = _tables(tmp_table, _with_parents({0: "D1"}))   # row 3 (also R) says nothing
+    failure = _only(check_subgroups(table))
+    assert (failure.row, failure.check) == (3, "subgroup")
+    assert failure.reason == "subgroup_of is '' but row 2 of the same study R gives 'D1'"
+
+
+def test_subgroup_part_larger_than_whole(tmp_table):
+    rows = _with_parents({5: "R", 6: "R"})   # S (30) declared part of R (107) -> fine
+    rows[0]["subgroup_of"] = rows[1]["subgroup_of"] = "D1"    # R (107) part of D1 (5): too big
+    for r in rows[2:5]:
+        r["timepoint_weeks"] = 24
+    table, _ = _tables(tmp_table, rows)
+    failures = [f for f in check_subgroups(table) if "more than" in f.reason]
+    assert [f.row for f in failures] == [2, 3]
+    assert failures[0].reason == "n_t is 107, more than the 5 of D1, which it is part of"
+
+
+def test_subgroup_cycle(tmp_table):
+    table, _ = _tables(tmp_table, _with_parents({2: "D2", 3: "D1"}))
+    reasons = [f.reason for f in check_subgroups(table)]
+    assert "subgroup_of makes D1 part of itself" in reasons
+    assert "subgroup_of makes D2 part of itself" in reasons

@@ -263,7 +263,7 @@ def test_check_clean(check_files, run_cli):
     code, out, err = run_cli(*check_files())
     assert code == 0 and err == ""
     assert out.strip().splitlines()[-1] == (
-        "7 rows checked, 0 failures (checks: pct, arm_size, totals, source_file, quote, numbers)")
+        "7 rows checked, 0 failures (checks: pct, arm_size, subgroup, totals, source_file, quote, numbers)")
 
 
 def _planted(kind):
@@ -322,7 +322,7 @@ def test_check_with_data_skips_totals_unless_given(tmp_table, run_cli):
     code, out, _ = run_cli("check", "--data", tmp_table(valid_rows()))
     assert code == 0
     assert "note: totals: not checked (give --totals with --data)" in out
-    assert out.strip().splitlines()[-1] == "7 rows checked, 0 failures (checks: pct, arm_size)"
+    assert out.strip().splitlines()[-1] == "7 rows checked, 0 failures (checks: pct, arm_size, subgroup)"
 
 
 def test_check_sources_folder_must_exist(tmp_table, tmp_path, run_cli):

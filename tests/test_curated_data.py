@@ -32,7 +32,7 @@ def _find_sources() -> Path:
 
 SOURCES = _find_sources()
 
-COLUMNS = ("study_id,trial,outcome,timepoint_weeks,unit,events_t,n_t,pct_t,events_c,n_c,pct_c,"
+COLUMNS = ("study_id,trial,subgroup_of,outcome,timepoint_weeks,unit,events_t,n_t,pct_t,events_c,n_c,pct_c,"
            "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note").split(",")
 TOTALS_COLUMNS = "trial,timepoint_weeks,unit,arm,members,total_n,source,quote,note".split(",")
 COUNTS = ("events_t", "n_t", "events_c", "n_c")

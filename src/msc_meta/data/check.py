@@ -15,6 +15,11 @@ other or with the sources:
     Rows of one study group at one time point and unit must agree on ``n_t``,
     and on ``n_c`` where given. The row that differs from the most common
     value is reported (on a tie, the later row).
+``subgroup``
+    ``subgroup_of`` names study groups that exist in the table, is the same
+    on every row of a study group, never makes a group part of itself, and
+    a part is never larger than the whole (``n_t`` at the same time point
+    and unit).
 ``totals``
     Each row of totals.csv: the members' ``n_t`` summed (arm ``treatment``),
     their shared ``n_c`` counted once (``control``), or both (``all``), at the
@@ -37,7 +42,7 @@ from pathlib import Path
 
 from msc_meta.data.load import OutcomeTable, Row, TotalsTable, format_weeks
 
-CHECKS = ("pct", "arm_size", "totals", "source_file", "quote", "numbers")
+CHECKS = ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "numbers")
 
 # Floating-point slack on the rounding interval of a printed percentage.
 PCT_SLACK = 1e-9
@@ -88,10 +93,11 @@ def run_checks(table: OutcomeTable, totals: TotalsTable | None = None,
                sources_dir: str | Path | None = None, *, totals_skipped: str | None = None) -> CheckReport:
     """Run every applicable check; failures come sorted by file and row."""
     failures: list[CheckFailure] = []
-    run = ["pct", "arm_size"]
+    run = ["pct", "arm_size", "subgroup"]
     skipped: list[str] = []
     failures += check_pct(table)
     failures += check_arm_size(table)
+    failures += check_subgroups(table)
     if totals is not None:
         run.append("totals")
         failures += check_totals(table, totals)
@@ -193,6 +199,59 @@ def check_arm_size(table: OutcomeTable) -> list[CheckFailure]:
                         f"{column} is {getattr(r, column)} but row{'s' if len(agreeing) > 1 else ''} "
                         f"{', '.join(agreeing)} of the same {_describe_group(r)} give{'' if len(agreeing) > 1 else 's'} "
                         f"{usual}")))
+    return failures
+
+
+# ---------------------------------------------------------------------------
+# subgroup
+
+
+def ancestors(table: OutcomeTable) -> dict[str, frozenset[str]]:
+    """Every study group's ancestors under ``subgroup_of`` (transitively); a cycle stops the walk."""
+    parents: dict[str, set[str]] = {}
+    for row in table.rows:
+        parents.setdefault(row.study_id, set()).update(row.parents)
+    out: dict[str, frozenset[str]] = {}
+    for study in parents:
+        seen: set[str] = set()
+        todo = list(parents[study])
+        while todo:
+            p = todo.pop()
+            if p not in seen:
+                seen.add(p)
+                todo.extend(parents.get(p, ()))
+        out[study] = frozenset(seen)
+    return out
+
+
+def check_subgroups(table: OutcomeTable) -> list[CheckFailure]:
+    failures = []
+    studies = {row.study_id for row in table.rows}
+    first: dict[str, Row] = {}
+    for row in table.rows:
+        if row.study_id not in first:
+            first[row.study_id] = row
+        elif set(row.parents) != set(first[row.study_id].parents):
+            failures.append(_failure(table, row, "subgroup", (
+                f"subgroup_of is '{row.subgroup_of or ''}' but row {first[row.study_id].row_number} of the "
+                f"same study {row.study_id} gives '{first[row.study_id].subgroup_of or ''}'")))
+        for parent in row.parents:
+            if parent not in studies:
+                failures.append(_failure(table, row, "subgroup", (
+                    f"subgroup_of names '{parent}', which is not a study_id of this table")))
+    lineage = ancestors(table)
+    n_t = {(r.study_id, r.timepoint_weeks, r.unit): r.n_t for r in table.rows if r.n_t is not None}
+    for row in table.rows:
+        if row.study_id in lineage.get(row.study_id, ()) and row is first[row.study_id]:
+            failures.append(_failure(table, row, "subgroup", (
+                f"subgroup_of makes {row.study_id} part of itself")))
+        if row.n_t is None:
+            continue
+        for parent in row.parents:
+            whole = n_t.get((parent, row.timepoint_weeks, row.unit))
+            if whole is not None and row.n_t > whole:
+                failures.append(_failure(table, row, "subgroup", (
+                    f"n_t is {row.n_t}, more than the {whole} of {parent}, which it is part of")))
     return failures
 
 

@@ -47,6 +47,7 @@ class Row:
     events_c: int | None = None
     n_c: int | None = None
     trial: str | None = None
+    subgroup_of: str | None = None     # ';'-separated study_ids of larger groups holding these people
     timepoint_weeks: float | None = None
     unit: str | None = None
     pct_t: str | None = None
@@ -68,6 +69,13 @@ class Row:
     def has_counts(self) -> bool:
         """True when the treatment (or single) arm has events and n: the row can be pooled."""
         return self.events_t is not None and self.n_t is not None
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The study groups this group is part of (``subgroup_of``), e.g. a cohort of its trial's total."""
+        if not self.subgroup_of:
+            return ()
+        return tuple(p.strip() for p in self.subgroup_of.split(";") if p.strip())
 
     @property
     def is_comparison(self) -> bool:

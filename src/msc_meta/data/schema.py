@@ -91,7 +91,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "outcome", "events_t", "n_t")
 
 # Every column the curated file has, in its order.
 CURATED_COLUMNS: tuple[str, ...] = (
-    "study_id", "trial", "outcome", "timepoint_weeks", "unit",
+    "study_id", "trial", "subgroup_of", "outcome", "timepoint_weeks", "unit",
     "events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c",
     "design", "product", "cell_source", "donor", "route",
     "dose_cells", "dose_text", "source", "quote", "note",
@@ -101,7 +101,7 @@ COUNT_COLUMNS: tuple[str, ...] = ("events_t", "n_t", "events_c", "n_c")
 PCT_COLUMNS: tuple[str, ...] = ("pct_t", "pct_c")
 FLOAT_COLUMNS: tuple[str, ...] = ("timepoint_weeks", "dose_cells")
 TEXT_COLUMNS: tuple[str, ...] = (
-    "study_id", "outcome", "trial", "unit", "design", "product", "cell_source",
+    "study_id", "outcome", "trial", "subgroup_of", "unit", "design", "product", "cell_source",
     "donor", "route", "dose_text", "source", "quote", "note",
 )
 KNOWN_COLUMNS: frozenset[str] = frozenset(CURATED_COLUMNS)
