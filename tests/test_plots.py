@@ -350,3 +350,29 @@ def test_regress_writes_a_bubble_plot(run_cli, tmp_table, table, tmp_path):
     code, _, stderr = run_cli("bias", "--data", table, "--outcome", "healing", "-o",
                               tmp_path / "f.gif")
     assert code == 2 and ".png, .svg or .pdf" in stderr
+
+
+def test_forest_glmm_has_no_weights(run_cli, tmp_table, tmp_path):
+    rows = [{"study_id": f"S{i}", "outcome": "closure", "events_t": e, "n_t": n}
+            for i, (e, n) in enumerate([(7, 10), (0, 8), (12, 15), (5, 9)])]
+    path = tmp_table(rows)
+    out = tmp_path / "glmm.svg"
+    code, _, stderr = run_cli("forest", "--data", path, "--outcome", "closure", "--method", "GLMM",
+                              "-o", out)
+    assert code == 0, stderr
+    text = svg_text(out)
+    assert "GLMM, Random" in text and "Random effects (GLMM)" in text
+    assert "nan" not in text.lower().replace("mantel", "")
+
+
+def test_forest_subgroup_with_nothing_to_pool(run_cli, tmp_table, tmp_path):
+    rows = table_rows()
+    rows[-1]["cell_source"] = "umbilical"          # only the row without counts
+    path = tmp_table(rows, name="groups.csv")
+    out = tmp_path / "groups.svg"
+    code, _, stderr = run_cli("forest", "--data", path, "--outcome", "healing", "--by",
+                              "cell_source", "-o", out)
+    assert code == 0, stderr
+    text = svg_text(out)
+    assert "cell_source = umbilical" in text and "Subtotal: not estimable" in text
+    assert "[cell_source = umbilical] NoCounts (row 9): no counts in the source" in text

@@ -68,7 +68,9 @@ def model_label(result) -> str:
 def method_header(result, level: float) -> str:
     if result is None:
         return f"{level:g}% CI"
-    if result.random:
+    if result.method == "GLMM":
+        kind = "GLMM, Random"           # binomial likelihood, not inverse variance
+    elif result.random:
         kind = f"IV, Random ({result.method}{', HKSJ' if result.hksj else ''})"
     else:
         kind = {"MH": "M-H, Common", "PETO": "Peto, Common"}.get(result.method, "IV, Common")
