@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -158,8 +159,8 @@ def test_no_counts_reason_quotes_the_printed_percentage_and_note(tmp_path):
     (dict(measure="PR", method="PETO"), "--method PETO pools odds ratios only"),
     (dict(measure="ZZ"), "unknown measure"),
     (dict(method="GLM"), "unknown method"),
-    (dict(method="GLMM"), "--method GLMM fits single-arm proportions"),
-    (dict(method="GLMM", measure="OR"), "--method GLMM fits single-arm proportions on the logit"),
+    (dict(method="GLMM", measure="RR"), "--method GLMM fits proportions (PLO) or odds ratios (OR)"),
+    (dict(method="GLMM", multiarm="split"), "--method GLMM fits binomial counts, and --multiarm split"),
     (dict(method="GLMM", measure="PLO", hksj=True), "--hksj applies to inverse-variance fits"),
     (dict(multiarm="merge"), "--multiarm merge: choose one of combine, split, keep"),
     (dict(study_ci="exact"), "--study-ci exact applies to single-arm proportions"),
@@ -167,7 +168,7 @@ def test_no_counts_reason_quotes_the_printed_percentage_and_note(tmp_path):
     (dict(method="PETO", hksj=True), "--hksj applies to inverse-variance fits"),
 ])
 def test_option_errors(two_arm, options, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         run_pool(two_arm, outcome="closure", **options)
 
 
@@ -275,7 +276,10 @@ PROPS = [row("A", 0, 12), row("B", 4, 10), row("C", 6, 11)]
     (SPARSE, dict(method="FE"), "k = 3 with zero-event arms: normal-approximation inverse-variance "
                                 "pooling of continuity-corrected RRs is unreliable here; consider "
                                 "--method MH --cc 0"),
-    (SPARSE, dict(measure="OR"), "or --method PETO (raw counts, no continuity correction)"),
+    (SPARSE, dict(measure="OR"), "consider --method GLMM (exact binomial likelihood), --method MH "
+                                 "--cc 0 or PETO (raw counts, no continuity correction) or `msc-meta bayes`"),
+    (SPARSE, dict(measure="OR", method="GLMM"), "k = 3 with zero-event arms: the GLMM uses the exact "
+                                                "binomial likelihood"),
     (SPARSE, dict(method="MH"), "k = 3 with zero-event arms: MH already pools the raw counts"),
     (SPARSE[:1], {}, "k = 1 with zero-event arms: one comparison; its RR and CI rest on the 0.5 "
                      "continuity correction, while Fisher's exact test (`msc-meta fragility`) needs none"),

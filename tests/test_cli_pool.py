@@ -346,8 +346,9 @@ def test_level_option(cli, two_arm_csv):
     (["--outcome", "closure", "--method", "BAYES"], "Invalid value for '--method'"),
     (["--outcome", "closure", "--multiarm", "merge"], "Invalid value for '--multiarm'"),
     (["--outcome", "closure", "--study-ci", "exact"], "--study-ci exact applies to single-arm"),
-    (["--outcome", "closure", "--method", "GLMM"], "--method GLMM fits single-arm proportions"),
-    (["--outcome", "closure", "--measure", "OR", "--method", "GLMM"], "use --measure PLO (not OR)"),
+    (["--outcome", "closure", "--measure", "RR", "--method", "GLMM"], "use --measure PLO or OR (not RR)"),
+    (["--outcome", "closure", "--method", "GLMM", "--multiarm", "split"], "--multiarm split makes"),
+    (["--outcome", "closure", "--method", "GLMM", "--hksj"], "--hksj applies to inverse-variance"),
 ])
 def test_usage_errors(cli, two_arm_csv, argv, message):
     code, out, err = cli("pool", "--data", two_arm_csv, *KEEP, *argv)
@@ -601,8 +602,9 @@ def test_guidance_line_in_table_and_json(cli, tmp_path):
     doc = pool_json(cli, "--data", path, "--outcome", "closure")
     assert doc["guidance"] == (
         "k = 3 with zero-event arms: normal-approximation random effects of continuity-corrected "
-        "RRs are unreliable here; consider --method MH --cc 0 (Mantel-Haenszel on the raw counts) "
-        "or `msc-meta bayes` (weakly informative prior on tau)")
+        "RRs are unreliable here; consider --method MH --cc 0 (Mantel-Haenszel on the raw counts), "
+        "--measure OR --method GLMM (exact binomial likelihood) or `msc-meta bayes` (weakly "
+        "informative prior on tau)")
     code, out, err = cli("pool", "--data", path, "--outcome", "closure")
     assert code == 0, err
     text = " ".join(out.split())
@@ -614,3 +616,53 @@ def test_guidance_line_in_table_and_json(cli, tmp_path):
     assert doc["guidance"] is None
     code, out, err = cli("pool", "--data", write_table(tmp_path, rows, "ok.csv"), "--outcome", "closure")
     assert "Guidance" not in out
+
+
+def test_glmm_two_arm_odds_ratio(cli, tmp_path):
+    """--method GLMM on comparisons: rma.glmm(measure="OR", model="UM.FS"); OR is implied."""
+    ref = TINY["glmm_or"]
+    path = write_table(tmp_path, ref["rows"])
+    doc = pool_json(cli, "--data", path, "--outcome", "closure", "--method", "GLMM")
+    assert doc["measure"] == "OR" and doc["method"] == "GLMM"
+    assert [s["study_id"] for s in doc["studies"]] == ref["pooled"]
+    assert [e["study_id"] for e in doc["excluded"]] == ["Z"]          # double zero, drop00
+    fit = ref["fit"]
+    assert doc["k"] == fit["k"] and doc["q_df"] == fit["q_df"]
+    # lme4 optimises the k study intercepts too and differentiates numerically:
+    # its se is ~3e-6 off the exact optimum (tests/test_glmm.py), hence 1e-4
+    # for the fit; the heterogeneity tests come from glm() and agree to 1e-6.
+    for key in ("theta", "se", "estimate", "ci_low", "ci_high", "stat", "pval", "tau2", "i2", "h2"):
+        assert doc[key] == pytest.approx(fit[key], rel=1e-4, abs=1e-9), key
+    for key in ("q", "q_pval"):
+        assert doc[key] == approx(fit[key]), key
+    assert doc["pi_low"] == pytest.approx(fit["pi_low_hts"], rel=1e-4)
+    assert doc["pi_high"] == pytest.approx(fit["pi_high_hts"], rel=1e-4)
+    assert all(s["weight"] is None for s in doc["studies"]) and doc["common"] is None
+    z = pool_json(cli, "--data", path, "--outcome", "closure", "--method", "GLMM", "--pi", "z")
+    assert z["pi_low"] == pytest.approx(fit["pi_low_z"], rel=1e-4)
+    code, out, err = cli("pool", "--data", path, "--outcome", "closure", "--method", "GLMM")
+    assert code == 0, err
+    assert "(GLMM)" in out and "nan" not in out.lower()
+    assert all(len(line) <= 80 for line in out.splitlines())
+
+
+def test_glmm_after_combining_a_multi_arm_trial(cli, tmp_path):
+    ref = TINY["glmm_or_small_combine"]
+    rows = json.loads((FIXTURES / "multiarm.json").read_text())["small"]["rows"]
+    path = write_table(tmp_path, rows)
+    doc = pool_json(cli, "--data", path, "--outcome", "closure", "--method", "GLMM")
+    assert doc["multiarm"] == "combine" and doc["measure"] == "OR"
+    assert [s["events_t"] for s in doc["studies"]] == ref["ai"]
+    for key in ("theta", "se", "ci_low", "ci_high"):
+        assert doc[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-9), key   # lme4, as above
+    for key in ("q", "q_pval"):
+        assert doc[key] == approx(ref[key]), key
+    assert doc["tau2"] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_glmm_or_with_no_control_events_anywhere_fails_cleanly(cli, curated_path):
+    """The curated 208-week cohorts all have a 0/3 control: no finite OR (exit 1, one line)."""
+    code, out, err = cli("pool", "--outcome", "fistula_closure", "--timepoint", "208", "--unit",
+                         "patient", "--method", "GLMM", "--multiarm", "keep")
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert "no finite odds ratio" in err and len(err.strip().splitlines()) == 1

@@ -9,7 +9,8 @@
 # is pooled under PLO.
 # - study intervals: binom.test(x, n)$conf.int (Clopper-Pearson) and
 #   prop.test(x, n, correct=FALSE)$conf.int (Wilson score);
-# - GLMM: metafor rma.glmm(measure="PLO", method="ML", nAGQ=7) with lme4,
+# - GLMM: metafor rma.glmm(measure="PLO", method="ML", nAGQ=7) and
+#   rma.glmm(measure="OR", model="UM.FS", method="ML", nAGQ=7) with lme4,
 #   with the tight glmerControl of tests/r/fixtures_glmm.R (glmer's default
 #   optimiser stops ~1e-6 short of the optimum). Prediction intervals:
 #   predict(fit) (normal quantile, --pi z) and b -/+ qt(0.975, k-2) *
@@ -66,6 +67,32 @@ glmm_keys <- function(xi, ni) {
        pi_low_hts = transf.ilogit(num(fit$b) - half), pi_high_hts = transf.ilogit(num(fit$b) + half))
 }
 
+glmm_or_keys <- function(ai, n1i, ci, n2i) {
+  fit <- suppressWarnings(rma.glmm(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i,
+                                   model = "UM.FS", method = "ML", nAGQ = 7,
+                                   control = list(glmerCtrl = glmer_ctrl)))
+  k <- fit$k
+  pr <- predict(fit)
+  half <- if (k >= 3) qt(0.975, df = k - 2) * sqrt(fit$se^2 + fit$tau2) else NA_real_
+  list(k = k, theta = num(fit$b), se = num(fit$se), estimate = exp(num(fit$b)),
+       ci_low = exp(num(fit$ci.lb)), ci_high = exp(num(fit$ci.ub)),
+       stat = num(fit$zval), pval = num(fit$pval), tau2 = num(fit$tau2),
+       i2 = num(fit$I2), h2 = num(fit$H2),
+       q = num(fit$QE.Wld), q_pval = num(fit$QEp.Wld), q_df = num(fit$QE.df),
+       pi_low_z = exp(num(pr$pi.lb)), pi_high_z = exp(num(pr$pi.ub)),
+       pi_low_hts = exp(num(fit$b) - half), pi_high_hts = exp(num(fit$b) + half))
+}
+
+# Two-arm tiny trials (as tests/r/fixtures_glmm.R) plus a double-zero trial,
+# which rma.glmm drops (drop00=TRUE) and msc-meta lists as left out.
+two <- data.frame(study_id = c("P1", "P2", "P3", "P4", "P5", "Z"), outcome = "closure",
+                  events_t = c(4, 3, 12, 6, 53, 0), n_t = c(5, 5, 20, 6, 107, 4),
+                  events_c = c(0, 1, 4, 0, 36, 0), n_c = c(5, 5, 20, 3, 105, 4),
+                  stringsAsFactors = FALSE)
+tu <- two[two$study_id != "Z", ]
+# tests/r/fixtures_multiarm.R's small table after --multiarm combine.
+comb <- list(ai = c(19, 4, 9, 3), n1i = c(31, 10, 15, 8), ci = c(2, 3, 2, 1), n2i = c(10, 11, 14, 9))
+
 fixture <- list(
   r_version = R.version.string,
   metafor_version = as.character(packageVersion("metafor")),
@@ -74,14 +101,18 @@ fixture <- list(
   calls = c("binom.test(x, n, conf.level=level/100)$conf.int",
             "prop.test(x, n, correct=FALSE, conf.level=level/100)$conf.int",
             "rma.glmm(measure=\"PLO\", xi, ni, method=\"ML\", nAGQ=7, control=list(glmerCtrl=list(optimizer=\"bobyqa\", tolPwrss=1e-12, optCtrl=list(rhoend=1e-12, maxfun=1e5))))",
-            "PI z: predict(fit); PI hts: b -/+ qt(0.975, k-2) * sqrt(se^2 + tau2); transf.ilogit"),
+            "rma.glmm(measure=\"OR\", ai, n1i, ci, n2i, model=\"UM.FS\", method=\"ML\", nAGQ=7, same control)",
+            "PI z: predict(fit); PI hts: b -/+ qt(0.975, k-2) * sqrt(se^2 + tau2); transf.ilogit or exp"),
   rows = rows_of(single),
   pooled = su$study_id,
   x = su$events_t, n = su$n_t,
   study_ci = study_ci,
   glmm = glmm_keys(su$events_t, su$n_t),
   # the three Leiden-like cohorts of tests/r/fixtures_glmm.R (k = 3, n = 5)
-  glmm_tiny = c(list(x = c(3, 4, 5), n = c(5, 5, 5)), glmm_keys(c(3, 4, 5), c(5, 5, 5)))
+  glmm_tiny = c(list(x = c(3, 4, 5), n = c(5, 5, 5)), glmm_keys(c(3, 4, 5), c(5, 5, 5))),
+  glmm_or = list(rows = rows_of(two), pooled = tu$study_id,
+                 fit = glmm_or_keys(tu$events_t, tu$n_t, tu$events_c, tu$n_c)),
+  glmm_or_small_combine = c(comb, glmm_or_keys(comb$ai, comb$n1i, comb$ci, comb$n2i))
 )
 write_json(fixture, file.path("tests", "fixtures", "pool_tiny.json"), auto_unbox = TRUE, digits = NA,
            pretty = TRUE, na = "null")

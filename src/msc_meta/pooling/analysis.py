@@ -36,9 +36,13 @@ Rules (``shared/cli-contract.md``, ``msc-meta pool``):
   counts x/n (``msc_meta.pooling.exact.proportion_ci``), and the study's
   shown estimate is then x/n itself. They change what is shown, never what
   is pooled (``yi``, ``vi``);
-* ``method="GLMM"`` (PLO only): the binomial-normal random-intercept model of
-  ``msc_meta.pooling.glmm`` (metafor ``rma.glmm(measure="PLO")``), exact
-  binomial likelihood, no continuity correction;
+* ``method="GLMM"``: the binomial-normal models of ``msc_meta.pooling.glmm``,
+  exact binomial likelihood, no continuity correction: for PLO the
+  random-intercept model (metafor ``rma.glmm(measure="PLO")``), for OR the
+  unconditional model with fixed study effects (``rma.glmm(measure="OR",
+  model="UM.FS")``). It implies OR for comparisons, PLO for single arms, and
+  refuses ``--multiarm split`` (non-integer counts have no binomial
+  likelihood);
 * ``guidance``: one line naming the better-suited method when k < 5 or an
   arm has no events (or only events).
 
@@ -66,6 +70,7 @@ MEASURES = SINGLE_ARM_MEASURES + TWO_ARM_MEASURES
 COMMON_METHODS = ("FE", "MH", "PETO")
 RANDOM_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
 GLMM_METHODS = ("GLMM",)
+GLMM_MEASURES = ("PLO", "OR")
 METHODS = COMMON_METHODS + RANDOM_METHODS + GLMM_METHODS
 MULTIARM_MODES = ("combine", "split", "keep")
 STUDY_CI_METHODS = ("exact", "wilson", "wald")
@@ -272,6 +277,9 @@ def _check_options(measure, method, hksj, pi, multiarm="keep", study_ci="wald"):
     multiarm = (multiarm or "keep").lower()
     if multiarm not in MULTIARM_MODES:
         raise UsageError(f"--multiarm {multiarm}: choose one of {', '.join(MULTIARM_MODES)}")
+    if method == "GLMM" and multiarm == "split":
+        raise UsageError("--method GLMM fits binomial counts, and --multiarm split makes the shared "
+                         "control's counts non-integer; use --multiarm combine (or keep)")
     if study_ci is not None:
         study_ci = study_ci.lower()
         if study_ci not in STUDY_CI_METHODS:
@@ -285,9 +293,9 @@ def _check_measure_method(measure, method):
                          "use --measure RR|OR|RD or another method")
     if method == "PETO" and measure != "OR":
         raise UsageError(f"--method PETO pools odds ratios only; use --measure OR (not {measure})")
-    if method == "GLMM" and measure != "PLO":
-        raise UsageError(f"--method GLMM fits single-arm proportions on the logit scale only; "
-                         f"use --measure PLO (not {measure})")
+    if method == "GLMM" and measure not in GLMM_MEASURES:
+        raise UsageError(f"--method GLMM fits proportions (PLO) or odds ratios (OR) by their binomial "
+                         f"likelihood; use --measure PLO or OR (not {measure})")
 
 
 def _resolve_measure(rows, measure, method):
@@ -296,15 +304,10 @@ def _resolve_measure(rows, measure, method):
     if measure is None:
         # MH/PETO only exist for two-arm data, so they imply a two-arm default.
         measure = "RR" if any_comparison else "PLO"
-        if method == "PETO":
+        if method == "PETO" or (method == "GLMM" and any_comparison):
             measure = "OR"
         elif method == "MH" and not any_comparison:
             measure = "RR"
-        if method == "GLMM" and measure != "PLO":
-            # Pooling the treatment arms alone answers another question: ask for it.
-            raise UsageError("--method GLMM fits single-arm proportions (PLO) only, and the selected "
-                             "rows compare two arms (default measure RR); add --measure PLO to pool "
-                             "the treatment arms alone")
         _check_measure_method(measure, method)
     if measure in TWO_ARM_MEASURES and counted and not any_comparison:
         raise UsageError(f"--measure {measure} compares two arms, but every selected row with counts "
@@ -596,7 +599,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         elif method == "PETO":
             where = "to the study odds ratios shown (the Peto estimate uses the raw counts)"
         elif method == "GLMM" and k > 1:
-            where = "for their own logits (yi, vi); the GLMM fits the raw counts"
+            where = "for their own estimates (yi, vi); the GLMM fits the raw counts"
         else:
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
@@ -752,7 +755,7 @@ def _fit(measure, method, rows, yi, vi, ni, *, hksj, pi, cc, level):
         return mh.pool_peto(ai, n1i, ci, n2i, level=level), None
 
     if method == "GLMM":
-        return _fit_glmm(rows, pi=pi, level=level), None
+        return _fit_glmm(measure, rows, pi=pi, level=level), None
 
     from msc_meta.pooling.rma import pool_rma
 
@@ -763,10 +766,12 @@ def _fit(measure, method, rows, yi, vi, ni, *, hksj, pi, cc, level):
     return result, common
 
 
-def _fit_glmm(rows, *, pi, level) -> PoolResult:
-    """Binomial-normal GLMM (metafor ``rma.glmm(measure="PLO")``) on the raw counts.
+def _fit_glmm(measure, rows, *, pi, level) -> PoolResult:
+    """Binomial-normal GLMM on the raw counts (metafor ``rma.glmm``).
 
-    metafor's ``predict()`` gives the GLMM a normal-quantile prediction
+    PLO: random-intercept logistic model (``rma.glmm(measure="PLO")``); OR:
+    unconditional model with fixed study effects (``model="UM.FS"``).
+    metafor's ``predict()`` gives a GLMM a normal-quantile prediction
     interval; under ``--pi hts`` (the default of ``pool``) the interval is
     ``beta -/+ t(k-2) sqrt(se^2 + tau^2)`` as for every other random-effects
     fit (Higgins, Thompson & Spiegelhalter 2009), undefined for k < 3. The
@@ -774,11 +779,16 @@ def _fit_glmm(rows, *, pi, level) -> PoolResult:
     """
     import dataclasses
 
-    from msc_meta.pooling.glmm import glmm_plo
+    from msc_meta.pooling import glmm
 
     x = np.array([r.events_t for r in rows], dtype=float)
     n = np.array([r.n_t for r in rows], dtype=float)
-    result = glmm_plo(x, n, level=level, cc=0.5).pool
+    if measure == "OR":
+        c = np.array([r.events_c for r in rows], dtype=float)
+        m = np.array([r.n_c for r in rows], dtype=float)
+        result = glmm.glmm_or(x, n, c, m, level=level, cc=0.5).pool
+    else:
+        result = glmm.glmm_plo(x, n, level=level, cc=0.5).pool
     if pi != "hts":
         return result
     k = result.k
@@ -789,9 +799,9 @@ def _fit_glmm(rows, *, pi, level) -> PoolResult:
     crit = float(special.stdtrit(k - 2, 1.0 - alpha / 2.0))
     half = crit * math.sqrt(result.se ** 2 + result.tau2)
     lo, hi = result.theta - half, result.theta + half
+    nat = _back(measure, np.array([lo, hi]), None)
     return dataclasses.replace(result, theta_pi_low=lo, theta_pi_high=hi,
-                               pi_low=float(special.expit(lo)), pi_high=float(special.expit(hi)),
-                               pi_method="hts")
+                               pi_low=float(nat[0]), pi_high=float(nat[1]), pi_method="hts")
 
 
 def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult:
@@ -899,6 +909,11 @@ def _guidance(measure, method, hksj, k, rows, cc) -> str | None:
         options += f" or {bayes}" if small else ""
         return f"{what}: {problem}; consider {options}"
 
+    if method == "GLMM":
+        if not small:
+            return None
+        return (f"{what}: the GLMM uses the exact binomial likelihood, but tau² is barely "
+                f"estimable from {k} studies and the CI ignores its uncertainty; consider {bayes}")
     if sparse:
         if method in ("MH", "PETO"):
             if not small:
@@ -908,10 +923,15 @@ def _guidance(measure, method, hksj, k, rows, cc) -> str | None:
         model = "random effects" if method in RANDOM_METHODS else "inverse-variance pooling"
         problem = (f"normal-approximation {model} of continuity-corrected {measure}s "
                    f"{'are' if model == 'random effects' else 'is'} unreliable here")
-        alt = "--method MH --cc 0 (Mantel-Haenszel on the raw counts)"
         if measure == "OR":
-            alt = "--method MH --cc 0 or --method PETO (raw counts, no continuity correction)"
-        options = alt + (f" or {bayes}" if small else "")
+            alt = ["--method GLMM (exact binomial likelihood)",
+                   "--method MH --cc 0 or PETO (raw counts, no continuity correction)"]
+        else:
+            alt = ["--method MH --cc 0 (Mantel-Haenszel on the raw counts)",
+                   "--measure OR --method GLMM (exact binomial likelihood)"]
+        if small:
+            alt.append(bayes)
+        options = ", ".join(alt[:-1]) + " or " + alt[-1]
         return f"{what}: {problem}; consider {options}"
 
     if method in RANDOM_METHODS and not hksj:
