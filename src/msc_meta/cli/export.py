@@ -9,8 +9,8 @@ from msc_meta.cli.options import data_option, model_options
 
 EPILOG = """\b
 Examples:
-  msc-meta export --outcome fistula_closure --timepoint 24 -o closure.csv
-  msc-meta export --outcome fistula_closure --timepoint 24 --by cell_source -o by_source.json
+  msc-meta export --outcome fistula_closure --timepoint 24 --unit patient -o closure.csv
+  msc-meta export --outcome fistula_closure --timepoint 24 --unit patient --by cell_source -o by_source.json
   msc-meta export --all -o everything.csv
   msc-meta export --all --method DL --hksj -o everything.csv --force
 

@@ -8,10 +8,10 @@ from msc_meta.cli.options import data_option, model_options, selection_options
 
 EPILOG = """\b
 Examples:
-  msc-meta forest --outcome fistula_closure --timepoint 24 -o closure.png
+  msc-meta forest --outcome fistula_closure --timepoint 24 --unit patient -o closure.png
   msc-meta forest --outcome fistula_closure --timepoint 208 --unit patient --hksj -o closure.pdf
-  msc-meta forest --outcome fistula_closure --timepoint 24 --by cell_source -o by_source.svg
-  msc-meta forest --outcome fistula_closure --timepoint 24 -o f.png \\
+  msc-meta forest --outcome fistula_closure --timepoint 24 --unit patient --by cell_source -o by_source.svg
+  msc-meta forest --outcome fistula_closure --timepoint 24 --unit patient -o f.png \\
       --favours-left "Favours control" --favours-right "Favours MSC"
 
 \b

@@ -9,10 +9,10 @@ from msc_meta.cli.options import data_option, json_option, model_options, select
 
 EPILOG = """\b
 Examples:
-  msc-meta sof --outcome fistula_closure --timepoint 24
-  msc-meta sof --outcome fistula_closure --timepoint 24 --control-risk 0.3
-  msc-meta sof --outcome fistula_closure --timepoint 24 --method MH --json
-  msc-meta sof --outcome adverse_events --events harmful
+  msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient
+  msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient --control-risk 0.3
+  msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient --method MH --json
+  msc-meta sof --data my_table.csv --outcome adverse_events --events harmful
 
 \b
 How the numbers are made:
