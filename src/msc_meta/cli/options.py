@@ -43,7 +43,7 @@ def fit_options(f):
                      show_default=True,
                      help="FE inverse-variance common effect; MH Mantel-Haenszel; PETO; "
                           "a random-effects tau² estimator as metafor rma(); or GLMM "
-                          "(binomial-normal model, --measure PLO only, as rma.glmm()).")(f)
+                          "(binomial-normal model for PLO or OR, as rma.glmm()).")(f)
     f = click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
                           "rows, RR for comparisons.")(f)
