@@ -76,11 +76,18 @@ def _heterogeneity(yi, vi, beta):
     yi, vi = yi[ok], vi[ok]
     k_yi = int(yi.shape[0])
     if k_yi > 1:
-        q = max(0.0, float(np.sum((yi - beta) ** 2 / vi)))
+        # a study with vi = 0 (a zero cell under --cc 0) makes Q infinite, as
+        # metafor's QE = Inf; then I² is undefined (metafor: NaN), not 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = float(np.sum((yi - beta) ** 2 / vi))
+        q = q if np.isnan(q) else max(0.0, q)
         df = k_yi - 1
         q_pval = float(chdtrc(df, q))
-        # metafor gives NaN for I² when Q is exactly 0 (0/0); 0 is what it means
-        i2 = max(0.0, 100.0 * (q - df) / q) if q > 0 else 0.0
+        if np.isfinite(q):
+            # metafor gives NaN for I² when Q is exactly 0 (0/0); 0 is what it means
+            i2 = max(0.0, 100.0 * (q - df) / q) if q > 0 else 0.0
+        else:
+            i2 = float("nan")
         h2 = q / df
     else:
         q, df, q_pval, i2, h2 = 0.0, max(k_yi - 1, 0), 1.0, 0.0, 1.0
@@ -198,6 +205,9 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
     if k_yi < k:
         notes.append(f"Q from the {k_yi} of {k} studies with a computable {measure} "
                      f"(escalc, cc = {cc:g}, double-zero studies dropped)")
+    if not np.isfinite(q):
+        notes.append(f"Q, I² and H² undefined: a study's own {measure} has zero variance without a "
+                     f"continuity correction (cc = {cc:g}); use --cc 0.5 to assess heterogeneity")
     weights = 100.0 * w / np.sum(w)
     return _result(measure, "MH", k, beta, se, level, q, q_df, q_pval, i2, h2, weights, notes)
 
