@@ -14,7 +14,7 @@ Examples:
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --method MH
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit fistula --by dose_cells
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --multiarm split
-  msc-meta pool --outcome fistula_closure --measure PLO --method GLMM --timepoint 24
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --measure PLO --method GLMM
   msc-meta pool --outcome fistula_closure --timepoint 24 --unit patient --json | jq .estimate
   msc-meta pool --data my_table.csv --outcome remission --level 90
 

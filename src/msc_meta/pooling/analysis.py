@@ -599,7 +599,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         elif method == "PETO":
             where = "to the study odds ratios shown (the Peto estimate uses the raw counts)"
         elif method == "GLMM" and k > 1:
-            where = "for their own estimates (yi, vi); the GLMM fits the raw counts"
+            where = (f"for {'their own estimates' if n_cc > 1 else 'its own estimate'} (yi, vi); "
+                     "the GLMM fits the raw counts")
         else:
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
@@ -610,8 +611,9 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
                      f"(--cc {cc:g}); still pooled by {method} from the raw counts")
     if study_ci != "wald" and measure in SINGLE_ARM_MEASURES:
         how = "exact (Clopper-Pearson)" if study_ci == "exact" else "Wilson score"
-        notes.append(f"study rows show x/n with its {how} interval (--study-ci {study_ci}); "
-                     f"the pool uses the {measure} values yi, vi")
+        pooled = ("the GLMM fits the raw counts" if method == "GLMM" and k > 1
+                  else f"the pool uses the {measure} values yi, vi")
+        notes.append(f"study rows show x/n with its {how} interval (--study-ci {study_ci}); {pooled}")
     if k == 1:
         notes.append(f"k = 1: the pooled row is {kept[0].study_id}'s own estimate; "
                      "heterogeneity cannot be estimated")
