@@ -45,7 +45,8 @@ SCHEMA = {
 }
 STUDY_SCHEMA = {
     "study_id": str, "events_t": int, "n_t": int,
-    "events_c": (int, type(None)), "n_c": (int, type(None)),
+    # integers, except a control split among comparisons (--multiarm split)
+    "events_c": OPT_NUMBER, "n_c": OPT_NUMBER,
     "yi": OPT_NUMBER, "vi": OPT_NUMBER, "estimate": OPT_NUMBER,
     "ci_low": OPT_NUMBER, "ci_high": OPT_NUMBER, "weight": OPT_NUMBER,
 }
@@ -56,6 +57,11 @@ EXTENSION_SCHEMA = {
     "tau2_ci_low": OPT_NUMBER, "tau2_ci_high": OPT_NUMBER,
     "i2_ci_low": OPT_NUMBER, "i2_ci_high": OPT_NUMBER, "pi_method": (str, type(None)),
     "common": (dict, type(None)), "notes": list,
+    "multiarm": str, "study_ci": str, "guidance": (str, type(None)),
+}
+STUDY_EXTENSION_SCHEMA = {
+    "row": int, "cc_added": bool, "multiarm": (str, type(None)), "members": (list, type(None)),
+    "member_rows": (list, type(None)), "control_share": OPT_NUMBER,
 }
 
 
@@ -71,17 +77,26 @@ def check_schema(doc: dict) -> None:
         assert key in doc, f"missing extension key {key}"
         assert isinstance(doc[key], types), f"{key}: {doc[key]!r} is not {types}"
     assert doc["measure"] in ("PR", "PLO", "PFT", "PAS", "RR", "OR", "RD")
-    assert doc["method"] in ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
+    assert doc["method"] in ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB",
+                             "GLMM")
+    assert doc["multiarm"] in ("combine", "split", "keep")
+    assert doc["study_ci"] in ("exact", "wilson", "wald")
     for item in doc["excluded"]:
         assert isinstance(item["study_id"], str) and isinstance(item["reason"], str) and item["reason"]
     for study in doc["studies"]:
-        for key, types in STUDY_SCHEMA.items():
+        for key, types in {**STUDY_SCHEMA, **STUDY_EXTENSION_SCHEMA}.items():
             assert key in study, f"study missing {key}"
             assert isinstance(study[key], types), f"study {key}: {study[key]!r}"
+        if study["multiarm"] != "split" and study["events_c"] is not None:
+            assert isinstance(study["events_c"], int) and isinstance(study["n_c"], int)
+        assert (study["members"] is None) == (study["multiarm"] is None)
     assert len(doc["studies"]) == doc["k"]
     if doc["k"] > 0:
         weights = [s["weight"] for s in doc["studies"]]
-        assert sum(weights) == pytest.approx(100.0)
+        if doc["method"] == "GLMM":
+            assert all(w is None for w in weights)      # not defined for the GLMM
+        else:
+            assert sum(weights) == pytest.approx(100.0)
         assert doc["ci_low"] <= doc["estimate"] <= doc["ci_high"]
         assert doc["i2"] is None or 0.0 <= doc["i2"] <= 100.0
     if doc["common"] is not None:
@@ -248,3 +263,21 @@ def test_cli_by_document_on_bcg(tmp_path, capsys, monkeypatch):
         check_schema(element)
         assert element["subgroup_test"]["df"] == 2
     assert sum(d["k"] for d in doc) == 13
+
+
+@pytest.mark.parametrize("argv", [
+    ["--multiarm", "combine"], ["--multiarm", "split"], ["--multiarm", "keep"],
+    ["--method", "GLMM"], ["--measure", "PLO", "--study-ci", "wilson"],
+    ["--measure", "PLO", "--method", "GLMM", "--by", "route"],
+])
+def test_multiarm_glmm_and_study_ci_documents_follow_the_schema(tmp_path, capsys, monkeypatch, argv):
+    rows = json.loads((FIXTURES / "multiarm.json").read_text())["small"]["rows"]
+    path = tmp_path / "small.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data", str(path), "--outcome", "closure", *argv))
+    for element in doc if isinstance(doc, list) else [doc]:
+        check_schema(element)
+        assert element["guidance"] is None or "\n" not in element["guidance"]
