@@ -74,9 +74,11 @@ GLMM_MEASURES = ("PLO", "OR")
 METHODS = COMMON_METHODS + RANDOM_METHODS + GLMM_METHODS
 MULTIARM_MODES = ("combine", "split", "keep")
 STUDY_CI_METHODS = ("exact", "wilson", "wald")
-# What the ``pool`` command uses when the user gives no option (the library
-# defaults stay "keep" and "wald" for callers written before these existed).
-CLI_DEFAULT_MULTIARM = "combine"
+# ``study_ci=None`` (what ``pool`` passes by default) means exact intervals for
+# proportions: Clopper-Pearson keeps its coverage at 0/n, n/n and n = 4, and is
+# R meta's metaprop() default. The library default stays "wald" (and
+# multiarm "keep") for callers written before these options existed; the
+# ``pool`` command's own --multiarm default is "combine".
 CLI_DEFAULT_STUDY_CI = "exact"
 # escalc(add=, to="only0") adds nothing for these (metafor sets add <- 0).
 NO_CC_MEASURES = ("PFT", "PAS")
