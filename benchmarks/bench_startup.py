@@ -63,21 +63,32 @@ def pool_args(a) -> list[str]:
 def make_patched_copy(tmp: Path) -> Path | None:
     """Copy src/msc_meta to ``tmp`` and point its scipy.special imports at ``_dist``.
 
-    Returns the directory to put on PYTHONPATH, or None when ``_dist`` is
-    missing or a module imports scipy.special in a way this rewrite does not know.
+    Only modules whose every scipy.special name exists in ``_dist`` are
+    rewritten (the others, e.g. GLMM or meta-regression, stay on scipy: they
+    are not on the pool path). Returns the directory to put on PYTHONPATH, or
+    None when ``_dist`` is missing. The installed package is not touched.
     """
     src = REPO / "src" / "msc_meta"
     if not (src / "_dist.py").exists():
         return None
+    import msc_meta._dist as dist
+
+    available = set(dist.__all__)
     dst = tmp / "msc_meta"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
     pattern_from = re.compile(r"^from scipy\.special import ([\w, ()]+)$", re.M)
+    pattern_mod = re.compile(r"^from scipy import special$", re.M)
     for path in dst.rglob("*.py"):
         text = path.read_text()
+        names = {n.strip(" ()") for m in pattern_from.finditer(text) for n in m[1].split(",")}
+        if pattern_mod.search(text):
+            names |= set(re.findall(r"\bspecial\.(\w+)", text))
+        names.discard("")
+        if not names or not names <= available:
+            continue
         new = pattern_from.sub(r"from msc_meta._dist import \1", text)
-        new = re.sub(r"^from scipy import special$", "from msc_meta import _dist as special", new, flags=re.M)
-        if new != text:
-            path.write_text(new)
+        new = pattern_mod.sub("from msc_meta import _dist as special", new)
+        path.write_text(new)
     return tmp
 
 
