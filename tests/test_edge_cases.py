@@ -304,10 +304,6 @@ def test_all_studies_with_every_event(run_cli, tmp_table):
         assert 0.9 < doc["estimate"] <= 1.0 and doc["ci_high"] <= 1.0, measure
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in pooling/analysis.py (_pool_rows, k == 1 branch): a lone MH study whose escalc variance "
-    "is 0 (double-zero RD under --cc 0) is reported as RD 0 [0, 0] with z = NA instead of being "
-    "refused; the check 'not (isfinite(yi) and isfinite(vi))' misses vi == 0"))
 def test_k1_mh_zero_variance_study_is_refused(run_cli, tmp_table):
     path = tmp_table(_csv([("A", "x", 0, 10, 0, 12)]))
     code, out, err = run_cli("pool", "--data", str(path), "--outcome", "x", "--measure", "RD",

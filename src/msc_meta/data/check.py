@@ -206,24 +206,6 @@ def check_arm_size(table: OutcomeTable) -> list[CheckFailure]:
 # subgroup
 
 
-def ancestors(table: OutcomeTable) -> dict[str, frozenset[str]]:
-    """Every study group's ancestors under ``subgroup_of`` (transitively); a cycle stops the walk."""
-    parents: dict[str, set[str]] = {}
-    for row in table.rows:
-        parents.setdefault(row.study_id, set()).update(row.parents)
-    out: dict[str, frozenset[str]] = {}
-    for study in parents:
-        seen: set[str] = set()
-        todo = list(parents[study])
-        while todo:
-            p = todo.pop()
-            if p not in seen:
-                seen.add(p)
-                todo.extend(parents.get(p, ()))
-        out[study] = frozenset(seen)
-    return out
-
-
 def check_subgroups(table: OutcomeTable) -> list[CheckFailure]:
     failures = []
     studies = {row.study_id for row in table.rows}
@@ -239,7 +221,7 @@ def check_subgroups(table: OutcomeTable) -> list[CheckFailure]:
             if parent not in studies:
                 failures.append(_failure(table, row, "subgroup", (
                     f"subgroup_of names '{parent}', which is not a study_id of this table")))
-    lineage = ancestors(table)
+    lineage = table.ancestors()
     n_t = {(r.study_id, r.timepoint_weeks, r.unit): r.n_t for r in table.rows if r.n_t is not None}
     for row in table.rows:
         if row.study_id in lineage.get(row.study_id, ()) and row is first[row.study_id]:

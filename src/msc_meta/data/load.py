@@ -124,6 +124,28 @@ class OutcomeTable:
         """Outcome keys in order of first appearance."""
         return tuple(dict.fromkeys(row.outcome for row in self.rows))
 
+    def ancestors(self) -> dict[str, frozenset[str]]:
+        """Each study group's larger groups under ``subgroup_of``, followed transitively.
+
+        A cohort followed up at 4 years is part of its randomised cohort, which
+        is part of the trial's treated total: both are its ancestors. A cycle
+        (reported by ``msc-meta check``) just stops the walk.
+        """
+        parents: dict[str, set[str]] = {}
+        for row in self.rows:
+            parents.setdefault(row.study_id, set()).update(row.parents)
+        out: dict[str, frozenset[str]] = {}
+        for study, direct in parents.items():
+            seen: set[str] = set()
+            todo = list(direct)
+            while todo:
+                p = todo.pop()
+                if p not in seen:
+                    seen.add(p)
+                    todo.extend(parents.get(p, ()))
+            out[study] = frozenset(seen)
+        return out
+
     def require_column(self, column: str) -> None:
         """Raise ``UsageError`` unless ``column`` is a header of this table (for ``--by``, ``--order``)."""
         if column not in self.columns:

@@ -177,16 +177,43 @@ def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None,
     measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
                                                              multiarm, study_ci)
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
+    rows, overlapping = drop_overlaps(table, rows)
     measure = _resolve_measure(rows, measure, method)
     study_ci = _resolve_study_ci(measure, study_ci)
     units, multiarm_notes = apply_multiarm(rows, measure, multiarm)
     analysis = _pool_rows(units, outcome=outcome, timepoint=timepoint, unit=unit,
                           group=None, measure=measure, method=method, hksj=hksj,
                           pi=pi, cc=cc, level=level, multiarm=multiarm, study_ci=study_ci,
-                          multiarm_notes=[text for text, _ in multiarm_notes])
+                          multiarm_notes=[text for text, _ in multiarm_notes],
+                          pre_excluded=overlapping)
     if analysis.result is None:
         raise UsageError(_nothing_to_pool_message(outcome, measure, analysis.excluded))
     return analysis
+
+
+def drop_overlaps(table, rows):
+    """Leave out rows whose people a finer selected row already counts.
+
+    ``subgroup_of`` says which study groups hold a group's people (a dose
+    cohort is part of the trial's treated total). When a selection holds a
+    group with counts and one of its ancestors, the ancestor's row is left
+    out, so that no patient is pooled twice; the finer rows are the ones
+    with the design information (dose, cohort). Returns the kept rows and a
+    list of ``(Excluded, row)`` pairs.
+    """
+    lineage = table.ancestors()
+    counted = [r for r in rows if r.has_counts]
+    kept, dropped = [], []
+    for row in rows:
+        finer = [r.study_id for r in counted
+                 if r is not row and row.study_id in lineage.get(r.study_id, ())]
+        if row.has_counts and finer:
+            reason = (f"its people are already counted in {', '.join(finer)} (subgroup_of): "
+                      "pooling both would count them twice")
+            dropped.append((Excluded(row.study_id, row.row_number, reason), row))
+        else:
+            kept.append(row)
+    return kept, dropped
 
 
 def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
@@ -209,6 +236,7 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
                                                              multiarm, study_ci)
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
+    rows, overlapping = drop_overlaps(table, rows)
     measure = _resolve_measure(rows, measure, method)
     study_ci = _resolve_study_ci(measure, study_ci)
 
@@ -226,10 +254,11 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     for label in labels:
         ids = {m for u in groups[label] for m in _source_ids(u)}
         notes = [text for text, who in multiarm_notes if who & ids]
+        pre = [e for e, r in overlapping if _group_label(r.value(by)) == label]
         analyses.append(_pool_rows(groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
                                    group=label, measure=measure, method=method, hksj=hksj, pi=pi,
                                    cc=cc, level=level, by=by, multiarm=multiarm,
-                                   study_ci=study_ci, multiarm_notes=notes))
+                                   study_ci=study_ci, multiarm_notes=notes, pre_excluded=pre))
     if all(a.result is None for a in analyses):
         excluded = tuple(e for a in analyses for e in a.excluded)
         raise UsageError(_nothing_to_pool_message(outcome, measure, excluded))
@@ -499,14 +528,42 @@ def _source_ids(unit) -> tuple[str, ...]:
     return members or (unit.study_id,)
 
 
-def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, pi, cc,
-               level, by=None, multiarm="keep", study_ci="wald", multiarm_notes=()) -> Analysis:
+@dataclass
+class PreparedStudies:
+    """The studies of one pool after every exclusion rule, with their effect sizes."""
+
+    kept: list                     # rows (or multi-arm units) to pool
+    es: object                     # EffectSizes of ``kept`` (None when nothing is left)
+    excluded: list                 # Excluded, in the order the rules met them
+    n_rows: int                    # table rows the selection stood for
+    arms_only: int                 # two-arm rows pooled by their treatment arm only
+
+    @property
+    def yi(self):
+        return np.asarray(self.es.yi, dtype=float)
+
+    @property
+    def vi(self):
+        return np.asarray(self.es.vi, dtype=float)
+
+    @property
+    def ni(self):
+        return np.asarray(self.es.ni, dtype=float)
+
+
+def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudies:
+    """Apply the exclusion rules of the module docstring and compute the effect sizes.
+
+    Shared by ``run_pool`` and the batch engine (``pooling.batch``), so that
+    both leave out exactly the same studies for the same reasons.
+    ``pre_excluded`` holds ``(Excluded, row)`` pairs already left out (e.g.
+    by :func:`drop_overlaps`).
+    """
     two_arm = measure in TWO_ARM_MEASURES
-    excluded: list[Excluded] = []
-    kept = []
-    arms_only = 0
+    excluded: list[Excluded] = [e for e, _ in pre_excluded]
     # A combined comparison stands for several table rows: count those.
-    n_rows = sum(getattr(r, "source_rows", 1) for r in rows)
+    n_rows = sum(getattr(r, "source_rows", 1) for r in rows) + len(excluded)
+    kept, arms_only = [], 0
     for row in rows:
         reason = _exclusion_reason(row, measure)
         if reason is not None:
@@ -515,19 +572,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         if not two_arm and row.is_comparison:
             arms_only += 1
         kept.append(row)
-
-    timepoint_weeks = _common_value([r.timepoint_weeks for r in rows], timepoint)
-    unit_value = _common_value([r.unit for r in rows], unit)
-    base = dict(outcome=outcome, timepoint_weeks=timepoint_weeks, unit=unit_value, group=group,
-                measure=measure, method=method, level=level, hksj=hksj, pi=pi, cc=cc, by=by,
-                multiarm=multiarm, study_ci=study_ci)
-
-    notes: list[str] = []
     if not kept:
-        notes.append(_exclusion_note(excluded, n_rows))
-        notes.extend(multiarm_notes)
-        return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
-                        notes=tuple(notes), **base)
+        return PreparedStudies([], None, excluded, n_rows, arms_only)
 
     es = _effect_sizes(measure, kept, cc)
     # escalc may itself refuse a study (e.g. a zero cell under --cc 0). MH and
@@ -542,28 +588,41 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
             why = es.reasons[i] or f"{measure} not estimable for this study"
             excluded.append(Excluded(kept[i].study_id, kept[i].row_number, why))
         kept = [r for r, k in zip(kept, keep) if k]
-        es = _effect_sizes(measure, kept, cc) if kept else None
         if not kept:
-            notes.append(_exclusion_note(excluded, n_rows))
-            notes.extend(multiarm_notes)
-            return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
-                            notes=tuple(notes), **base)
-
-    yi = np.asarray(es.yi, dtype=float)
-    vi = np.asarray(es.vi, dtype=float)
-    ni = np.asarray(es.ni, dtype=float)
-    cc_added = _cc_flags(es, len(kept))
-    k = len(kept)
-
-    if k == 1 and not (math.isfinite(yi[0]) and math.isfinite(vi[0])):
+            return PreparedStudies([], None, excluded, n_rows, arms_only)
+        es = _effect_sizes(measure, kept, cc)
+    if len(kept) == 1 and not (math.isfinite(es.yi[0]) and math.isfinite(es.vi[0]) and es.vi[0] > 0):
         # Only MH/PETO/GLMM keep such a study (cc = 0, zero cell); alone it has no estimate.
         excluded.append(Excluded(kept[0].study_id, kept[0].row_number,
                                  f"zero cell and no continuity correction (--cc {cc:g}): "
                                  f"{measure} not estimable from this study alone"))
+        return PreparedStudies([], None, excluded, n_rows, arms_only)
+    return PreparedStudies(kept, es, excluded, n_rows, arms_only)
+
+
+def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, pi, cc,
+               level, by=None, multiarm="keep", study_ci="wald", multiarm_notes=(),
+               pre_excluded=()) -> Analysis:
+    two_arm = measure in TWO_ARM_MEASURES
+    prep = prepare_studies(rows, measure, method, cc, pre_excluded)
+    excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
+
+    timepoint_weeks = _common_value([r.timepoint_weeks for r in rows], timepoint)
+    unit_value = _common_value([r.unit for r in rows], unit)
+    base = dict(outcome=outcome, timepoint_weeks=timepoint_weeks, unit=unit_value, group=group,
+                measure=measure, method=method, level=level, hksj=hksj, pi=pi, cc=cc, by=by,
+                multiarm=multiarm, study_ci=study_ci)
+
+    notes: list[str] = []
+    if not kept:
         notes.append(_exclusion_note(excluded, n_rows))
         notes.extend(multiarm_notes)
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                         notes=tuple(notes), **base)
+
+    yi, vi, ni = prep.yi, prep.vi, prep.ni
+    cc_added = _cc_flags(es, len(kept))
+    k = len(kept)
     if k == 1:
         result = _single_study_result(measure, method, yi[0], vi[0], ni, level, hksj)
         common = None
@@ -590,7 +649,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     if excluded:
         notes.append(_exclusion_note(excluded, n_rows))
     notes.extend(multiarm_notes)
-    if arms_only:
+    if prep.arms_only:
+        arms_only = prep.arms_only
         notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms_only} "
                      f"two-arm row{'s' if arms_only > 1 else ''} are pooled and their control "
                      "arms ignored")

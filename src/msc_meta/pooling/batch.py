@@ -155,7 +155,7 @@ def _plain(value):
 
 
 # ---------------------------------------------------------------------------
-# one group -> studies to pool (as msc_meta.pooling.analysis._pool_rows)
+# one group -> studies to pool (msc_meta.pooling.analysis.prepare_studies)
 # ---------------------------------------------------------------------------
 
 class _Prepared:
@@ -180,9 +180,11 @@ def _prepare(an, rows, by, key, measure, method, cc, multiarm) -> _Prepared:
         raise UsageError(f"group {label} mixes outcomes ({', '.join(outcomes)}); add 'outcome' to by")
     prep.outcome = outcomes[0]
     try:
-        rows = select(OutcomeTable(path=_SHOWN, columns=(), rows=tuple(rows)), prep.outcome)
+        group = OutcomeTable(path=_SHOWN, columns=(), rows=tuple(rows))
+        rows = select(group, prep.outcome)
     except UsageError as err:
         raise UsageError(f"group {label}: {err}; add 'timepoint_weeks' and 'unit' to by") from None
+    rows, overlapping = an.drop_overlaps(group, rows)
     prep.timepoint = an._common_value([r.timepoint_weeks for r in rows], None)
     prep.unit = an._common_value([r.unit for r in rows], None)
     try:
@@ -192,36 +194,10 @@ def _prepare(an, rows, by, key, measure, method, cc, multiarm) -> _Prepared:
         prep.measure, prep.error = measure, str(err)
         return prep
     units, _ = an.apply_multiarm(rows, prep.measure, multiarm)
-
-    kept = []
-    for row in units:
-        reason = an._exclusion_reason(row, prep.measure)
-        if reason is not None:
-            prep.excluded.append(an.Excluded(row.study_id, row.row_number, reason))
-        else:
-            kept.append(row)
-    if not kept:
-        return prep
-    es = an._effect_sizes(prep.measure, kept, cc)
-    keep = np.asarray(es.keep, dtype=bool)
-    if method in ("MH", "PETO", "GLMM"):
-        keep = np.ones(len(kept), dtype=bool)
-    if not keep.all():
-        for i in np.flatnonzero(~keep):
-            why = es.reasons[i] or f"{prep.measure} not estimable for this study"
-            prep.excluded.append(an.Excluded(kept[i].study_id, kept[i].row_number, why))
-        kept = [r for r, k in zip(kept, keep) if k]
-        if not kept:
-            return prep
-        es = an._effect_sizes(prep.measure, kept, cc)
-    yi = np.asarray(es.yi, dtype=float)
-    vi = np.asarray(es.vi, dtype=float)
-    if len(kept) == 1 and not (math.isfinite(yi[0]) and math.isfinite(vi[0])):
-        prep.excluded.append(an.Excluded(kept[0].study_id, kept[0].row_number,
-                                         f"zero cell and no continuity correction (--cc {cc:g}): "
-                                         f"{prep.measure} not estimable from this study alone"))
-        return prep
-    prep.kept, prep.yi, prep.vi, prep.ni = kept, yi, vi, np.asarray(es.ni, dtype=float)
+    studies = an.prepare_studies(units, prep.measure, method, cc, overlapping)
+    prep.excluded = studies.excluded
+    if studies.kept:
+        prep.kept, prep.yi, prep.vi, prep.ni = studies.kept, studies.yi, studies.vi, studies.ni
     return prep
 
 
