@@ -1,0 +1,57 @@
+"""Rows whose people a finer selected row already counts are left out (``subgroup_of``)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import valid_rows
+from msc_meta.data import load_table
+from msc_meta.pooling.analysis import run_pool
+
+
+def _hierarchy_rows():
+    rows = [r for r in valid_rows() if r["study_id"] in ("D1", "D2", "D3")]
+    total = dict(rows[0], study_id="D_all", events_t=9, n_t=15, pct_t="", dose_cells="",
+                 note="the three cohorts together")
+    for r in rows:
+        r["subgroup_of"] = "D_all"
+    return rows + [total]
+
+
+def test_aggregate_row_is_left_out_when_its_parts_are_selected(tmp_table):
+    table = load_table(tmp_table(_hierarchy_rows()))
+    analysis = run_pool(table, outcome="healing", measure="PLO", method="FE")
+    assert [s.study_id for s in analysis.studies] == ["D1", "D2", "D3"]
+    (left_out,) = analysis.excluded
+    assert left_out.study_id == "D_all" and left_out.row_number == 5
+    assert left_out.reason == ("its people are already counted in D1, D2, D3 (subgroup_of): "
+                               "pooling both would count them twice")
+
+
+def test_aggregate_row_is_pooled_when_no_part_has_counts(tmp_table):
+    rows = _hierarchy_rows()
+    for r in rows[:3]:
+        r.update(events_t="", events_c="", n_c="")   # only n: nothing finer to pool
+    table = load_table(tmp_table(rows))
+    analysis = run_pool(table, outcome="healing", measure="PLO", method="FE")
+    assert [s.study_id for s in analysis.studies] == ["D_all"]
+    assert all("subgroup_of" not in e.reason for e in analysis.excluded)
+
+
+def test_curated_malignancy_counts_each_patient_once(run_cli):
+    code, out, err = run_cli("pool", "--outcome", "ae_malignancy", "--timepoint", "208",
+                             "--unit", "patient", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["study_id"] for s in doc["studies"]] == ["leiden_bmmsc_c1", "leiden_bmmsc_c2",
+                                                        "leiden_bmmsc_c3"]
+    assert [e["study_id"] for e in doc["excluded"]] == ["leiden_bmmsc_treated"]
+    assert "already counted in leiden_bmmsc_c1, leiden_bmmsc_c2, leiden_bmmsc_c3" in \
+        doc["excluded"][0]["reason"]
+
+
+def test_curated_hierarchy_is_transitive():
+    lineage = load_table().ancestors()
+    assert lineage["leiden_bmmsc_c1"] == {"leiden_bmmsc_c1_treated", "leiden_bmmsc_followed",
+                                          "leiden_bmmsc_treated"}
+    assert lineage["leiden_bmmsc_treated"] == frozenset()
