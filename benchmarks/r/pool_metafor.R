@@ -2,7 +2,10 @@
 # read the outcome table, select the rows, escalc(), rma(), predict(), confint(),
 # print one JSON document. Timed as a whole process by benchmarks/bench_startup.py.
 #
-# Usage: Rscript pool_metafor.R TABLE.csv OUTCOME [TIMEPOINT|NA] [UNIT|NA] [METHOD]
+# Usage: Rscript pool_metafor.R TABLE.csv OUTCOME [TIMEPOINT|NA] [UNIT|NA] [METHOD] [IDS]
+#   IDS: comma-separated study_ids to keep (the studies msc-meta pooled), so
+#   that msc-meta's selection rules (e.g. leaving out a group whose people a
+#   finer row already counts) need not be re-implemented here
 suppressPackageStartupMessages({
   library(metafor)
   library(jsonlite)
@@ -13,12 +16,14 @@ outcome <- args[2]
 timepoint <- if (length(args) >= 3 && args[3] != "NA") as.numeric(args[3]) else NA
 unit <- if (length(args) >= 4 && args[4] != "NA") args[4] else NA
 method <- if (length(args) >= 5) args[5] else "REML"
+ids <- if (length(args) >= 6 && nzchar(args[6])) strsplit(args[6], ",", fixed = TRUE)[[1]] else NULL
 
 d <- read.csv(path, stringsAsFactors = FALSE)
 d <- d[d$outcome == outcome, ]
 if (!is.na(timepoint)) d <- d[!is.na(d$timepoint_weeks) & d$timepoint_weeks == timepoint, ]
 if (!is.na(unit)) d <- d[d$unit == unit, ]
 d <- d[!is.na(d$events_t) & !is.na(d$n_t), ]
+if (!is.null(ids)) d <- d[d$study_id %in% ids, ]
 two_arm <- all(!is.na(d$events_c) & !is.na(d$n_c))
 if (two_arm) {
   measure <- "RR"
