@@ -303,9 +303,6 @@ def test_any_valid_counts_give_finite_results(studies, combo, hksj, cc, pi):
     if analysis is None:
         return
     r = analysis.result
-    if method == "MH" and cc == 0.0 and r.k == 1 and analysis.studies[0].vi == 0.0:
-        # known bug, pinned by test_edge_cases.py::test_k1_mh_zero_variance_study_is_refused
-        return
     values = {key: getattr(r, key) for key in _FIELDS}
     if r.hksj and r.se == 0.0:
         # every study has the same estimate: HKSJ's residual variance is 0,

@@ -150,6 +150,10 @@ def bubble_for(reg, table=None):
     if len(design.terms) != 1 or design.kinds[0] != "numeric" or design.X.shape[1] != 2:
         raise UsageError(f"a bubble plot needs one numeric moderator; --mods '{reg.mods}' gives "
                          f"{', '.join(design.names[1:]) or 'none'}")
+    if len(reg.fit.beta) != 2:
+        # metafor drops a redundant moderator (one value among the studies, or k too small)
+        raise UsageError(f"a bubble plot needs a fitted slope, but {design.names[1]} was dropped from the "
+                         f"model as redundant (k = {reg.fit.k}); nothing to draw")
     ni = None
     if table is not None:
         rows = {row.row_number: row for row in table.rows}
