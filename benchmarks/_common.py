@@ -199,6 +199,29 @@ def make_batch(groups: int, k: int, *, seed: int = SEED, tau2: float = 0.05, mu:
     return Y, V
 
 
+def make_count_table(groups: int, k: int, *, seed: int = SEED):
+    """Fixed-seed two-arm count data in the outcome-table shape (pandas),
+    ``groups`` analyses of ``k`` trials with 20-200 per arm, column
+    ``analysis`` naming the group (for ``pool_many``)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n_t = rng.integers(20, 201, size=(groups, k))
+    n_c = rng.integers(20, 201, size=(groups, k))
+    p_c = rng.uniform(0.2, 0.5, size=(groups, 1))
+    rr = np.exp(rng.normal(0.3, 0.2, size=(groups, k)))
+    e_t = rng.binomial(n_t, np.clip(p_c * rr, 0.0, 0.95))
+    e_c = rng.binomial(n_c, np.broadcast_to(p_c, (groups, k)))
+    return pd.DataFrame({
+        "analysis": np.repeat(np.arange(groups), k),
+        "study_id": [f"g{g}_s{i}" for g in range(groups) for i in range(k)],
+        "outcome": "closure",
+        "events_t": e_t.reshape(-1), "n_t": n_t.reshape(-1),
+        "events_c": e_c.reshape(-1), "n_c": n_c.reshape(-1),
+    })
+
+
 def write_matrix_csv(path: Path, Y, V) -> None:
     """Long CSV ``group,yi,vi`` with 17 significant digits, for R to read back exactly."""
     import numpy as np
