@@ -55,3 +55,13 @@ def test_curated_hierarchy_is_transitive():
     assert lineage["leiden_bmmsc_c1"] == {"leiden_bmmsc_c1_treated", "leiden_bmmsc_followed",
                                           "leiden_bmmsc_treated"}
     assert lineage["leiden_bmmsc_treated"] == frozenset()
+
+
+def test_overlap_is_listed_in_its_own_subgroup(tmp_table):
+    from msc_meta.pooling.analysis import run_pool_by
+
+    table = load_table(tmp_table(_hierarchy_rows()))
+    analyses, _ = run_pool_by(table, "study_id", outcome="healing", measure="PLO", method="FE")
+    by_group = {a.group: a for a in analyses}
+    assert [e.study_id for e in by_group["D_all"].excluded] == ["D_all"]
+    assert by_group["D_all"].result is None and by_group["D1"].k == 1

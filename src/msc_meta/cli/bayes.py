@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import MEASURES, data_option, json_option, selection_options
+from msc_meta.cli.options import MEASURES, data_option, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
 Examples:
@@ -39,11 +39,7 @@ How the numbers are made:
               help="Continuity correction for studies with a zero cell, as `pool`.")
 @click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
               help="Credible level in percent (equal-tailed).")
-@click.option("--multiarm", type=click.Choice(["combine", "split", "keep"], case_sensitive=False),
-              default="combine", show_default=True,
-              help="Comparisons sharing one control arm (same trial, identical control counts): "
-                   "combine their treatment arms, split the control evenly among them, or keep "
-                   "them (control counted several times); as `pool`.")
+@multiarm_option
 @json_option
 def bayes(data_path, outcome, timepoint, unit, measure, prior_tau, prior_mu, cc, level, multiarm,
           as_json):

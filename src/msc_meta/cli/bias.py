@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from msc_meta.cli.forest import image_output_option
-from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
+from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
 Examples:
@@ -25,11 +25,13 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
 @data_option
 @selection_options
 @fit_options
+@multiarm_option
 @json_option
 @image_output_option(required=False,
                      help="Also draw a funnel plot (with trim-and-fill's filled studies) to FILE: "
                           ".png, .svg or .pdf.")
-def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, as_json, output):
+def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm, as_json,
+         output):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does.
@@ -40,7 +42,8 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
 
     table = load_table(data_path)
     result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
-                             measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+                             measure=measure, method=method, hksj=hksj, cc=cc, level=level,
+                             multiarm=multiarm)
     if output:
         from msc_meta.plot.funnel import save_funnel
 

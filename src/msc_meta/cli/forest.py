@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import data_option, model_options, selection_options
+from msc_meta.cli.options import data_option, model_options, multiarm_option, selection_options, study_ci_option
 
 EPILOG = """\b
 Examples:
@@ -29,20 +29,9 @@ What is drawn (the RevMan layout):
 
 
 def multiarm_options(f):
-    """``--multiarm`` and ``--study-ci`` with the defaults of ``pool`` (same
-    help), so that forest, sof and export pool exactly as ``pool`` does."""
-    f = click.option("--study-ci", "study_ci",
-                     type=click.Choice(["exact", "wilson", "wald"], case_sensitive=False),
-                     default=None,
-                     help="Per-study CI of single-arm proportions: exact Clopper-Pearson "
-                          "(default), Wilson score, or wald (metafor's escalc scale).")(f)
-    f = click.option("--multiarm", type=click.Choice(["combine", "split", "keep"],
-                                                     case_sensitive=False),
-                     default="combine", show_default=True,
-                     help="Comparisons sharing one control arm (same trial, identical control "
-                          "counts): combine their treatment arms, split the control evenly among "
-                          "them, or keep them (control counted several times).")(f)
-    return f
+    """``--multiarm`` and ``--study-ci`` as ``pool`` has them, so that forest,
+    sof and export pool exactly as ``pool`` does."""
+    return multiarm_option(study_ci_option(f))
 
 
 def image_output_option(*, required: bool, help: str):

@@ -57,3 +57,23 @@ def model_options(f):
                      help="Prediction interval: hts = t with k-2 df (Higgins et al. 2009); "
                           "z = normal quantile (metafor predict()).")(f)
     return fit_options(f)
+
+
+def multiarm_option(f):
+    """--multiarm: how comparisons that share one control arm are pooled (default combine)."""
+    return click.option(
+        "--multiarm", type=click.Choice(["combine", "split", "keep"], case_sensitive=False),
+        default="combine", show_default=True,
+        help="Comparisons sharing one control arm (same trial, identical control counts): "
+             "combine their treatment arms, split the control evenly among them, or keep "
+             "them (control counted several times; Cochrane Handbook 23.3.4).")(f)
+
+
+def study_ci_option(f):
+    """--study-ci: the per-study interval of single-arm proportions."""
+    return click.option(
+        "--study-ci", "study_ci", type=click.Choice(["exact", "wilson", "wald"], case_sensitive=False),
+        default=None,
+        help="Per-study CI of single-arm proportions (PR, PLO, PFT, PAS): exact "
+             "Clopper-Pearson (default, as R meta's metaprop), Wilson score, or wald "
+             "(metafor's escalc-scale interval). Two-arm measures: Wald only.")(f)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import data_option, json_option, model_options, selection_options
+from msc_meta.cli.options import (data_option, json_option, model_options, multiarm_option, selection_options,
+                                  study_ci_option)
 
 EPILOG = """\b
 Examples:
@@ -45,16 +46,8 @@ Multi-arm trials (--multiarm):
 @data_option
 @selection_options
 @model_options
-@click.option("--multiarm", type=click.Choice(["combine", "split", "keep"], case_sensitive=False),
-              default="combine", show_default=True,
-              help="Comparisons sharing one control arm (same trial, identical control counts): "
-                   "combine their treatment arms, split the control evenly among them, or keep "
-                   "them (control counted several times).")
-@click.option("--study-ci", "study_ci", type=click.Choice(["exact", "wilson", "wald"], case_sensitive=False),
-              default=None,
-              help="Per-study CI of single-arm proportions (PR, PLO, PFT, PAS): exact "
-                   "Clopper-Pearson (default, as R meta's metaprop), Wilson score, or wald "
-                   "(metafor's escalc-scale interval). Two-arm measures: Wald only.")
+@multiarm_option
+@study_ci_option
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (any table column, e.g. cell_source, route, "
                    "design; blank values form a '(blank)' group), then a test for subgroup "

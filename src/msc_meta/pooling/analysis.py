@@ -247,6 +247,9 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     groups: dict[str, list] = {}
     for unit_row in units:
         groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
+    for _, row in overlapping:
+        # a subgroup may hold only left-out rows: it is still listed
+        groups.setdefault(_group_label(row.value(by)), [])
     # Sort labels so that the output does not depend on row order; blanks last.
     labels = sorted(groups, key=lambda g: (g == BLANK_GROUP, _natural_key(g)))
 
@@ -254,7 +257,7 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     for label in labels:
         ids = {m for u in groups[label] for m in _source_ids(u)}
         notes = [text for text, who in multiarm_notes if who & ids]
-        pre = [e for e, r in overlapping if _group_label(r.value(by)) == label]
+        pre = [(e, r) for e, r in overlapping if _group_label(r.value(by)) == label]
         analyses.append(_pool_rows(groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
                                    group=label, measure=measure, method=method, hksj=hksj, pi=pi,
                                    cc=cc, level=level, by=by, multiarm=multiarm,

@@ -275,7 +275,7 @@ def study_sizes(lines, measure) -> np.ndarray:
 
 
 def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
-                    hksj=False, cc=0.5, level=95.0) -> SmallStudyAnalysis:
+                    hksj=False, cc=0.5, level=95.0, multiarm="keep") -> SmallStudyAnalysis:
     """Select rows and compute effect sizes exactly as ``pool``, then Egger and trim-and-fill."""
     from msc_meta.effects import transform_back
     from msc_meta.pooling.analysis import run_pool
@@ -285,7 +285,7 @@ def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, 
     if method in ("MH", "PETO"):
         raise UsageError(INVERSE_VARIANCE_ONLY.format(what="bias", method=method))
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level)
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm)
     lines = analysis.studies
     yi = np.array([s.yi for s in lines])
     vi = np.array([s.vi for s in lines])

@@ -296,7 +296,8 @@ class SensitivityAnalysis:
 
 
 def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
-                    hksj=False, cc=0.5, level=95.0, order_by: str | None = None) -> SensitivityAnalysis:
+                    hksj=False, cc=0.5, level=95.0, order_by: str | None = None,
+                    multiarm="keep") -> SensitivityAnalysis:
     """Select rows and compute effect sizes exactly as ``pool``, then the three analyses.
 
     ``order_by`` names the column whose ascending values order the
@@ -312,7 +313,7 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
     if order_by is not None:
         table.require_column(order_by)
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level)
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm)
     lines = analysis.studies
     if len(lines) < 2:
         only = lines[0].study_id if lines else "none"
