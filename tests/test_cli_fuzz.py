@@ -127,7 +127,7 @@ class Case:
         if name == "timepoint":
             if valid:
                 return None if self.timepoint is None else f"{self.timepoint:g}"
-            return rnd.choice(["abc", "24 weeks", "9999"])
+            return rnd.choice(["abc", "24 weeks", "9999", "nan", "inf"])
         if name == "unit" and valid:
             return self.unit
         if name in ("by",):
@@ -336,3 +336,15 @@ def test_saturated_meta_regression_prints_no_warning(tmp_path, run_cli_process):
                                      "--method", "FE", "--json")
     assert code == 0, err
     assert "Warning" not in err, err
+
+
+@pytest.mark.parametrize("command", ["pool", "forest", "sensitivity", "bias", "sof", "bayes", "export"])
+@pytest.mark.parametrize("weeks", ["nan", "inf", "-inf"])
+def test_non_finite_timepoint_is_a_usage_error(tmp_path, run_cli, command, weeks):
+    """Was a ValueError/OverflowError traceback in data.load.format_weeks (fixed there)."""
+    args = [command, "--data", _fuzz_table(tmp_path), "--outcome", "closure", f"--timepoint={weeks}"]
+    if command in ("forest", "export"):
+        args += ["-o", tmp_path / ("x.png" if command == "forest" else "x.csv")]
+    code, out, err = run_cli(*args)
+    assert "Traceback" not in err and code == 2, (code, err)
+    assert f"--timepoint {weeks}: give a number of weeks" in err

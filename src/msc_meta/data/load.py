@@ -240,6 +240,8 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
     if not rows:
         keys = ", ".join(table.outcomes()) or "(none)"
         raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; outcomes are: {keys}")
+    if timepoint is not None and not math.isfinite(timepoint):
+        raise UsageError(f"--timepoint {timepoint}: give a number of weeks, e.g. 24")
     if timepoint is not None:
         chosen = [row for row in rows if row.timepoint_weeks is not None
                   and math.isclose(row.timepoint_weeks, timepoint, rel_tol=0, abs_tol=1e-9)]
@@ -269,6 +271,8 @@ def format_weeks(weeks: float | None) -> str:
     """24.0 -> '24', 2.5 -> '2.5', None -> '(blank)'."""
     if weeks is None:
         return "(blank)"
+    if not math.isfinite(weeks):
+        return f"{weeks:g}"
     return f"{weeks:g}" if weeks != int(weeks) else str(int(weeks))
 
 
