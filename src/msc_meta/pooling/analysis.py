@@ -684,6 +684,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
                      "heterogeneity cannot be estimated")
     else:
         notes.extend(_fragility_notes(result, method, k, hksj, pi))
+        notes.extend(_hksj_narrower_note(result, common))
     notes.extend(_engine_notes(result.notes, notes))
 
     guidance = _guidance(measure, method, hksj, k, kept, cc)
@@ -893,6 +894,21 @@ def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult
         q=0.0, q_df=0, q_pval=nan, weights=(100.0,), level=level, test="z", df=None,
         hksj=False, random=method in RANDOM_METHODS,
     )
+
+
+def _hksj_narrower_note(result, common):
+    """HKSJ can give a CI narrower than the common-effect one when the studies agree more
+    than their variances predict (variance factor q < 1); metafor does not truncate q, and
+    neither do we, but the reader must know (Jackson et al. 2017, Stat Med 36:3923)."""
+    if not (result.hksj and common is not None):
+        return []
+    width = result.theta_ci_high - result.theta_ci_low
+    common_width = common.theta_ci_high - common.theta_ci_low
+    if not (math.isfinite(width) and math.isfinite(common_width) and width < common_width):
+        return []
+    return ["the HKSJ CI is narrower than the common-effect CI (the studies vary less than "
+            "their variances predict); a cautious reader takes the wider of the two "
+            "(Jackson et al. 2017)"]
 
 
 def _fragility_notes(result, method, k, hksj, pi):
