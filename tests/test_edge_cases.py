@@ -376,3 +376,103 @@ def test_confidence_level_out_of_range_is_a_usage_error(run_cli, tmp_table, leve
     assert code == 2 and "Traceback" not in err and out == ""
     # click names the option; 'nan' passes click's range check and is caught by the engine
     assert "--level" in err or "confidence level must be between 0 and 100" in err, err
+
+
+# --------------------------------------------------------------------------- exports: nothing lost
+
+# Runs `msc-meta export` in a child process whose CSV writer stops half-way
+# (after flushing the first half to the temporary file) and waits to be
+# killed: the real atomic_write path, interrupted at its worst moment.
+_STALLED_EXPORT = r"""
+import io, os, sys, time
+from pathlib import Path
+import msc_meta.report.export as export
+
+real_write_csv = export.write_csv
+marker = Path(sys.argv[1])
+
+def stalled_write_csv(rows, stream, *args, **kwargs):
+    buffer = io.StringIO()
+    real_write_csv(rows, buffer, *args, **kwargs)
+    text = buffer.getvalue()
+    stream.write(text[: len(text) // 2])
+    stream.flush()
+    os.fsync(stream.fileno())
+    marker.write_text("half written")
+    time.sleep(120)
+    stream.write(text[len(text) // 2:])
+
+export.write_csv = stalled_write_csv
+from msc_meta.cli import main
+main(sys.argv[2:])
+"""
+
+OLD_EXPORT = "analysis,row_type\nprevious,result\n"
+
+
+def _interrupted_export(tmp_path, sig):
+    """Start an export over an existing file, interrupt it mid-write with ``sig``; return (proc, folder)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "results.csv"
+    target.write_text(OLD_EXPORT, encoding="utf-8")
+    table = tmp_path / "table.csv"
+    table.write_text(_csv(BCG_2 + [("T3", "x", 3, 231, 11, 220), ("T4", "x", 62, 13598, 248, 12867)]),
+                     encoding="utf-8")
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", _STALLED_EXPORT, str(marker), "export", "--data", str(table),
+                             "--outcome", "x", "-o", str(target), "--force"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the export never started writing"
+            time.sleep(0.05)
+        # the half-written temporary file is there, next to the untouched target
+        temps = [p for p in folder.iterdir() if p.name != "results.csv"]
+        assert len(temps) == 1 and temps[0].name.startswith(".results.csv.") and temps[0].suffix == ".tmp"
+        assert target.read_text(encoding="utf-8") == OLD_EXPORT
+        os.kill(proc.pid, getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err, folder
+
+
+def test_export_killed_mid_write_leaves_the_old_file_intact(tmp_path):
+    """SIGKILL (power cut, OOM killer): nothing can clean up, but the old file is never touched.
+
+    os.replace happens only after the whole file is written, so the target is
+    either the old file or the complete new one; a SIGKILL can only leave the
+    hidden temporary file (``.results.csv.*.tmp``) beside it.
+    """
+    code, err, folder = _interrupted_export(tmp_path, "SIGKILL")
+    assert code == -9
+    assert (folder / "results.csv").read_text(encoding="utf-8") == OLD_EXPORT
+    others = [p.name for p in folder.iterdir() if p.name != "results.csv"]
+    assert all(name.startswith(".results.csv.") and name.endswith(".tmp") for name in others), others
+
+
+def test_export_interrupted_by_ctrl_c_cleans_up(tmp_path):
+    code, err, folder = _interrupted_export(tmp_path, "SIGINT")
+    assert code == 130 and "Traceback" not in err, err
+    assert "Aborted." in err
+    assert sorted(p.name for p in folder.iterdir()) == ["results.csv"]          # no temporary file
+    assert (folder / "results.csv").read_text(encoding="utf-8") == OLD_EXPORT
+
+
+def test_export_terminated_cleans_up(tmp_path):
+    """SIGTERM (kill, a CI timeout, systemd stop): the old file stays and no temporary file is left."""
+    code, err, folder = _interrupted_export(tmp_path, "SIGTERM")
+    assert code == 143 and "Traceback" not in err, (code, err)      # 128 + SIGTERM, as a shell reports it
+    assert (folder / "results.csv").read_text(encoding="utf-8") == OLD_EXPORT
+    assert sorted(p.name for p in folder.iterdir()) == ["results.csv"]

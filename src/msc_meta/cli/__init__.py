@@ -81,8 +81,36 @@ def cli():
     """
 
 
+def _exit_on_sigterm():
+    """Make SIGTERM raise SystemExit(143), so that cleanup code runs; returns the old handler.
+
+    Python's default SIGTERM action ends the process at once, which would
+    leave an interrupted export's temporary file behind.
+    """
+    import signal
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:      # not the main thread (e.g. the CLI run from a worker thread)
+        return None
+
+
 def main(argv=None):
     """Console-script entry point: run the CLI, turning our errors into exit codes."""
+    import signal
+
+    previous = _exit_on_sigterm()
+    try:
+        _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv):
     from msc_meta.errors import MscMetaError
 
     try:
