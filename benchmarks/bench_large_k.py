@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +39,6 @@ def reml_score(y, v, tau2) -> float:
     """REML score for tau² scaled by its expected information (metafor rma.uni:
     ``y'PPy - tr(P)`` over ``tr(PP)``, intercept-only P = W - w w'/Σw).
     At an interior REML solution it is 0; at the boundary tau² = 0 it is <= 0."""
-    import numpy as np
-
     w = 1.0 / (v + tau2)
     sw = w.sum()
     mu = (w * y).sum() / sw
@@ -55,8 +52,6 @@ def reml_score(y, v, tau2) -> float:
 def child(k: int, repeats: int) -> dict:
     """Runs in the subprocess for one size."""
     import tracemalloc
-
-    import numpy as np
 
     from msc_meta.pooling.rma import fit_batch, pool_rma
 
@@ -107,8 +102,6 @@ def metafor_check(k: int) -> dict | None:
     """fit_batch vs metafor rma(method="REML") at a size metafor can hold."""
     if not rscript() or not has_metafor():
         return None
-    import numpy as np
-
     from msc_meta.pooling.rma import fit_batch
     from msc_meta.pooling.tau2 import DEFAULT_MAXITER, DEFAULT_TOL
 

@@ -71,7 +71,6 @@ _EPS = 2.220446049250313e-16
 _TINY = 1e-300
 _MAXITER_SERIES = 20000
 _LOG_SQRT_PI = 0.5 * math.log(math.pi)
-_LOG_2PI = math.log(2.0 * math.pi)
 _SQRT1_2 = math.sqrt(0.5)
 
 _erfc = np.frompyfunc(math.erfc, 1, 1)
