@@ -349,17 +349,26 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     if not text.strip():
         raise InputError("the file is empty", path=shown)
 
-    delimiter = _sniff_delimiter(text, known)
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        # Excel's "sep=;" directive names the delimiter; Excel hides the line,
+        # so rows are numbered without it, as the spreadsheet shows them.
+        text = text[sep_line.end():]
+        delimiter = sep_line.group(1)
+    else:
+        delimiter = _sniff_delimiter(text, known)
     records = _parse_csv(text, delimiter, shown)
     records = [(number, cells) for number, cells in records if any(c.strip() for c in cells)]
     if not records:
         raise InputError("the file is empty", path=shown)
     header_row, header_cells = records[0]
     _check_bad_bytes(shown, header_row, None, header_cells)
-    header = [c.strip() for c in header_cells]
-    header[0] = header[0].lstrip("\ufeff").strip()   # a second BOM (file saved twice)
+    header = [_strip(c) for c in header_cells]      # also a second BOM (file saved twice)
 
     body = records[1:]
+    # A missing column explains a row of the "wrong" length (e.g. a title line
+    # above the header), so it is reported first.
+    _check_required(shown, header_row, header, required)
     for number, cells in body:
         if len(cells) != len(header):
             raise InputError(
@@ -368,7 +377,7 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
                 path=shown, row=number)
         _check_bad_bytes(shown, number, header, cells)
 
-    keep = _check_header(shown, header_row, header, body, required)
+    keep = _check_header(shown, header_row, header, body)
     if not body:
         raise InputError(f"has a header but no data rows (an empty {what})", path=shown)
     out = tuple((number, {header[i]: cells[i] for i in keep}) for number, cells in body)
@@ -415,6 +424,7 @@ def _decode(data: bytes, shown: str) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
+_SEP_LINE = re.compile(r"\A[ \t]*sep=([,;\t])[ \t]*(?:\r\n|\r|\n)")
 _BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
@@ -479,8 +489,22 @@ def _parse_csv(text: str, delimiter: str, shown: str) -> list[tuple[int, list[st
     return records
 
 
-def _check_header(shown: str, header_row: int, header: list[str], body, required) -> list[int]:
-    """Validate header names; return the indexes of the columns to keep."""
+def _check_required(shown: str, header_row: int, header: list[str], required) -> None:
+    present = set(header)
+    for name in required:
+        if name not in present:
+            similar = [h for h in header if h and h.lower().replace(" ", "_") == name]
+            hint = (f" (found '{similar[0]}': column names are lower case, with _ for spaces)"
+                    if similar else "")
+            found = ", ".join(h for h in header if h) or "nothing"
+            if len(found) > 120:
+                found = found[:117] + "..."
+            raise InputError(f"the required column is missing{hint}; required: {', '.join(required)}; "
+                             f"the header has: {found}", path=shown, row=header_row, column=name)
+
+
+def _check_header(shown: str, header_row: int, header: list[str], body) -> list[int]:
+    """Validate header names (blank, repeated); return the indexes of the columns to keep."""
     seen: dict[str, int] = {}
     keep = []
     for i, name in enumerate(header):
@@ -495,16 +519,6 @@ def _check_header(shown: str, header_row: int, header: list[str], body, required
                              path=shown, row=header_row, column=name)
         seen[name] = i
         keep.append(i)
-    for name in required:
-        if name not in seen:
-            similar = [h for h in seen if h.lower().replace(" ", "_") == name]
-            hint = (f" (found '{similar[0]}': column names are lower case, with _ for spaces)"
-                    if similar else "")
-            found = ", ".join(seen) if seen else "nothing"
-            if len(found) > 120:
-                found = found[:117] + "..."
-            raise InputError(f"the required column is missing{hint}; required: {', '.join(required)}; "
-                             f"the header has: {found}", path=shown, row=header_row, column=name)
     return keep
 
 
@@ -524,7 +538,7 @@ _PCT = re.compile(r"^\d+(?:\.\d+)?$")
 
 def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
     """A count cell: blank -> None; whole numbers only (``3.0`` is read as 3)."""
-    s = text.strip()
+    s = _strip(text)
     if not s:
         return None
 
@@ -563,7 +577,7 @@ def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
 
 def _parse_number(text: str, *, path: str, row: int, column: str, decimal_comma: bool,
                   hint: str) -> float | None:
-    s = text.strip()
+    s = _strip(text)
     if not s:
         return None
     if decimal_comma and _DECIMAL_COMMA.match(s):
@@ -589,7 +603,7 @@ def parse_timepoint(text: str, *, path: str, row: int, column: str = "timepoint_
 
 
 def parse_unit(text: str, *, path: str, row: int, column: str = "unit") -> str | None:
-    s = text.strip().lower()
+    s = _strip(text).lower()
     if not s:
         return None
     if s not in schema.UNITS:
@@ -599,7 +613,7 @@ def parse_unit(text: str, *, path: str, row: int, column: str = "unit") -> str |
 
 
 def _parse_pct(text: str, *, path: str, row: int, column: str, decimal_comma: bool) -> str | None:
-    s = text.strip()
+    s = _strip(text)
     if not s:
         return None
     s = s.rstrip("%").strip()
@@ -614,8 +628,18 @@ def _parse_pct(text: str, *, path: str, row: int, column: str, decimal_comma: bo
 def _text(value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.strip()
+    value = _strip(value)
     return value or None
+
+
+# Invisible characters that editors and copy-paste leave at the ends of cells;
+# kept, they would make "A" and "A\u200b" two different study groups.
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+
+
+def _strip(text: str) -> str:
+    """``str.strip`` that also removes byte-order marks and zero-width characters at the ends."""
+    return text.strip().strip(_INVISIBLE).strip()
 
 
 def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:

@@ -20,8 +20,13 @@ What a file may look like (reading)
   tab-separated file a decimal comma is accepted in the number columns
   ``timepoint_weeks``, ``dose_cells``, ``pct_t``, ``pct_c`` (``43,3`` is 43.3),
   as European spreadsheets write it.
+  A first line ``sep=;`` (Excel's delimiter directive) sets the delimiter and
+  is not counted as a row (Excel hides it).
 - Line ends: LF, CRLF or CR. Quoted fields may hold commas, quotes (doubled)
   and line breaks.
+- Spaces, byte-order marks and zero-width characters at either end of a cell
+  are removed (so ``A`` and ``A`` followed by a zero-width space are one
+  study group).
 - Blank lines, and rows whose every cell is blank, are skipped. Row numbers
   in messages count them anyway, so that they match what a spreadsheet shows
   (the header is row 1; a quoted line break does not start a new row).
