@@ -14,7 +14,7 @@ RD; PFT and PAS are defined at 0 and n and get none (escalc's own default,
 participants of both arms) are unusable for RR and OR: they are flagged
 ``keep=False`` with a reason, as ``escalc(drop00=TRUE)`` does; RD keeps them.
 
-This module imports numpy and scipy.special only (it is on the ``pool`` path).
+This module imports numpy and msc_meta._dist only (it is on the ``pool`` path).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, ndtri
+from msc_meta._dist import expit, ndtri
 
 from msc_meta.errors import InputError, UsageError
 

@@ -59,7 +59,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
+from msc_meta import _dist as special
 
 from msc_meta.errors import UsageError
 from msc_meta.pooling.results import PoolResult

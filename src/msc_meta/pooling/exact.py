@@ -6,7 +6,7 @@ wrong (zero width at 0/n and n/n, below 0 or above 1 elsewhere) and the
 chi-square test is not valid, so single studies get exact (Clopper-Pearson)
 or score (Wilson) intervals and comparisons get Fisher's exact test.
 
-Everything here is vectorised numpy on top of ``scipy.special`` only (this
+Everything here is vectorised numpy on top of ``msc_meta._dist`` only (this
 module may be imported on the ``pool`` path).
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaincinv, gammaln, ndtri
+from msc_meta._dist import betaincinv, gammaln, ndtri
 
 from msc_meta.errors import UsageError
 

@@ -14,7 +14,7 @@ double-zero table adds nothing to the MH or Peto estimate anyway; for RR a
 table with events in every participant of both arms would add to the MH
 sums (it pulls the estimate towards 1) and is left out by the contract.
 
-Imports numpy and scipy.special only (the ``pool`` path).
+Imports numpy and msc_meta._dist only (the ``pool`` path).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import chdtrc, ndtr
+from msc_meta._dist import chdtrc, ndtr
 
 from msc_meta.effects import _z_crit, escalc, transform_back
 from msc_meta.errors import ComputationError, InputError, UsageError

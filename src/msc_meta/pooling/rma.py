@@ -28,7 +28,7 @@ metafor 3.8.1 for the intercept-only model (``rma(yi, vi, method=, test=)``,
   limit (metafor's ">"), and a CI entirely below Q's range is [0, 0]. I² and
   H² CIs follow from the τ² bounds and s².
 
-Only numpy and scipy.special are imported at module level.
+Only numpy and msc_meta._dist (scipy-free distribution functions) are imported at module level.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import chdtrc, chdtri, ndtr, ndtri, stdtr, stdtrit
+from msc_meta._dist import chdtrc, chdtri, ndtr, ndtri, stdtr, stdtrit
 
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.results import PoolResult

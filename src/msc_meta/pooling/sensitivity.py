@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
+from msc_meta import _dist as special
 
 from msc_meta.errors import ComputationError, UsageError
 

@@ -34,7 +34,7 @@ relative 1e-10, with an absolute floor 1e-14·s² so that estimates
 converging to the boundary 0 (by step halving) also stop. Root finding (PM,
 Q-profile) is safeguarded Newton with bisection, to about 1e-13 relative.
 
-Only numpy and scipy.special are imported (this module is on the ``pool``
+Only numpy is imported (this module is on the ``pool``
 path).
 """
 
