@@ -9,6 +9,7 @@ data (tables, JSON); stderr carries diagnostics. Errors derived from
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
