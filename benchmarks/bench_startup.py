@@ -9,28 +9,27 @@ after one untimed warm-up round so the OS file cache is warm for all):
   (read the CSV, select, escalc, rma, prediction interval, confint, JSON;
   target: ours <= 0.25 x); it keeps the studies msc-meta pooled (their ids
   are passed in) rather than re-implementing msc-meta's selection rules,
-- the floor of our imports (bare Python; click; numpy; numpy + scipy.special
-  + click) and ``msc-meta --help``,
-- if ``msc_meta._dist`` exists: a patched copy of the package in a temporary
-  directory whose ``scipy.special`` imports are replaced by ``msc_meta._dist``
-  (the installed package is not touched), to show what that switch would buy.
+- the floor of our imports (bare Python; click; numpy; numpy + click), for
+  information numpy + scipy.special + click (what the pool path paid before
+  it moved to ``msc_meta._dist``), and ``msc-meta --help``.
+
+The package's bytecode is compiled first, as ``pip install`` does (with
+PYTHONDONTWRITEBYTECODE set, an editable install would otherwise compile
+every module from source in every run).
 
 Then ``python -X importtime`` of the pool run, summed by top-level package,
 and a check that our JSON numbers equal metafor's.
 
 Usage: python benchmarks/bench_startup.py [--repeats 7] [--outcome K --timepoint W --unit U]
-(default: --outcome ae_malignancy --timepoint 208, a single-arm PLO pool, k = 4)
+(default: --outcome ae_malignancy --timepoint 208, a single-arm PLO pool, k = 3)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,36 +61,16 @@ def pool_args(a) -> list[str]:
     return args + ["--json"]
 
 
-def make_patched_copy(tmp: Path) -> Path | None:
-    """Copy src/msc_meta to ``tmp`` and point its scipy.special imports at ``_dist``.
+def compile_bytecode() -> None:
+    """Write the package's .pyc files first, as ``pip install`` does.
 
-    Only modules whose every scipy.special name exists in ``_dist`` are
-    rewritten (the others, e.g. GLMM or meta-regression, stay on scipy: they
-    are not on the pool path). Returns the directory to put on PYTHONPATH, or
-    None when ``_dist`` is missing. The installed package is not touched.
+    With PYTHONDONTWRITEBYTECODE set (as on the developers' machines) an
+    editable install would otherwise compile every module from source in
+    every run, which no installed copy does.
     """
-    src = REPO / "src" / "msc_meta"
-    if not (src / "_dist.py").exists():
-        return None
-    import msc_meta._dist as dist
+    import compileall
 
-    available = set(dist.__all__)
-    dst = tmp / "msc_meta"
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-    pattern_from = re.compile(r"^from scipy\.special import ([\w, ()]+)$", re.M)
-    pattern_mod = re.compile(r"^from scipy import special$", re.M)
-    for path in dst.rglob("*.py"):
-        text = path.read_text()
-        names = {n.strip(" ()") for m in pattern_from.finditer(text) for n in m[1].split(",")}
-        if pattern_mod.search(text):
-            names |= set(re.findall(r"\bspecial\.(\w+)", text))
-        names.discard("")
-        if not names or not names <= available:
-            continue
-        new = pattern_from.sub(r"from msc_meta._dist import \1", text)
-        new = pattern_mod.sub("from msc_meta import _dist as special", new)
-        path.write_text(new)
-    return tmp
+    compileall.compile_dir(str(REPO / "src" / "msc_meta"), quiet=1)
 
 
 def importtime_breakdown(argv, env=None) -> tuple[dict, dict, float]:
@@ -173,107 +152,84 @@ def main(argv=None) -> int:
         "msc-meta pool --json": [*script, *args],
         "import pandas, statsmodels.api": [py, "-c", "import pandas, statsmodels.api"],
     }
-    tmp = Path(tempfile.mkdtemp(prefix="msc_meta_patched_"))
-    try:
-        patched = make_patched_copy(tmp)
-        patched_env = None
-        if patched is not None:
-            patched_env = dict(os.environ, PYTHONPATH=str(patched))
-            commands["msc-meta pool --json (patched: _dist)"] = ([*script, *args], patched_env)
-        r_exe = rscript()
-        r_argv = None
-        if r_exe:
-            # R pools the studies msc-meta pooled (its selection rules are not re-implemented in R)
-            _, first = run_command([*script, *args])
-            pooled_ids = ",".join(st["study_id"] for st in json.loads(first.stdout)["studies"])
-            r_argv = [r_exe, str(R_DIR / "pool_metafor.R"), str(table), a.outcome,
-                      "NA" if a.timepoint is None else str(a.timepoint), a.unit or "NA", "REML",
-                      pooled_ids]
-            commands["Rscript -e 'invisible(0)'"] = [r_exe, "-e", "invisible(0)"]
-            commands["Rscript pool_metafor.R"] = r_argv
-        else:
-            print("Rscript not found: the metafor baseline is skipped")
+    compile_bytecode()
+    r_exe = rscript()
+    r_argv = None
+    if r_exe:
+        # R pools the studies msc-meta pooled (its selection rules are not re-implemented in R)
+        _, first = run_command([*script, *args])
+        pooled_ids = ",".join(st["study_id"] for st in json.loads(first.stdout)["studies"])
+        r_argv = [r_exe, str(R_DIR / "pool_metafor.R"), str(table), a.outcome,
+                  "NA" if a.timepoint is None else str(a.timepoint), a.unit or "NA", "REML",
+                  pooled_ids]
+        commands["Rscript -e 'invisible(0)'"] = [r_exe, "-e", "invisible(0)"]
+        commands["Rscript pool_metafor.R"] = r_argv
+    else:
+        print("Rscript not found: the metafor baseline is skipped")
 
-        results = time_commands(commands, a.repeats)
+    results = time_commands(commands, a.repeats)
 
-        rows = [[name, fmt_s(t.best), f"[{fmt_s(t.median)}]", fmt_s(t.best_cpu)]
-                for name, (t, _) in results.items()]
-        print_table(["process (fresh, warm file cache)", "wall min", "[median]", "CPU min"], rows,
-                    title="Start-up")
+    rows = [[name, fmt_s(t.best), f"[{fmt_s(t.median)}]", fmt_s(t.best_cpu)]
+            for name, (t, _) in results.items()]
+    print_table(["process (fresh, warm file cache)", "wall min", "[median]", "CPU min"], rows,
+                title="Start-up")
 
-        ours_t = results["msc-meta pool --json"][0].best
-        ours_json = json.loads(results["msc-meta pool --json"][1].stdout)
-        pd_t = results["import pandas, statsmodels.api"][0].best
-        cpu = {name: t.best_cpu for name, (t, _) in results.items()}
-        targets = [Target("pool <= 0.5 x import pandas, statsmodels.api",
-                          f"{ours_t / pd_t:.3f} ({fmt_s(ours_t)} / {fmt_s(pd_t)}; "
-                          f"CPU {cpu['msc-meta pool --json'] / cpu['import pandas, statsmodels.api']:.3f})",
-                          "<= 0.5", ours_t <= 0.5 * pd_t)]
-        agree = None
-        if r_argv:
-            r_t = results["Rscript pool_metafor.R"][0].best
-            r_json = json.loads(results["Rscript pool_metafor.R"][1].stdout)
-            ok, worst, bad = compare_with_metafor(ours_json, r_json)
-            agree = {"ok": ok, "max_rel_diff": worst, "mismatches": bad}
-            floor = results["import numpy, scipy.special, click"][0].best
-            r_cpu = cpu["Rscript pool_metafor.R"]
-            targets.append(Target("pool <= 0.25 x Rscript metafor pool",
-                                  f"{ours_t / r_t:.3f} ({fmt_s(ours_t)} / {fmt_s(r_t)}; "
-                                  f"CPU {cpu['msc-meta pool --json'] / r_cpu:.3f})", "<= 0.25",
-                                  ours_t <= 0.25 * r_t))
-            targets.append(Target("  floor: numpy+scipy.special+click <= 0.25 x R",
-                                  f"{floor / r_t:.3f} ({fmt_s(floor)}; "
-                                  f"CPU {cpu['import numpy, scipy.special, click'] / r_cpu:.3f})",
-                                  "<= 0.25", floor <= 0.25 * r_t))
-            if patched is not None:
-                p_t = results["msc-meta pool --json (patched: _dist)"][0].best
-                p_json = json.loads(results["msc-meta pool --json (patched: _dist)"][1].stdout)
-                p_ok, p_worst, _ = compare_with_metafor(p_json, r_json)
-                targets.append(Target("  patched (_dist) pool <= 0.25 x R",
-                                      f"{p_t / r_t:.3f} ({fmt_s(p_t)}; CPU "
-                                      f"{cpu['msc-meta pool --json (patched: _dist)'] / r_cpu:.3f})",
-                                      "<= 0.25", p_t <= 0.25 * r_t and p_ok))
-                agree["patched_ok"] = p_ok
-                agree["patched_max_rel_diff"] = p_worst
-            targets.append(Target("pool JSON equals metafor (1e-6 rel)",
-                                  f"max rel diff {worst:.1e}", "<= 1e-6", ok))
-            if bad:
-                print("mismatches with metafor:", *bad, sep="\n  ")
-        else:
-            targets.append(Target("pool <= 0.25 x Rscript metafor pool", "no R", "<= 0.25", None))
+    ours_t = results["msc-meta pool --json"][0].best
+    ours_json = json.loads(results["msc-meta pool --json"][1].stdout)
+    pd_t = results["import pandas, statsmodels.api"][0].best
+    cpu = {name: t.best_cpu for name, (t, _) in results.items()}
+    targets = [Target("pool <= 0.5 x import pandas, statsmodels.api",
+                      f"{ours_t / pd_t:.3f} ({fmt_s(ours_t)} / {fmt_s(pd_t)}; "
+                      f"CPU {cpu['msc-meta pool --json'] / cpu['import pandas, statsmodels.api']:.3f})",
+                      "<= 0.5", ours_t <= 0.5 * pd_t)]
+    agree = None
+    if r_argv:
+        r_t = results["Rscript pool_metafor.R"][0].best
+        r_json = json.loads(results["Rscript pool_metafor.R"][1].stdout)
+        ok, worst, bad = compare_with_metafor(ours_json, r_json)
+        agree = {"ok": ok, "max_rel_diff": worst, "mismatches": bad}
+        floor = results["import numpy, click"][0].best
+        r_cpu = cpu["Rscript pool_metafor.R"]
+        targets.append(Target("pool <= 0.25 x Rscript metafor pool",
+                              f"{ours_t / r_t:.3f} ({fmt_s(ours_t)} / {fmt_s(r_t)}; "
+                              f"CPU {cpu['msc-meta pool --json'] / r_cpu:.3f})", "<= 0.25",
+                              ours_t <= 0.25 * r_t))
+        targets.append(Target("  (floor: import numpy, click / R)",
+                              f"{floor / r_t:.3f} ({fmt_s(floor)}; "
+                              f"CPU {cpu['import numpy, click'] / r_cpu:.3f})", "info", None))
+        targets.append(Target("pool JSON equals metafor (1e-6 rel)",
+                              f"max rel diff {worst:.1e}", "<= 1e-6", ok))
+        if bad:
+            print("mismatches with metafor:", *bad, sep="\n  ")
+    else:
+        targets.append(Target("pool <= 0.25 x Rscript metafor pool", "no R", "<= 0.25", None))
 
-        # imports of the pool path
-        per_pkg, cumulative, total = importtime_breakdown(["-m", "msc_meta", *args])
-        help_pkg, _, help_total = importtime_breakdown(["-m", "msc_meta", "--help"])
-        forbidden = [m for m in ("pandas", "statsmodels", "matplotlib") if m in per_pkg]
-        rows = sorted(per_pkg.items(), key=lambda kv: -kv[1])
-        print_table(["package (self time summed)", "import time"],
-                    [[k, fmt_s(v)] for k, v in rows[:14]] + [["total", fmt_s(total)]],
-                    title="python -X importtime -m msc_meta pool ... --json (one run; importtime adds overhead)")
-        interesting = {k: v for k, v in cumulative.items()
-                       if k in ("numpy", "scipy.special", "scipy._lib._array_api", "click",
-                                "scipy._lib.array_api_compat.numpy", "numpy.f2py", "numpy.testing")}
-        print_table(["module (cumulative, first import)", "time"],
-                    [[k, fmt_s(v)] for k, v in sorted(interesting.items(), key=lambda kv: -kv[1])])
-        targets.append(Target("pool path imports no pandas/statsmodels/matplotlib",
-                              ", ".join(forbidden) or "none", "none", not forbidden))
-        targets.append(Target("--help imports no numpy", "numpy" if "numpy" in help_pkg else "none",
-                              "none", "numpy" not in help_pkg))
-        if patched is not None:
-            p_pkg, _, p_total = importtime_breakdown(["-m", "msc_meta", *args], env=patched_env)
-            print(f"patched copy: imports total {fmt_s(p_total)} (scipy imported: {'scipy' in p_pkg})")
-        print_targets(targets)
-        if not a.no_save:
-            save_results("startup", {
-                "machine": info, "command": ["msc-meta", *args], "repeats": a.repeats,
-                "timings": {name: t for name, (t, _) in results.items()},
-                "importtime_self_by_package": per_pkg, "importtime_total": total,
-                "importtime_help_total": help_total,
-                "agreement_with_metafor": agree, "targets": targets,
-            })
-        return 0 if all(t.ok is not False for t in targets) else 1
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # imports of the pool path
+    per_pkg, cumulative, total = importtime_breakdown(["-m", "msc_meta", *args])
+    help_pkg, _, help_total = importtime_breakdown(["-m", "msc_meta", "--help"])
+    forbidden = [m for m in ("pandas", "statsmodels", "matplotlib", "scipy") if m in per_pkg]
+    rows = sorted(per_pkg.items(), key=lambda kv: -kv[1])
+    print_table(["package (self time summed)", "import time"],
+                [[k, fmt_s(v)] for k, v in rows[:14]] + [["total", fmt_s(total)]],
+                title="python -X importtime -m msc_meta pool ... --json (one run; importtime adds overhead)")
+    interesting = {k: v for k, v in cumulative.items() if k in ("numpy", "click", "msc_meta.data",
+                                                               "msc_meta.pooling.analysis")}
+    print_table(["module (cumulative, first import)", "time"],
+                [[k, fmt_s(v)] for k, v in sorted(interesting.items(), key=lambda kv: -kv[1])])
+    targets.append(Target("pool path imports no pandas/statsmodels/matplotlib/scipy",
+                          ", ".join(forbidden) or "none", "none", not forbidden))
+    targets.append(Target("--help imports no numpy", "numpy" if "numpy" in help_pkg else "none",
+                          "none", "numpy" not in help_pkg))
+    print_targets(targets)
+    if not a.no_save:
+        save_results("startup", {
+            "machine": info, "command": ["msc-meta", *args], "repeats": a.repeats,
+            "timings": {name: t for name, (t, _) in results.items()},
+            "importtime_self_by_package": per_pkg, "importtime_total": total,
+            "importtime_help_total": help_total,
+            "agreement_with_metafor": agree, "targets": targets,
+        })
+    return 0 if all(t.ok is not False for t in targets) else 1
 
 
 if __name__ == "__main__":
