@@ -60,7 +60,7 @@ def row(study_id, et, nt, ec=None, nc=None, **extra):
 # ---------------------------------------------------------------- run_pool
 
 def test_run_pool_returns_frozen_results_with_labels(two_arm):
-    analysis = run_pool(two_arm, outcome="closure")
+    analysis = run_pool(two_arm, outcome="closure", multiarm="keep")
     assert isinstance(analysis, Analysis) and analysis.k == 5
     assert analysis.measure == "RR" and analysis.method == "REML"
     assert analysis.timepoint_weeks == 24 and analysis.unit == "patient"
@@ -79,7 +79,7 @@ def test_run_pool_returns_frozen_results_with_labels(two_arm):
 
 def test_mh_with_cc_zero_still_pools_a_single_zero_table(two_arm):
     """MH uses raw counts (rma.mh(add=0)): B (0/15 vs 6/15) stays in, without its own estimate."""
-    analysis = run_pool(two_arm, outcome="closure", method="MH", cc=0)
+    analysis = run_pool(two_arm, outcome="closure", method="MH", cc=0, multiarm="keep")
     ids = [s.study_id for s in analysis.studies]
     assert ids == ["A", "B", "E", "G1", "G2"]
     b = analysis.studies[1]
@@ -97,7 +97,7 @@ def test_mh_k1_zero_cell_without_cc_is_not_estimable(tmp_path):
 
 
 def test_inverse_variance_with_cc_zero_leaves_out_the_zero_cell_study(two_arm):
-    analysis = run_pool(two_arm, outcome="closure", method="FE", cc=0)
+    analysis = run_pool(two_arm, outcome="closure", method="FE", cc=0, multiarm="keep")
     reasons = {e.study_id: e.reason for e in analysis.excluded}
     assert "B" in reasons and "no continuity correction" in reasons["B"]
     assert analysis.k == 4
@@ -115,7 +115,7 @@ def test_events_in_everyone_of_both_arms_is_dropped_for_or_kept_for_rd(tmp_path)
 def test_shared_control_note_needs_same_trial_and_identical_control(tmp_path):
     rows = [row("D1", 3, 10, 2, 12, trial="X"), row("D2", 5, 10, 2, 12, trial="X"),
             row("D3", 6, 10, 3, 12, trial="X"), row("Y1", 4, 10, 2, 12, trial="Y")]
-    analysis = run_pool(table_of(tmp_path, rows), outcome="closure", method="FE")
+    analysis = run_pool(table_of(tmp_path, rows), outcome="closure", method="FE", multiarm="keep")
     shared = [n for n in analysis.notes if "share one control arm" in n]
     assert shared == ["trial X: D1, D2 share one control arm (2/12), counted 2 times (--multiarm keep): "
                       "this overstates the precision; --multiarm combine or split counts it once"]
@@ -148,7 +148,7 @@ def test_no_counts_reason_quotes_the_printed_percentage_and_note(tmp_path):
     rows = [row("A", 5, 10, 2, 10), row("B", 3, 9, 1, 8),
             dict(study_id="P", outcome="closure", pct_t="43.3", pct_c="20.1",
                  note="only percentages in the abstract")]
-    analysis = run_pool(table_of(tmp_path, rows), outcome="closure", method="FE")
+    analysis = run_pool(table_of(tmp_path, rows), outcome="closure", method="FE", multiarm="keep")
     assert analysis.excluded[0].reason == ("no counts in the source: 43.3% vs 20.1% printed; "
                                           "only percentages in the abstract")
 

@@ -38,7 +38,7 @@ def _analysis(table_path):
     from msc_meta.data import load_table
     from msc_meta.pooling.analysis import run_pool
 
-    return run_pool(load_table(table_path), outcome="healing", hksj=True)
+    return run_pool(load_table(table_path), outcome="healing", hksj=True, multiarm="keep")
 
 
 def _same(a, b) -> bool:

@@ -292,13 +292,14 @@ def r(study_id, et, nt, ec, nc, trial=None, **extra):
                 trial=trial, **extra)
 
 
-def test_library_default_is_keep(tmp_path):
+def test_library_default_is_combine_as_the_cli(tmp_path):
     t = table(tmp_path, MULTI["small"]["rows"])
-    analysis = run_pool(t, outcome="closure")
-    assert analysis.multiarm == "keep" and analysis.k == 6
-    assert analysis.studies[0].members == () and analysis.studies[0].multiarm is None
+    assert run_pool(t, outcome="closure").multiarm == "combine"
     analyses, _ = run_pool_by(t, "route", outcome="closure")
-    assert all(a.multiarm == "keep" for a in analyses)
+    assert all(a.multiarm == "combine" for a in analyses)
+    keep = run_pool(t, outcome="closure", multiarm="keep")
+    assert keep.k == 6
+    assert keep.studies[0].members == () and keep.studies[0].multiarm is None
 
 
 def test_what_counts_as_a_shared_control(tmp_path):

@@ -76,9 +76,10 @@ MULTIARM_MODES = ("combine", "split", "keep")
 STUDY_CI_METHODS = ("exact", "wilson", "wald")
 # ``study_ci=None`` (what ``pool`` passes by default) means exact intervals for
 # proportions: Clopper-Pearson keeps its coverage at 0/n, n/n and n = 4, and is
-# R meta's metaprop() default. The library default stays "wald" (and
-# multiarm "keep") for callers written before these options existed; the
-# ``pool`` command's own --multiarm default is "combine".
+# R meta's metaprop() default. The library default stays "wald" (metafor's
+# study interval). Shared control arms are combined by default everywhere
+# (library, pool_many and every command but regress, which keeps the dose
+# cohorts apart on purpose), so a pool_many row equals what `pool` prints.
 CLI_DEFAULT_STUDY_CI = "exact"
 # escalc(add=, to="only0") adds nothing for these (metafor sets add <- 0).
 NO_CC_MEASURES = ("PFT", "PAS")
@@ -163,7 +164,7 @@ class SubgroupTest:
 
 def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None,
              method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
-             multiarm="keep", study_ci="wald") -> Analysis:
+             multiarm="combine", study_ci="wald") -> Analysis:
     """Pool one outcome of ``table``; see the module docstring for the rules.
 
     ``multiarm`` (combine | split | keep) says how comparisons sharing one
@@ -218,7 +219,7 @@ def drop_overlaps(table, rows):
 
 def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
                 method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
-                multiarm="keep", study_ci="wald") -> tuple[list[Analysis], SubgroupTest | None]:
+                multiarm="combine", study_ci="wald") -> tuple[list[Analysis], SubgroupTest | None]:
     """One :class:`Analysis` per value of column ``by``, and the subgroup test.
 
     Blank values form their own group, ``(blank)``. A subgroup with nothing

@@ -46,7 +46,7 @@ _SHOWN = "<DataFrame>"
 
 
 def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", cc=0.5,
-              level=95.0, multiarm="keep"):
+              level=95.0, multiarm="combine"):
     """Pool every group of ``table`` (grouped by the columns ``by``) in one vectorised pass.
 
     ``table``: pandas DataFrame with at least ``study_id, outcome, events_t,

@@ -275,7 +275,7 @@ def study_sizes(lines, measure) -> np.ndarray:
 
 
 def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
-                    hksj=False, cc=0.5, level=95.0, multiarm="keep") -> SmallStudyAnalysis:
+                    hksj=False, cc=0.5, level=95.0, multiarm="combine") -> SmallStudyAnalysis:
     """Select rows and compute effect sizes exactly as ``pool``, then Egger and trim-and-fill."""
     from msc_meta.effects import transform_back
     from msc_meta.pooling.analysis import run_pool

@@ -297,7 +297,7 @@ class SensitivityAnalysis:
 
 def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
                     hksj=False, cc=0.5, level=95.0, order_by: str | None = None,
-                    multiarm="keep") -> SensitivityAnalysis:
+                    multiarm="combine") -> SensitivityAnalysis:
     """Select rows and compute effect sizes exactly as ``pool``, then the three analyses.
 
     ``order_by`` names the column whose ascending values order the
