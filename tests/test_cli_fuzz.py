@@ -67,9 +67,8 @@ CORPUS = Path(__file__).parent / "bad_inputs"
 # strict xfail test at the end of this file. While it is open, a run failing
 # with this exact signature does not fail test_cli_fuzz; once the xfail test
 # passes (XPASS fails the suite), delete its entry here and its marker there.
-KNOWN_BUGS = {
+KNOWN_BUGS: dict = {
     # all of these words in the failure -> the pinning test
-    ("RuntimeWarning", "metareg.py"): "test_saturated_meta_regression_prints_no_warning",
 }
 
 
@@ -331,10 +330,6 @@ def test_pool_by_with_overlapping_subgroups(curated_path, run_cli):
     assert isinstance(json.loads(out), list)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in pooling/metareg.py (_adjusted_r2_weighted): with as many coefficients as studies "
-    "(k == p) it divides 0 by 0 and numpy prints 'RuntimeWarning: invalid value encountered in "
-    "scalar divide' on the user's stderr; wrap it in np.errstate or return 0 when k <= p"))
 def test_saturated_meta_regression_prints_no_warning(tmp_path, run_cli_process):
     code, out, err = run_cli_process("regress", "--data", _fuzz_table(tmp_path), "--outcome", "closure",
                                      "--timepoint", "52", "--unit", "patient", "--mods", "cell_source",

@@ -418,6 +418,9 @@ def _adjusted_r2_weighted(yi, X, w):
     k, p = X.shape
     if np.allclose(yi, yi[0]):
         return 0.0
+    if k <= p:
+        # saturated: lm's adjusted R² is 0/0 (R gives NaN with a warning)
+        return float("nan")
     XtWX = X.T @ (w[:, None] * X)
     beta = np.linalg.solve(XtWX, X.T @ (w * yi))
     rss = np.sum(w * (yi - X @ beta) ** 2)
