@@ -49,7 +49,7 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
            level, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
-    from msc_meta.report.export import check_output_path, export_rows, tidy_rows
+    from msc_meta.report.export import check_output_path, export_rows
 
     if export_all and (outcome or timepoint is not None or unit):
         raise UsageError("--all exports every outcome, time point and unit: drop --outcome, "

@@ -20,7 +20,7 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from msc_meta.plot._common import (MEASURE_NAMES, PROPORTION_MEASURES, RATIO_MEASURES,
+from msc_meta.plot._common import (MEASURE_NAMES, RATIO_MEASURES,
                                    fmt_ci, fmt_num, fmt_p, fmt_stat, linear_limits,
                                    new_figure, ratio_limits, selection_title)
 

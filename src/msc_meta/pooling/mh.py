@@ -25,7 +25,7 @@ import numpy as np
 from msc_meta._dist import chdtrc, ndtr
 
 from msc_meta.effects import _z_crit, escalc, transform_back
-from msc_meta.errors import ComputationError, InputError, UsageError
+from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.results import PoolResult
 
 MH_MEASURES = ("RR", "OR", "RD")

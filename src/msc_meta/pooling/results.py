@@ -57,14 +57,17 @@ class PoolResult:
 
     def to_dict(self) -> dict:
         """Plain-JSON dictionary (NaN and inf become None)."""
-        return {key: _jsonable(value) for key, value in asdict(self).items()}
+        return jsonable(asdict(self))
 
 
-def _jsonable(value):
+def jsonable(value):
+    """Plain JSON value: numpy scalars unwrapped, NaN and inf as None, containers walked."""
+    if isinstance(value, dict):
+        return {key: jsonable(v) for key, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalar
-        return _jsonable(value.item())
     return value

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
 from msc_meta.errors import UsageError
+from msc_meta.pooling.results import jsonable
 
 ABSOLUTE_MEASURES = ("RR", "OR", "RD")
 
@@ -105,17 +106,7 @@ class SummaryOfFindings:
             "nntb_bound": nnt["nntb_bound"], "nnth_bound": nnt["nnth_bound"],
             "nnt_text": nnt["text"],
         })
-        return {key: _jsonable(value) for key, value in data.items()}
-
-
-def _jsonable(value):
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (tuple, list)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        return _jsonable(value.item())
-    return value
+        return jsonable(data)
 
 
 def intervention_risk(measure: str, control_risk: float, effect: float) -> float:

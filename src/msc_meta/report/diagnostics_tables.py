@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 
-from msc_meta.report.forest_table import NATURAL_LABEL, fmt, fmt_ci, fmt_p, fmt_pct
+from msc_meta.pooling.results import jsonable
+from msc_meta.report.forest_table import NATURAL_LABEL, fmt, fmt_ci, fmt_p, fmt_pct, hanging_list
 
 # The contract's keys of `msc-meta regress --json`, in its order (extensions follow).
 REGRESS_KEYS = ("method", "k", "coefficients", "tau2", "i2", "r2", "qm", "qm_df", "qm_pval",
@@ -22,20 +23,8 @@ RATIO_MEASURES = ("RR", "OR")
 
 # ---------------------------------------------------------------- JSON
 
-def _clean(value):
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value
-
-
 def dumps(doc) -> str:
-    return json.dumps(_clean(doc), indent=2, ensure_ascii=False, allow_nan=False)
+    return json.dumps(jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def _selection(a) -> dict:
@@ -179,22 +168,11 @@ def _footer(excluded, notes, warning=None):
         out.append(Text(f"Warning: {warning}", style="bold"))
     if excluded:
         out.append(Text("Left out:"))
-        out.append(_bullets([f"{e.study_id} (row {e.row_number}): {e.reason}" for e in excluded]))
+        out.append(hanging_list([f"{e.study_id} (row {e.row_number}): {e.reason}" for e in excluded]))
     if notes:
         out.append(Text("Notes:"))
-        out.append(_bullets(notes))
+        out.append(hanging_list(notes))
     return out
-
-
-def _bullets(items):
-    from rich.table import Table
-
-    grid = Table.grid(padding=(0, 1, 0, 0))
-    grid.add_column(no_wrap=True, width=3, justify="right")
-    grid.add_column(overflow="fold")
-    for item in items:
-        grid.add_row("-", item)
-    return grid
 
 
 def render_sensitivity(sa) -> list:

@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from msc_meta.errors import UsageError
+from msc_meta.pooling.results import jsonable
 
 ANALYSIS_KEYS = ("analysis", "row_type", "model", "measure", "method",
                  "outcome", "timepoint_weeks", "unit", "by", "group")
@@ -119,19 +120,6 @@ def analysis_label(analysis) -> str:
         by = getattr(analysis, "by", None)
         parts.append(f"{by}={analysis.group}" if by else str(analysis.group))
     return "|".join(parts)
-
-
-def _clean(value):
-    """Plain Python value for CSV/JSON: numpy scalars unwrapped, NaN/inf -> None."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = None) -> list[dict]:
@@ -197,7 +185,7 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
         })
     for row in rows:
         for key in COLUMNS:
-            row[key] = _clean(row.get(key))
+            row[key] = jsonable(row.get(key))
     return [{key: row[key] for key in COLUMNS} for row in rows]
 
 
@@ -212,7 +200,7 @@ def neutralise_formula(text: str) -> str:
 
 def csv_cell(value) -> str:
     """One CSV cell: floats by ``repr`` (exact round trip), text neutralised."""
-    value = _clean(value)
+    value = jsonable(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -232,7 +220,7 @@ def write_csv(rows: Iterable[dict], stream, columns: Sequence[str] = COLUMNS) ->
 
 
 def write_json(rows: Iterable[dict], stream) -> None:
-    json.dump([{k: _clean(v) for k, v in row.items()} for row in rows], stream,
+    json.dump([{k: jsonable(v) for k, v in row.items()} for row in rows], stream,
               indent=2, allow_nan=False, ensure_ascii=False)
     stream.write("\n")
 

@@ -320,18 +320,18 @@ def _footer(analysis):
     out = [Text(line) for line in lines]
     if analysis.excluded:
         out.append(Text("Left out:"))
-        out.append(_hanging([f"{e.study_id} (row {e.row_number}): {e.reason}"
+        out.append(hanging_list([f"{e.study_id} (row {e.row_number}): {e.reason}"
                              for e in analysis.excluded]))
     if analysis.notes:
         out.append(Text("Notes:"))
-        out.append(_hanging(analysis.notes))
+        out.append(hanging_list(analysis.notes))
     guidance = getattr(analysis, "guidance", None)
     if guidance:
         out.append(Text(f"Guidance: {guidance}", style="bold"))
     return out
 
 
-def _hanging(items):
+def hanging_list(items):
     """A bulleted list whose wrapped lines stay indented under their text."""
     from rich.table import Table
 

@@ -11,7 +11,8 @@ JSON parser accept.
 from __future__ import annotations
 
 import json
-import math
+
+from msc_meta.pooling.results import jsonable
 
 # The contract's keys, in its order; tests check the document against these.
 CONTRACT_KEYS = (
@@ -109,7 +110,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test)
-    return _clean(doc)
+    return jsonable(doc)
 
 
 def _common_to_dict(fit) -> dict | None:
@@ -140,14 +141,3 @@ def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
 
 
-def _clean(value):
-    """Recursively turn numpy scalars into Python ones and non-finite floats into None."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value
