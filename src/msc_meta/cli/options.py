@@ -20,11 +20,31 @@ def json_option(f):
                         help="Print one JSON document on stdout instead of the table.")(f)
 
 
+class Timepoint(click.ParamType):
+    """WEEKS, or ``blank`` (rows that state no time point) or ``any`` (all time points)."""
+
+    name = "timepoint"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        if text in ("blank", "any"):
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of weeks, 'blank' or 'any'", param, ctx)
+
+
 def selection_options(f):
     f = click.option("--unit", type=click.Choice(["patient", "fistula"]), default=None,
                      help="Keep rows whose n counts patients or fistulas.")(f)
-    f = click.option("--timepoint", type=float, default=None, metavar="WEEKS",
-                     help="Keep rows assessed at this time point (weeks), e.g. 24 or 208.")(f)
+    f = click.option("--timepoint", type=Timepoint(), default=None, metavar="WEEKS",
+                     help="Keep rows assessed at this time point (weeks), e.g. 24 or 208; "
+                          "'blank' keeps the rows whose source states no time point, 'any' "
+                          "pools every time point together (each study once; the output "
+                          "lists the time points).")(f)
     f = click.option("--outcome", required=True, metavar="KEY",
                      help="Outcome key, e.g. fistula_closure (see `msc-meta studies`).")(f)
     return f

@@ -225,9 +225,13 @@ def load_totals(path: str | os.PathLike | None = None) -> TotalsTable:
     return TotalsTable(path=raw.path, columns=raw.header, rows=rows)
 
 
-def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
+def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = None,
            unit: str | None = None) -> tuple[Row, ...]:
     """The rows of one outcome at one time point and unit, rows without counts included.
+
+    ``timepoint`` is a number of weeks, ``"blank"`` (the rows whose source
+    states no time point) or ``"any"`` (every time point together, each study
+    group at most once).
 
     Rows whose counts are blank are returned too: the analysis layer lists
     them as not pooled. Raises ``UsageError`` when nothing matches (naming
@@ -240,9 +244,15 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
     if not rows:
         keys = ", ".join(table.outcomes()) or "(none)"
         raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; outcomes are: {keys}")
-    if timepoint is not None and not math.isfinite(timepoint):
-        raise UsageError(f"--timepoint {timepoint}: give a number of weeks, e.g. 24")
-    if timepoint is not None:
+    if timepoint == "blank":
+        chosen = [row for row in rows if row.timepoint_weeks is None]
+        if not chosen:
+            raise UsageError(f"outcome '{outcome}' has no rows without a time point; "
+                             f"time points: {_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}")
+        rows = chosen
+    elif timepoint is not None and timepoint != "any":
+        if not math.isfinite(timepoint):
+            raise UsageError(f"--timepoint {timepoint}: give a number of weeks, e.g. 24")
         chosen = [row for row in rows if row.timepoint_weeks is not None
                   and math.isclose(row.timepoint_weeks, timepoint, rel_tol=0, abs_tol=1e-9)]
         if not chosen:
@@ -255,16 +265,34 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | None = None,
             raise UsageError(f"outcome '{outcome}' has no rows with --unit {unit}"
                              f"{_at(timepoint)}; units: {_list_values((r.unit for r in rows), 'unit')}")
         rows = chosen
-    timepoints = {row.timepoint_weeks for row in rows}
-    if len(timepoints) > 1:
+    if timepoint == "any":
+        _one_time_point_per_study(outcome, rows)
+    elif len({row.timepoint_weeks for row in rows}) > 1:
         raise UsageError(f"outcome '{outcome}' was assessed at several time points "
                          f"({_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}); "
-                         "choose one with --timepoint WEEKS")
+                         "choose one with --timepoint WEEKS (or 'blank', or 'any' to pool them together)")
     units = {row.unit for row in rows}
     if len(units) > 1:
         raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
                          f"({_list_values((r.unit for r in rows), 'unit')}); choose one with --unit patient|fistula")
     return tuple(rows)
+
+
+def _one_time_point_per_study(outcome: str, rows) -> None:
+    """Under ``--timepoint any`` a study group may enter once: the same people
+    at two time points are not two studies."""
+    seen: dict[str, Row] = {}
+    for row in rows:
+        if not row.has_counts:
+            continue
+        if row.study_id in seen:
+            first = seen[row.study_id]
+            raise UsageError(
+                f"outcome '{outcome}': study {row.study_id} has counts at "
+                f"{format_weeks(first.timepoint_weeks)} and {format_weeks(row.timepoint_weeks)} weeks "
+                f"(rows {first.row_number} and {row.row_number}); --timepoint any would count "
+                "its people twice: choose one time point with --timepoint WEEKS")
+        seen[row.study_id] = row
 
 
 def format_weeks(weeks: float | None) -> str:
@@ -276,8 +304,12 @@ def format_weeks(weeks: float | None) -> str:
     return f"{weeks:g}" if weeks != int(weeks) else str(int(weeks))
 
 
-def _at(timepoint: float | None) -> str:
-    return f" at {format_weeks(timepoint)} weeks" if timepoint is not None else ""
+def _at(timepoint) -> str:
+    if timepoint == "blank":
+        return " without a time point"
+    if timepoint is None or timepoint == "any":
+        return ""
+    return f" at {format_weeks(timepoint)} weeks"
 
 
 def _list_values(values: Iterable, column: str, suffix: str = "") -> str:

@@ -653,6 +653,13 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     if excluded:
         notes.append(_exclusion_note(excluded, n_rows))
     notes.extend(multiarm_notes)
+    if len({r.timepoint_weeks for r in kept}) > 1:
+        from msc_meta.data.load import format_weeks
+
+        when = ", ".join(f"{r.study_id} {format_weeks(r.timepoint_weeks)}"
+                         + (" wk" if r.timepoint_weeks is not None else "") for r in kept)
+        notes.append(f"studies assessed at different time points are pooled together "
+                     f"(--timepoint any): {when}")
     if prep.arms_only:
         arms_only = prep.arms_only
         notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms_only} "
@@ -1026,7 +1033,7 @@ def _guidance(measure, method, hksj, k, rows, cc) -> str | None:
 
 
 def _common_value(values, given):
-    if given is not None:
+    if given is not None and given not in ("blank", "any"):
         return given
     distinct = {v for v in values if v is not None and v != ""}
     return distinct.pop() if len(distinct) == 1 else None

@@ -1,4 +1,4 @@
-"""Rows whose people a finer selected row already counts are left out (``subgroup_of``)."""
+"""Selection rules of pool: overlapping study groups (subgroup_of) and --timepoint blank|any."""
 
 from __future__ import annotations
 
@@ -65,3 +65,39 @@ def test_overlap_is_listed_in_its_own_subgroup(tmp_table):
     by_group = {a.group: a for a in analyses}
     assert [e.study_id for e in by_group["D_all"].excluded] == ["D_all"]
     assert by_group["D_all"].result is None and by_group["D1"].k == 1
+
+
+# ---------------------------------------------------------------- --timepoint blank / any
+
+def test_timepoint_blank_selects_rows_without_a_time_point(run_cli):
+    code, out, err = run_cli("pool", "--outcome", "fistula_closure", "--timepoint", "blank",
+                             "--unit", "patient", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [s["study_id"] for s in doc["studies"]] == ["scrt_case_series_30"]
+    assert doc["timepoint_weeks"] is None and doc["measure"] == "PLO"
+
+
+def test_timepoint_any_pools_each_study_once_and_says_so(run_cli):
+    code, out, err = run_cli("pool", "--outcome", "fistula_closure", "--timepoint", "any",
+                             "--unit", "patient", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert sorted(s["study_id"] for s in doc["studies"]) == ["leiden_bmmsc_c1+c2+c3", "panes_cx601"]
+    assert any(n.startswith("studies assessed at different time points are pooled together")
+               for n in doc["notes"])
+
+
+def test_timepoint_any_refuses_a_study_counted_at_two_time_points(tmp_table, run_cli):
+    rows = valid_rows()[:1]
+    rows.append(dict(rows[0], timepoint_weeks=52, events_t=60, pct_t="", events_c=40, pct_c=""))
+    code, out, err = run_cli("pool", "--data", tmp_table(rows), "--outcome", "combined_remission",
+                             "--timepoint", "any")
+    assert code == 2 and out == ""
+    assert "study R has counts at 24 and 52 weeks (rows 2 and 3); --timepoint any would count its " \
+           "people twice" in err
+
+
+def test_timepoint_rejects_words_other_than_blank_and_any(run_cli):
+    code, out, err = run_cli("pool", "--outcome", "fistula_closure", "--timepoint", "soon")
+    assert code == 2 and "'soon' is not a number of weeks, 'blank' or 'any'" in err
