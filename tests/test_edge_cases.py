@@ -329,6 +329,37 @@ def test_mh_zero_variance_study_makes_q_infinite_as_metafor(run_cli_process, tmp
     assert "Q, I² and H² undefined" in _notes(doc)
 
 
+# --------------------------------------------------------------------------- GLMM on separated data
+
+def test_glmm_plo_all_studies_at_0_or_100_percent_is_refused(run_cli, tmp_table):
+    """lme4/metafor return an arbitrary huge tau² here (the likelihood has no maximum); we refuse."""
+    rows = [("A", "x", 0, 20, None, None), ("B", "x", 20, 20, None, None), ("C", "x", 0, 30, None, None)]
+    code, out, err = run_cli("pool", "--data", str(tmp_table(_csv(rows))), "--outcome", "x", "--method", "GLMM")
+    assert code == 1 and "Traceback" not in err, (code, err)
+    assert "complete separation" in err and "--method REML" in err
+
+
+def test_glmm_or_complete_separation_is_refused_at_once(run_cli, tmp_table):
+    """Was a search of many minutes (metafor: log OR 38, tau² 240,000)."""
+    rows = [("A", "x", 65, 65, 0, 117), ("B", "x", 49, 49, 0, 90), ("C", "x", 0, 22, 22, 22)]
+    code, out, err = run_cli("pool", "--data", str(tmp_table(_csv(rows))), "--outcome", "x", "--measure", "OR",
+                             "--method", "GLMM")
+    assert code == 1 and "Traceback" not in err, (code, err)
+    assert "complete separation" in err
+
+
+def test_glmm_or_search_is_bounded(monkeypatch):
+    """Near separation the likelihood has no usable maximum: the fit stops after its evaluation budget."""
+    import msc_meta.pooling.glmm as glmm
+
+    monkeypatch.setattr(glmm, "_OR_MAX_EVALUATIONS", 1500)
+    with pytest.raises(ComputationError, match="the GLMM did not converge"):
+        glmm.glmm_or([65, 49, 0, 5], [65, 49, 22, 20], [0, 0, 22, 3], [117, 90, 22, 20])
+    # an ordinary fit needs fewer evaluations than that
+    fit = glmm.glmm_or([3, 0, 5, 7, 2], [10, 12, 5, 30, 8], [1, 2, 4, 2, 3], [10, 11, 6, 28, 9])
+    assert math.isfinite(fit.beta) and fit.tau2 >= 0
+
+
 # --------------------------------------------------------------------------- very large n
 
 def test_very_large_counts_load_and_pool(run_cli, tmp_table):

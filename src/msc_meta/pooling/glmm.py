@@ -47,6 +47,8 @@ from msc_meta.pooling.results import PoolResult
 # with these clamped values, which decide where the saturated fit stops.
 _EPS = np.finfo(float).eps
 _THRESH = 30.0
+# Budget of likelihood evaluations of the two-arm fit (about 1.5 ms each).
+_OR_MAX_EVALUATIONS = 15000
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,12 @@ def glmm_plo(events, n, *, n_agq: int = 7, level: float = 95.0, cc: float = 0.5)
     if np.all(x == 0) or np.all(x == n):
         raise ComputationError("the GLMM has no finite estimate when every study has 0 events "
                                "(or only events): the pooled logit is infinite")
+    if np.all((x == 0) | (x == n)):
+        # Some studies at 0%, the others at 100%: the likelihood grows without
+        # bound as tau -> infinity (lme4 stops at an arbitrary huge tau²).
+        raise ComputationError("the GLMM has no finite estimate when every study has 0 events or only "
+                               "events (complete separation: tau² grows without bound); use an "
+                               "inverse-variance method such as --method REML, or `msc-meta bayes`")
     if int(n_agq) < 1:
         raise UsageError("nAGQ must be at least 1")
     nodes, weights = gauss_hermite_normal(int(n_agq))
@@ -493,6 +501,13 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     if np.all(a == 0) or np.all(c == 0) or np.all(a == n1) or np.all(c == n2):
         raise ComputationError("the GLMM has no finite odds ratio when one arm has no events "
                                "(or only events) in every study")
+    if np.all(((a == n1) & (c == 0)) | ((a == 0) & (c == n2))):
+        # Every study's own OR is +inf or -inf (both occur, else caught above):
+        # the likelihood grows without bound as tau -> infinity, and the fit
+        # would search for ever (metafor ends at an arbitrary huge tau²).
+        raise ComputationError("the GLMM has no finite estimate: in every study one arm has all "
+                               "events and the other none (complete separation); use an "
+                               "inverse-variance method such as --method REML, or `msc-meta bayes`")
     if int(n_agq) < 1:
         raise UsageError("nAGQ must be at least 1")
     nodes, weights = gauss_hermite_normal(int(n_agq))
@@ -500,9 +515,16 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     n = np.column_stack([n1, n2])
     zcoef = np.array([0.5, -0.5])
     treat = np.array([1.0, 0.0])
-    state = {"u": np.zeros(k), "alpha": np.log((c + 0.5) / (n2 - c + 0.5))}
+    state = {"u": np.zeros(k), "alpha": np.log((c + 0.5) / (n2 - c + 0.5)), "calls": 0}
 
     def terms(theta, beta, alpha):
+        # A fit takes 1,000-2,000 evaluations; data on the edge of separation
+        # can make the search wander for many minutes: stop it instead.
+        state["calls"] += 1
+        if state["calls"] > _OR_MAX_EVALUATIONS:
+            raise ComputationError("the GLMM did not converge (the likelihood seems to have no finite "
+                                   "maximum: studies close to complete separation); use an "
+                                   "inverse-variance method such as --method REML, or `msc-meta bayes`")
         t, u = _grouped_terms(alpha[:, None] + beta * treat[None, :], zcoef, theta, x, n, nodes, weights,
                               state["u"])
         state["u"] = u
