@@ -361,3 +361,27 @@ def test_single_arm_estimates_are_proportions(arms, measure, method):
         assert r.estimate < 0.5
     if min(p) == 1.0:
         assert r.estimate > 0.5
+
+
+@settings(max_examples=25, deadline=None, derandomize=SETTINGS["derandomize"],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(two_arm_counts(min_k=1, max_k=5), st.sampled_from(["OR", "PLO"]))
+def test_glmm_finite_or_refused(monkeypatch, studies, measure):
+    """The binomial GLMM: finite results, or a one-line refusal (separation, no convergence), never a hang."""
+    import msc_meta.pooling.glmm as glmm
+
+    monkeypatch.setattr(glmm, "_OR_MAX_EVALUATIONS", 4000)    # keeps this test fast
+    try:
+        analysis = run_pool(table_of(studies), outcome="x", measure=measure, method="GLMM")
+    except UsageError as err:
+        assert "nothing" in str(err) or "GLMM" in str(err), err
+        return
+    except ComputationError as err:
+        assert "GLMM" in str(err), err
+        return
+    r = analysis.result
+    for key in ("theta", "se", "estimate", "ci_low", "ci_high", "stat", "pval"):
+        assert math.isfinite(getattr(r, key)), (key, studies)
+    assert r.ci_low <= r.estimate <= r.ci_high
+    if r.k > 1:
+        assert r.tau2 >= 0 and math.isfinite(r.tau2)
