@@ -183,12 +183,26 @@ def test_forest_refuses_package_folder(run_cli, table):
     assert not target.exists()
 
 
-def test_forest_replaces_an_existing_image(run_cli, table, tmp_path):
+def test_forest_keeps_an_existing_file_unless_forced(run_cli, table, tmp_path):
     out = tmp_path / "f.png"
     out.write_bytes(b"old")
-    code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "-o", out)
+    code, stdout, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "-o", out)
+    assert code == 2 and stdout == ""
+    assert stderr.strip() == f"msc-meta: error: {out}: file exists; use --force to overwrite it"
+    assert out.read_bytes() == b"old"
+    code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "-o", out, "--force")
     assert code == 0, stderr
     assert_valid_image(out, "png")
+
+
+@pytest.mark.parametrize("command,extra", [("bias", []), ("regress", ["--mods", "dose_cells"])])
+def test_funnel_and_bubble_keep_an_existing_file_before_printing_anything(run_cli, table, tmp_path,
+                                                                          command, extra):
+    out = tmp_path / "plot.png"
+    out.write_bytes(b"old")
+    code, stdout, stderr = run_cli(command, "--data", table, "--outcome", "healing", *extra, "-o", out)
+    assert code == 2 and stdout == "" and "file exists; use --force" in stderr
+    assert out.read_bytes() == b"old"
 
 
 def test_forest_curated(run_cli, curated_path, tmp_path):

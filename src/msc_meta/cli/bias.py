@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.forest import image_output_option
+from msc_meta.cli.forest import check_image_output, image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
@@ -31,7 +31,7 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
                      help="Also draw a funnel plot (with trim-and-fill's filled studies) to FILE: "
                           ".png, .svg or .pdf.")
 def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm, as_json,
-         output):
+         output, force):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does.
@@ -40,6 +40,7 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     from msc_meta.pooling.bias import run_small_study
     from msc_meta.report import diagnostics_tables as report
 
+    check_image_output(output, force)
     table = load_table(data_path)
     result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level,

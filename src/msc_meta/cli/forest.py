@@ -35,8 +35,10 @@ def multiarm_options(f):
 
 
 def image_output_option(*, required: bool, help: str):
-    """``-o/--output FILE`` for an image; a suffix other than .png/.svg/.pdf
-    fails at once (exit 2), before any pooling. Used by forest, bias, regress."""
+    """``-o/--output FILE`` for an image, and ``--force``. A suffix other than
+    .png/.svg/.pdf fails at once (exit 2), before any pooling; so does an
+    existing file without ``--force`` (see :func:`check_image_output`).
+    Used by forest, bias, regress."""
     def check(ctx, param, value):
         if value is not None:
             from msc_meta.errors import UsageError
@@ -48,8 +50,22 @@ def image_output_option(*, required: bool, help: str):
                 raise click.BadParameter(str(err)) from None
         return value
 
-    return click.option("-o", "--output", "output", required=required, default=None,
-                        metavar="FILE", callback=check, help=help)
+    def decorate(f):
+        f = click.option("--force", is_flag=True,
+                         help="Replace the image file if it exists.")(f)
+        return click.option("-o", "--output", "output", required=required, default=None,
+                            metavar="FILE", callback=check, help=help)(f)
+
+    return decorate
+
+
+def check_image_output(output, force: bool) -> None:
+    """Refuse, before any work, an image path that exists (without --force),
+    is a folder, has no parent folder or lies inside the package."""
+    if output is not None:
+        from msc_meta.report.export import check_output_path
+
+        check_output_path(output, force=force)
 
 
 @click.command(epilog=EPILOG)
@@ -62,14 +78,14 @@ def image_output_option(*, required: bool, help: str):
                    "differences.")
 @image_output_option(required=True,
                      help="Image file: .png, .svg or .pdf (the suffix picks the format); an "
-                          "existing file is replaced.")
+                          "existing file is kept unless --force is given.")
 @click.option("--title", default=None, help="Title above the plot (default: outcome, time point, unit).")
 @click.option("--favours-left", default=None, metavar="TEXT",
               help="Label under the left half of the axis (e.g. 'Favours control').")
 @click.option("--favours-right", default=None, metavar="TEXT",
               help="Label under the right half of the axis (e.g. 'Favours MSC').")
 def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
-           multiarm, study_ci, by, output, title, favours_left, favours_right):
+           multiarm, study_ci, by, output, force, title, favours_left, favours_right):
     """Draw a forest plot of one outcome to PNG, SVG or PDF.
 
     Pools exactly as `pool` does (same options, same exclusions and notes)
@@ -78,6 +94,7 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     from msc_meta.data import load_table
     from msc_meta.pooling.analysis import run_pool, run_pool_by
 
+    check_image_output(output, force)
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                    method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.forest import image_output_option
+from msc_meta.cli.forest import check_image_output, image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 
@@ -36,7 +36,7 @@ correlated, which this model does not yet account for (the output says so).
                      help="Also draw a bubble plot (one numeric moderator) to FILE: .png, .svg "
                           "or .pdf.")
 def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, as_json,
-            output):
+            output, force):
     """Mixed-effects meta-regression on moderators (e.g. dose), as metafor rma(mods=).
 
     Studies are selected and their effects computed exactly as `pool` does;
@@ -48,6 +48,7 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     from msc_meta.pooling.metareg import run_regression
     from msc_meta.report import diagnostics_tables as report
 
+    check_image_output(output, force)
     table = load_table(data_path)
     reg = run_regression(table, mods, outcome=outcome, timepoint=timepoint, unit=unit,
                          measure=measure, method=method, hksj=hksj, cc=cc, level=level)

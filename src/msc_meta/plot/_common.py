@@ -56,8 +56,9 @@ def save_figure(fig, path, *, dpi: int = 200) -> Path:
     Metadata dates are left out so that the same data give byte-identical
     SVG/PDF files (useful for images kept in git). Text stays text: SVG
     ``<text>`` elements and TrueType fonts in PDF, so that labels can be
-    searched, read by screen readers and edited. Overwrites an existing
-    image (as R's png() does) but never writes inside the package folder.
+    searched, read by screen readers and edited. Replaces an existing image:
+    the commands refuse one without --force before doing any work
+    (``cli.forest.check_image_output``); never writes inside the package folder.
     """
     import matplotlib
 
