@@ -101,3 +101,17 @@ def test_timepoint_any_refuses_a_study_counted_at_two_time_points(tmp_table, run
 def test_timepoint_rejects_words_other_than_blank_and_any(run_cli):
     code, out, err = run_cli("pool", "--outcome", "fistula_closure", "--timepoint", "soon")
     assert code == 2 and "'soon' is not a number of weeks, 'blank' or 'any'" in err
+
+
+# ---------------------------------------------------------------- counts in other scripts
+
+def test_counts_in_other_digit_scripts_are_refused(tmp_table, run_cli):
+    rows = valid_rows()
+    rows[0]["events_t"] = "\u0665\u0663"        # Arabic-Indic 53
+    code, out, err = run_cli("check", "--data", tmp_table(rows))
+    assert code == 2 and out == ""
+    assert "row 2, column 'events_t': '\u0665\u0663' is not written with the digits 0-9" in err
+    rows[0]["events_t"] = 53
+    rows[0]["timepoint_weeks"] = "\uff12\uff14"   # full-width 24
+    code, out, err = run_cli("check", "--data", tmp_table(rows))
+    assert code == 2 and "column 'timepoint_weeks'" in err and "not written with the digits 0-9" in err

@@ -560,12 +560,12 @@ def _check_header(shown: str, header_row: int, header: list[str], body) -> list[
 
 _MISSING_WORDS = {"na", "n/a", "nan", "null", "none", "-", "--", "\u2013", "\u2014", "?", ".", "nr", "n.r."}
 _INF_WORDS = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "\u221e"}
-_WHOLE = re.compile(r"^\+?(\d+)(?:\.0*)?$")
-_NEGATIVE = re.compile(r"^-\d+(?:\.\d*)?$")
-_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$")
+_WHOLE = re.compile(r"^\+?(\d+)(?:\.0*)?$", re.ASCII)
+_NEGATIVE = re.compile(r"^-\d+(?:\.\d*)?$", re.ASCII)
+_DECIMAL = re.compile(r"^[+-]?(?:\d+\.\d*|\.\d+)$", re.ASCII)
 _THOUSANDS = re.compile(r"^\d{1,3}(?:[, \u00a0\u202f']\d{3})+$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
-_PCT = re.compile(r"^\d+(?:\.\d+)?$")
+_PCT = re.compile(r"^\d+(?:\.\d+)?$", re.ASCII)
 
 
 def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
@@ -597,6 +597,8 @@ def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
         fail(f"'{s}' is not a whole number; counts are numbers of participants or fistulas")
     if s.endswith("%"):
         fail(f"'{s}' is a percentage, not a count; put printed percentages in pct_t / pct_c")
+    if not s.isascii():
+        fail(f"'{s}' is not written with the digits 0-9; type the count again with plain digits")
     try:
         number = float(s)
     except ValueError:
@@ -614,6 +616,9 @@ def _parse_number(text: str, *, path: str, row: int, column: str, decimal_comma:
         return None
     if decimal_comma and _DECIMAL_COMMA.match(s):
         s = s.replace(",", ".")
+    if not s.isascii():
+        raise InputError(f"'{text.strip()}' is not written with the digits 0-9; {hint}",
+                         path=path, row=row, column=column)
     try:
         value = float(s)
     except ValueError:
