@@ -693,6 +693,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     else:
         notes.extend(_fragility_notes(result, method, k, hksj, pi))
         notes.extend(_hksj_narrower_note(result, common))
+        notes.extend(_scale_notes(measure, method, result))
     notes.extend(_engine_notes(result.notes, notes))
 
     guidance = _guidance(measure, method, hksj, k, kept, cc)
@@ -902,6 +903,20 @@ def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult
         q=0.0, q_df=0, q_pval=nan, weights=(100.0,), level=level, test="z", df=None,
         hksj=False, random=method in RANDOM_METHODS,
     )
+
+
+def _scale_notes(measure, method, result):
+    """Warnings about the scale of a fit that metafor prints silently."""
+    notes = []
+    if measure == "PR" and (result.ci_low < 0 or result.ci_high > 1):
+        notes.append("the PR confidence interval runs below 0 or above 1 (a normal approximation "
+                     "on the proportion scale, as metafor gives it); PLO, PFT or --method GLMM "
+                     "keep intervals inside [0, 1]")
+    if method == "GLMM" and result.tau2 is not None and result.tau2 > 9:
+        notes.append(f"tau on the logit scale is {math.sqrt(result.tau2):.1f}: the counts are close "
+                     "to separation (studies at or near 0% or 100%) and the GLMM's tau² is "
+                     "unstable; read the pooled estimate with care, or see `msc-meta bayes`")
+    return notes
 
 
 def _hksj_narrower_note(result, common):
