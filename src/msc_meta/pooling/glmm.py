@@ -232,6 +232,29 @@ def _heterogeneity_tests(x, n):
     return qe_wld, qe_lrt, ll_fe, ll_qe
 
 
+def _newton_polish(objective, gradient, par, steps=20):
+    """Newton steps on a (theta >= 0, beta) deviance from where a quasi-Newton
+    optimizer stopped, with numerical derivatives; stops when a step would
+    not lower the deviance or is below 1e-10."""
+    for _ in range(steps):
+        g = gradient(par, 1e-5)
+        h = _numeric_hessian(objective, par, np.array([1e-4, 1e-4]))
+        try:
+            step = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        if not np.all(np.isfinite(step)):
+            break
+        new = par - step
+        new[0] = max(new[0], 0.0)
+        if objective(new) > objective(par) + 1e-10:
+            break
+        par = new
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return par
+
+
 def _numeric_hessian(f, x0, step):
     """Central-difference Hessian (the stencil of lme4's ``deriv12``)."""
     m = x0.shape[0]
@@ -331,22 +354,7 @@ def glmm_plo(events, n, *, n_agq: int = 7, level: float = 95.0, cc: float = 0.5)
         par = np.array([0.0, beta_fe])
     else:
         # Newton polish (L-BFGS-B stops on a relative change of the deviance).
-        for _ in range(20):
-            g = gradient(par, 1e-5)
-            h = _numeric_hessian(deviance, par, np.array([1e-4, 1e-4]))
-            try:
-                step = np.linalg.solve(h, g)
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(step)):
-                break
-            new = par - step
-            new[0] = max(new[0], 0.0)
-            if deviance(new) > deviance(par) + 1e-10:
-                break
-            par = new
-            if np.max(np.abs(step)) < 1e-10:
-                break
+        par = _newton_polish(deviance, gradient, par)
     theta, beta = float(par[0]), float(par[1])
     dev = deviance(par)
 
@@ -593,22 +601,7 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     if best.fun >= dev0 - 1e-10 or par[0] < 1e-6:
         par = np.array([0.0, float(res0.x[0])])
     else:
-        for _ in range(20):
-            g = gradient(par, 1e-5)
-            hmat = _numeric_hessian(profile, par, np.array([1e-4, 1e-4]))
-            try:
-                step = np.linalg.solve(hmat, g)
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(step)):
-                break
-            new = par - step
-            new[0] = max(new[0], 0.0)
-            if profile(new) > profile(par) + 1e-10:
-                break
-            par = new
-            if np.max(np.abs(step)) < 1e-10:
-                break
+        par = _newton_polish(profile, gradient, par)
     theta, beta = float(par[0]), float(par[1])
     dev = profile(par)
 
