@@ -358,9 +358,11 @@ def test_regress_writes_a_bubble_plot(run_cli, tmp_table, table, tmp_path):
                               "log10(dose_cells)", "-o", out)
     assert code == 0, stderr
     assert_valid_image(out, "png")
-    code, _, stderr = run_cli("regress", "--data", table, "--outcome", "healing", "--mods",
-                              "cell_source", "-o", tmp_path / "no.png")
+    code, stdout, stderr = run_cli("regress", "--data", table, "--outcome", "healing", "--mods",
+                                   "cell_source", "-o", tmp_path / "no.png")
     assert code == 2 and "one numeric moderator" in stderr and "Traceback" not in stderr
+    assert stdout == ""          # refused before the table is printed
+    assert not (tmp_path / "no.png").exists()
     code, _, stderr = run_cli("bias", "--data", table, "--outcome", "healing", "-o",
                               tmp_path / "f.gif")
     assert code == 2 and ".png, .svg or .pdf" in stderr

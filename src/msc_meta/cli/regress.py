@@ -52,11 +52,18 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     table = load_table(data_path)
     reg = run_regression(table, mods, outcome=outcome, timepoint=timepoint, unit=unit,
                          measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+    figure = None
     if output:
-        from msc_meta.plot.bubble import save_bubble
+        from msc_meta.plot.bubble import bubble_for
 
-        click.echo(f"msc-meta: bubble plot written to {save_bubble(reg, output, table)}", err=True)
+        # drawn before anything is printed, so that a model it cannot draw
+        # (not exactly one numeric moderator) fails with nothing on stdout
+        figure = bubble_for(reg, table)
     if as_json:
         click.echo(report.dumps(report.regress_document(reg)))
     else:
         report.print_renderables(report.render_regress(reg))
+    if figure is not None:
+        from msc_meta.plot._common import save_figure
+
+        click.echo(f"msc-meta: bubble plot written to {save_figure(figure, output)}", err=True)
