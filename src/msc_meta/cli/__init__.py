@@ -62,8 +62,8 @@ EPILOG = """\b
 Examples:
   msc-meta studies --outcome fistula_closure
   msc-meta check --sources ../shared/sources
-  msc-meta pool --outcome fistula_closure --timepoint 24 --measure RR
-  msc-meta pool --outcome fistula_closure --timepoint 24 --json
+  msc-meta pool --outcome fistula_closure --timepoint 24 --unit patient
+  msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --json
 
 Every command reads the curated table shipped with msc-meta unless --data
 names your own CSV of the same shape (see docs/data.md). Exit codes: 0 ok,

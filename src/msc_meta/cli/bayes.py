@@ -8,10 +8,10 @@ from msc_meta.cli.options import MEASURES, data_option, json_option, multiarm_op
 
 EPILOG = """\b
 Examples:
-  msc-meta bayes --outcome fistula_closure --timepoint 24
-  msc-meta bayes --outcome fistula_closure --timepoint 208 --prior-tau halfnormal:1
-  msc-meta bayes --outcome clinical_closure --measure PLO --prior-tau halfcauchy:0.5
-  msc-meta bayes --outcome fistula_closure --timepoint 24 --prior-mu normal:0:1 --json
+  msc-meta bayes --outcome fistula_closure --timepoint 24 --unit patient
+  msc-meta bayes --outcome fistula_closure --timepoint 208 --unit patient --multiarm split --prior-tau halfnormal:1
+  msc-meta bayes --outcome fistula_closure --timepoint 208 --unit patient --measure PLO --prior-tau halfcauchy:0.5
+  msc-meta bayes --outcome fistula_closure --timepoint 24 --unit patient --prior-mu normal:0:1 --json
 
 \b
 How the numbers are made:

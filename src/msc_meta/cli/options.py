@@ -60,11 +60,12 @@ def fit_options(f):
     f = click.option("--hksj", is_flag=True,
                      help="Hartung-Knapp-Sidik-Jonkman CI (t with k-1 df; metafor test='knha').")(f)
     f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",
-                     show_default=True,
+                     show_default=True, metavar=f"[{'|'.join(METHODS)}]",
                      help="FE inverse-variance common effect; MH Mantel-Haenszel; PETO; "
                           "a random-effects tau² estimator as metafor rma(); or GLMM "
                           "(binomial-normal model for PLO or OR, as rma.glmm()).")(f)
     f = click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
+                     metavar=f"[{'|'.join(MEASURES)}]",
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
                           "rows, RR for comparisons.")(f)
     return f

@@ -8,8 +8,8 @@ from msc_meta.cli.options import data_option, fit_options, json_option, multiarm
 
 EPILOG = """\b
 Examples:
-  msc-meta sensitivity --outcome fistula_closure --timepoint 208 --unit patient
-  msc-meta sensitivity --outcome fistula_closure --timepoint 208 --unit patient --order dose_cells
+  msc-meta sensitivity --outcome fistula_closure --timepoint 208 --unit patient --multiarm split
+  msc-meta sensitivity --outcome fistula_closure --timepoint 208 --unit fistula --multiarm split --order dose_cells
   msc-meta sensitivity --data my_table.csv --outcome remission --hksj --json
 
 \b
