@@ -372,47 +372,58 @@ def glmm_plo(events, n, *, n_agq: int = 7, level: float = 95.0, cc: float = 0.5)
         # At theta = 0, lme4 falls back to the fixed-effect information.
         p = expit(beta)
         var_beta = 1.0 / float(np.sum(n * p * (1.0 - p)))
-    se = math.sqrt(var_beta)
-    tau2 = theta * theta
 
     qe_wld, qe_lrt, ll_fe, ll_qe = _heterogeneity_tests(x, n)
+    return _glmm_fit(
+        "PLO", expit, k=k, beta=beta, var_beta=var_beta, theta=theta, wi=wi,
+        qe_wld=qe_wld, qe_lrt=qe_lrt, ll_fe=ll_fe, loglik=_loglik_saturated(x, n) - dev / 2.0,
+        dev=dev, n_agq=n_agq, level=level,
+        model="GLMM (binomial-normal, logit link)",
+        boundary="the fit equals the fixed-effect logistic model")
+
+
+def _glmm_fit(measure, back, *, k, beta, var_beta, theta, wi, qe_wld, qe_lrt, ll_fe, loglik,
+              dev, n_agq, level, model, boundary) -> GlmmFit:
+    """Wald CI and test, prediction interval, metafor's QE tests and I²/H² of a fitted GLMM.
+
+    metafor's I² for GLMMs sets tau² against the typical within-study
+    variance of the escalc values (i2def "1": (k-p)/tr(P)); ``wi`` are their
+    inverse variances. ``back`` maps the analysis scale to the natural one.
+    """
+    se = math.sqrt(var_beta)
+    tau2 = theta * theta
     qe_df = k - 1
     qe_wld_p = float(chdtrc(qe_df, qe_wld))
     qe_lrt_p = float(chdtrc(qe_df, qe_lrt))
-
-    # metafor's I^2 for GLMMs: tau^2 against the typical within-study
-    # variance of the escalc logits (i2def "1": (k-p)/tr(P)).
     vt = (k - 1) / (wi.sum() - np.sum(wi ** 2) / wi.sum())
     i2 = 100.0 * tau2 / (vt + tau2)
     h2 = tau2 / vt + 1.0
 
-    alpha = 1.0 - level / 100.0
-    crit = float(ndtri(1.0 - alpha / 2.0))
+    crit = float(ndtri(1.0 - (1.0 - level / 100.0) / 2.0))
     zval = beta / se
     pval = float(2.0 * ndtr(-abs(zval)))
     lo, hi = beta - crit * se, beta + crit * se
     pi_half = crit * math.sqrt(var_beta + tau2)
     notes = [
-        f"GLMM (binomial-normal, logit link), ML with {int(n_agq)}-point adaptive Gauss-Hermite quadrature; "
+        f"{model}, ML with {int(n_agq)}-point adaptive Gauss-Hermite quadrature; "
         "no continuity correction in the fit",
         f"heterogeneity: Wald-type QE = {qe_wld:.4g} (p = {qe_wld_p:.3g}), "
         f"likelihood-ratio QE = {qe_lrt:.4g} (p = {qe_lrt_p:.3g}), df = {qe_df}",
         "study weights are not defined for the GLMM (exact binomial likelihood)",
     ]
     if tau2 == 0.0:
-        notes.append("tau^2 estimated at 0 (boundary): the fit equals the fixed-effect logistic model")
+        notes.append(f"tau^2 estimated at 0 (boundary): {boundary}")
     pool = PoolResult(
-        measure="PLO", method="GLMM", k=k, theta=beta, se=se,
+        measure=measure, method="GLMM", k=k, theta=beta, se=se,
         theta_ci_low=lo, theta_ci_high=hi,
-        estimate=float(expit(beta)), ci_low=float(expit(lo)), ci_high=float(expit(hi)),
+        estimate=float(back(beta)), ci_low=float(back(lo)), ci_high=float(back(hi)),
         stat=zval, pval=pval, tau2=tau2, tau=theta, i2=float(i2), h2=float(h2),
         q=qe_wld, q_df=qe_df, q_pval=qe_wld_p,
         weights=tuple([float("nan")] * k), level=float(level), test="z", random=True,
         theta_pi_low=beta - pi_half, theta_pi_high=beta + pi_half,
-        pi_low=float(expit(beta - pi_half)), pi_high=float(expit(beta + pi_half)), pi_method="z",
+        pi_low=float(back(beta - pi_half)), pi_high=float(back(beta + pi_half)), pi_method="z",
         notes=tuple(notes),
     )
-    loglik = _loglik_saturated(x, n) - dev / 2.0
     return GlmmFit(pool=pool, beta=beta, se=se, tau2=tau2, qe_wld=qe_wld, qe_wld_pval=qe_wld_p,
                    qe_lrt=qe_lrt, qe_lrt_pval=qe_lrt_p, qe_df=qe_df, loglik=loglik, loglik_fe=ll_fe,
                    deviance=dev, vt=float(vt), n_agq=int(n_agq), notes=tuple(notes))
@@ -617,8 +628,6 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
         var_beta = 2.0 / curv
     if not (var_beta > 0):
         raise ComputationError("the GLMM information matrix is not positive definite")
-    se = math.sqrt(var_beta)
-    tau2 = theta * theta
 
     # Heterogeneity: common OR (study intercepts) vs study-specific ORs, as
     # glm() fits them. Rows are (study, arm) with arm T first, as metafor.
@@ -636,40 +645,9 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     lor_bar = np.sum(w_lor * lor) / np.sum(w_lor)
     qe_wld = max(0.0, float(np.sum(w_lor * (lor - lor_bar) ** 2)))
     qe_lrt = max(0.0, -2.0 * (ll_fe - ll_qe))
-    qe_df = k - 1
-    qe_wld_p = float(chdtrc(qe_df, qe_wld))
-    qe_lrt_p = float(chdtrc(qe_df, qe_lrt))
-
-    vt = (k - 1) / (wi.sum() - np.sum(wi ** 2) / wi.sum())
-    i2 = 100.0 * tau2 / (vt + tau2)
-    h2 = tau2 / vt + 1.0
-
-    alpha_lvl = 1.0 - level / 100.0
-    crit = float(ndtri(1.0 - alpha_lvl / 2.0))
-    zval = beta / se
-    pval = float(2.0 * ndtr(-abs(zval)))
-    lo, hi = beta - crit * se, beta + crit * se
-    pi_half = crit * math.sqrt(var_beta + tau2)
-    notes = [
-        f"GLMM (binomial-normal, unconditional model with fixed study effects, metafor model UM.FS), "
-        f"ML with {int(n_agq)}-point adaptive Gauss-Hermite quadrature; no continuity correction in the fit",
-        f"heterogeneity: Wald-type QE = {qe_wld:.4g} (p = {qe_wld_p:.3g}), "
-        f"likelihood-ratio QE = {qe_lrt:.4g} (p = {qe_lrt_p:.3g}), df = {qe_df}",
-        "study weights are not defined for the GLMM (exact binomial likelihood)",
-    ]
-    if tau2 == 0.0:
-        notes.append("tau^2 estimated at 0 (boundary): the fit equals the common-OR logistic model")
-    pool = PoolResult(
-        measure="OR", method="GLMM", k=k, theta=beta, se=se, theta_ci_low=lo, theta_ci_high=hi,
-        estimate=math.exp(beta), ci_low=math.exp(lo), ci_high=math.exp(hi),
-        stat=zval, pval=pval, tau2=tau2, tau=theta, i2=float(i2), h2=float(h2),
-        q=qe_wld, q_df=qe_df, q_pval=qe_wld_p,
-        weights=tuple([float("nan")] * k), level=float(level), test="z", random=True,
-        theta_pi_low=beta - pi_half, theta_pi_high=beta + pi_half,
-        pi_low=math.exp(beta - pi_half), pi_high=math.exp(beta + pi_half), pi_method="z",
-        notes=tuple(notes),
-    )
-    loglik = _loglik_saturated(xr, nr) - dev / 2.0
-    return GlmmFit(pool=pool, beta=beta, se=se, tau2=tau2, qe_wld=qe_wld, qe_wld_pval=qe_wld_p,
-                   qe_lrt=qe_lrt, qe_lrt_pval=qe_lrt_p, qe_df=qe_df, loglik=loglik, loglik_fe=ll_fe,
-                   deviance=dev, vt=float(vt), n_agq=int(n_agq), notes=tuple(notes))
+    return _glmm_fit(
+        "OR", np.exp, k=k, beta=beta, var_beta=var_beta, theta=theta, wi=wi,
+        qe_wld=qe_wld, qe_lrt=qe_lrt, ll_fe=ll_fe, loglik=_loglik_saturated(xr, nr) - dev / 2.0,
+        dev=dev, n_agq=n_agq, level=level,
+        model="GLMM (binomial-normal, unconditional model with fixed study effects, metafor model UM.FS)",
+        boundary="the fit equals the common-OR logistic model")
