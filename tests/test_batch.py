@@ -42,17 +42,15 @@ def _synthetic(n_groups=40, seed=3):
 
 
 def _alone(df, key, **options):
-    """`pool --json` for the rows of one group, through the same path as the CLI."""
+    """`pool --json` for one group, selected from the whole table as the CLI selects it."""
     rows = frame_to_rows(df)
-    mask = np.ones(len(df), dtype=bool)
-    for col, val in zip(BY, key):
-        col_values = df[col].to_numpy()
-        mask &= pd.isna(col_values) if (val is None or (isinstance(val, float) and math.isnan(val))) \
-            else (col_values == val)
-    group = tuple(r for r, m in zip(rows, mask) if m)
-    table = OutcomeTable(path="<DataFrame>", columns=tuple(df.columns), rows=group)
+    table = OutcomeTable(path="<DataFrame>", columns=tuple(df.columns), rows=rows)
+    outcome, weeks, unit = key
+    blank = weeks is None or (isinstance(weeks, float) and math.isnan(weeks))
+    unit = None if unit is None or (isinstance(unit, float) and math.isnan(unit)) else unit
     try:
-        analysis = run_pool(table, outcome=key[0], **options)
+        analysis = run_pool(table, outcome=outcome, timepoint="blank" if blank else float(weeks),
+                            unit=unit, **options)
     except UsageError:
         return None          # nothing to pool: pool_many keeps the group with k = 0
     return analysis_to_dict(analysis)

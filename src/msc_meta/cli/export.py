@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from msc_meta.cli.forest import multiarm_options
-from msc_meta.cli.options import data_option, model_options
+from msc_meta.cli.options import data_option, model_options, timepoint_unit_options
 
 EPILOG = """\b
 Examples:
@@ -31,10 +31,7 @@ is written atomically and never replaces an existing one without --force.
 @data_option
 @click.option("--outcome", default=None, metavar="KEY",
               help="Outcome key (see `msc-meta studies`); or use --all.")
-@click.option("--timepoint", type=float, default=None, metavar="WEEKS",
-              help="Keep rows assessed at this time point (weeks).")
-@click.option("--unit", type=click.Choice(["patient", "fistula"]), default=None,
-              help="Keep rows whose n counts patients or fistulas.")
+@timepoint_unit_options
 @click.option("--all", "export_all", is_flag=True,
               help="Every poolable outcome x time point x unit of the table in one file.")
 @model_options
@@ -89,30 +86,24 @@ def _pool_rows(table, by, options) -> list[dict]:
 
 
 def _export_all(table, by, options) -> tuple[list[dict], list[str]]:
-    """Pool every (outcome, time point, unit) with counts; collect what could not be pooled.
+    """Pool every analysis of the table (``selection.analysis_keys``); collect what could not be pooled.
 
-    Each selection is pooled on a copy of the table holding only its rows,
-    so that rows with a blank time point or unit form their own analysis
-    (``select`` cannot pick them out beside rows that have one).
+    Each analysis is selected from the whole table, exactly as ``pool``
+    selects it (rows with a blank time point form their own analysis, as
+    ``--timepoint blank``).
     """
-    import dataclasses
-
     from msc_meta.errors import UsageError
+    from msc_meta.pooling.selection import analysis_keys
     from msc_meta.report.export import selection_label
 
-    groups: dict[tuple, list] = {}
-    for row in table.rows:
-        groups.setdefault((row.outcome, row.timepoint_weeks, row.unit), []).append(row)
-    order = sorted(groups, key=lambda s: (s[0], s[1] is None, s[1] or 0.0, s[2] or ""))
     rows: list[dict] = []
     skipped: list[str] = []
-    for outcome, weeks, unit in order:
-        label = selection_label(outcome, weeks, unit)
-        subset = dataclasses.replace(table, rows=tuple(groups[(outcome, weeks, unit)]))
+    for outcome, timepoint, unit in analysis_keys(table):
+        weeks = None if timepoint == "blank" else timepoint
         try:
-            rows.extend(_pool_rows(subset, by, dict(options, outcome=outcome, timepoint=weeks,
-                                                    unit=unit)))
+            rows.extend(_pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint,
+                                                   unit=unit)))
         except UsageError as err:
             # k = 0 (no counts, single-arm rows under a two-arm measure, ...)
-            skipped.append(f"{label}: {err}")
+            skipped.append(f"{selection_label(outcome, weeks, unit)}: {err}")
     return rows, skipped

@@ -37,7 +37,8 @@ class Timepoint(click.ParamType):
             self.fail(f"{value!r} is not a number of weeks, 'blank' or 'any'", param, ctx)
 
 
-def selection_options(f):
+def timepoint_unit_options(f):
+    """--timepoint and --unit, spelled once for every command that selects rows."""
     f = click.option("--unit", type=click.Choice(["patient", "fistula"]), default=None,
                      help="Keep rows whose n counts patients or fistulas.")(f)
     f = click.option("--timepoint", type=Timepoint(), default=None, metavar="WEEKS",
@@ -45,6 +46,11 @@ def selection_options(f):
                           "'blank' keeps the rows whose source states no time point, 'any' "
                           "pools every time point together (each study once; the output "
                           "lists the time points).")(f)
+    return f
+
+
+def selection_options(f):
+    f = timepoint_unit_options(f)
     f = click.option("--outcome", required=True, metavar="KEY",
                      help="Outcome key, e.g. fistula_closure (see `msc-meta studies`).")(f)
     return f

@@ -63,6 +63,7 @@ from msc_meta import _dist as special
 
 from msc_meta.errors import UsageError
 from msc_meta.pooling.results import PoolResult
+from msc_meta.pooling.selection import Excluded, select_rows
 
 SINGLE_ARM_MEASURES = ("PR", "PLO", "PFT", "PAS")
 TWO_ARM_MEASURES = ("RR", "OR", "RD")
@@ -110,13 +111,6 @@ class StudyLine:
     members: tuple[str, ...] = ()
     member_rows: tuple[int, ...] = ()
     control_share: float | None = None   # fraction of the shared control in this line
-
-
-@dataclass(frozen=True)
-class Excluded:
-    study_id: str
-    row_number: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -173,12 +167,10 @@ def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None,
     ``UsageError`` for options that cannot work together or when no study
     is left to pool.
     """
-    from msc_meta.data import select
-
     measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
                                                              multiarm, study_ci)
-    rows = select(table, outcome, timepoint=timepoint, unit=unit)
-    rows, overlapping = drop_overlaps(table, rows)
+    chosen = select_rows(table, outcome, timepoint, unit)
+    rows, overlapping = list(chosen.rows), list(chosen.overlapping)
     measure = _resolve_measure(rows, measure, method)
     study_ci = _resolve_study_ci(measure, study_ci)
     units, multiarm_notes = apply_multiarm(rows, measure, multiarm)
@@ -190,31 +182,6 @@ def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None,
     if analysis.result is None:
         raise UsageError(_nothing_to_pool_message(outcome, measure, analysis.excluded))
     return analysis
-
-
-def drop_overlaps(table, rows):
-    """Leave out rows whose people a finer selected row already counts.
-
-    ``subgroup_of`` says which study groups hold a group's people (a dose
-    cohort is part of the trial's treated total). When a selection holds a
-    group with counts and one of its ancestors, the ancestor's row is left
-    out, so that no patient is pooled twice; the finer rows are the ones
-    with the design information (dose, cohort). Returns the kept rows and a
-    list of ``(Excluded, row)`` pairs.
-    """
-    lineage = table.ancestors()
-    counted = [r for r in rows if r.has_counts]
-    kept, dropped = [], []
-    for row in rows:
-        finer = [r.study_id for r in counted
-                 if r is not row and row.study_id in lineage.get(r.study_id, ())]
-        if row.has_counts and finer:
-            reason = (f"its people are already counted in {', '.join(finer)} (subgroup_of): "
-                      "pooling both would count them twice")
-            dropped.append((Excluded(row.study_id, row.row_number, reason), row))
-        else:
-            kept.append(row)
-    return kept, dropped
 
 
 def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
@@ -232,12 +199,10 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, measure=None,
     subgroups is divided evenly among them; under ``split`` it is divided
     among all its comparisons, wherever they fall.
     """
-    from msc_meta.data import select
-
     measure, method, pi, multiarm, study_ci = _check_options(measure, method, hksj, pi,
                                                              multiarm, study_ci)
-    rows = select(table, outcome, timepoint=timepoint, unit=unit)
-    rows, overlapping = drop_overlaps(table, rows)
+    chosen = select_rows(table, outcome, timepoint, unit)
+    rows, overlapping = list(chosen.rows), list(chosen.overlapping)
     measure = _resolve_measure(rows, measure, method)
     study_ci = _resolve_study_ci(measure, study_ci)
 
@@ -561,7 +526,7 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
     Shared by ``run_pool`` and the batch engine (``pooling.batch``), so that
     both leave out exactly the same studies for the same reasons.
     ``pre_excluded`` holds ``(Excluded, row)`` pairs already left out (e.g.
-    by :func:`drop_overlaps`).
+    by ``selection.drop_overlaps``).
     """
     two_arm = measure in TWO_ARM_MEASURES
     excluded: list[Excluded] = [e for e, _ in pre_excluded]

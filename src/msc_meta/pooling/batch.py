@@ -76,13 +76,18 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
                          f"columns are: {', '.join(map(str, table.columns))}")
     measure, method, pi, multiarm, _ = an._check_options(measure, method, hksj, pi, multiarm, "wald")
 
+    from msc_meta.data import OutcomeTable
+
     rows = frame_to_rows(table)
+    # subgroup_of links may run through rows of other groups: one lineage for all
+    lineage = OutcomeTable(path=_SHOWN, columns=(), rows=rows).ancestors()
     positions = table.reset_index(drop=True).groupby(by, dropna=False, sort=False).indices
     prepared = []
     for key, idx in positions.items():
         key = key if isinstance(key, tuple) else (key,)
         group_rows = [rows[i] for i in sorted(idx)]
-        prepared.append((key, _prepare(an, group_rows, by, key, measure, method, cc, multiarm)))
+        prepared.append((key, _prepare(an, group_rows, by, key, measure, method, cc, multiarm,
+                                       lineage)))
 
     results = _fit_all(an, prepared, method=method, hksj=hksj, pi=pi, cc=cc, level=level)
     records = []
@@ -170,8 +175,9 @@ class _Prepared:
         self.measure = self.outcome = self.timepoint = self.unit = None
 
 
-def _prepare(an, rows, by, key, measure, method, cc, multiarm) -> _Prepared:
-    from msc_meta.data import OutcomeTable, select
+def _prepare(an, rows, by, key, measure, method, cc, multiarm, lineage) -> _Prepared:
+    from msc_meta.data import OutcomeTable
+    from msc_meta.pooling.selection import select_rows
 
     prep = _Prepared()
     outcomes = list(dict.fromkeys(r.outcome for r in rows))
@@ -181,10 +187,10 @@ def _prepare(an, rows, by, key, measure, method, cc, multiarm) -> _Prepared:
     prep.outcome = outcomes[0]
     try:
         group = OutcomeTable(path=_SHOWN, columns=(), rows=tuple(rows))
-        rows = select(group, prep.outcome)
+        chosen = select_rows(group, prep.outcome, lineage=lineage)
     except UsageError as err:
         raise UsageError(f"group {label}: {err}; add 'timepoint_weeks' and 'unit' to by") from None
-    rows, overlapping = an.drop_overlaps(group, rows)
+    rows, overlapping = list(chosen.rows), list(chosen.overlapping)
     prep.timepoint = an._common_value([r.timepoint_weeks for r in rows], None)
     prep.unit = an._common_value([r.unit for r in rows], None)
     try:

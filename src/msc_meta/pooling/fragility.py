@@ -59,6 +59,52 @@ class Fragility:
         }
 
 
+@dataclass(frozen=True)
+class Comparisons:
+    """The two-arm comparisons of a selection, and what was not one."""
+
+    comparisons: tuple        # rows (or combined multi-arm units) with counts in both arms
+    no_counts: int            # two-arm rows whose source gives no counts
+    single_arm: int           # rows with counts in one arm only
+
+
+def comparisons_of(table, *, outcome=None, timepoint=None, unit=None,
+                   multiarm="combine") -> Comparisons:
+    """The comparisons ``pool --measure RD`` would pool, through ``pool``'s selection path.
+
+    With ``outcome=None`` every analysis of the table (``analysis_keys``)
+    whose time point and unit match the options. Overlapping groups are left
+    out and shared control arms combined (or kept) exactly as ``pool`` does,
+    so that a combined comparison is tested once, as it is pooled.
+    """
+    from msc_meta.pooling.analysis import apply_multiarm
+    from msc_meta.pooling.selection import analysis_keys, select_rows
+
+    lineage = table.ancestors()
+    if outcome is None:
+        keys = [(o, t, u) for o, t, u in analysis_keys(table)
+                if _matches(t, timepoint) and (unit is None or u == unit)]
+    else:
+        keys = [(outcome, timepoint, unit)]
+    found, no_counts, single = [], 0, 0
+    for key in keys:
+        rows = select_rows(table, *key, lineage=lineage).rows
+        no_counts += sum(1 for r in rows if not r.has_counts
+                         and (r.pct_c is not None or r.events_c is not None or r.n_c is not None))
+        single += sum(1 for r in rows if r.has_counts and not r.is_comparison)
+        two_arm = [r for r in rows if r.has_counts and r.is_comparison]
+        found.extend(apply_multiarm(two_arm, "RD", multiarm)[0])
+    return Comparisons(tuple(found), no_counts, single)
+
+
+def _matches(timepoint, wanted) -> bool:
+    if wanted is None or wanted == "any":
+        return True
+    if wanted == "blank" or timepoint == "blank":
+        return timepoint == wanted
+    return abs(timepoint - wanted) <= 1e-9
+
+
 def _p(a, n1, c, n2) -> float:
     return fisher_exact_pvalue(a, n1 - a, c, n2 - c)
 

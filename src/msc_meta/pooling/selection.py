@@ -1,0 +1,104 @@
+"""Which rows an analysis uses: the one selection path of every command.
+
+Every command that analyses rows of an outcome table (``pool``, ``forest``,
+``sensitivity``, ``regress``, ``bias``, ``sof``, ``bayes``, ``fragility``,
+``export`` and the library's ``pool_many``) selects them here, so that all
+of them see the same studies and leave out the same rows for the same
+reasons:
+
+1. :func:`msc_meta.data.select` keeps one outcome at one time point and
+   unit (rows without counts included: they are listed, never pooled);
+2. :func:`drop_overlaps` leaves out a row whose people a finer selected
+   row already counts (``subgroup_of``), with the reason. The lineage is
+   always that of the whole table: a subset of it (one analysis of
+   ``export --all``, one group of ``pool_many``) would lose the links that
+   run through rows of other outcomes.
+
+:func:`analysis_keys` lists every analysis a table holds (outcome x time
+point x unit), for ``export --all`` and for the tests that prove that every
+command pools what ``pool`` pools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A selected row left out of a pool, and why (shown under 'Left out')."""
+
+    study_id: str
+    row_number: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows of one analysis: ``rows`` to analyse, ``overlapping`` left out.
+
+    ``overlapping`` holds ``(Excluded, row)`` pairs, so that ``--by`` can
+    still place a left-out row in its subgroup.
+    """
+
+    outcome: str
+    timepoint: float | str | None
+    unit: str | None
+    rows: tuple
+    overlapping: tuple
+
+
+def select_rows(table, outcome, timepoint=None, unit=None, *, lineage=None) -> Selection:
+    """Select one analysis of ``table`` (see the module docstring).
+
+    ``lineage`` (``OutcomeTable.ancestors()`` of the whole table) may be
+    passed by callers that select many analyses of one table, so that it is
+    computed once; it defaults to that of ``table``.
+    """
+    from msc_meta.data import select
+
+    rows = select(table, outcome, timepoint=timepoint, unit=unit)
+    kept, dropped = drop_overlaps(table.ancestors() if lineage is None else lineage, rows)
+    return Selection(outcome=outcome, timepoint=timepoint, unit=unit, rows=tuple(kept),
+                     overlapping=tuple(dropped))
+
+
+def drop_overlaps(lineage, rows):
+    """Leave out rows whose people a finer selected row already counts.
+
+    ``lineage`` maps a study group to all its larger groups (``subgroup_of``,
+    followed transitively). When a selection holds a group with counts and
+    one of its ancestors, the ancestor's row is left out, so that no patient
+    is pooled twice; the finer rows carry the design information (dose,
+    cohort). Linear in the number of rows times the depth of the lineage.
+    Returns the kept rows and a list of ``(Excluded, row)`` pairs.
+    """
+    finer_of: dict[str, list[str]] = {}
+    for row in rows:
+        if row.has_counts:
+            for ancestor in lineage.get(row.study_id, ()):
+                finer_of.setdefault(ancestor, []).append(row.study_id)
+    kept, dropped = [], []
+    for row in rows:
+        finer = [sid for sid in finer_of.get(row.study_id, ()) if sid != row.study_id]
+        if row.has_counts and finer:
+            reason = (f"its people are already counted in {', '.join(finer)} (subgroup_of): "
+                      "pooling both would count them twice")
+            dropped.append((Excluded(row.study_id, row.row_number, reason), row))
+        else:
+            kept.append(row)
+    return kept, dropped
+
+
+def analysis_keys(table) -> list[tuple[str, float | str, str | None]]:
+    """Every analysis ``table`` holds: ``(outcome, timepoint, unit)`` for :func:`select_rows`.
+
+    A blank time point becomes ``"blank"`` (``--timepoint blank``), a blank
+    unit ``None``. Sorted by outcome, then time point (blank last), then unit.
+    """
+    keys = {(row.outcome, row.timepoint_weeks, row.unit) for row in table.rows}
+    order = sorted(keys, key=lambda s: (s[0], s[1] is None, s[1] or 0.0, s[2] or ""))
+    return [(outcome, "blank" if weeks is None else weeks, unit) for outcome, weeks, unit in order]
+
+
+__all__ = ["Excluded", "Selection", "analysis_keys", "drop_overlaps", "select_rows"]
