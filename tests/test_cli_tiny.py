@@ -24,7 +24,8 @@ def _two_arm_rows():
 # ---------------------------------------------------------------- fragility
 
 def test_fragility_json_curated_cx601(run_cli, curated_path):
-    code, out, err = run_cli("fragility", "--outcome", "fistula_closure", "--timepoint", "24", "--json")
+    code, out, err = run_cli("fragility", "--outcome", "fistula_closure", "--timepoint", "24", "--unit",
+                             "patient", "--json")
     assert code == 0, err
     docs = json.loads(out)
     assert isinstance(docs, list) and docs
