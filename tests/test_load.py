@@ -193,7 +193,7 @@ def test_select_usage_errors(tmp_table, kwargs, message):
 def test_select_blank_timepoint_among_others(tmp_table):
     table = load_table(tmp_table("study_id,outcome,timepoint_weeks,events_t,n_t\n"
                                  "A,closure,24,3,10\nB,closure,,4,10\n"))
-    with pytest.raises(UsageError, match=r"time points \(24 weeks; and rows with timepoint_weeks blank, which no option selects\)"):
+    with pytest.raises(UsageError, match=r"time points \(24 weeks; and rows with timepoint_weeks blank, which --timepoint blank selects\)"):
         select(table, "closure")
 
 

@@ -265,16 +265,17 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = No
             raise UsageError(f"outcome '{outcome}' has no rows with --unit {unit}"
                              f"{_at(timepoint)}; units: {_list_values((r.unit for r in rows), 'unit')}")
         rows = chosen
+    # Units first: under 'any' the same study in two units is not "two time points".
+    units = {row.unit for row in rows}
+    if len(units) > 1 and (timepoint is not None or len({r.timepoint_weeks for r in rows}) == 1):
+        raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
+                         f"({_list_values((r.unit for r in rows), 'unit')}); choose one with --unit patient|fistula")
     if timepoint == "any":
         _one_time_point_per_study(outcome, rows)
     elif len({row.timepoint_weeks for row in rows}) > 1:
         raise UsageError(f"outcome '{outcome}' was assessed at several time points "
                          f"({_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}); "
                          "choose one with --timepoint WEEKS (or 'blank', or 'any' to pool them together)")
-    units = {row.unit for row in rows}
-    if len(units) > 1:
-        raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
-                         f"({_list_values((r.unit for r in rows), 'unit')}); choose one with --unit patient|fistula")
     return tuple(rows)
 
 
@@ -318,7 +319,9 @@ def _list_values(values: Iterable, column: str, suffix: str = "") -> str:
     shown = ", ".join(format_weeks(v) if isinstance(v, float) else str(v) for v in known)
     shown = shown + suffix if shown else ""
     if None in unique:
-        blank = f"rows with {column} blank, which no option selects"
+        how = ("which --timepoint blank selects" if column == "timepoint_weeks"
+               else "which no option selects")
+        blank = f"rows with {column} blank, {how}"
         shown = f"{shown}; and {blank}" if shown else blank
     return shown
 

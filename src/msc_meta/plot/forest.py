@@ -68,6 +68,8 @@ def model_label(result) -> str:
 def method_header(result, level: float) -> str:
     if result is None:
         return f"{level:g}% CI"
+    if result.k == 1:
+        return f"Study's own estimate, Wald {level:g}% CI"
     if result.method == "GLMM":
         kind = "GLMM, Random"           # binomial likelihood, not inverse variance
     elif result.random:

@@ -631,7 +631,7 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
                      f"two-arm row{'s' if arms_only > 1 else ''} are pooled and their control "
                      "arms ignored")
     n_cc = int(np.sum(cc_added))
-    if n_cc:
+    if n_cc and k > 1:      # at k = 1 the single-study note says it
         if method == "MH":
             where = "to the study estimates and Q (the MH estimate itself uses the raw counts)"
         elif method == "PETO":
@@ -647,14 +647,13 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
     if no_own:
         notes.append(f"{', '.join(no_own)}: no study-level {measure} without a continuity correction "
                      f"(--cc {cc:g}); still pooled by {method} from the raw counts")
-    if study_ci != "wald" and measure in SINGLE_ARM_MEASURES:
+    if study_ci != "wald" and measure in SINGLE_ARM_MEASURES and k > 1:
         how = "exact (Clopper-Pearson)" if study_ci == "exact" else "Wilson score"
         pooled = ("the GLMM fits the raw counts" if method == "GLMM" and k > 1
                   else f"the pool uses the {measure} values yi, vi")
         notes.append(f"study rows show x/n with its {how} interval (--study-ci {study_ci}); {pooled}")
     if k == 1:
-        notes.append(f"k = 1: the pooled row is {kept[0].study_id}'s own estimate; "
-                     "heterogeneity cannot be estimated")
+        notes.append(_single_study_note(kept[0], measure, method, bool(cc_added[0]), cc, study_ci))
     else:
         notes.extend(_fragility_notes(result, method, k, hksj, pi))
         notes.extend(_hksj_narrower_note(result, common))
@@ -691,7 +690,7 @@ def _no_counts_reason(row) -> str:
         printed.append(f"{_pct(pct_t)} printed")
     note = (getattr(row, "note", None) or "").strip()
     if note:
-        printed.append(note if len(note) <= 100 else note[:99].rstrip() + "…")
+        printed.append(note)      # whole: the table and the figure wrap it
     detail = "; ".join(printed) if printed else "no percentage or count given"
     return f"no counts in the source: {detail}"
 
@@ -868,6 +867,27 @@ def _single_study_result(measure, method, yi, vi, ni, level, hksj) -> PoolResult
         q=0.0, q_df=0, q_pval=nan, weights=(100.0,), level=level, test="z", df=None,
         hksj=False, random=method in RANDOM_METHODS,
     )
+
+
+def _single_study_note(study, measure, method, cc_added, cc, study_ci) -> str:
+    """What the pooled row of k = 1 is: the study's Wald estimate, whatever --method says.
+
+    With an exact or Wilson study interval (single-arm measures) the study
+    row and the pooled row show different intervals for the same study: say why.
+    """
+    how = f"its {measure} with a Wald CI"
+    if cc_added:
+        how += f" ({cc:g} added to every cell for the zero cell)"
+    unused = ""
+    if method in ("GLMM", "MH", "PETO") or method in RANDOM_METHODS:
+        unused = f"; no {method} model was fitted to one study"
+    text = f"k = 1: the pooled row is {study.study_id}'s own estimate, {how}{unused}"
+    if study_ci != "wald" and measure in SINGLE_ARM_MEASURES:
+        kind = "exact (Clopper-Pearson)" if study_ci == "exact" else "Wilson score"
+        text += (f"; the study row shows {_count_text(study.events_t)}/{_count_text(study.n_t)} "
+                 f"with its {kind} interval (--study-ci {study_ci}), hence the two different "
+                 "intervals for one study")
+    return text + "; heterogeneity cannot be estimated"
 
 
 def _scale_notes(measure, method, result):

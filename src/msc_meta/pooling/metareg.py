@@ -683,13 +683,21 @@ def _study_notes(lines, rows, measure, cc) -> list[str]:
             notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms} two-arm "
                          f"row{'s' if arms > 1 else ''} are used and their control arms ignored")
         return notes
+    # A combined comparison already counts its control once; a split one
+    # carries its share (s.multiarm says which); rows hold the control as printed.
     shared: dict[tuple, list[str]] = {}
     for s, r in zip(lines, rows):
         trial = (r.trial or "").strip()
-        if trial:
-            shared.setdefault((trial, r.events_c, r.n_c), []).append(s.study_id)
-    for (trial, e, n), ids in shared.items():
-        if len(ids) > 1:
+        if trial and s.multiarm != "combine":
+            shared.setdefault((trial, r.events_c, r.n_c, s.multiarm), []).append(s.study_id)
+    for (trial, e, n, how), ids in shared.items():
+        if len(ids) < 2:
+            continue
+        if how == "split":
+            notes.append(f"trial {trial}: {', '.join(ids)} share one control arm ({e}/{n}), split "
+                         f"evenly among the {len(ids)} comparisons (--multiarm split) so that it "
+                         "counts once; their effects remain correlated, which the model ignores")
+        else:
             notes.append(f"trial {trial}: {', '.join(ids)} share one control arm ({e}/{n}), used "
                          f"{len(ids)} times: their effects are correlated and the model treats them "
                          "as independent, so standard errors are too small and p-values too "

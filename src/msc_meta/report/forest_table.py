@@ -94,7 +94,10 @@ def title(analysis) -> str:
     head = " · ".join(parts)
     method = analysis.result.method if analysis.result is not None else analysis.method
     model = f"{analysis.measure}, {METHOD_LABEL.get(method, method)}"
-    if analysis.hksj and analysis.result is not None and analysis.result.hksj:
+    if analysis.k == 1:
+        # nothing was fitted: no method's name belongs above a single study's Wald CI
+        model = f"{analysis.measure}, the study's own estimate (Wald CI)"
+    elif analysis.hksj and analysis.result is not None and analysis.result.hksj:
         model += " + HKSJ"
     group = f"[{analysis.by} = {analysis.group}] " if analysis.group is not None else ""
     return f"{group}{head} — {model}, k = {analysis.k}"
