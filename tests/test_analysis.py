@@ -269,25 +269,27 @@ PROPS = [row("A", 0, 12), row("B", 4, 10), row("C", 6, 11)]
 
 @pytest.mark.parametrize("rows, options, expected", [
     (DENSE, {}, "k = 3: tau² is barely estimable and the z-based random-effects CI ignores its "
-                "uncertainty; consider --hksj (t with k-1 df) or `msc-meta bayes`"),
+                "uncertainty; consider `--hksj` (t with k-1 df) or `msc-meta bayes`"),
     (DENSE, dict(hksj=True), "k = 3: between-study variation is barely estimable from 3 studies; "
-                             "consider `msc-meta bayes`"),
+                             "see how far the result depends on it; consider `msc-meta bayes`"),
     (DENSE, dict(method="FE"), "k = 3: between-study variation is barely estimable"),
     (SPARSE, dict(method="FE"), "k = 3 with zero-event arms: normal-approximation inverse-variance "
                                 "pooling of continuity-corrected RRs is unreliable here; consider "
-                                "--method MH --cc 0"),
-    (SPARSE, dict(measure="OR"), "consider --method GLMM (exact binomial likelihood), --method MH "
-                                 "--cc 0 or PETO (raw counts, no continuity correction) or `msc-meta bayes`"),
+                                "`--method MH --cc 0`"),
+    (SPARSE, dict(measure="OR"), "consider `--method GLMM` (exact binomial likelihood), `--method MH "
+                                 "--cc 0` (Mantel-Haenszel on the raw counts), `--method PETO --cc 0` "
+                                 "(Peto, raw counts) or `msc-meta bayes`"),
     (SPARSE, dict(measure="OR", method="GLMM"), "k = 3 with zero-event arms: the GLMM uses the exact "
                                                 "binomial likelihood"),
     (SPARSE, dict(method="MH"), "k = 3 with zero-event arms: MH already pools the raw counts"),
     (SPARSE[:1], {}, "k = 1 with zero-event arms: one comparison; its RR and CI rest on the 0.5 "
-                     "continuity correction, while Fisher's exact test (`msc-meta fragility`) needs none"),
+                     "continuity correction; consider `msc-meta fragility` (Fisher's exact test, no "
+                     "continuity correction)"),
     (DENSE[:1], {}, "k = 1: one comparison, nothing to pool"),
     (PROPS, {}, "k = 3 with zero-event studies (0/n): normal-approximation random effects of "
-                "proportions are unreliable here; consider --method GLMM (exact binomial likelihood, "
+                "proportions are unreliable here; consider `--method GLMM` (exact binomial likelihood, "
                 "no continuity correction) or `msc-meta bayes`"),
-    (PROPS, dict(measure="PFT", method="FE"), "consider --measure PLO --method GLMM"),
+    (PROPS, dict(measure="PFT", method="FE"), "consider `--measure PLO --method GLMM`"),
     (PROPS[1:2], {}, "k = 1: a single proportion, nothing to pool; its exact (Clopper-Pearson)"),
     ([row("A", 12, 12), row("B", 4, 10), row("C", 6, 11), row("D", 5, 9), row("E", 3, 8)],
      dict(method="DL"), "k = 5 with all-event studies (n/n): normal-approximation random effects"),

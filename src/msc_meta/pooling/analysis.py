@@ -43,8 +43,9 @@ Rules (``shared/cli-contract.md``, ``msc-meta pool``):
   model="UM.FS")``). It implies OR for comparisons, PLO for single arms, and
   refuses ``--multiarm split`` (non-integer counts have no binomial
   likelihood);
-* ``guidance``: one line naming the better-suited method when k < 5 or an
-  arm has no events (or only events).
+* ``guidance``: one line naming the better-suited methods when k < 5 or an
+  arm has no events (or only events); ``msc_meta.pooling.guidance`` offers
+  only those that run on the pooled studies.
 
 The subgroup test of :func:`run_pool_by` is the test for subgroup
 differences of meta's ``update(m, subgroup=)`` / metafor's approach of
@@ -62,6 +63,7 @@ import numpy as np
 from msc_meta import _dist as special
 
 from msc_meta.errors import UsageError
+from msc_meta.pooling.guidance import guidance_for
 from msc_meta.pooling.results import PoolResult
 from msc_meta.pooling.selection import Excluded, select_rows
 
@@ -136,6 +138,7 @@ class Analysis:
     multiarm: str = "keep"            # combine | split | keep (as requested)
     study_ci: str = "wald"            # how the study CIs were computed
     guidance: str | None = None       # one line: a better-suited method, or None
+    suggestions: tuple = ()           # guidance.Suggestion: what the guidance offers (each runs)
 
     @property
     def k(self) -> int:
@@ -660,9 +663,10 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, measure, method, hksj, 
         notes.extend(_scale_notes(measure, method, result))
     notes.extend(_engine_notes(result.notes, notes))
 
-    guidance = _guidance(measure, method, hksj, k, kept, cc)
+    advice = guidance_for(measure, method, hksj, kept, cc, multiarm)
     return Analysis(result=result, common=common, studies=studies, excluded=tuple(excluded),
-                    notes=tuple(notes), guidance=guidance, **base)
+                    notes=tuple(notes), guidance=None if advice is None else advice.text(),
+                    suggestions=() if advice is None else advice.suggestions, **base)
 
 
 def _exclusion_reason(row, measure) -> str | None:
@@ -943,93 +947,6 @@ def _engine_notes(engine, ours):
                 or (said_tau0 and ("boundary 0" in note or "0 (boundary)" in note)):
             continue
         yield note
-
-
-def _guidance(measure, method, hksj, k, rows, cc) -> str | None:
-    """One line naming a better-suited method when k < 5 or an arm has 0 (or all) events.
-
-    Why these: with few studies tau² is barely estimable and z-based
-    random-effects CIs are too narrow (IntHout et al. 2014, BMC Med Res
-    Methodol 14:25); with zero cells the continuity-corrected normal
-    approximation is biased and MH / exact-likelihood models do better
-    (Sweeting et al. 2004, Stat Med 23:1351; Stijnen et al. 2010, Stat Med
-    29:3046); a weakly informative prior on tau stabilises small-k random
-    effects (Friede et al. 2017, Biom J 59:658).
-    """
-    two_arm = measure in TWO_ARM_MEASURES
-    arms = [(r.events_t, r.n_t) for r in rows]
-    if two_arm:
-        arms += [(r.events_c, r.n_c) for r in rows]
-    zero = any(e == 0 for e, _ in arms)
-    full = any(e == n for e, n in arms)
-    small = k < 5
-    if not (small or zero or full):
-        return None
-    if zero:
-        what = f"k = {k} with {'zero-event arms' if two_arm else 'zero-event studies (0/n)'}"
-    elif full:
-        what = (f"k = {k} with "
-                f"{'arms where everyone had the event' if two_arm else 'all-event studies (n/n)'}")
-    else:
-        what = f"k = {k}"
-    sparse = zero or full
-    bayes = "`msc-meta bayes` (weakly informative prior on tau)"
-
-    if k == 1:
-        if not two_arm:
-            return (f"{what}: a single proportion, nothing to pool; its exact (Clopper-Pearson) "
-                    "interval (--study-ci exact) is the honest one")
-        if sparse:
-            return (f"{what}: one comparison; its {measure} and CI rest on the {cc:g} continuity "
-                    "correction, while Fisher's exact test (`msc-meta fragility`) needs none")
-        return (f"{what}: one comparison, nothing to pool; `msc-meta fragility` shows how many "
-                "events its significance hinges on")
-
-    if not two_arm:
-        if method == "GLMM":
-            if not small:
-                return None
-            return (f"{what}: the GLMM uses the exact binomial likelihood, but tau² is barely "
-                    f"estimable from {k} studies and the CI ignores its uncertainty; consider "
-                    f"{bayes}")
-        glmm = "--method GLMM" if measure == "PLO" else "--measure PLO --method GLMM"
-        model = "random effects" if method in RANDOM_METHODS else "common-effect pooling"
-        problem = (f"normal-approximation {model} of proportions {'are' if model == 'random effects' else 'is'} "
-                   "unreliable here")
-        options = f"{glmm} (exact binomial likelihood, no continuity correction)"
-        options += f" or {bayes}" if small else ""
-        return f"{what}: {problem}; consider {options}"
-
-    if method == "GLMM":
-        if not small:
-            return None
-        return (f"{what}: the GLMM uses the exact binomial likelihood, but tau² is barely "
-                f"estimable from {k} studies and the CI ignores its uncertainty; consider {bayes}")
-    if sparse:
-        if method in ("MH", "PETO"):
-            if not small:
-                return None
-            return (f"{what}: {method if method == 'MH' else 'Peto'} already pools the raw counts, "
-                    f"but {k} studies say little about between-study variation; consider {bayes}")
-        model = "random effects" if method in RANDOM_METHODS else "inverse-variance pooling"
-        problem = (f"normal-approximation {model} of continuity-corrected {measure}s "
-                   f"{'are' if model == 'random effects' else 'is'} unreliable here")
-        if measure == "OR":
-            alt = ["--method GLMM (exact binomial likelihood)",
-                   "--method MH --cc 0 or PETO (raw counts, no continuity correction)"]
-        else:
-            alt = ["--method MH --cc 0 (Mantel-Haenszel on the raw counts)",
-                   "--measure OR --method GLMM (exact binomial likelihood)"]
-        if small:
-            alt.append(bayes)
-        options = ", ".join(alt[:-1]) + " or " + alt[-1]
-        return f"{what}: {problem}; consider {options}"
-
-    if method in RANDOM_METHODS and not hksj:
-        return (f"{what}: tau² is barely estimable and the z-based random-effects CI ignores its "
-                f"uncertainty; consider --hksj (t with k-1 df) or {bayes}")
-    return (f"{what}: between-study variation is barely estimable from {k} studies; consider "
-            f"{bayes} to see how far the result depends on it")
 
 
 def _common_value(values, given):

@@ -651,3 +651,4 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
         dev=dev, n_agq=n_agq, level=level,
         model="GLMM (binomial-normal, unconditional model with fixed study effects, metafor model UM.FS)",
         boundary="the fit equals the common-OR logistic model")
+

@@ -33,7 +33,7 @@ EXTENSION_KEYS = (
     "outcome", "timepoint_weeks", "unit", "group", "level", "hksj", "test", "df",
     "theta_ci_low", "theta_ci_high",
     "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
-    "common", "notes", "multiarm", "study_ci", "guidance",
+    "common", "notes", "multiarm", "study_ci", "guidance", "suggestions",
 )
 # Per-study extensions: ``row`` (spreadsheet row; the first member's for a
 # combined comparison), ``cc_added``, and for comparisons sharing a control
@@ -107,6 +107,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         # how studies[].ci_low/ci_high were computed (exact | wilson | wald)
         "study_ci": getattr(analysis, "study_ci", "wald"),
         "guidance": getattr(analysis, "guidance", None),
+        "suggestions": [s.to_dict() for s in getattr(analysis, "suggestions", ())],
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test)
