@@ -1,7 +1,9 @@
 """msc_meta.pooling.mh against metafor rma.mh() and rma.peto() fixtures.
 
 Fixtures: tests/fixtures/mh_rma_mh.json and mh_rma_peto.json, written by
-tests/r/fixtures_effects.R (metafor 3.8.1).
+tests/r/fixtures_effects.R (metafor 3.8.1). The MH cases include dat.yusuf1985 table 6 and
+dat.nielweise2007, whose double-zero tables rma.mh() keeps in the estimate but drops from Q
+(default drop00 = c(TRUE, FALSE)) for every measure, RD included.
 """
 
 from __future__ import annotations
@@ -140,3 +142,110 @@ def test_tables_keep_ignores_cc_but_drops_double_zero():
     assert reasons[0] is None and "double zero" in reasons[1] and "no control arm" in reasons[3]
     keep, _ = tables_keep("RD", [0], [10], [0], [12])
     assert keep.tolist() == [True]
+
+
+# ---------------------------------------------------------------- published sets with double-zero tables
+# dat.yusuf1985 table 6 (3 double-zero tables of 21) and dat.nielweise2007 (1 of 18). rma.mh()'s
+# default drop00 = c(TRUE, FALSE) drops double-zero tables from Q, its df, I² and H² for every
+# measure, RD included (metafor 3.8.1: Q df 17 and 16); the MH estimate and weights use all tables.
+PUBLISHED = [c for c in MH["cases"] if c["set"] in ("yusuf1985_t6", "nielweise2007")]
+
+
+def nan_none(values):
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def test_published_sets_are_in_the_fixture():
+    names = {c["name"] for c in PUBLISHED}
+    for s in ("yusuf1985_t6", "nielweise2007"):
+        for m in ("RR", "OR", "RD"):
+            assert f"MH_{m}_{s}_cc0.5_level95" in names
+    rd = {c["set"]: c for c in PUBLISHED if c["measure"] == "RD" and c["cc"] == 0.5 and c["level"] == 95}
+    assert (rd["yusuf1985_t6"]["k"], rd["yusuf1985_t6"]["k_yi"] - 1) == (21, 17)
+    assert (rd["nielweise2007"]["k"], rd["nielweise2007"]["k_yi"] - 1) == (18, 16)
+
+
+@pytest.mark.parametrize("case", PUBLISHED, ids=[c["name"] for c in PUBLISHED])
+def test_q_uses_the_escalc_values_of_rma_mh(case):
+    # per-study values behind Q: rma.mh's yi.f / vi.f (NA where drop00 drops the table)
+    from msc_meta.pooling.mh import _escalc_for_q
+
+    inp = case["input"]
+    es = _escalc_for_q(case["measure"], vec(inp["events_t"]), vec(inp["n_t"]), vec(inp["events_c"]),
+                       vec(inp["n_c"]), case["cc"])
+    yi_f, vi_f = nan_none(case["yi_f"]), nan_none(case["vi_f"])
+    usable = np.isfinite(es.yi) & np.isfinite(es.vi)
+    assert usable.tolist() == (np.isfinite(yi_f) & np.isfinite(vi_f)).tolist()
+    assert int(usable.sum()) == case["k_yi"]
+    np.testing.assert_allclose(es.yi[usable], yi_f[usable], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(es.vi[usable], vi_f[usable], rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [c for c in PUBLISHED if c["measure"] == "RD" and c["cc"] != 0],
+                         ids=lambda c: c["name"])
+def test_rd_q_df_follows_rma_mh_default_drop00(case):
+    # rma.mh(drop00 = c(FALSE, FALSE)) would keep the double-zero RD tables in Q (df = k - 1);
+    # the default, which we follow, drops them.
+    inp = case["input"]
+    res = pool_mh("RD", vec(inp["events_t"]), vec(inp["n_t"]), vec(inp["events_c"]), vec(inp["n_c"]),
+                  level=case["level"], cc=case["cc"])
+    assert case["drop00_false"]["k_yi"] == case["k"] > case["k_yi"]
+    assert res.q_df == case["k_yi"] - 1 != case["drop00_false"]["k_yi"] - 1
+    assert res.q == approx(case["QE"]) and res.q != approx(case["drop00_false"]["QE"])
+    assert any(f"Q from the {case['k_yi']} of {case['k']} studies" in n for n in res.notes)
+
+
+CLI_CASES = [c for c in PUBLISHED if c["cc"] == 0.5 and c["level"] == 95]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c["name"] for c in CLI_CASES])
+def test_cli_pool_mh_matches_rma_mh(case, tmp_path, capsys, monkeypatch):
+    """`msc-meta pool --measure X --method MH --json` on the published sets, key by key."""
+    from msc_meta.cli import main
+
+    inp = case["input"]
+    tables = list(zip(inp["events_t"], inp["n_t"], inp["events_c"], inp["n_c"]))
+    path = tmp_path / "mh.csv"
+    lines = ["study_id,outcome,events_t,n_t,events_c,n_c"]
+    lines += [f"s{i + 1},x,{a:g},{n1:g},{c:g},{n2:g}" for i, (a, n1, c, n2) in enumerate(tables)]
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("COLUMNS", "80")
+    try:
+        main(["pool", "--data", str(path), "--outcome", "x", "--measure", case["measure"],
+              "--method", "MH", "--json"])
+    except SystemExit as exc:
+        assert not exc.code
+    doc = json.loads(capsys.readouterr().out)
+    double = [(a == 0 and c == 0) or (a == n1 and c == n2) for a, n1, c, n2 in tables]
+    # the CLI contract leaves double-zero tables out of RR and OR pools (they add nothing to the
+    # MH sums and have metafor weight 0); RD keeps them
+    kept = [not d for d in double] if case["measure"] in ("RR", "OR") else [True] * len(tables)
+    assert doc["k"] == sum(kept)
+    assert len(doc["excluded"]) == len(tables) - sum(kept)
+    back = math.exp if case["measure"] in ("RR", "OR") else (lambda v: v)
+    assert doc["theta"] == approx(case["beta"])
+    assert doc["se"] == approx(case["se"])
+    assert doc["estimate"] == approx(back(case["beta"]))
+    assert doc["ci_low"] == approx(back(case["ci_lb"]))
+    assert doc["ci_high"] == approx(back(case["ci_ub"]))
+    assert doc["stat"] == approx(case["zval"])
+    assert doc["pval"] == approx(case["pval"])
+    assert doc["q"] == approx(case["QE"])
+    assert doc["q_df"] == case["k_yi"] - 1
+    assert doc["q_pval"] == approx(case["QEp"])
+    assert doc["i2"] == approx(case["I2"])
+    assert doc["h2"] == approx(case["H2"])
+    # per-study values: escalc(add = 1/2, to = "only0") as metafor prints them, weights(res) in percent
+    idx = [i for i, k in enumerate(kept) if k]
+    studies = {s["study_id"]: s for s in doc["studies"]}
+    assert sorted(studies) == sorted(f"s{i + 1}" for i in idx)
+    for key, ref in (("yi", "study_yi"), ("vi", "study_vi"), ("ci_low", "study_ci_lb"),
+                     ("ci_high", "study_ci_ub")):
+        ours = np.array([studies[f"s{i + 1}"][key] for i in idx], dtype=float)
+        theirs = nan_none(case[ref])[idx]
+        if case["measure"] in ("RR", "OR") and key in ("ci_low", "ci_high"):
+            theirs = np.exp(theirs)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12, err_msg=key)
+    weights = np.array([studies[f"s{i + 1}"]["weight"] for i in idx], dtype=float)
+    np.testing.assert_allclose(weights, vec(case["weights"])[idx], rtol=1e-6, atol=1e-10)
+    assert vec(case["weights"])[[i for i, k in enumerate(kept) if not k]].tolist() == [0.0] * (len(kept) - len(idx))

@@ -130,9 +130,38 @@ fit_out <- function(res, extra = list()) {
          I2 = fin(res$I2), H2 = fin(res$H2), k = res$k, k_yi = res$k.yi, tau2 = res$tau2,
          weights = fin(weights(res))), extra)
 }
+# Published sets with double-zero tables (metadat), for the MH pools only. rma.mh() keeps its
+# default drop00 = c(TRUE, FALSE): escalc(drop00 = TRUE) drops double-zero (and double-all-event)
+# tables from Q, its df (k.yi - 1), I² and H² for every measure, RD included, while the MH
+# estimate uses all tables. yusuf1985 table 6 has one table without counts (Snow 1, all NA),
+# which rma.mh omits (k = 21); it is left out of the input here.
+yus6 <- subset(dat.yusuf1985, table == "6" & !is.na(ai))
+mh_sets <- c(two_arm[c("bcg", "zeros", "k2")], list(
+  yusuf1985_t6 = list(ai = yus6$ai, n1i = yus6$n1i, ci = yus6$ci, n2i = yus6$n2i,
+                      source = paste('metadat dat.yusuf1985, subset(table == "6" & !is.na(ai))',
+                                     "(Snow 1 has no counts; 3 double-zero tables)")),
+  nielweise2007 = list(ai = dat.nielweise2007$ai, n1i = dat.nielweise2007$n1i,
+                       ci = dat.nielweise2007$ci, n2i = dat.nielweise2007$n2i,
+                       source = "metadat dat.nielweise2007 (1 double-zero table)")
+))
+# per-study values, only for the published sets (the older cases keep their keys):
+# yi_f / vi_f: the escalc values rma.mh computes Q from (NA where drop00 drops a table);
+# study_*: escalc() as the study table shows it (drop00 = FALSE: RD keeps double-zero tables);
+# drop00_false: what rma.mh(drop00 = FALSE) would give for Q, to show where a df of k - 1 comes from
+per_study <- function(res, d, m, cc, level) {
+  es <- escalc(m, ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i, add = cc, to = "only0")
+  s <- summary(es, level = level)
+  alt <- suppressWarnings(rma.mh(measure = m, ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i,
+                                 add = cc, level = level, drop00 = c(FALSE, FALSE)))
+  list(yi_f = fin(res$yi.f), vi_f = fin(res$vi.f),
+       study_call = sprintf('summary(escalc("%s", ai = ai, n1i = n1i, ci = ci, n2i = n2i, add = %s, to = "only0"), level = %s)',
+                            m, cc, level),
+       study_yi = fin(s$yi), study_vi = fin(s$vi), study_ci_lb = fin(s$ci.lb), study_ci_ub = fin(s$ci.ub),
+       drop00_false = list(call = "rma.mh(..., drop00 = c(FALSE, FALSE))", QE = fin(alt$QE), k_yi = alt$k.yi))
+}
 mh_cases <- list()
-for (s in c("bcg", "zeros", "k2")) {
-  d <- two_arm[[s]]
+for (s in names(mh_sets)) {
+  d <- mh_sets[[s]]
   for (m in c("RR", "OR", "RD")) {
     for (cc in c(0.5, 0.25, 0)) {
       for (level in c(95, 90)) {
@@ -140,6 +169,7 @@ for (s in c("bcg", "zeros", "k2")) {
         res <- suppressWarnings(rma.mh(measure = m, ai = d$ai, n1i = d$n1i, ci = d$ci, n2i = d$n2i,
                                        add = cc, level = level))
         extra <- if (m == "OR") list(MH = fin(res$MH), MHp = fin(res$MHp)) else list()
+        if (s %in% c("yusuf1985_t6", "nielweise2007")) extra <- c(extra, per_study(res, d, m, cc, level))
         mh_cases[[length(mh_cases) + 1]] <- c(list(
           name = sprintf("MH_%s_%s_cc%s_level%s", m, s, cc, level), measure = m, set = s, source = d$source,
           cc = cc, level = level,
