@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -203,3 +204,99 @@ def test_glmm_or_input_errors():
         glmm_or([1], [5], [0], [5])
     with pytest.raises(ComputationError):
         glmm_or([0, 0], [5, 6], [1, 2], [5, 6])          # no events in any treated arm
+
+
+# ---------------------------------------------------------------- the optimiser
+
+PLO_STARTS = [(0.05, -3.0), (0.3, 0.0), (1.0, 2.0), (3.0, 1.0), (8.0, -1.0)]
+OR_STARTS = [(0.05, -2.0), (0.3, 0.0), (1.0, 1.5), (3.0, -0.5)]
+
+
+def _pool_tiny_plo():
+    fx = _load("pool_tiny.json")
+    return fx["x"], fx["n"], 7
+
+
+def _plo_data(name):
+    if name == "pool_tiny.json":
+        return _pool_tiny_plo()
+    fx = _load(name)
+    return fx["xi"], fx["ni"], fx["n_agq"]
+
+
+@pytest.mark.parametrize("name", ["glmm_pritz1997.json", "glmm_zero_all.json", "pool_tiny.json",
+                                  "glmm_tiny.json"])
+def test_glmm_plo_same_optimum_from_every_start(name):
+    x, n, n_agq = _plo_data(name)
+    ref = glmm_plo(x, n, n_agq=n_agq)
+    for start in PLO_STARTS:
+        fit = glmm_plo(x, n, n_agq=n_agq, starts=[start])
+        assert fit.beta == pytest.approx(ref.beta, rel=1e-8, abs=1e-10), start
+        assert fit.tau2 == pytest.approx(ref.tau2, rel=1e-8, abs=1e-10), start
+        assert fit.se == pytest.approx(ref.se, rel=1e-8), start
+        assert fit.deviance == pytest.approx(ref.deviance, rel=1e-12), start
+
+
+@pytest.mark.parametrize("name", OR_CASES)
+def test_glmm_or_same_optimum_from_every_start(name):
+    from msc_meta.pooling.glmm import glmm_or
+
+    fx = _load(name)
+    args = (fx["ai"], fx["n1i"], fx["ci"], fx["n2i"])
+    ref = glmm_or(*args, n_agq=fx["n_agq"])
+    for start in OR_STARTS:
+        fit = glmm_or(*args, n_agq=fx["n_agq"], starts=[start])
+        assert fit.beta == pytest.approx(ref.beta, rel=1e-8, abs=1e-10), start
+        assert fit.tau2 == pytest.approx(ref.tau2, rel=1e-8, abs=1e-10), start
+        assert fit.se == pytest.approx(ref.se, rel=1e-8), start
+
+
+def test_final_gradient_is_zero(fits, or_fits):
+    # The exact gradient of the deviance in (tau, beta) at the reported optimum ...
+    for _, fit in list(fits.values()) + list(or_fits.values()):
+        assert fit.tau2 == 0.0 or max(abs(g) for g in fit.gradient) < 1e-9, fit.gradient
+    # ... and, independently, central differences of the AGQ deviance at it.
+    for name in ("glmm_pritz1997.json", "glmm_zero_all.json"):
+        fx, fit = fits[name]
+        z, w = gauss_hermite_normal(fx["n_agq"])
+        x, n = np.array(fx["xi"], float), np.array(fx["ni"], float)
+        h = 1e-5
+        tau = math.sqrt(fit.tau2)
+        g_tau = (agq_deviance(fit.beta, tau + h, x, n, z, w)[0] - agq_deviance(fit.beta, tau - h, x, n, z, w)[0]) / (2 * h)
+        g_beta = (agq_deviance(fit.beta + h, tau, x, n, z, w)[0] - agq_deviance(fit.beta - h, tau, x, n, z, w)[0]) / (2 * h)
+        assert abs(g_tau) < 1e-7 and abs(g_beta) < 1e-7, (g_tau, g_beta)
+
+
+def test_agq_gradient_matches_finite_differences():
+    # The analytic gradient (through the modes and the AGQ scale) at arbitrary points.
+    from msc_meta.pooling.glmm import _agq_terms
+
+    z, w = gauss_hermite_normal(7)
+    rng = np.random.default_rng(7)
+    for c in (np.array([1.0]), np.array([0.5, -0.5])):
+        m = c.shape[0]
+        n = rng.integers(3, 40, size=(6, m)).astype(float)
+        x = np.floor(rng.random((6, m)) * (n + 1))
+        x[0, 0], x[1, -1] = 0.0, n[1, -1]
+        a = rng.normal(size=(6, m))
+        u0 = np.zeros(6)
+        for theta in (0.0, 0.4, 2.5):
+            _, _, g_a, g_t = _agq_terms(a, c, theta, x, n, z, w, u0, True)
+            h = 1e-6
+            for j in range(m):
+                e = np.zeros((6, m))
+                e[:, j] = h
+                fd = (_agq_terms(a + e, c, theta, x, n, z, w, u0)[0] - _agq_terms(a - e, c, theta, x, n, z, w, u0)[0]) / (2 * h)
+                assert np.allclose(g_a[:, j], fd, rtol=1e-6, atol=1e-7)
+            fd = (_agq_terms(a, c, theta + h, x, n, z, w, u0)[0] - _agq_terms(a, c, theta - h, x, n, z, w, u0)[0]) / (2 * h)
+            assert np.allclose(g_t, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_glmm_search_is_bounded_by_iterations(monkeypatch):
+    # The Newton search has a finite bound and ends in a clear error.
+    import msc_meta.pooling.glmm as glmm
+
+    monkeypatch.setattr(glmm, "_minimise", functools.partial(glmm._minimise, max_iter=1))
+    fx = _load("glmm_pritz1997.json")
+    with pytest.raises(ComputationError, match="the GLMM did not converge"):
+        glmm.glmm_plo(fx["xi"], fx["ni"])
