@@ -380,6 +380,16 @@ def test_export_to_stdout_in_process(run_cli, reference_csv):
     assert out == reference_csv
 
 
+def test_stdout_gets_nothing_when_building_the_document_fails(capsys):
+    def half_then_fail(stream):
+        stream.write("analysis,row_type\nhalf,")
+        raise RuntimeError("simulated")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        io_safe.write_output("-", half_then_fail)
+    assert capsys.readouterr().out == ""
+
+
 def test_forest_to_stdout_is_svg(tmp_path):
     done = subprocess.run(_msc("forest", *SELECT, "-o", "-"), capture_output=True, timeout=120,
                           cwd=tmp_path)
@@ -422,8 +432,7 @@ def test_full_disk_is_one_line_and_exit_1(name):
         done = subprocess.run(_msc(*STDOUT_COMMANDS[name]), stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == "msc-meta: error: cannot write to stdout: No space left on device"
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert done.stderr == "msc-meta: error: cannot write to stdout: No space left on device\n"
 
 
 def _close_stdout():
@@ -435,8 +444,7 @@ def test_closed_stdout_is_one_line_and_exit_1(name):
     done = subprocess.run(_msc(*STDOUT_COMMANDS[name]), stderr=subprocess.PIPE, text=True,
                           timeout=120, preexec_fn=_close_stdout)
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == "msc-meta: error: cannot write to stdout: Bad file descriptor"
-    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert done.stderr == "msc-meta: error: cannot write to stdout: Bad file descriptor\n"
 
 
 @pytest.mark.parametrize("name", list(STDOUT_COMMANDS))
@@ -449,8 +457,7 @@ def test_broken_pipe_is_quiet_and_exit_1(name):
     finally:
         os.close(write_end)
     assert done.returncode == 1
-    assert "error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
-    assert "Broken pipe" not in done.stderr
+    assert done.stderr == ""
 
 
 def test_closed_stdout_does_not_stop_a_file_export(tmp_path, reference_csv):

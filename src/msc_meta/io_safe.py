@@ -230,7 +230,7 @@ def _publish_tmp(tmp_name: str, target: Path, path, *, force: bool) -> None:
         os.replace(tmp_name, target)
         return
     try:
-        os.link(tmp_name, target, follow_symlinks=False)
+        os.link(tmp_name, target)
         return
     except FileExistsError:
         raise _exists_error(path) from None

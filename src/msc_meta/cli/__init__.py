@@ -67,7 +67,9 @@ Examples:
 
 Every command reads the curated table shipped with msc-meta unless --data
 names your own CSV of the same shape (see docs/data.md). Exit codes: 0 ok,
-1 a check or computation found a problem, 2 bad usage or bad input.
+1 a check or computation found a problem, or stdout could not be written
+(a full disk, a closed stdout, a pipe whose reader left), 2 bad usage or
+bad input.
 """
 
 
