@@ -171,8 +171,8 @@ def _run(argv, guard=None):
         err.show()
         sys.exit(err.exit_code)
     except OSError as err:
-        if guard is not None and guard.error is err:
-            _stdout_failure(err)
+        if guard is not None and guard.error is not None:
+            _stdout_failure(guard.error)    # err is it, or a consequence of it
         if isinstance(err, BrokenPipeError):    # a stream the caller gave us
             _stdout_failure(err)
         raise
