@@ -67,7 +67,9 @@ Examples:
 
 Every command reads the curated table shipped with msc-meta unless --data
 names your own CSV of the same shape (see docs/data.md). Exit codes: 0 ok,
-1 a check or computation found a problem, 2 bad usage or bad input.
+1 a check or computation found a problem, or stdout could not be written
+(a full disk, a closed stdout, a pipe whose reader left), 2 bad usage or
+bad input.
 """
 
 
@@ -82,51 +84,108 @@ def cli():
     """
 
 
-def _exit_on_sigterm():
-    """Make SIGTERM raise SystemExit(143), so that cleanup code runs; returns the old handler.
+def _exit_on_signals():
+    """Make SIGHUP, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 raise SystemExit(128 + signum)
+    so that cleanup code runs (an interrupted export removes its temporary file);
+    returns a function that puts the old handlers back.
 
-    Python's default SIGTERM action ends the process at once, which would
-    leave an interrupted export's temporary file behind.
+    Their default action ends the process at once, which would leave the
+    temporary file behind. A signal the caller set to be ignored (``nohup``
+    ignores SIGHUP) stays ignored. SIGINT is already KeyboardInterrupt (exit
+    130); SIGPIPE is ignored by Python, so a closed pipe is an EPIPE write
+    error (see :func:`_run`).
     """
     import signal
+
+    from msc_meta.io_safe import EXIT_SIGNALS
 
     def terminate(signum, frame):
         raise SystemExit(128 + signum)
 
-    try:
-        return signal.signal(signal.SIGTERM, terminate)
-    except ValueError:      # not the main thread (e.g. the CLI run from a worker thread)
-        return None
+    previous = {}
+    for signum in EXIT_SIGNALS:
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, terminate)
+        except (ValueError, OSError):   # not the main thread (the CLI run from a worker thread)
+            break
+
+    def restore():
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    return restore
 
 
 def main(argv=None):
     """Console-script entry point: run the CLI, turning our errors into exit codes."""
-    import signal
+    from msc_meta.io_safe import StdoutGuard
 
-    previous = _exit_on_sigterm()
+    restore_signals = _exit_on_signals()
+    guard = StdoutGuard().install()
     try:
-        _run(argv)
+        _run(argv, guard)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        guard.restore()
+        restore_signals()
 
 
-def _run(argv):
+def _stdout_failure(err: OSError) -> None:
+    """Report a failed write to stdout and exit: quietly with 1 on a broken pipe
+    (the reader went away: Python's note on SIGPIPE), else one line and 1."""
+    import errno
+    import os
+
+    if err.errno == errno.EPIPE:
+        # Python's docs (signal, "Note on SIGPIPE"): exit 1 without a message.
+        # The guarded stdout discards what is still buffered, so the final
+        # flush cannot fail again.
+        sys.exit(1)
+    reason = err.strerror or os.strerror(err.errno or 0) or str(err)
+    click.echo(f"msc-meta: error: cannot write to stdout: {reason}", err=True)
+    sys.exit(1)
+
+
+def _run(argv, guard=None):
     from msc_meta.errors import MscMetaError
 
+    code = 0
     try:
-        cli.main(args=argv, prog_name="msc-meta", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="msc-meta", standalone_mode=False)
+        except SystemExit as exc:
+            # a command's own exit (check: 1 on a failure; rich: 1 on a broken pipe)
+            code = exc.code
+        # inside the guarded region: a full disk or a closed stdout surfaces here
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except MscMetaError as err:
+        _flush_quietly()
         click.echo(f"msc-meta: error: {err}", err=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as err:
+        _flush_quietly()
         err.show()
         sys.exit(err.exit_code)
-    except BrokenPipeError:
-        # `msc-meta studies | head` must not print a traceback.
-        sys.stderr.close()
-        sys.exit(0)
-    sys.exit(0)
+    except OSError as err:
+        if guard is not None and guard.error is not None:
+            _stdout_failure(guard.error)    # err is it, or a consequence of it
+        if isinstance(err, BrokenPipeError):    # a stream the caller gave us
+            _stdout_failure(err)
+        raise
+    if guard is not None and guard.error is not None:
+        # an error some library caught and swallowed still fails the run
+        _stdout_failure(guard.error)
+    sys.exit(code)
+
+
+def _flush_quietly() -> None:
+    """Flush what a command printed before failing, so that it comes before the error line."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

@@ -29,7 +29,8 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
 @json_option
 @image_output_option(required=False,
                      help="Also draw a funnel plot (with trim-and-fill's filled studies) to FILE: "
-                          ".png, .svg or .pdf.")
+                          ".png, .svg or .pdf (not -: stdout carries the results).",
+                     stdout_ok=False)
 def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm, as_json,
          output, force):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
@@ -48,7 +49,7 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     if output:
         from msc_meta.plot.funnel import save_funnel
 
-        click.echo(f"msc-meta: funnel plot written to {save_funnel(result, output)}", err=True)
+        click.echo(f"msc-meta: funnel plot written to {save_funnel(result, output, force=force)}", err=True)
     if as_json:
         click.echo(report.dumps(report.bias_document(result)))
     else:

@@ -13,6 +13,7 @@ Examples:
   msc-meta export --outcome fistula_closure --timepoint 24 --unit patient --by cell_source -o by_source.json
   msc-meta export --all -o everything.csv
   msc-meta export --all --method DL --hksj -o everything.csv --force
+  msc-meta export --outcome fistula_closure --timepoint 208 --unit patient -o - --format json
 
 \b
 One row per study per analysis (row_type study), one per pooled fit
@@ -23,7 +24,9 @@ keep full precision. A text cell starting with = + - @ (or a tab) gets a
 leading ' so that spreadsheets do not run it as a formula; numbers are never
 changed. --all pools every outcome x time point x unit that has counts;
 selections with nothing to pool are skipped and listed on stderr. The file
-is written atomically and never replaces an existing one without --force.
+is written completely before it appears under its name, and never replaces
+a file (even one created meanwhile) without --force; --force keeps the
+replaced file's permissions. -o - writes the CSV (or JSON) to stdout.
 """
 
 
@@ -38,7 +41,8 @@ is written atomically and never replaces an existing one without --force.
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (as pool --by) plus the subgroup test row.")
-@click.option("-o", "--output", "output", required=True, metavar="FILE", help="File to write.")
+@click.option("-o", "--output", "output", required=True, metavar="FILE",
+              help="File to write, or - for stdout (CSV unless --format json).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
               help="csv or json (default: from the file name, else csv).")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
@@ -46,7 +50,8 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
            level, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
-    from msc_meta.report.export import check_output_path, export_rows
+    from msc_meta.io_safe import check_output_path, is_stdout
+    from msc_meta.report.export import export_rows
 
     if export_all and (outcome or timepoint is not None or unit):
         raise UsageError("--all exports every outcome, time point and unit: drop --outcome, "
@@ -55,7 +60,8 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
         raise UsageError("give --outcome KEY (see `msc-meta studies`) or --all")
     if fmt is None:
         fmt = "json" if str(output).lower().endswith(".json") else "csv"
-    check_output_path(output, force=force)  # fail before pooling anything
+    if not is_stdout(output):
+        check_output_path(output, force=force)  # fail before pooling anything
 
     from msc_meta.data import load_table
 

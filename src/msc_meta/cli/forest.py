@@ -34,16 +34,22 @@ def multiarm_options(f):
     return multiarm_option(study_ci_option(f))
 
 
-def image_output_option(*, required: bool, help: str):
+def image_output_option(*, required: bool, help: str, stdout_ok: bool = True):
     """``-o/--output FILE`` for an image, and ``--force``. A suffix other than
     .png/.svg/.pdf fails at once (exit 2), before any pooling; so does an
     existing file without ``--force`` (see :func:`check_image_output`).
-    Used by forest, bias, regress."""
+    ``-o -`` writes SVG to stdout where ``stdout_ok``; commands whose stdout
+    carries their table (bias, regress) refuse it. Used by forest, bias, regress."""
     def check(ctx, param, value):
         if value is not None:
             from msc_meta.errors import UsageError
+            from msc_meta.io_safe import is_stdout
             from msc_meta.plot._common import output_format
 
+            if is_stdout(value) and not stdout_ok:
+                raise click.BadParameter(
+                    f"-: stdout carries the {ctx.info_name} results; give the plot a file "
+                    f"name ending in .png, .svg or .pdf")
             try:
                 output_format(value)
             except UsageError as err:
@@ -61,11 +67,13 @@ def image_output_option(*, required: bool, help: str):
 
 def check_image_output(output, force: bool) -> None:
     """Refuse, before any work, an image path that exists (without --force),
-    is a folder, has no parent folder or lies inside the package."""
+    is a folder, has no parent folder or lies inside the package (``-``,
+    stdout, needs no check)."""
     if output is not None:
-        from msc_meta.report.export import check_output_path
+        from msc_meta.io_safe import check_output_path, is_stdout
 
-        check_output_path(output, force=force)
+        if not is_stdout(output):
+            check_output_path(output, force=force)
 
 
 @click.command(epilog=EPILOG)
@@ -77,8 +85,9 @@ def check_image_output(output, force: bool) -> None:
               help="One subgroup per value of COLUMN, with subtotals and the test for subgroup "
                    "differences.")
 @image_output_option(required=True,
-                     help="Image file: .png, .svg or .pdf (the suffix picks the format); an "
-                          "existing file is kept unless --force is given.")
+                     help="Image file: .png, .svg or .pdf (the suffix picks the format), or - "
+                          "to write SVG to stdout; an existing file is kept unless --force "
+                          "is given.")
 @click.option("--title", default=None, help="Title above the plot (default: outcome, time point, unit).")
 @click.option("--favours-left", default=None, metavar="TEXT",
               help="Label under the left half of the axis (e.g. 'Favours control').")
@@ -111,5 +120,5 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
 
     fig = forest_plot(analyses, overall=overall, subgroup_test=test, title=title,
                       favours_left=favours_left, favours_right=favours_right, cc=cc)
-    path = save_figure(fig, output)
+    path = save_figure(fig, output, force=force)
     click.echo(f"msc-meta: forest plot written to {path}", err=True)

@@ -34,7 +34,8 @@ correlated, which this model does not yet account for (the output says so).
 @json_option
 @image_output_option(required=False,
                      help="Also draw a bubble plot (one numeric moderator) to FILE: .png, .svg "
-                          "or .pdf.")
+                          "or .pdf (not -: stdout carries the results).",
+                     stdout_ok=False)
 def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, as_json,
             output, force):
     """Mixed-effects meta-regression on moderators (e.g. dose), as metafor rma(mods=).
@@ -66,4 +67,4 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     if figure is not None:
         from msc_meta.plot._common import save_figure
 
-        click.echo(f"msc-meta: bubble plot written to {save_figure(figure, output)}", err=True)
+        click.echo(f"msc-meta: bubble plot written to {save_figure(figure, output, force=force)}", err=True)

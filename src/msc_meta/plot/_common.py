@@ -34,7 +34,10 @@ FONT = "DejaVu Sans"
 
 
 def output_format(path) -> str:
-    """``png``, ``svg`` or ``pdf`` from the file name; UsageError otherwise."""
+    """``png``, ``svg`` or ``pdf`` from the file name (``-``, stdout, is SVG,
+    the one text format); UsageError otherwise."""
+    if str(path) == "-":
+        return "svg"
     suffix = Path(str(path)).suffix.lower()
     if suffix not in FORMATS:
         raise UsageError(f"{path}: cannot tell the image format; the file name must end in "
@@ -50,34 +53,33 @@ def new_figure(width_in: float, height_in: float):
     return fig
 
 
-def save_figure(fig, path, *, dpi: int = 200) -> Path:
-    """Save ``fig`` to PNG/SVG/PDF (format from the suffix), atomically.
+def save_figure(fig, path, *, dpi: int = 200, force: bool = False):
+    """Save ``fig`` to PNG/SVG/PDF (format from the suffix); ``-`` writes SVG
+    to stdout. Returns the Path written, or ``"stdout"``.
 
     Metadata dates are left out so that the same data give byte-identical
     SVG/PDF files (useful for images kept in git). Text stays text: SVG
     ``<text>`` elements and TrueType fonts in PDF, so that labels can be
-    searched, read by screen readers and edited. Replaces an existing image:
-    the commands refuse one without --force before doing any work
+    searched, read by screen readers and edited. Written by
+    ``msc_meta.io_safe.write_output``: an existing file (also one that
+    appears while the figure is saved) is replaced only with ``force``; the
+    commands also refuse one before doing any work
     (``cli.forest.check_image_output``); never writes inside the package folder.
     """
     import matplotlib
 
-    from msc_meta.report.export import atomic_write, check_output_path
+    from msc_meta.io_safe import write_output
 
     fmt = output_format(path)
-    target = check_output_path(path, force=True)
     metadata = {"png": {"Software": "msc-meta"},
                 "svg": {"Date": None, "Creator": "msc-meta"},
                 "pdf": {"CreationDate": None, "Creator": "msc-meta"}}[fmt]
+
     def write(stream):
         with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
             fig.savefig(stream, format=fmt, dpi=dpi, metadata=metadata, facecolor="white")
 
-    try:
-        atomic_write(target, write, binary=True)
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
-    return target
+    return write_output(path, write, binary=True, force=force)
 
 
 def selection_title(outcome: str, weeks, unit) -> str:

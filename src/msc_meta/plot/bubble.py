@@ -170,8 +170,9 @@ def bubble_for(reg, table=None):
                              f"{selection_title(reg.outcome, reg.timepoint_weeks, reg.unit)}")
 
 
-def save_bubble(reg, path, table=None):
-    """Draw :func:`bubble_for` and save it (PNG/SVG/PDF by suffix); returns the path."""
+def save_bubble(reg, path, table=None, *, force: bool = False):
+    """Draw :func:`bubble_for` and save it (PNG/SVG/PDF by suffix, ``-`` SVG on stdout);
+    an existing file is replaced only with ``force``. Returns the path."""
     from msc_meta.plot._common import save_figure
 
-    return save_figure(bubble_for(reg, table), path)
+    return save_figure(bubble_for(reg, table), path, force=force)

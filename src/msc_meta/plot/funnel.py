@@ -159,8 +159,9 @@ def funnel_for(small):
                             labels=[s.study_id for s in small.studies], title=title)
 
 
-def save_funnel(small, path):
-    """Draw :func:`funnel_for` and save it (PNG/SVG/PDF by suffix); returns the path."""
+def save_funnel(small, path, *, force: bool = False):
+    """Draw :func:`funnel_for` and save it (PNG/SVG/PDF by suffix, ``-`` SVG on stdout);
+    an existing file is replaced only with ``force``. Returns the path."""
     from msc_meta.plot._common import save_figure
 
-    return save_figure(funnel_for(small), path)
+    return save_figure(funnel_for(small), path, force=force)

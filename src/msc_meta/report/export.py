@@ -48,11 +48,13 @@ CSV conventions, chosen so that the file reads back exactly in pandas
   "CSV Injection"). Numbers are never altered (``-0.5`` stays ``-0.5``).
   JSON output is not a spreadsheet format and is written unchanged.
 
-Files are written atomically: into a temporary file in the target folder,
-flushed to disk, then renamed over the target with ``os.replace``; a failure
-part-way leaves any old file intact and removes the temporary file. An
-existing file is only replaced with ``force=True``, and nothing is written
-inside the installed package (its curated data must not be clobbered).
+Files are written by ``msc_meta.io_safe.write_output``: into a temporary
+file in the target folder, flushed to disk, then published under the target
+name without ever replacing a file that exists (or appears meanwhile), or,
+with ``force=True``, replacing it atomically and keeping its permissions; a
+failure part-way leaves any old file intact and removes the temporary file.
+Nothing is written inside the installed package (its curated data must not
+be clobbered). ``-`` as the path writes the document to standard output.
 """
 
 from __future__ import annotations
@@ -61,12 +63,11 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from msc_meta.errors import UsageError
+from msc_meta.io_safe import check_output_path, is_stdout, write_output  # noqa: F401
 from msc_meta.pooling.results import jsonable
 
 ANALYSIS_KEYS = ("analysis", "row_type", "model", "measure", "method",
@@ -235,78 +236,21 @@ def render(rows: Sequence[dict], fmt: str) -> str:
 # safe file writing
 # --------------------------------------------------------------------------
 
-def _package_dir() -> Path:
-    import msc_meta
+# The one publish function lives in msc_meta.io_safe; check_output_path and
+# atomic_write stay here for callers of the library.
 
-    return Path(msc_meta.__file__).resolve().parent
+def atomic_write(path, write: Callable, *, binary: bool = False, force: bool = False) -> Path:
+    """``msc_meta.io_safe.publish``: write ``path`` through a temporary file;
+    an existing file is replaced only with ``force`` (keeping its mode)."""
+    from msc_meta.io_safe import publish
 
-
-def check_output_path(path, *, force: bool = False) -> Path:
-    """Validate an output path; raise ``UsageError`` with a one-line reason.
-
-    Refuses: a folder, a missing parent folder, an existing file without
-    ``force``, and any path inside the installed msc_meta package (its
-    ``data`` folder holds the curated table).
-    """
-    target = Path(os.path.expanduser(str(path)))
-    resolved = target.resolve()
-    package = _package_dir()
-    if resolved == package or package in resolved.parents:
-        raise UsageError(f"{path}: refusing to write inside the msc-meta package folder "
-                         f"({package}); choose another output path")
-    if target.is_dir():
-        raise UsageError(f"{path}: is a folder; give a file name")
-    parent = resolved.parent
-    if not parent.is_dir():
-        raise UsageError(f"{path}: the folder {parent} does not exist")
-    if target.exists() and not force:
-        raise UsageError(f"{path}: file exists; use --force to overwrite it")
-    return target
+    return publish(path, write, binary=binary, force=force)
 
 
-def atomic_write(path, write: Callable, *, binary: bool = False) -> None:
-    """Write ``path`` atomically: ``write(stream)`` fills a temporary file in
-    the same folder, which then replaces ``path`` (``os.replace``).
-
-    On any failure the temporary file is removed and an old ``path`` is left
-    as it was. Same folder matters: ``os.replace`` is atomic only within one
-    file system.
-    """
-    target = Path(path)
-    folder = target.resolve().parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        if binary:
-            stream = os.fdopen(fd, "wb")
-        else:
-            stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
-        with stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp creates 0600; give the file the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)
-        os.replace(tmp_name, target)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = False) -> Path:
-    """Write tidy rows to ``path`` as CSV or JSON (atomically; see module doc)."""
+def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = False):
+    """Write tidy rows to ``path`` as CSV or JSON (see module doc); ``-`` is
+    stdout. Returns the Path written, or ``"stdout"``."""
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format {fmt!r}: use csv or json")
-    target = check_output_path(path, force=force)
     writer = write_csv if fmt == "csv" else write_json
-    try:
-        atomic_write(target, lambda stream: writer(rows, stream))
-    except PermissionError as err:
-        raise UsageError(f"{path}: cannot write ({err.strerror.lower()})") from None
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write ({err.strerror or err})") from None
-    return target
+    return write_output(path, lambda stream: writer(rows, stream), force=force)
