@@ -180,14 +180,14 @@ def test_100mb_file_refused_before_reading(run_cli, huge_file, monkeypatch, comm
 
     monkeypatch.setattr(load, "_read_bytes", must_not_read)
     message = _one_error_line(*run_cli(*_command(command, huge_file)))
-    assert message == (f"{huge_file}: is 100.0 MB; outcome tables over 50 MB are refused "
-                       "(is this the right file?)")
+    assert message == (f"{huge_file}: is 104,857,600 bytes (104.9 MB); outcome tables over 50,000,000 bytes "
+                       "(50 MB) are refused (is this the right file?)")
 
 
 def test_100mb_file_refused_quickly_in_a_real_process(run_cli_process, huge_file):
     # A hang would hit the timeout (subprocess.TimeoutExpired fails the test).
     code, out, err = run_cli_process(*_command("pool", huge_file), timeout=60)
-    assert _one_error_line(code, out, err).startswith(f"{huge_file}: is 100.0 MB")
+    assert _one_error_line(code, out, err).startswith(f"{huge_file}: is 104,857,600 bytes")
 
 
 @pytest.mark.parametrize("command", ["pool", "check", "studies"])
@@ -232,7 +232,8 @@ def test_named_pipe_refused_without_hanging(run_cli_process, tmp_path):
 
 
 def test_size_limit_boundary(run_cli, tmp_path):
-    """Exactly 50 MB is read (and here refused for its content); one byte more is refused unread."""
+    """Exactly 50 MB is read (and here refused for its content); one byte more is refused unread,
+    with both sizes in exact bytes (50 MiB + 1 was "50.0 MB ... over 50 MB" while 51,000,000 passed)."""
     from msc_meta.data import schema
 
     at_limit = tmp_path / "at_limit.csv"
@@ -244,4 +245,6 @@ def test_size_limit_boundary(run_cli, tmp_path):
     with open(over, "wb") as handle:
         handle.truncate(schema.MAX_FILE_BYTES + 1)
     message = _one_error_line(*run_cli(*POOL, "--data", str(over)))
-    assert message.startswith(f"{over}: is 50.0 MB; outcome tables over 50 MB are refused")
+    assert schema.MAX_FILE_BYTES == 50_000_000
+    assert message.startswith(f"{over}: is 50,000,001 bytes (50.0 MB); outcome tables over 50,000,000 bytes "
+                              "(50 MB) are refused")

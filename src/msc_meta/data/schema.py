@@ -122,7 +122,25 @@ MAX_COUNT = 10**9
 
 # Refuse before reading: the curated table is a few kB, so a 50 MB file is
 # almost surely the wrong file, and reading it would make the CLI hang.
-MAX_FILE_BYTES = 50 * 1024 * 1024
+# Decimal megabytes (what file managers show), stated in bytes in the message.
+MAX_FILE_BYTES = 50_000_000
+
+# The longest cell: a quote from a paper is a few hundred characters. (The
+# csv module's own default limit; a longer cell is a wrong file or a quote
+# opened and closed far apart.)
+MAX_CELL_CHARS = 131_072
+
+# timepoint_weeks (and --timepoint): 100 years; more is a typing slip.
+MAX_WEEKS = 5200
+
+# dose_cells: local MSC doses are 1e7 to 1e9 cells; 1e12 (a kilogram of
+# cells) is far beyond any dose, so a bigger number is a typing slip.
+MAX_DOSE_CELLS = 1e12
+
+# Columns holding keys (compared with msc_meta.data.keys.key): no line break
+# or tab may occur inside them.
+KEY_COLUMNS: frozenset[str] = frozenset(
+    {"study_id", "outcome", "trial", "subgroup_of", "unit", "members", "arm"})
 
 # totals.csv: totals that a source states for a trial, to check sums of arms.
 TOTALS_REQUIRED_COLUMNS: tuple[str, ...] = (
