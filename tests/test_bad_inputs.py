@@ -180,14 +180,14 @@ def test_100mb_file_refused_before_reading(run_cli, huge_file, monkeypatch, comm
 
     monkeypatch.setattr(load, "_read_bytes", must_not_read)
     message = _one_error_line(*run_cli(*_command(command, huge_file)))
-    assert message == (f"{huge_file}: is 100.0 MB; outcome tables over 50 MB are refused "
-                       "(is this the right file?)")
+    assert message == (f"{huge_file}: is 104,857,600 bytes (104.9 MB); outcome tables over 50,000,000 bytes "
+                       "(50 MB) are refused (is this the right file?)")
 
 
 def test_100mb_file_refused_quickly_in_a_real_process(run_cli_process, huge_file):
     # A hang would hit the timeout (subprocess.TimeoutExpired fails the test).
     code, out, err = run_cli_process(*_command("pool", huge_file), timeout=60)
-    assert _one_error_line(code, out, err).startswith(f"{huge_file}: is 100.0 MB")
+    assert _one_error_line(code, out, err).startswith(f"{huge_file}: is 104,857,600 bytes")
 
 
 @pytest.mark.parametrize("command", ["pool", "check", "studies"])
@@ -203,12 +203,17 @@ def test_file_without_read_permission(run_cli, tmp_path, monkeypatch, command):
     path.write_bytes((CORPUS / "ok_baseline.csv").read_bytes())
     path.chmod(0)
     if os.geteuid() == 0 or os.access(path, os.R_OK):
-        # root reads chmod-000 files: fake the denial at the loader's read seam
+        # root reads chmod-000 files: fake the denial where a normal user meets it,
+        # at os.access (click's own readability check, which printed a three-line
+        # usage error) and at the loader's read seam
         import msc_meta.data.load as load
 
         def deny(p):
             raise PermissionError(13, "Permission denied", str(p))
 
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, *a, **k:
+                            False if str(p) == str(path) else real_access(p, mode, *a, **k))
         monkeypatch.setattr(load, "_read_bytes", deny)
     try:
         message = _one_error_line(*run_cli(*_command(command, path)))
@@ -232,7 +237,8 @@ def test_named_pipe_refused_without_hanging(run_cli_process, tmp_path):
 
 
 def test_size_limit_boundary(run_cli, tmp_path):
-    """Exactly 50 MB is read (and here refused for its content); one byte more is refused unread."""
+    """Exactly 50 MB is read (and here refused for its content); one byte more is refused unread,
+    with both sizes in exact bytes (50 MiB + 1 was "50.0 MB ... over 50 MB" while 51,000,000 passed)."""
     from msc_meta.data import schema
 
     at_limit = tmp_path / "at_limit.csv"
@@ -244,4 +250,91 @@ def test_size_limit_boundary(run_cli, tmp_path):
     with open(over, "wb") as handle:
         handle.truncate(schema.MAX_FILE_BYTES + 1)
     message = _one_error_line(*run_cli(*POOL, "--data", str(over)))
-    assert message.startswith(f"{over}: is 50.0 MB; outcome tables over 50 MB are refused")
+    assert schema.MAX_FILE_BYTES == 50_000_000
+    assert message.startswith(f"{over}: is 50,000,001 bytes (50.0 MB); outcome tables over 50,000,000 bytes "
+                              "(50 MB) are refused")
+
+
+@pytest.mark.parametrize("name", ["new\nline.csv", "esc\x1b[2Jape.csv", "tab\there.csv"])
+def test_path_with_control_characters_stays_on_one_line(run_cli, tmp_path, name):
+    path = tmp_path / name
+    message = _one_error_line(*run_cli(*POOL, "--data", str(path)))
+    shown = str(path).replace("\n", "\\n").replace("\x1b", "\\x1b").replace("\t", "\\t")
+    assert message == f"{shown}: the file does not exist"
+
+
+def test_ten_megabyte_unquoted_cell_is_too_long_not_a_quote(run_cli, tmp_path):
+    path = tmp_path / "long_cell.csv"
+    path.write_bytes(b"study_id,outcome,events_t,n_t,note\nA,closure,3,10,ok\nB,closure,4,10,"
+                     + b"x" * 10_000_000 + b"\n")
+    message = _one_error_line(*run_cli(*POOL, "--data", str(path)))
+    assert message == (f"{path}, row 3, column 'note': a cell is 10,000,000 characters long, over the limit "
+                       "of 131,072 characters; is the file a table? (a cell holds one value or a short text)")
+
+
+def test_decimal_megabytes_below_the_limit_are_read(run_cli, tmp_path):
+    """51,000,000 bytes was read while 50 MiB + 1 was refused as "over 50 MB": now both are refused."""
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as handle:
+        handle.truncate(51_000_000)
+    assert "is 51,000,000 bytes (51.0 MB)" in _one_error_line(*run_cli(*POOL, "--data", str(path)))
+
+
+# ------------------------------------------------------------------ options read as strictly as cells
+
+OK = CORPUS / "ok_baseline.csv"
+
+
+def _pool_ok(run_cli, *options) -> dict:
+    code, out, err = run_cli(*POOL, "--data", str(OK), "--json", *options)
+    assert code == 0 and err == "", (code, err)
+    return json.loads(out)
+
+
+def _usage_error(run_cli, *options) -> str:
+    code, out, err = run_cli(*POOL, "--data", str(OK), *options)
+    assert code == 2 and out == "" and "Traceback" not in err and "Warning" not in err, (code, out, err)
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("spelling", ["CLOSURE", "Closure", "closure\u200f", "\uff43losure"])
+def test_outcome_option_is_a_key(run_cli, spelling):
+    want = _pool_ok(run_cli)
+    got = _pool_ok(run_cli, "--outcome", spelling)
+    assert got["k"] == want["k"] == 4 and got["estimate"] == want["estimate"]
+
+
+@pytest.mark.parametrize("weeks,message", [
+    ("2_4", "'2_4' has an underscore"), ("-0", "'-0' has a minus sign"),
+    ("1e30", "'1e30' is in scientific notation"), ("nan", "'nan' is not a finite number"),
+    ("inf", "'inf' is not a finite number"), ("9999", "is over 5,200 weeks (100 years)"),
+    ("abc", "'abc' is not a number"),
+])
+def test_timepoint_option_uses_the_column_parser(run_cli, weeks, message):
+    line = _usage_error(run_cli, "--timepoint", weeks)
+    assert line.startswith("Error: Invalid value for '--timepoint': ") and message in line, line
+    assert line.endswith("or 'blank' or 'any'"), line
+
+
+@pytest.mark.parametrize("weeks", ["24", "24.0", "+24", "any", "ANY"])
+def test_timepoint_option_accepts(run_cli, weeks):
+    assert _pool_ok(run_cli, "--timepoint", weeks)["k"] == 4
+
+
+@pytest.mark.parametrize("cc", ["1e-320", "1e308", "nan", "inf", "-0.5", "0.0005", "1.5", "1_0", "abc"])
+def test_cc_out_of_range(run_cli, cc):
+    line = _usage_error(run_cli, "--cc", cc)
+    assert line.startswith("Error: Invalid value for '--cc': ") and \
+        "the continuity correction is 0 (none) or a number from 0.001 to 1" in line, line
+
+
+@pytest.mark.parametrize("cc", ["0", "0.001", "0.01", "0.5", "1", "5e-1"])
+def test_cc_accepted(run_cli, cc):
+    assert _pool_ok(run_cli, "--cc", cc)["k"] == 4
+
+
+@pytest.mark.parametrize("level", ["nan", "inf", "49.9", "100", "99.995", "9_5", "abc"])
+def test_level_out_of_range_states_the_real_range(run_cli, level):
+    line = _usage_error(run_cli, "--level", level)
+    assert line.startswith("Error: Invalid value for '--level': ") and \
+        "the confidence level is a percentage from 50 to 99.99" in line, line

@@ -29,6 +29,8 @@ from pathlib import Path
 import click
 import pytest
 
+from msc_meta.cli.options import BoundedFloat
+
 RUNS = 150
 TIME_BUDGET_S = 150.0
 SEED = 20240607
@@ -125,13 +127,19 @@ class Case:
                 return None if self.dataset == "curated" else str(self.tmp / "fuzz.csv")
             return rnd.choice([str(self.tmp / "missing.csv"), str(self.tmp),
                                str(CORPUS / "count_decimal.csv"), str(CORPUS / "latin1.csv"),
-                               str(CORPUS / "duplicate_key.csv")])
+                               str(CORPUS / "duplicate_key.csv"), str(CORPUS / "duplicate_key_rlm.csv"),
+                               str(CORPUS / "duplicate_key_fullwidth.csv"),
+                               str(CORPUS / "outcome_key_case_variants.csv"),
+                               str(CORPUS / "timepoint_underscore.csv"), str(CORPUS / "dose_nan.csv"),
+                               str(CORPUS / "control_escape_in_study_id.csv"),
+                               str(self.tmp / "new\nline.csv")])
         if name == "outcome":
-            return self.outcome if valid else rnd.choice(["no_such_outcome", "Closure", " "])
+            # 'Closure' is no longer invalid: outcome keys are compared after case folding
+            return self.outcome if valid else rnd.choice(["no_such_outcome", "closur", " ", "clo\nsure"])
         if name == "timepoint":
             if valid:
                 return None if self.timepoint is None else f"{self.timepoint:g}"
-            return rnd.choice(["abc", "24 weeks", "9999", "nan", "inf"])
+            return rnd.choice(["abc", "24 weeks", "9999", "nan", "inf", "2_4", "-0", "1e30", "-24"])
         if name == "unit" and valid:
             return self.unit
         if name in ("by",):
@@ -165,6 +173,16 @@ class Case:
                 choice = rnd.choice(list(kind.choices))
                 return choice.upper() if (not kind.case_sensitive and rnd.random() < 0.5) else choice
             return "bogus"
+        if isinstance(kind, BoundedFloat):      # --cc, --level of options.py: strict, nan refused
+            gap = kind.zero_or_from              # --cc: 0, or 0.001 to 1 (not one interval)
+            if valid:
+                if gap is not None and rnd.random() < 0.3:
+                    return "0"
+                return f"{rnd.uniform(gap if gap is not None else kind.min, kind.max):.4g}"
+            bad = ["abc", "nan", "inf", "-inf", "1_0", "1e308", f"{kind.min - 1:g}", f"{kind.max + 1:g}"]
+            if gap is not None:
+                bad += [f"{gap / 10:g}", "1e-320"]
+            return rnd.choice(bad)
         if isinstance(kind, click.types.FloatRange):
             lo = kind.min if kind.min is not None else 0.0
             hi = kind.max if kind.max is not None else lo + 2.0
@@ -341,10 +359,12 @@ def test_saturated_meta_regression_prints_no_warning(tmp_path, run_cli_process):
 @pytest.mark.parametrize("command", ["pool", "forest", "sensitivity", "bias", "sof", "bayes", "export"])
 @pytest.mark.parametrize("weeks", ["nan", "inf", "-inf"])
 def test_non_finite_timepoint_is_a_usage_error(tmp_path, run_cli, command, weeks):
-    """Was a ValueError/OverflowError traceback in data.load.format_weeks (fixed there)."""
+    """Was a ValueError/OverflowError traceback in data.load.format_weeks (fixed there).
+
+    Now refused by the option itself (the parser of the timepoint_weeks column)."""
     args = [command, "--data", _fuzz_table(tmp_path), "--outcome", "closure", f"--timepoint={weeks}"]
     if command in ("forest", "export"):
         args += ["-o", tmp_path / ("x.png" if command == "forest" else "x.csv")]
     code, out, err = run_cli(*args)
     assert "Traceback" not in err and code == 2, (code, err)
-    assert f"--timepoint {weeks}: give a number of weeks" in err
+    assert f"Invalid value for '--timepoint': '{weeks}' is not a finite number" in err

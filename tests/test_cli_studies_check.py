@@ -157,7 +157,8 @@ def test_huge_file_refused_before_reading(tmp_path, run_cli, monkeypatch):
     with open(path, "wb") as handle:      # sparse: no disk space used
         handle.truncate(51 * 1024 * 1024)
     message = _error_line(*run_cli("studies", "--data", path))
-    assert message == f"{path}: is 51.0 MB; outcome tables over 50 MB are refused (is this the right file?)"
+    assert message == (f"{path}: is 53,477,376 bytes (53.5 MB); outcome tables over 50,000,000 bytes (50 MB) "
+                       "are refused (is this the right file?)")
 
 
 @pytest.mark.parametrize("change,row,column,words", [

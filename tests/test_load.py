@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -205,3 +206,185 @@ def test_loading_does_not_import_pandas(tmp_path):
             "print(','.join(bad))")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------- keys (issue 11, item 2)
+
+from msc_meta.data.keys import key, same_key  # noqa: E402
+from msc_meta.data.load import NumberError, dose_from_text, weeks_from_text  # noqa: E402
+from msc_meta.errors import visible  # noqa: E402
+
+
+@pytest.mark.parametrize("a,b", [
+    ("a", "A"),
+    ("a", "a\u200f"),                 # right-to-left mark (Cf)
+    ("a", "a\u00ad"),                 # soft hyphen (Cf)
+    ("panes", "pa\u00adnes"),         # ... inside the key
+    ("ab", "a\u200bb"),               # zero-width space inside
+    ("ab", "a\u034fb"),               # combining grapheme joiner (default-ignorable, not Cf)
+    ("ab", "a\ufe0fb"),               # variation selector
+    ("A", "\uff21"),                  # full-width A (NFKC)
+    ("fi", "\ufb01"),                 # ligature (NFKC)
+    ("é", "e\u0301"),                 # composed and decomposed accent
+    ("strasse", "STRAẞE"),            # case folding, not lower()
+    ("panes cx601", " panes \u00a0 CX601\t"),
+])
+def test_key_treats_spellings_as_one(a, b):
+    assert key(a) == key(b) and same_key(a, b)
+
+
+@pytest.mark.parametrize("a,b", [("a", "b"), ("a1", "a2"), ("a b", "ab"), ("c", "\u0441")])  # Latin c, Cyrillic es
+def test_key_keeps_different_keys_apart(a, b):
+    assert key(a) != key(b)
+
+
+def test_key_of_none():
+    assert key(None) is None and same_key(None, None) and not same_key(None, "")
+
+
+def test_select_compares_the_outcome_as_a_key(tmp_table):
+    table = _select_table(tmp_table)
+    want = select(table, "closure", timepoint=24, unit="patient")
+    for spelling in ("CLOSURE", "Closure", " closure\u200b", "\uff43losure"):
+        assert select(table, spelling, timepoint=24, unit="patient") == want
+    assert select(table, "closure", timepoint=24, unit="PATIENT") == want
+
+
+@pytest.mark.parametrize("rows,row,column,message", [
+    ("A,closure,3,10\na,closure,4,10\n", 3, "study_id",
+     "repeats row 2: the same study_id, outcome, timepoint_weeks and unit (a, closure, (blank), (blank)); "
+     "row 2 writes it (A, closure)"),
+    ("A,closure,3,10\nA\u200f,closure,4,10\n", 3, "study_id", "repeats row 2"),
+    ("A,closure,3,10\nA,response,4,10\na,x,1,2\n", 4, "study_id",
+     "'a' and 'A' (row 2) are the same study group written differently"),
+    ("A,closure,3,10\nB,Closure,4,10\n", 3, "outcome",
+     "'Closure' and 'closure' (row 2) are the same outcome written differently"),
+])
+def test_keys_written_two_ways_are_refused(tmp_table, rows, row, column, message):
+    with pytest.raises(InputError) as err:
+        load_table(tmp_table("study_id,outcome,events_t,n_t\n" + rows))
+    assert (err.value.row, err.value.column) == (row, column)
+    assert message in str(err.value)
+
+
+def test_trial_written_two_ways_is_refused(tmp_table):
+    with pytest.raises(InputError, match=r"'ADMIRE' and 'admire' \(row 2\) are the same trial"):
+        load_table(tmp_table("study_id,trial,outcome,events_t,n_t\nA1,admire,closure,3,10\nA2,ADMIRE,closure,4,10\n"))
+
+
+def test_invisible_marks_at_the_ends_of_cells_are_removed(tmp_table):
+    table = load_table(tmp_table("study_id,outcome,events_t,n_t\n\u200fA\u00ad,closure\u2066,3,10\n"))
+    assert (table.rows[0].study_id, table.rows[0].outcome) == ("A", "closure")
+
+
+def test_check_compares_totals_members_as_keys(tmp_table):
+    from msc_meta.data.check import check_totals
+
+    table = load_table(tmp_table("study_id,trial,outcome,timepoint_weeks,unit,events_t,n_t\n"
+                                 "D1,d,closure,24,patient,3,10\nD2,d,closure,24,patient,4,12\n"))
+    totals = load_totals(tmp_table("trial,timepoint_weeks,unit,arm,members,total_n\n"
+                                   "D,24,patient,treatment,d1;D2\u200b,22\n", name="totals.csv"))
+    assert check_totals(table, totals) == []
+
+
+# --------------------------------------------------------------------------- strict numbers (item 7)
+
+@pytest.mark.parametrize("text,weeks", [("24", 24.0), ("+24", 24.0), ("2.5", 2.5), (".5", 0.5), ("24.", 24.0),
+                                        ("0", 0.0), ("5200", 5200.0), (" 24 ", 24.0), ("", None)])
+def test_weeks_accepted(text, weeks):
+    value = weeks_from_text(text)
+    assert value == weeks and (value is None or str(value) != "-0.0")
+
+
+def test_weeks_decimal_comma():
+    assert weeks_from_text("24,5", decimal_comma=True) == 24.5
+    with pytest.raises(NumberError, match="is not a number"):
+        weeks_from_text("24,5")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1_0", "'1_0' has an underscore"),
+    ("-0", "'-0' has a minus sign"),
+    ("-0.0", "'-0.0' has a minus sign"),
+    ("-24", "'-24' is negative"),
+    ("1e30", "'1e30' is in scientific notation"),
+    ("2.4e1", "in scientific notation"),
+    ("inf", "'inf' is not a finite number"),
+    ("-Infinity", "not a finite number"),
+    ("nan", "'nan' is not a finite number"),
+    ("5200.5", "is over 5,200 weeks (100 years)"),
+    ("\uff12\uff14", "is not written with the digits 0-9"),
+    ("\u0662\u0664", "is not written with the digits 0-9"),     # Arabic-Indic digits: float() reads 24
+    ("0x18", "'0x18' is not a number"),
+    ("24 weeks", "'24 weeks' is not a number"),
+])
+def test_weeks_refused(text, message):
+    with pytest.raises(NumberError, match=re.escape(message)):
+        weeks_from_text(text)
+
+
+@pytest.mark.parametrize("text,cells", [("3e7", 3e7), ("1.2e8", 1.2e8), ("1.2E+8", 1.2e8), ("30000000", 3e7),
+                                        ("+9e7", 9e7), ("1", 1.0), ("1e12", 1e12)])
+def test_dose_accepted(text, cells):
+    assert dose_from_text(text) == cells
+
+
+@pytest.mark.parametrize("text,message", [
+    ("3_0e7", "has an underscore"), ("-0", "not a positive number of cells"), ("0", "not a positive number"),
+    ("-3e7", "not a positive number"), ("inf", "not a finite number"), ("nan", "not a finite number"),
+    ("1e400", "is over 1e12 cells"), ("2e12", "is over 1e12 cells"), ("5e-1", "less than one cell"),
+    ("3x10^7", "'3x10^7' is not a number"),
+])
+def test_dose_refused(text, message):
+    with pytest.raises(NumberError, match=re.escape(message)):
+        dose_from_text(text)
+
+
+def test_curated_dose_notations_still_load(curated_path):
+    doses = {r.dose_cells for r in load_table(curated_path).rows if r.dose_cells is not None}
+    assert {1e7, 3e7, 9e7, 1.2e8} <= doses
+
+
+# --------------------------------------------------------------------------- messages (item 8)
+
+@pytest.mark.parametrize("raw,shown", [
+    ("a\nb", "a\\nb"), ("a\r\nb", "a\\r\\nb"), ("\x1b[31mred", "\\x1b[31mred"), ("a\tb", "a\\tb"),
+    ("a\u200fb", "a\\u200fb"), ("a\u00adb", "a\\xadb"), ("a\u2028b", "a\\u2028b"), ("a\x85b", "a\\x85b"),
+    ("cl\udcf4ture", "cl\\xf4ture"), ("clôture ✓ — α", "clôture ✓ — α"), ("C:\\data\\t.csv", "C:\\data\\t.csv"),
+])
+def test_visible(raw, shown):
+    assert visible(raw) == shown
+    assert len(visible(raw).splitlines()) <= 1
+
+
+def test_input_error_is_one_line_whatever_the_data():
+    err = InputError("'8\n9' is not a number", path="my\ntable.csv", row=4, column="n\x1b_t")
+    assert str(err) == "my\\ntable.csv, row 4, column 'n\\x1b_t': '8\\n9' is not a number"
+    assert str(UsageError("no rows with outcome 'a\nb'")) == "no rows with outcome 'a\\nb'"
+
+
+def test_long_cell_reported_as_too_long(tmp_table):
+    path = tmp_table("study_id,outcome,events_t,n_t,note\nA,closure,3,10," + "x" * 200_000 + "\n")
+    with pytest.raises(InputError) as err:
+        load_table(path)
+    assert (err.value.row, err.value.column) == (2, "note")
+    assert "a cell is 200,000 characters long, over the limit of 131,072 characters" in str(err.value)
+    assert "quote" not in str(err.value)
+
+
+def test_quote_closed_far_below_reported_as_such(tmp_table):
+    body = "".join(f"B{i},closure,3,10,\n" for i in range(20_000))
+    path = tmp_table('study_id,outcome,events_t,n_t,note\nA,closure,3,10,"oops\n' + body + 'end"\n')
+    with pytest.raises(InputError) as err:
+        load_table(path)
+    assert (err.value.row, err.value.column) == (2, "note")
+    assert "spans 20,002 lines: probably a double quote opened in row 2 is closed only much further down" \
+        in str(err.value)
+
+
+def test_the_csv_field_limit_is_restored(tmp_table):
+    import csv
+
+    before = csv.field_size_limit()
+    load_table(tmp_table(MINIMAL))
+    assert csv.field_size_limit() == before

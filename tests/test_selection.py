@@ -100,7 +100,8 @@ def test_timepoint_any_refuses_a_study_counted_at_two_time_points(tmp_table, run
 
 def test_timepoint_rejects_words_other_than_blank_and_any(run_cli):
     code, out, err = run_cli("pool", "--outcome", "fistula_closure", "--timepoint", "soon")
-    assert code == 2 and "'soon' is not a number of weeks, 'blank' or 'any'" in err
+    assert code == 2 and "'soon' is not a number; write the number of weeks only" in err
+    assert "or 'blank' or 'any'" in err
 
 
 # ---------------------------------------------------------------- counts in other scripts

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import click
 
 MEASURES = ("PR", "PLO", "PFT", "PAS", "RR", "OR", "RD")
@@ -10,7 +13,9 @@ METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB",
 
 def data_option(f):
     return click.option(
-        "--data", "data_path", type=click.Path(dir_okay=True, path_type=str), default=None,
+        # readable=False: click's own check would report an unreadable file in
+        # its three-line usage format; the loader says it in one line instead.
+        "--data", "data_path", type=click.Path(dir_okay=True, readable=False, path_type=str), default=None,
         help="Outcome table (CSV). Default: the curated table shipped with msc-meta.",
     )(f)
 
@@ -21,20 +26,82 @@ def json_option(f):
 
 
 class Timepoint(click.ParamType):
-    """WEEKS, or ``blank`` (rows that state no time point) or ``any`` (all time points)."""
+    """WEEKS, or ``blank`` (rows that state no time point) or ``any`` (all time points).
+
+    WEEKS is read by the parser of the ``timepoint_weeks`` column
+    (``msc_meta.data.load.weeks_from_text``): plain decimal digits from 0 to
+    5200, so ``2_4``, ``-0``, ``1e30``, ``nan`` and ``inf`` are refused here as
+    they are in a table.
+    """
 
     name = "timepoint"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        text = str(value).strip().lower()
-        if text in ("blank", "any"):
-            return text
+        from msc_meta.data.load import NumberError, weeks_from_text
+
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = repr(float(value)) if math.isfinite(value) else str(value)
+        text = str(value).strip()
+        if text.lower() in ("blank", "any"):
+            return text.lower()
         try:
-            return float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a number of weeks, 'blank' or 'any'", param, ctx)
+            weeks = weeks_from_text(text)
+        except NumberError as err:
+            self.fail(f"{err}; or 'blank' or 'any'", param, ctx)
+        if weeks is None:
+            self.fail("give a number of weeks, e.g. 24, or 'blank' or 'any'", param, ctx)
+        return weeks
+
+
+# A decimal number as typed on a command line: digits, one optional point, an
+# optional exponent. Python's float() would also take 1_0, nan, inf, ' 5 '.
+_OPTION_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
+
+
+class BoundedFloat(click.FloatRange):
+    """A float option that says its accepted range in words, and refuses nan, inf and ``1_0``.
+
+    ``min``/``max`` are the closed range; ``zero_or_from`` admits 0 besides the range
+    ``[zero_or_from, max]`` (``--cc``: 0 means no correction, tiny positives only overflow).
+    """
+
+    def __init__(self, min: float, max: float, accepted: str, zero_or_from: float | None = None):
+        super().__init__(min=min, max=max)
+        self.accepted = accepted
+        self.zero_or_from = zero_or_from
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            text = str(value).strip()
+            if not _OPTION_NUMBER.match(text):
+                self.fail(f"{value!r} is not a number; {self.accepted}", param, ctx)
+            number = float(text)
+        ok = math.isfinite(number) and self.min <= number <= self.max
+        if ok and self.zero_or_from is not None:
+            ok = number == 0 or number >= self.zero_or_from
+        if not ok:
+            self.fail(f"{value!r} is out of range; {self.accepted}", param, ctx)
+        return number
+
+    def _describe_range(self) -> str:
+        return self.accepted
+
+
+# --level: below 50 % an interval is more likely to miss than to cover; 99.99 %
+# is as far as the normal and t quantiles stay meaningful with a few studies.
+LEVEL = BoundedFloat(50, 99.99, "the confidence level is a percentage from 50 to 99.99, e.g. 95")
+
+# --cc: a fraction of a participant added to each cell of a study with a zero
+# cell. Published choices (0.5 by default in metafor, RevMan and meta; 0.1,
+# 0.01 and 1 in sensitivity analyses, e.g. Sweeting et al. 2004) lie in
+# [0.001, 1]. Below 0.001 a zero cell's log odds and variance (1/cc) reach
+# magnitudes where the study only vanishes from the pool (or, below ~1e-308,
+# the arithmetic overflows); above 1 the correction outweighs the data of a
+# small arm. 0 turns the correction off (such studies are then left out).
+CC = BoundedFloat(0, 1, "the continuity correction is 0 (none) or a number from 0.001 to 1, e.g. 0.5",
+                  zero_or_from=0.001)
 
 
 def timepoint_unit_options(f):
@@ -58,11 +125,12 @@ def selection_options(f):
 
 def fit_options(f):
     """--measure --method --hksj --cc --level: the options of any fitted model."""
-    f = click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
-                     help="Confidence level in percent.")(f)
-    f = click.option("--cc", type=click.FloatRange(min=0), default=0.5, show_default=True,
+    f = click.option("--level", type=LEVEL, default=95.0, show_default=True,
+                     help="Confidence level in percent, from 50 to 99.99.")(f)
+    f = click.option("--cc", type=CC, default=0.5, show_default=True,
                      help="Continuity correction added to every cell of a study with a zero cell "
-                          "(PR, PLO, RR, OR, RD; as escalc(add=, to='only0')).")(f)
+                          "(PR, PLO, RR, OR, RD; as escalc(add=, to='only0')): 0 (none) or "
+                          "0.001 to 1.")(f)
     f = click.option("--hksj", is_flag=True,
                      help="Hartung-Knapp-Sidik-Jonkman CI (t with k-1 df; metafor test='knha').")(f)
     f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",

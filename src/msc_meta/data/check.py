@@ -40,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from msc_meta.data.keys import key
 from msc_meta.data.load import OutcomeTable, Row, TotalsTable, format_weeks
 
 CHECKS = ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "numbers")
@@ -171,7 +172,7 @@ def check_pct(table: OutcomeTable) -> list[CheckFailure]:
 
 
 def _group_key(row: Row) -> tuple:
-    return (row.study_id, row.timepoint_weeks, row.unit)
+    return (key(row.study_id), row.timepoint_weeks, row.unit)
 
 
 def _describe_group(row: Row) -> str:
@@ -208,29 +209,30 @@ def check_arm_size(table: OutcomeTable) -> list[CheckFailure]:
 
 def check_subgroups(table: OutcomeTable) -> list[CheckFailure]:
     failures = []
-    studies = {row.study_id for row in table.rows}
+    studies = {key(row.study_id) for row in table.rows}
     first: dict[str, Row] = {}
     for row in table.rows:
-        if row.study_id not in first:
-            first[row.study_id] = row
-        elif set(row.parents) != set(first[row.study_id].parents):
+        study = key(row.study_id)
+        if study not in first:
+            first[study] = row
+        elif {key(p) for p in row.parents} != {key(p) for p in first[study].parents}:
             failures.append(_failure(table, row, "subgroup", (
-                f"subgroup_of is '{row.subgroup_of or ''}' but row {first[row.study_id].row_number} of the "
-                f"same study {row.study_id} gives '{first[row.study_id].subgroup_of or ''}'")))
+                f"subgroup_of is '{row.subgroup_of or ''}' but row {first[study].row_number} of the "
+                f"same study {row.study_id} gives '{first[study].subgroup_of or ''}'")))
         for parent in row.parents:
-            if parent not in studies:
+            if key(parent) not in studies:
                 failures.append(_failure(table, row, "subgroup", (
                     f"subgroup_of names '{parent}', which is not a study_id of this table")))
     lineage = table.ancestors()
-    n_t = {(r.study_id, r.timepoint_weeks, r.unit): r.n_t for r in table.rows if r.n_t is not None}
+    n_t = {(key(r.study_id), r.timepoint_weeks, r.unit): r.n_t for r in table.rows if r.n_t is not None}
     for row in table.rows:
-        if row.study_id in lineage.get(row.study_id, ()) and row is first[row.study_id]:
+        if row.study_id in lineage.get(row.study_id, ()) and row is first[key(row.study_id)]:
             failures.append(_failure(table, row, "subgroup", (
                 f"subgroup_of makes {row.study_id} part of itself")))
         if row.n_t is None:
             continue
         for parent in row.parents:
-            whole = n_t.get((parent, row.timepoint_weeks, row.unit))
+            whole = n_t.get((key(parent), row.timepoint_weeks, row.unit))
             if whole is not None and row.n_t > whole:
                 failures.append(_failure(table, row, "subgroup", (
                     f"n_t is {row.n_t}, more than the {whole} of {parent}, which it is part of")))
@@ -244,7 +246,7 @@ def check_subgroups(table: OutcomeTable) -> list[CheckFailure]:
 def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]:
     by_study: dict[str, list[Row]] = {}
     for row in table.rows:
-        by_study.setdefault(row.study_id, []).append(row)
+        by_study.setdefault(key(row.study_id), []).append(row)
     failures = []
     for total in totals.rows:
         members = ";".join(total.members)
@@ -258,15 +260,16 @@ def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]
         sizes_c: dict[str, int] = {}
         problems = []          # one failure per totals row, naming every member at fault
         for member in total.members:
-            if member not in by_study:
+            if key(member) not in by_study:
                 problems.append(f"study {member} (a member of trial {total.trial}) is not in the outcome table")
                 continue
-            rows = [r for r in by_study[member]
+            rows = [r for r in by_study[key(member)]
                     if r.timepoint_weeks == total.timepoint_weeks and r.unit == total.unit]
             if not rows:
                 problems.append(f"study {member} has no row {where}")
                 continue
-            other_trials = sorted({r.trial for r in rows if r.trial is not None and r.trial != total.trial})
+            other_trials = sorted({r.trial for r in rows
+                                   if r.trial is not None and key(r.trial) != key(total.trial)})
             if other_trials:
                 problems.append(f"study {member} belongs to trial {', '.join(other_trials)} in the outcome "
                                 f"table, not to {total.trial}")

@@ -4,7 +4,10 @@ Everything a user can get wrong in a file becomes one ``InputError`` naming
 the file, the spreadsheet row and the column (see the validation table in
 ``msc_meta.data.schema``). A table that loads is internally sane: counts are
 whole numbers with ``0 <= events <= n`` and ``n >= 1``, arms are complete,
-and (study_id, outcome, timepoint_weeks, unit) is unique.
+(study_id, outcome, timepoint_weeks, unit) is unique, and each key (study_id,
+outcome, trial, a study_id named in subgroup_of) is spelt one way only, so
+that two spellings of one key (``msc_meta.data.keys.key``) never become two
+studies or two outcomes.
 
 Uses the ``csv`` module only (no pandas) so that ``msc-meta pool`` starts fast.
 """
@@ -23,6 +26,7 @@ from types import MappingProxyType
 from typing import Iterable, Mapping
 
 from msc_meta.data import schema
+from msc_meta.data.keys import is_invisible, key
 from msc_meta.errors import InputError, UsageError
 
 # ---------------------------------------------------------------------------
@@ -131,9 +135,11 @@ class OutcomeTable:
         is part of the trial's treated total: both are its ancestors. A cycle
         (reported by ``msc-meta check``) just stops the walk.
         """
+        spelling: dict[str, str] = {}                 # key -> the study_id as the table writes it
         parents: dict[str, set[str]] = {}
         for row in self.rows:
-            parents.setdefault(row.study_id, set()).update(row.parents)
+            spelling.setdefault(key(row.study_id), row.study_id)
+            parents.setdefault(key(row.study_id), set()).update(key(p) for p in row.parents)
         out: dict[str, frozenset[str]] = {}
         for study, direct in parents.items():
             seen: set[str] = set()
@@ -143,7 +149,7 @@ class OutcomeTable:
                 if p not in seen:
                     seen.add(p)
                     todo.extend(parents.get(p, ()))
-            out[study] = frozenset(seen)
+            out[spelling[study]] = frozenset(spelling.get(p, p) for p in seen)
         return out
 
     def require_column(self, column: str) -> None:
@@ -212,6 +218,7 @@ def load_table(path: str | os.PathLike | None = None) -> OutcomeTable:
     raw = read_csv_records(path, schema.REQUIRED_COLUMNS, schema.KNOWN_COLUMNS, what="outcome table")
     rows = tuple(_make_row(raw, number, cells) for number, cells in raw.records)
     _check_unique_keys(raw.path, rows)
+    _check_one_spelling(raw.path, rows)
     return OutcomeTable(path=raw.path, columns=raw.header, rows=rows)
 
 
@@ -231,7 +238,8 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = No
 
     ``timepoint`` is a number of weeks, ``"blank"`` (the rows whose source
     states no time point) or ``"any"`` (every time point together, each study
-    group at most once).
+    group at most once). ``outcome`` and ``unit`` are compared as keys
+    (``msc_meta.data.keys.key``): ``CLOSURE`` selects the rows of ``closure``.
 
     Rows whose counts are blank are returned too: the analysis layer lists
     them as not pooled. Raises ``UsageError`` when nothing matches (naming
@@ -240,7 +248,8 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = No
     pooling 24-week with 52-week results, or patients with fistulas, would
     be wrong.
     """
-    rows = [row for row in table.rows if row.outcome == outcome]
+    wanted = key(outcome)
+    rows = [row for row in table.rows if key(row.outcome) == wanted]
     if not rows:
         keys = ", ".join(table.outcomes()) or "(none)"
         raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; outcomes are: {keys}")
@@ -260,13 +269,13 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = No
                              f"time points: {_list_values((r.timepoint_weeks for r in rows), 'timepoint_weeks', ' weeks')}")
         rows = chosen
     if unit is not None:
-        chosen = [row for row in rows if row.unit == unit]
+        chosen = [row for row in rows if key(row.unit) == key(unit)]
         if not chosen:
             raise UsageError(f"outcome '{outcome}' has no rows with --unit {unit}"
                              f"{_at(timepoint)}; units: {_list_values((r.unit for r in rows), 'unit')}")
         rows = chosen
     # Units first: under 'any' the same study in two units is not "two time points".
-    units = {row.unit for row in rows}
+    units = {key(row.unit) for row in rows}
     if len(units) > 1 and (timepoint is not None or len({r.timepoint_weeks for r in rows}) == 1):
         raise UsageError(f"outcome '{outcome}'{_at(timepoint)} counts different units "
                          f"({_list_values((r.unit for r in rows), 'unit')}); choose one with --unit patient|fistula")
@@ -286,14 +295,14 @@ def _one_time_point_per_study(outcome: str, rows) -> None:
     for row in rows:
         if not row.has_counts:
             continue
-        if row.study_id in seen:
-            first = seen[row.study_id]
+        if key(row.study_id) in seen:
+            first = seen[key(row.study_id)]
             raise UsageError(
                 f"outcome '{outcome}': study {row.study_id} has counts at "
                 f"{format_weeks(first.timepoint_weeks)} and {format_weeks(row.timepoint_weeks)} weeks "
                 f"(rows {first.row_number} and {row.row_number}); --timepoint any would count "
                 "its people twice: choose one time point with --timepoint WEEKS")
-        seen[row.study_id] = row
+        seen[key(row.study_id)] = row
 
 
 def format_weeks(weeks: float | None) -> str:
@@ -365,9 +374,7 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
         raise InputError(f"is not a regular file (a pipe or a device); save the {what} to a file first",
                          path=shown)
     if st.st_size > schema.MAX_FILE_BYTES:
-        raise InputError(f"is {st.st_size / 1024 / 1024:.1f} MB; {what}s over "
-                         f"{schema.MAX_FILE_BYTES // 1024 // 1024} MB are refused (is this the right file?)",
-                         path=shown)
+        raise InputError(_too_large(st.st_size, what), path=shown)
     try:
         data = _read_bytes(p)
     except PermissionError:
@@ -377,8 +384,8 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
                          path=shown) from None
     except OSError as err:
         raise InputError(f"cannot be read ({err.strerror or err})", path=shown) from None
-    if len(data) > schema.MAX_FILE_BYTES:   # e.g. a pipe or a file that grew
-        raise InputError(f"{what}s over {schema.MAX_FILE_BYTES // 1024 // 1024} MB are refused", path=shown)
+    if len(data) > schema.MAX_FILE_BYTES:   # e.g. a file that grew since stat()
+        raise InputError(_too_large(len(data), what), path=shown)
 
     text = _decode(data, shown)
     if not text.strip():
@@ -397,7 +404,7 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     if not records:
         raise InputError("the file is empty", path=shown)
     header_row, header_cells = records[0]
-    _check_bad_bytes(shown, header_row, None, header_cells)
+    _check_cells(shown, header_row, None, header_cells)
     header = [_strip(c) for c in header_cells]      # also a second BOM (file saved twice)
 
     body = records[1:]
@@ -405,12 +412,13 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     # above the header), so it is reported first.
     _check_required(shown, header_row, header, required)
     for number, cells in body:
+        _check_long_cells(shown, number, header, cells)
         if len(cells) != len(header):
             raise InputError(
                 f"has {len(cells)} cells but the header has {len(header)} columns "
                 "(a comma inside a text that is not in double quotes, or a missing cell?)",
                 path=shown, row=number)
-        _check_bad_bytes(shown, number, header, cells)
+        _check_cells(shown, number, header, cells)
 
     keep = _check_header(shown, header_row, header, body)
     if not body:
@@ -459,8 +467,69 @@ def _decode(data: bytes, shown: str) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
+def _too_large(size: int, what: str) -> str:
+    limit = schema.MAX_FILE_BYTES
+    return (f"is {size:,} bytes ({size / 1e6:.1f} MB); {what}s over {limit:,} bytes "
+            f"({limit / 1e6:g} MB) are refused (is this the right file?)")
+
+
 _SEP_LINE = re.compile(r"\A[ \t]*sep=([,;\t])[ \t]*(?:\r\n|\r|\n)")
 _BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _check_cells(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
+    """Per cell: the length limit, bytes that are not UTF-8, then control characters."""
+    _check_long_cells(shown, number, header, cells)
+    _check_bad_bytes(shown, number, header, cells)
+    _check_control_characters(shown, number, header, cells)
+
+
+def _where_cell(header: list[str] | None, i: int) -> tuple[str | None, str]:
+    """(column name, "" ) for a data cell; (None, " (header cell N)") for a header cell."""
+    if header is None:
+        return None, f" (header cell {i + 1})"
+    return (header[i] if i < len(header) else None), ""
+
+
+def _check_long_cells(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
+    for i, cell in enumerate(cells):
+        if len(cell) <= schema.MAX_CELL_CHARS:
+            continue
+        column, where = _where_cell(header, i)
+        lines = cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+        if lines:
+            # Only a double-quoted cell can hold line breaks: this one swallowed many lines.
+            cause = (f" and spans {lines + 1:,} lines: probably a double quote opened in row {number} "
+                     "is closed only much further down (a missing closing \")")
+        else:
+            cause = "; is the file a table? (a cell holds one value or a short text)"
+        raise InputError(f"a cell{where} is {len(cell):,} characters long, over the limit of "
+                         f"{schema.MAX_CELL_CHARS:,} characters{cause}",
+                         path=shown, row=number, column=column)
+
+
+# C0 controls other than tab, line feed and carriage return, DEL and the C1
+# controls: no spreadsheet shows them, and printed they can drive the terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_BREAK_OR_TAB = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _check_control_characters(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
+    for i, cell in enumerate(cells):
+        column, where = _where_cell(header, i)
+        match = _CONTROL.search(cell)
+        if match is None and (header is None or column in schema.KEY_COLUMNS):
+            # a key (and a column name) is one line: no line break or tab inside
+            match = _LINE_BREAK_OR_TAB.search(_strip(cell))
+        if match is None:
+            continue
+        shown_cell = _strip(cell)
+        if len(shown_cell) > 40:
+            shown_cell = shown_cell[:37] + "..."
+        what = (f"a line break or tab ({match.group()}); a {'column name' if header is None else column} "
+                "must be on one line" if not _CONTROL.match(match.group())
+                else f"a control character ({match.group()}) that a spreadsheet does not show; delete it")
+        raise InputError(f"'{shown_cell}'{where} contains {what}", path=shown, row=number, column=column)
 
 
 def _check_bad_bytes(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
@@ -497,7 +566,22 @@ def _sniff_delimiter(text: str, known: frozenset[str]) -> str:
 
 
 def _parse_csv(text: str, delimiter: str, shown: str) -> list[tuple[int, list[str]]]:
-    """All records with their spreadsheet row numbers (blank lines counted, quoted line breaks not)."""
+    """All records with their spreadsheet row numbers (blank lines counted, quoted line breaks not).
+
+    The csv module's own cell limit is lifted (the file is at most
+    ``MAX_FILE_BYTES``), so that a cell over ``MAX_CELL_CHARS`` is reported by
+    ``_check_long_cells`` with its row, column and length, and an unclosed
+    quote as such.
+    """
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(max(old_limit, schema.MAX_FILE_BYTES + 1))
+    try:
+        return _parse_csv_records(text, delimiter, shown)
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _parse_csv_records(text: str, delimiter: str, shown: str) -> list[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records = []
     number = 0
@@ -512,9 +596,9 @@ def _parse_csv(text: str, delimiter: str, shown: str) -> list[tuple[int, list[st
             if "unexpected end of data" in message or "EOF" in message:
                 raise InputError(f"a double-quoted text starting in row {number} is never closed "
                                  "(a missing closing \")", path=shown, row=number) from None
-            if "field larger than field limit" in message:
-                raise InputError("a cell is longer than 131072 characters (probably an unclosed "
-                                 "double quote above this row)", path=shown, row=number) from None
+            if "field larger than field limit" in message:    # not reached: the limit is lifted
+                raise InputError(f"a cell is longer than {csv.field_size_limit():,} characters",
+                                 path=shown, row=number) from None
             if "expected after" in message:
                 raise InputError("a double quote in the middle of a cell: a text with quotes must be "
                                  "wrapped in double quotes, with each inner quote doubled (\"\")",
@@ -612,38 +696,107 @@ def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
     return None   # unreachable
 
 
-def _parse_number(text: str, *, path: str, row: int, column: str, decimal_comma: bool,
-                  hint: str) -> float | None:
+class NumberError(ValueError):
+    """A number cell or option value that is refused; ``str(err)`` says why, without file or row."""
+
+
+_PLAIN_NUMBER = re.compile(r"^\+?(?:\d+(?:\.\d*)?|\.\d+)$", re.ASCII)
+_SCIENTIFIC = re.compile(r"^\+?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
+_DECIMAL_COMMA_SCIENTIFIC = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
+_NON_FINITE = {"inf", "infinity", "nan", "\u221e"}
+WEEKS_HINT = "write the number of weeks only, e.g. 24 (a year is 52)"
+DOSE_HINT = "write the number of cells, e.g. 3e7 or 30000000 (words go in dose_text)"
+
+
+def _strict_number(s: str, *, hint: str, scientific: bool, decimal_comma: bool) -> float:
+    """A non-blank cell as a number, or ``NumberError``: ASCII digits, one optional decimal point
+    (a decimal comma where ``decimal_comma``), an optional leading +, and an exponent
+    (``3e7``) only where ``scientific``. No underscores (``1_0``), no inf or nan, no minus:
+    a minus sign raises ``NumberError`` whose ``args[1]`` is the value without it."""
+    original = s
+    if decimal_comma and (_DECIMAL_COMMA.match(s) or _DECIMAL_COMMA_SCIENTIFIC.match(s)):
+        s = s.replace(",", ".")
+    shape = _SCIENTIFIC if scientific else _PLAIN_NUMBER
+    if shape.match(s):
+        return float(s)
+    if s.startswith("-") and shape.match(s[1:]):
+        raise NumberError(f"'{original}' is negative", float(s[1:]))
+    if not s.isascii():
+        raise NumberError(f"'{original}' is not written with the digits 0-9; {hint}")
+    if s.lower().lstrip("+-") in _NON_FINITE:
+        raise NumberError(f"'{original}' is not a finite number; {hint}")
+    if "_" in s and shape.match(s.replace("_", "")):
+        raise NumberError(f"'{original}' has an underscore; {hint}")
+    if not scientific and _SCIENTIFIC.match(s.lstrip("-")):
+        raise NumberError(f"'{original}' is in scientific notation; {hint}")
+    raise NumberError(f"'{original}' is not a number; {hint}")
+
+
+def weeks_from_text(text: str, *, decimal_comma: bool = False) -> float | None:
+    """A time point in weeks (blank -> None), as strictly as ``parse_count``; ``NumberError`` otherwise.
+
+    Plain decimal numbers only (``24``, ``2.5``, ``+24``; ``24,5`` in a semicolon or tab file):
+    no scientific notation, underscores, inf, nan or minus sign (not even ``-0``), and at most
+    ``schema.MAX_WEEKS``. Used for the ``timepoint_weeks`` column and the ``--timepoint`` option.
+    """
     s = _strip(text)
     if not s:
         return None
-    if decimal_comma and _DECIMAL_COMMA.match(s):
-        s = s.replace(",", ".")
-    if not s.isascii():
-        raise InputError(f"'{text.strip()}' is not written with the digits 0-9; {hint}",
-                         path=path, row=row, column=column)
     try:
-        value = float(s)
-    except ValueError:
-        raise InputError(f"'{text.strip()}' is not a number; {hint}", path=path, row=row, column=column) from None
-    if not math.isfinite(value):
-        raise InputError(f"'{text.strip()}' is not a finite number; {hint}", path=path, row=row,
-                         column=column)
+        value = _strict_number(s, hint=WEEKS_HINT, scientific=False, decimal_comma=decimal_comma)
+    except NumberError as err:
+        if len(err.args) > 1:        # a minus sign
+            if err.args[1] == 0:
+                raise NumberError(f"'{s}' has a minus sign; a time point is weeks after treatment "
+                                  "(write 0)") from None
+            raise NumberError(f"'{s}' is negative; a time point is weeks after treatment") from None
+        raise
+    if value > schema.MAX_WEEKS:
+        raise NumberError(f"'{s}' weeks is over {schema.MAX_WEEKS:,} weeks (100 years), "
+                          f"the largest time point accepted; {WEEKS_HINT}")
+    return value
+
+
+def dose_from_text(text: str, *, decimal_comma: bool = False) -> float | None:
+    """A number of cells (blank -> None): like ``weeks_from_text`` but scientific notation is
+    allowed (``3e7``, ``1.2E8``), and the value must be from 1 to ``schema.MAX_DOSE_CELLS``."""
+    s = _strip(text)
+    if not s:
+        return None
+    try:
+        value = _strict_number(s, hint=DOSE_HINT, scientific=True, decimal_comma=decimal_comma)
+    except NumberError as err:
+        if len(err.args) > 1:
+            raise NumberError(f"'{s}' is not a positive number of cells") from None
+        raise
+    if value == 0:
+        raise NumberError(f"'{s}' is not a positive number of cells")
+    if value < 1:
+        raise NumberError(f"'{s}' is less than one cell; {DOSE_HINT}")
+    if value > schema.MAX_DOSE_CELLS:
+        largest = f"{schema.MAX_DOSE_CELLS:.0e}".replace("e+", "e")
+        raise NumberError(f"'{s}' is over {largest} cells, the largest dose accepted; check the cell")
     return value
 
 
 def parse_timepoint(text: str, *, path: str, row: int, column: str = "timepoint_weeks",
                     decimal_comma: bool = False) -> float | None:
-    value = _parse_number(text, path=path, row=row, column=column, decimal_comma=decimal_comma,
-                          hint="write the number of weeks only, e.g. 24 (a year is 52)")
-    if value is not None and value < 0:
-        raise InputError(f"'{text.strip()}' is negative; a time point is weeks after treatment",
-                         path=path, row=row, column=column)
-    return value
+    try:
+        return weeks_from_text(text, decimal_comma=decimal_comma)
+    except NumberError as err:
+        raise InputError(str(err), path=path, row=row, column=column) from None
+
+
+def parse_dose(text: str, *, path: str, row: int, column: str = "dose_cells",
+               decimal_comma: bool = False) -> float | None:
+    try:
+        return dose_from_text(text, decimal_comma=decimal_comma)
+    except NumberError as err:
+        raise InputError(str(err), path=path, row=row, column=column) from None
 
 
 def parse_unit(text: str, *, path: str, row: int, column: str = "unit") -> str | None:
-    s = _strip(text).lower()
+    s = key(_strip(text))
     if not s:
         return None
     if s not in schema.UNITS:
@@ -672,14 +825,16 @@ def _text(value: str | None) -> str | None:
     return value or None
 
 
-# Invisible characters that editors and copy-paste leave at the ends of cells;
-# kept, they would make "A" and "A\u200b" two different study groups.
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
-
-
 def _strip(text: str) -> str:
-    """``str.strip`` that also removes byte-order marks and zero-width characters at the ends."""
-    return text.strip().strip(_INVISIBLE).strip()
+    """``str.strip`` that also removes invisible characters at the ends (``keys.is_invisible``:
+    byte-order marks, zero-width spaces, right-to-left marks, soft hyphens...), which editors
+    and copy-paste leave behind."""
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or is_invisible(text[start])):
+        start += 1
+    while end > start and (text[end - 1].isspace() or is_invisible(text[end - 1])):
+        end -= 1
+    return text[start:end]
 
 
 def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:
@@ -700,13 +855,8 @@ def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:
     for column in schema.PCT_COLUMNS:
         values[column] = _parse_pct(cells.get(column, ""), path=path, row=number, column=column,
                                     decimal_comma=decimal_comma)
-    dose = _parse_number(cells.get("dose_cells", ""), path=path, row=number, column="dose_cells",
-                         decimal_comma=decimal_comma,
-                         hint="write the number of cells, e.g. 3e7 or 30000000 (words go in dose_text)")
-    if dose is not None and dose <= 0:
-        raise InputError(f"'{cells['dose_cells'].strip()}' is not a positive number of cells",
-                         path=path, row=number, column="dose_cells")
-    values["dose_cells"] = dose
+    values["dose_cells"] = parse_dose(cells.get("dose_cells", ""), path=path, row=number,
+                                      decimal_comma=decimal_comma)
     for column in schema.TEXT_COLUMNS:
         if column not in values:
             values[column] = _text(cells.get(column))
@@ -737,17 +887,53 @@ def _check_arms(path: str, number: int, v: dict) -> None:
              "counts empty too (put them in note)", "events_t")
 
 
+_SAME_KEY = "capitals, character width and invisible characters do not make keys different"
+
+
 def _check_unique_keys(path: str, rows: tuple[Row, ...]) -> None:
-    seen: dict[tuple, int] = {}
+    """(study_id, outcome, timepoint_weeks, unit), compared as keys, is unique."""
+    seen: dict[tuple, Row] = {}
     for row in rows:
-        key = (row.study_id, row.outcome, row.timepoint_weeks, row.unit)
-        if key in seen:
+        row_key = (key(row.study_id), key(row.outcome), row.timepoint_weeks, row.unit)
+        if row_key in seen:
+            first = seen[row_key]
+            spelt = ""
+            if (first.study_id, first.outcome) != (row.study_id, row.outcome):
+                spelt = (f"; row {first.row_number} writes it ({first.study_id}, {first.outcome}): "
+                         f"{_SAME_KEY}")
             raise InputError(
-                f"repeats row {seen[key]}: the same study_id, outcome, timepoint_weeks and unit "
-                f"({row.study_id}, {row.outcome}, {format_weeks(row.timepoint_weeks)}, {row.unit or '(blank)'}); "
-                "each outcome may appear once per study group, time point and unit",
+                f"repeats row {first.row_number}: the same study_id, outcome, timepoint_weeks and unit "
+                f"({row.study_id}, {row.outcome}, {format_weeks(row.timepoint_weeks)}, {row.unit or '(blank)'})"
+                f"{spelt}; each outcome may appear once per study group, time point and unit",
                 path=path, row=row.row_number, column="study_id")
-        seen[key] = row.row_number
+        seen[row_key] = row
+
+
+def _check_one_spelling(path: str, rows: tuple[Row, ...]) -> None:
+    """Each key is written one way: ``Closure`` in one row and ``closure`` in another would be
+    two outcomes (``--outcome closure`` silently missing a row), ``A`` and ``A`` + a
+    right-to-left mark two studies. The table is refused, naming both rows, rather than guessed."""
+    first: dict[tuple[str, str], Row] = {}
+    what = {"study_id": "study group", "outcome": "outcome", "trial": "trial"}
+    for row in rows:
+        for column, noun in what.items():
+            text = getattr(row, column)
+            if text is None:
+                continue
+            other = first.setdefault((column, key(text)), row)
+            if getattr(other, column) != text:
+                raise InputError(
+                    f"'{text}' and '{getattr(other, column)}' (row {other.row_number}) are the same "
+                    f"{noun} written differently ({_SAME_KEY}); write it the same way on every row",
+                    path=path, row=row.row_number, column=column)
+    for row in rows:
+        for parent in row.parents:
+            study = first.get(("study_id", key(parent)))
+            if study is not None and study.study_id != parent:
+                raise InputError(
+                    f"names '{parent}', but the study_id is written '{study.study_id}' (row "
+                    f"{study.row_number}); write it the same way ({_SAME_KEY})",
+                    path=path, row=row.row_number, column="subgroup_of")
 
 
 def _make_totals_row(raw: RawTable, number: int, cells: dict[str, str]) -> TotalsRow:
@@ -763,7 +949,7 @@ def _make_totals_row(raw: RawTable, number: int, cells: dict[str, str]) -> Total
     if not members:
         raise InputError("is blank; list the study_ids that make up the total, separated by ;",
                          path=path, row=number, column="members")
-    if len(set(members)) != len(members):
+    if len({key(m) for m in members}) != len(members):
         raise InputError("lists a study_id twice", path=path, row=number, column="members")
     total = parse_count(cells.get("total_n", ""), path=path, row=number, column="total_n")
     if total is None or total < 1:
@@ -782,4 +968,5 @@ def _make_totals_row(raw: RawTable, number: int, cells: dict[str, str]) -> Total
 __all__ = [
     "Row", "OutcomeTable", "TotalsRow", "TotalsTable", "curated_path", "curated_totals_path",
     "load_table", "load_totals", "select", "format_weeks", "parse_count", "read_csv_records",
+    "NumberError", "weeks_from_text", "dose_from_text",
 ]

@@ -24,9 +24,13 @@ What a file may look like (reading)
   is not counted as a row (Excel hides it).
 - Line ends: LF, CRLF or CR. Quoted fields may hold commas, quotes (doubled)
   and line breaks.
-- Spaces, byte-order marks and zero-width characters at either end of a cell
-  are removed (so ``A`` and ``A`` followed by a zero-width space are one
+- Spaces and invisible characters (``keys.is_invisible``: byte-order marks,
+  zero-width spaces, right-to-left marks, soft hyphens...) at either end of a
+  cell are removed (so ``A`` and ``A`` followed by a zero-width space are one
   study group).
+- Keys (study_id, outcome, trial, subgroup_of names, unit) are compared with
+  ``keys.key``: after removing invisible characters, NFKC and case folding.
+  A key written two ways in one table is refused, naming both rows.
 - Blank lines, and rows whose every cell is blank, are skipped. Row numbers
   in messages count them anyway, so that they match what a spreadsheet shows
   (the header is row 1; a quoted line break does not start a new row).
@@ -49,12 +53,15 @@ file does not exist                         --      --          the file does no
 path is a directory                         --      --          is a folder, not a file; give the path of a CSV file
 a pipe or device (would hang)               --      --          is not a regular file (a pipe or a device)
 file cannot be read (permissions, I/O)      --      --          cannot be read (permission denied)
-file larger than 50 MB (checked first)      --      --          is 73.1 MB; outcome tables over 50 MB are refused
+file over 50,000,000 bytes (checked first)  --      --          is N bytes (73.1 MB); ... over 50,000,000 bytes
 empty file (0 bytes or only blanks)         --      --          the file is empty
 header only, no data rows                   --      --          has a header but no data rows
 binary / not text (NUL bytes, xlsx, ...)    --      --          is not a text CSV file (looks like an Excel workbook)
 Latin-1 / cp1252 bytes                      R       C           contains a character that is not valid UTF-8 ...
 unbalanced quote                            R       --          a quoted text starting in row R is never closed
+cell over 131,072 characters                R       C           a cell is N characters long, over the limit ...
+control character in a cell (ESC, BEL...)   R       C           contains a control character (\x1b) ...
+line break or tab inside a key cell         R       C           contains a line break or tab (\n) ...
 stray quote inside a field                  R       --          badly placed double quote
 header cell repeated                        1       C           the column name appears twice in the header
 header cell blank but column has data       1       --          header cell N is blank but the column holds data
@@ -73,11 +80,14 @@ events given, n blank                       R       C           events_t is give
 control arm half filled                     R       C           events_c is given but n_c is blank (or the reverse)
 control counts without treatment events     R       C           events_c/n_c given but events_t blank
 unit not patient / fistula                  R       unit        'patients' is not a unit; use patient or fistula
-timepoint_weeks not a number / negative     R       C           '24 weeks' is not a number of weeks
-dose_cells not a positive number            R       C           '3x10^7' is not a number; write e.g. 3e7
+timepoint_weeks not plain digits 0-5200    R       C           '24 weeks' is not a number; '1_0' has an underscore
+  (no 1e3, 1_0, -0, inf, nan)                                     '-0' has a minus sign; is over 5,200 weeks
+dose_cells not a number from 1 to 1e12      R       C           '3x10^7' is not a number; write e.g. 3e7
 pct_t / pct_c not a percentage 0-100        R       C           '63 pct' is not a percentage
 duplicate (study_id, outcome,               R       study_id    repeats row R0: same study_id, outcome,
-  timepoint_weeks, unit)                                          timepoint_weeks and unit
+  timepoint_weeks, unit), compared as keys                        timepoint_weeks and unit
+key written two ways (Closure / closure)    R       C           'Closure' and 'closure' (row R0) are the same
+                                                                  outcome written differently
 totals.csv: arm not treatment/control/all   R       arm
 totals.csv: members blank                   R       members
 totals.csv: total_n not a count >= 1        R       total_n
@@ -122,7 +132,25 @@ MAX_COUNT = 10**9
 
 # Refuse before reading: the curated table is a few kB, so a 50 MB file is
 # almost surely the wrong file, and reading it would make the CLI hang.
-MAX_FILE_BYTES = 50 * 1024 * 1024
+# Decimal megabytes (what file managers show), stated in bytes in the message.
+MAX_FILE_BYTES = 50_000_000
+
+# The longest cell: a quote from a paper is a few hundred characters. (The
+# csv module's own default limit; a longer cell is a wrong file or a quote
+# opened and closed far apart.)
+MAX_CELL_CHARS = 131_072
+
+# timepoint_weeks (and --timepoint): 100 years; more is a typing slip.
+MAX_WEEKS = 5200
+
+# dose_cells: local MSC doses are 1e7 to 1e9 cells; 1e12 (a kilogram of
+# cells) is far beyond any dose, so a bigger number is a typing slip.
+MAX_DOSE_CELLS = 1e12
+
+# Columns holding keys (compared with msc_meta.data.keys.key): no line break
+# or tab may occur inside them.
+KEY_COLUMNS: frozenset[str] = frozenset(
+    {"study_id", "outcome", "trial", "subgroup_of", "unit", "members", "arm"})
 
 # totals.csv: totals that a source states for a trial, to check sums of arms.
 TOTALS_REQUIRED_COLUMNS: tuple[str, ...] = (
