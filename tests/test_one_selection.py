@@ -213,7 +213,7 @@ def test_forest_draws_what_pool_pools(run_cli, tmp_path, pooled, monkeypatch, mo
 
     drawn = []
     monkeypatch.setattr(forest_module, "forest_plot", lambda analyses, **kw: drawn.append(analyses))
-    monkeypatch.setattr(common, "save_figure", lambda fig, path: path)
+    monkeypatch.setattr(common, "save_figure", lambda fig, path, **kw: path)
     for key in KEYS:
         doc = pooled[(key, mode)]
         drawn.clear()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.report.terminal import diagnostic
+
 from msc_meta.cli.forest import check_image_output, image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
 
@@ -49,7 +51,7 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     if output:
         from msc_meta.plot.funnel import save_funnel
 
-        click.echo(f"msc-meta: funnel plot written to {save_funnel(result, output, force=force)}", err=True)
+        diagnostic(f"msc-meta: funnel plot written to {save_funnel(result, output, force=force)}")
     if as_json:
         click.echo(report.dumps(report.bias_document(result)))
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.report.terminal import diagnostic
+
 from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import data_option, model_options, timepoint_unit_options
 
@@ -71,14 +73,14 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
     if export_all:
         rows, skipped = _export_all(table, by, options)
         for line in skipped:
-            click.echo(f"msc-meta: note: skipped {line}", err=True)
+            diagnostic(f"msc-meta: note: skipped {line}")
         if not rows:
             raise UsageError("nothing to export: no selection of the table could be pooled")
     else:
         rows = _pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint, unit=unit))
     path = export_rows(rows, output, fmt=fmt, force=force)
     n_pooled = sum(1 for r in rows if r["row_type"] == "pooled")
-    click.echo(f"msc-meta: {len(rows)} rows ({n_pooled} pooled) written to {path}", err=True)
+    diagnostic(f"msc-meta: {len(rows)} rows ({n_pooled} pooled) written to {path}")
 
 
 def _pool_rows(table, by, options) -> list[dict]:

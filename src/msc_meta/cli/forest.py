@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.report.terminal import diagnostic
+
 from msc_meta.cli.options import data_option, model_options, multiarm_option, selection_options, study_ci_option
 
 EPILOG = """\b
@@ -121,4 +123,4 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     fig = forest_plot(analyses, overall=overall, subgroup_test=test, title=title,
                       favours_left=favours_left, favours_right=favours_right, cc=cc)
     path = save_figure(fig, output, force=force)
-    click.echo(f"msc-meta: forest plot written to {path}", err=True)
+    diagnostic(f"msc-meta: forest plot written to {path}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from msc_meta.report.terminal import diagnostic
+
 from msc_meta.cli.forest import check_image_output, image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
@@ -67,4 +69,4 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     if figure is not None:
         from msc_meta.plot._common import save_figure
 
-        click.echo(f"msc-meta: bubble plot written to {save_figure(figure, output, force=force)}", err=True)
+        diagnostic(f"msc-meta: bubble plot written to {save_figure(figure, output, force=force)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from msc_meta.data.check import CheckReport
+from msc_meta.errors import visible
 
 
 def render_check(report: CheckReport) -> str:
@@ -17,9 +18,9 @@ def render_check(report: CheckReport) -> str:
         who = failure.study_id or ""
         if failure.outcome:
             who += f" / {failure.outcome}"
-        lines.append(f"{where} [{failure.check}] {who}: {failure.reason}")
+        lines.append(visible(f"{where} [{failure.check}] {who}: {failure.reason}"))
     for note in report.skipped:
-        lines.append(f"note: {note}")
+        lines.append(visible(f"note: {note}"))
     lines.append(summary_line(report))
     return "\n".join(lines)
 

@@ -161,7 +161,7 @@ def _table(*columns, labels=(), title=None):
 
 
 def _footer(excluded, notes, warning=None):
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     out = []
     if warning:
@@ -176,7 +176,7 @@ def _footer(excluded, notes, warning=None):
 
 
 def render_sensitivity(sa) -> list:
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     res = sa.result
     label = NATURAL_LABEL.get(res.measure, res.measure)
@@ -224,7 +224,7 @@ def _p(p) -> str:
 
 
 def render_regress(reg) -> list:
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     fit = reg.fit
     hk = " + Knapp-Hartung" if fit.test == "t" else ""
@@ -279,7 +279,7 @@ def _per_unit(name) -> str:
 
 
 def render_bias(b) -> list:
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     res = b.result
     label = NATURAL_LABEL.get(b.measure, b.measure)
@@ -318,7 +318,7 @@ def render_bias(b) -> list:
 
 
 def print_renderables(parts, console=None) -> None:
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
 
     console = console or Console(highlight=False, soft_wrap=False)
     for part in parts:

@@ -204,7 +204,7 @@ def render_analysis(analysis, width=80):
     """A list of rich renderables: title, table, then heterogeneity, PI and notes."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     two_arm = analysis.measure in NULL_VALUE
     fits = [f for f in (analysis.common, analysis.result) if f is not None]
@@ -303,7 +303,7 @@ def render_analysis(analysis, width=80):
 
 
 def _footer(analysis):
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     lines = []
     fit = analysis.result
@@ -384,8 +384,8 @@ def subgroup_test_line(test, analyses) -> str:
 
 def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
     """Print one table per analysis (then the subgroup test with ``--by``) to stdout."""
-    from rich.console import Console
-    from rich.text import Text
+    from msc_meta.report.terminal import console as Console
+    from msc_meta.report.terminal import cell as Text
 
     console = console or Console(highlight=False, soft_wrap=False)
     width = console.width
@@ -403,7 +403,7 @@ def report_text(analyses, subgroup_test=None, *, grouped=False, width=80) -> str
     """The report as plain text (for tests and for writing to a file)."""
     import io
 
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
 
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, highlight=False,

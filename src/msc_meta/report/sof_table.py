@@ -83,7 +83,7 @@ def render(rows, *, label_t: str = "MSC") -> list:
     """Rich renderables: the table, then the footnotes."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     first = rows[0]
     table = Table(title=f"Summary of findings: {label_t} compared with control",
@@ -129,7 +129,7 @@ def print_report(rows, *, label_t: str = "MSC") -> None:
     """The table, then the footnotes wrapped to the terminal with hanging indents."""
     import textwrap
 
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
 
     console = Console()
     for item in render(rows, label_t=label_t):

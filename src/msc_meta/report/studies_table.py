@@ -59,9 +59,9 @@ def render_studies(table: OutcomeTable, rows: tuple[Row, ...], *, width: int = 8
     import io
 
     from rich import box
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
     from rich.table import Table
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     grid = Table(box=box.SIMPLE_HEAD, show_lines=False, pad_edge=False, expand=False,
                  title=None, header_style="bold")

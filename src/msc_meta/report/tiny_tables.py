@@ -105,9 +105,9 @@ def print_bayes(bayes, analysis) -> None:
     import textwrap
 
     from rich import box
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
     from rich.table import Table
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     console = Console()
     measure = bayes.measure or analysis.measure
@@ -185,9 +185,9 @@ def print_fragility(items, *, skipped: int = 0, single_arm: int = 0, alpha: floa
     import textwrap
 
     from rich import box
-    from rich.console import Console
+    from msc_meta.report.terminal import console as Console
     from rich.table import Table
-    from rich.text import Text
+    from msc_meta.report.terminal import cell as Text
 
     console = Console()
     table = Table(title="Fragility of two-arm results (Fisher's exact test)", title_justify="left",

@@ -1,0 +1,71 @@
+"""Text from data is text: the one place where terminal output is made safe.
+
+Study ids, outcome keys, factor levels, notes and paths come from files the
+user may not have written. Printed through rich, ``bcg_1[red]`` would be
+read as markup (and vanish), ``[/]`` would crash the table, ``[link=…]``
+would become a clickable link, and an escape sequence could clear the
+screen or set the window title. So every console of ``msc_meta.report``
+is a :class:`SafeConsole` (made by :func:`console`), which never reads
+markup, emoji codes or highlighting and shows control and invisible
+format characters escaped (``\\x1b``, ``\\u200f``, as
+``msc_meta.errors.visible`` does for error messages); and a styled cell is
+made with :func:`cell`, which escapes the same way. Line breaks that the
+report itself composes are kept.
+"""
+
+from __future__ import annotations
+
+from msc_meta.errors import visible
+
+
+def shown(value) -> str:
+    """``value`` as text with control and invisible characters escaped, line breaks kept."""
+    return "\n".join(visible(line) for line in str(value).split("\n"))
+
+
+def cell(value, style: str = ""):
+    """A rich ``Text`` of ``value`` (escaped, never markup), optionally styled."""
+    from rich.text import Text
+
+    return Text(shown(value), style=style)
+
+
+def console(**options):
+    """A :class:`SafeConsole`; options as ``rich.console.Console`` (markup is always off)."""
+    return _safe_console_class()(**options)
+
+
+_CLASS = None
+
+
+def _safe_console_class():
+    # rich is imported only by the commands that print tables.
+    global _CLASS
+    if _CLASS is None:
+        from rich.console import Console
+
+        class SafeConsole(Console):
+            """A Console for which every string is plain, escaped text."""
+
+            def __init__(self, **options):
+                options.update(markup=False, emoji=False, highlight=False)
+                super().__init__(**options)
+
+            def render_str(self, text, **options):
+                options.update(markup=False, emoji=False, highlight=False)
+                return super().render_str(shown(text), **options)
+
+        _CLASS = SafeConsole
+    return _CLASS
+
+
+
+
+def diagnostic(message: str) -> None:
+    """One line on stderr (``msc-meta: …``), escaped: paths and data may hold anything."""
+    import click
+
+    click.echo(visible(message), err=True)
+
+
+__all__ = ["cell", "console", "diagnostic", "shown"]
