@@ -294,7 +294,8 @@ def _pool_ok(run_cli, *options) -> dict:
 def _usage_error(run_cli, *options) -> str:
     code, out, err = run_cli(*POOL, "--data", str(OK), *options)
     assert code == 2 and out == "" and "Traceback" not in err and "Warning" not in err, (code, out, err)
-    return err.strip().splitlines()[-1]
+    assert err.count("\n") == 1, err          # one line, not click's three
+    return err.strip()
 
 
 @pytest.mark.parametrize("spelling", ["CLOSURE", "Closure", "closure\u200f", "\uff43losure"])
@@ -312,8 +313,8 @@ def test_outcome_option_is_a_key(run_cli, spelling):
 ])
 def test_timepoint_option_uses_the_column_parser(run_cli, weeks, message):
     line = _usage_error(run_cli, "--timepoint", weeks)
-    assert line.startswith("Error: Invalid value for '--timepoint': ") and message in line, line
-    assert line.endswith("or 'blank' or 'any'"), line
+    assert line.startswith("msc-meta: error: Invalid value for '--timepoint': ") and message in line, line
+    assert line.endswith("or 'blank' or 'any' (see 'msc-meta pool --help')"), line
 
 
 @pytest.mark.parametrize("weeks", ["24", "24.0", "+24", "any", "ANY"])
@@ -324,7 +325,7 @@ def test_timepoint_option_accepts(run_cli, weeks):
 @pytest.mark.parametrize("cc", ["1e-320", "1e308", "nan", "inf", "-0.5", "0.0005", "1.5", "1_0", "abc"])
 def test_cc_out_of_range(run_cli, cc):
     line = _usage_error(run_cli, "--cc", cc)
-    assert line.startswith("Error: Invalid value for '--cc': ") and \
+    assert line.startswith("msc-meta: error: Invalid value for '--cc': ") and \
         "the continuity correction is 0 (none) or a number from 0.001 to 1" in line, line
 
 
@@ -336,5 +337,5 @@ def test_cc_accepted(run_cli, cc):
 @pytest.mark.parametrize("level", ["nan", "inf", "49.9", "100", "99.995", "9_5", "abc"])
 def test_level_out_of_range_states_the_real_range(run_cli, level):
     line = _usage_error(run_cli, "--level", level)
-    assert line.startswith("Error: Invalid value for '--level': ") and \
+    assert line.startswith("msc-meta: error: Invalid value for '--level': ") and \
         "the confidence level is a percentage from 50 to 99.99" in line, line

@@ -168,7 +168,7 @@ def _run(argv, guard=None):
         sys.exit(130)
     except click.ClickException as err:
         _flush_quietly()
-        err.show()
+        click.echo(_one_line(err), err=True)
         sys.exit(err.exit_code)
     except OSError as err:
         if guard is not None and guard.error is not None:
@@ -180,6 +180,17 @@ def _run(argv, guard=None):
         # an error some library caught and swallowed still fails the run
         _stdout_failure(guard.error)
     sys.exit(code)
+
+
+def _one_line(err) -> str:
+    """click's error as one escaped line, with where to read more (click prints three)."""
+    from msc_meta.errors import visible
+
+    text = f"msc-meta: error: {visible(err.format_message())}"
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, click.UsageError) and ctx is not None:
+        text += f" (see '{ctx.command_path} --help')"
+    return text
 
 
 def _flush_quietly() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import MEASURES, data_option, json_option, multiarm_option, selection_options
+from msc_meta.cli.options import CC, LEVEL, MEASURES, data_option, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
 Examples:
@@ -35,9 +35,9 @@ How the numbers are made:
                    "halfcauchy:SCALE or uniform:LOWER:UPPER.")
 @click.option("--prior-mu", "prior_mu", default="flat", show_default=True, metavar="PRIOR",
               help="Prior on the overall effect (analysis scale): flat or normal:MEAN:SD.")
-@click.option("--cc", type=click.FloatRange(min=0), default=0.5, show_default=True,
+@click.option("--cc", type=CC, default=0.5, show_default=True,
               help="Continuity correction for studies with a zero cell, as `pool`.")
-@click.option("--level", type=click.FloatRange(min=50, max=99.99), default=95.0, show_default=True,
+@click.option("--level", type=LEVEL, default=95.0, show_default=True,
               help="Credible level in percent (equal-tailed).")
 @multiarm_option
 @json_option

@@ -9,7 +9,7 @@ from msc_meta.cli.options import data_option, json_option
 
 @click.command("check")
 @data_option
-@click.option("--totals", "totals_path", type=click.Path(dir_okay=True, path_type=str), default=None,
+@click.option("--totals", "totals_path", type=click.Path(dir_okay=True, readable=False, path_type=str), default=None,
               help="totals.csv of stated trial totals. Default: the shipped one when --data is not given.")
 @click.option("--sources", "sources_dir", type=click.Path(path_type=str), default=None, metavar="DIR",
               help="Folder of source documents: check each quote and its numbers against them.")

@@ -22,12 +22,13 @@ def studies(data_path, outcome, as_json):
     import sys
 
     from msc_meta.data import load_table
+    from msc_meta.data.keys import key
     from msc_meta.errors import UsageError
 
     table = load_table(data_path)
     rows = table.rows
     if outcome is not None:
-        rows = tuple(r for r in rows if r.outcome == outcome)
+        rows = tuple(r for r in rows if key(r.outcome) == key(outcome))
         if not rows:
             raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; "
                              f"outcomes are: {', '.join(table.outcomes())}")
