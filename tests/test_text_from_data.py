@@ -84,3 +84,14 @@ def test_one_escaping_function(run_cli):
     text = "a\x1b[31mb\u200fc"
     assert shown(text) == visible(text) == "a\\x1b[31mb\\u200fc"
     assert shown("x\ny") == "x\ny"
+
+
+@pytest.mark.parametrize("command", ["pool", "bayes", "fragility", "studies", "sensitivity", "bias"])
+def test_json_escapes_invisible_characters_and_round_trips(run_cli, hostile, command):
+    import json
+
+    code, out, err = run_cli(command, "--data", hostile, "--outcome", "x", "--json")
+    assert code == 0, err
+    assert not RAW_CONTROL.search(out) and "\\u202e" in out
+    text = json.dumps(json.loads(out), ensure_ascii=False)
+    assert "d\u202eevil" in text

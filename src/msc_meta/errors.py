@@ -14,6 +14,13 @@ _ALSO_ESCAPED = frozenset("\u2028\u2029\u0085\u034f\u115f\u1160\u3164\uffa0")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def is_invisible(ch: str) -> bool:
+    """True for a character that prints as nothing or moves the cursor (control,
+    format, line separator, private use, unassigned, lone surrogate)."""
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn") \
+        or ch in _ALSO_ESCAPED
+
+
 def visible(text: object) -> str:
     """``text`` on one line with every character that prints as nothing, or moves the cursor, shown.
 
@@ -28,10 +35,9 @@ def visible(text: object) -> str:
     text = str(text)
     out = []
     for ch in text:
-        category = unicodedata.category(ch)
         if ch in _NAMED:
             out.append(_NAMED[ch])
-        elif category in ("Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn") or ch in _ALSO_ESCAPED:
+        elif is_invisible(ch):
             code = ord(ch)
             if 0xDC80 <= code <= 0xDCFF:            # an undecodable byte (surrogateescape)
                 out.append(f"\\x{code - 0xDC00:02x}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from msc_meta.cli.options import data_option, json_option
+from msc_meta.report.terminal import json_document
 
 
 @click.command("check")
@@ -20,7 +21,6 @@ def check(data_path, totals_path, sources_dir, as_json):
     Lists every failure with its row and reason, then "N rows checked, M
     failures". Exit code 0 when all pass, 1 when any fails, 2 for bad input.
     """
-    import json
     import os
     import sys
 
@@ -45,7 +45,7 @@ def check(data_path, totals_path, sources_dir, as_json):
         skipped = "totals: not checked (give --totals with --data)"
     report = run_checks(table, totals, sources_dir, totals_skipped=skipped)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        click.echo(json_document(report.to_dict()))
     else:
         from msc_meta.report.check_report import render_check
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from msc_meta.cli.options import data_option, json_option
+from msc_meta.report.terminal import json_document
 
 
 @click.command("studies")
@@ -17,7 +18,6 @@ def studies(data_path, outcome, as_json):
     Rows whose source gives no count are listed too, with the percentage the
     source printed; they are never pooled.
     """
-    import json
     import shutil
     import sys
 
@@ -35,7 +35,7 @@ def studies(data_path, outcome, as_json):
     if as_json:
         from msc_meta.report.studies_table import studies_json
 
-        click.echo(json.dumps(studies_json(rows), indent=2, ensure_ascii=False))
+        click.echo(json_document(studies_json(rows)))
         return
     from msc_meta.report.studies_table import render_studies
 

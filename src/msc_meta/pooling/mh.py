@@ -19,6 +19,7 @@ Imports numpy and msc_meta._dist only (the ``pool`` path).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -195,7 +196,9 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
         beta = float(np.sum(a * (n2 / N) - c * (n1 / N)) / sum_w)
         var = (beta * np.sum(c * (n1 / N) ** 2 - a * (n2 / N) ** 2 + (n1 / N) * (n2 / N) * (n2 - n1) / 2.0)
                + np.sum(a * (n2 - c) / N + c * (n1 - a) / N) / 2.0) / sum_w ** 2
-        se = float(np.sqrt(var))
+        # Sato's variance can round below 0 when every table is (nearly) without
+        # variation: refused just below, without numpy's RuntimeWarning
+        se = math.sqrt(var) if var > 0 else math.nan
         w = n1 * (n2 / N)
     if not np.isfinite(se) or se <= 0:
         raise ComputationError(f"Mantel-Haenszel {measure}: standard error is zero or undefined "

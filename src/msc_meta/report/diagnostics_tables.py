@@ -9,11 +9,11 @@ NaN and infinities become ``null``.
 
 from __future__ import annotations
 
-import json
 import math
 
 from msc_meta.pooling.results import jsonable
 from msc_meta.report.forest_table import NATURAL_LABEL, fmt, fmt_ci, fmt_p, fmt_pct, hanging_list
+from msc_meta.report.terminal import json_document
 
 # The contract's keys of `msc-meta regress --json`, in its order (extensions follow).
 REGRESS_KEYS = ("method", "k", "coefficients", "tau2", "i2", "r2", "qm", "qm_df", "qm_pval",
@@ -24,7 +24,7 @@ RATIO_MEASURES = ("RR", "OR")
 # ---------------------------------------------------------------- JSON
 
 def dumps(doc) -> str:
-    return json.dumps(jsonable(doc), indent=2, ensure_ascii=False, allow_nan=False)
+    return json_document(jsonable(doc))
 
 
 def _selection(a) -> dict:

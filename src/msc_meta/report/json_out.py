@@ -10,9 +10,8 @@ JSON parser accept.
 
 from __future__ import annotations
 
-import json
-
 from msc_meta.pooling.results import jsonable
+from msc_meta.report.terminal import json_document
 
 # The contract's keys, in its order; tests check the document against these.
 CONTRACT_KEYS = (
@@ -139,6 +138,6 @@ def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
     else:
         (analysis,) = analyses
         doc = analysis_to_dict(analysis)
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    return json_document(doc)
 
 

@@ -12,8 +12,9 @@ bear on imprecision and inconsistency instead.
 
 from __future__ import annotations
 
-import json
 import math
+
+from msc_meta.report.terminal import json_document
 
 RELATIVE_NAMES = {"RR": "RR", "OR": "OR", "RD": "RD"}
 
@@ -147,4 +148,4 @@ def print_report(rows, *, label_t: str = "MSC") -> None:
 def to_json(rows, *, grouped: bool = False) -> str:
     """One object (a list of them with ``--by``); NaN/inf -> null."""
     docs = [row.to_dict() for row in rows]
-    return json.dumps(docs if grouped else docs[0], indent=2, allow_nan=False, ensure_ascii=False)
+    return json_document(docs if grouped else docs[0])

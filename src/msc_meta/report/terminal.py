@@ -68,4 +68,30 @@ def diagnostic(message: str) -> None:
     click.echo(visible(message), err=True)
 
 
-__all__ = ["cell", "console", "diagnostic", "shown"]
+def json_document(doc) -> str:
+    """``doc`` as the JSON text every ``--json`` prints: indented, strict (no NaN), UTF-8.
+
+    ``json`` already escapes control characters; invisible format and line
+    separator characters (a right-to-left override in a study id…) are
+    escaped too (``\\u202e``), which JSON readers decode to the same string.
+    """
+    import json
+    import re
+
+    from msc_meta.errors import is_invisible
+
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)
+    # json escapes what is below U+0020; any other invisible character is escaped here
+    return re.sub("[^\x20-\x7e\n]", lambda m: _json_escape(m) if is_invisible(m.group(0))
+                  else m.group(0), text)
+
+
+def _json_escape(match) -> str:
+    code = ord(match.group(0))
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+__all__ = ["cell", "console", "diagnostic", "json_document", "shown"]

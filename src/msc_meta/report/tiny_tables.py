@@ -6,8 +6,9 @@ Presentation only: the numbers come from ``msc_meta.pooling.bayes`` and
 
 from __future__ import annotations
 
-import json
 import math
+
+from msc_meta.report.terminal import json_document
 
 NATURAL = {"RR": "RR", "OR": "OR", "RD": "RD",
            "PR": "proportion", "PLO": "proportion", "PFT": "proportion", "PAS": "proportion"}
@@ -97,7 +98,7 @@ def _clean(x):
 
 
 def bayes_json(bayes, analysis) -> str:
-    return json.dumps(bayes_document(bayes, analysis), indent=2, allow_nan=False, ensure_ascii=False)
+    return json_document(bayes_document(bayes, analysis))
 
 
 def print_bayes(bayes, analysis) -> None:
@@ -177,7 +178,7 @@ def fragility_records(items) -> list[dict]:
 
 
 def fragility_json(items) -> str:
-    return json.dumps(fragility_records(items), indent=2, allow_nan=False, ensure_ascii=False)
+    return json_document(fragility_records(items))
 
 
 def print_fragility(items, *, skipped: int = 0, single_arm: int = 0, alpha: float = 0.05) -> None:
