@@ -154,22 +154,43 @@ def test_no_counts_reason_quotes_the_printed_percentage_and_note(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(measure="PLO", method="MH"), "--method MH pools RR, OR or RD"),
-    (dict(measure="RD", method="PETO"), "--method PETO pools odds ratios only"),
-    (dict(measure="PR", method="PETO"), "--method PETO pools odds ratios only"),
+    (dict(measure="PLO", method="MH"), "method='MH' pools RR, OR or RD"),
+    (dict(measure="RD", method="PETO"), "method='PETO' pools odds ratios only"),
+    (dict(measure="PR", method="PETO"), "method='PETO' pools odds ratios only"),
     (dict(measure="ZZ"), "unknown measure"),
     (dict(method="GLM"), "unknown method"),
-    (dict(method="GLMM", measure="RR"), "--method GLMM fits proportions (PLO) or odds ratios (OR)"),
-    (dict(method="GLMM", multiarm="split"), "--method GLMM fits binomial counts, and --multiarm split"),
-    (dict(method="GLMM", measure="PLO", hksj=True), "--hksj applies to inverse-variance fits"),
-    (dict(multiarm="merge"), "--multiarm merge: choose one of combine, split, keep"),
-    (dict(study_ci="exact"), "--study-ci exact applies to single-arm proportions"),
-    (dict(study_ci="score"), "--study-ci score: choose one of exact, wilson, wald"),
-    (dict(method="PETO", hksj=True), "--hksj applies to inverse-variance fits"),
+    (dict(method="GLMM", measure="RR"), "method='GLMM' fits proportions (PLO) or odds ratios (OR)"),
+    (dict(method="GLMM", multiarm="split"), "method='GLMM' fits binomial counts, and multiarm='split'"),
+    (dict(method="GLMM", measure="PLO", hksj=True), "hksj applies to inverse-variance fits"),
+    (dict(multiarm="merge"), "multiarm='merge': choose one of combine, split, keep"),
+    (dict(study_ci="exact"), "study_ci='exact' applies to single-arm proportions"),
+    (dict(study_ci="score"), "study_ci='score': choose one of exact, wilson, wald"),
+    (dict(method="PETO", hksj=True), "hksj applies to inverse-variance fits"),
 ])
 def test_option_errors(two_arm, options, message):
+    """The library speaks its own vocabulary (the CLI shows the same messages with its flags)."""
     with pytest.raises(UsageError, match=re.escape(message)):
         run_pool(two_arm, outcome="closure", **options)
+
+
+def test_option_errors_name_flags_on_the_command_line(two_arm, run_cli):
+    code, out, err = run_cli("pool", "--data", two_arm.path, "--outcome", "closure",
+                             "--method", "GLMM", "--multiarm", "split")
+    assert code == 2
+    assert err.strip() == ("msc-meta: error: --method GLMM fits binomial counts, and --multiarm split "
+                           "makes the shared control's counts non-integer; use --multiarm combine "
+                           "(or keep)")
+
+
+def test_one_options_object_is_built_once_and_carried(two_arm):
+    from msc_meta.pooling.options import PoolOptions
+
+    options = PoolOptions.build(method="dl", hksj=True, level=90)
+    analysis = run_pool(two_arm, outcome="closure", options=options)
+    assert analysis.options.method == "DL" and analysis.options.level == 90.0
+    assert analysis.options.measure == "RR" and analysis.method == "DL" and analysis.hksj
+    with pytest.raises(UsageError, match="not both"):
+        run_pool(two_arm, outcome="closure", options=options, method="FE")
 
 
 def test_mh_on_single_arm_data_is_a_usage_error(tmp_path):

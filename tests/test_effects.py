@@ -12,9 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from msc_meta.effects import (MEASURES_SINGLE, MEASURES_TWO, EffectSizes, escalc, harmonic_mean,
-                              study_ci, study_estimate, transform_back)
+from msc_meta import registry
+from msc_meta.effects import (EffectSizes, escalc, harmonic_mean, study_ci, study_estimate,
+                              transform_back)
 from msc_meta.errors import InputError, UsageError
+
+MEASURES_SINGLE = registry.measures(arms=1)
+MEASURES_TWO = registry.measures(arms=2)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ESCALC = json.loads((FIXTURES / "effects_escalc.json").read_text())

@@ -24,11 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from msc_meta._dist import expit, ndtri
 
+from msc_meta import registry
 from msc_meta.errors import InputError, UsageError
-
-MEASURES_SINGLE = ("PR", "PLO", "PFT", "PAS")
-MEASURES_TWO = ("RR", "OR", "RD")
-MEASURES = MEASURES_SINGLE + MEASURES_TWO
 
 
 @dataclass(frozen=True)
@@ -104,23 +101,31 @@ def transform_back(measure, x, ni=None) -> np.ndarray:
     ``transf.ipft.hm(x, targs=list(ni=ni))``, including its clamping to 0 and
     1 beyond the transforms of 0/n and n/n). Vectorised; NaN stays NaN.
     """
-    measure = _check_measure(measure)
+    back = registry.measure(_check_measure(measure)).back
     x = np.asarray(x, dtype=float)
-    if measure in ("PR", "RD"):
-        return x.copy()
-    if measure in ("RR", "OR"):
-        with np.errstate(over="ignore"):
-            return np.exp(x)
-    if measure == "PLO":
-        return expit(x)
-    if measure == "PAS":
-        z = np.sin(x) ** 2
-        z = np.where(x < 0.0, 0.0, z)
-        return np.where(x > np.arcsin(1.0), 1.0, z)
-    # PFT
-    if ni is None:
-        raise UsageError("PFT back-transformation needs the sample sizes (ni) for their harmonic mean")
-    return _ipft(x, harmonic_mean(ni))
+    if callable(back):
+        return np.asarray(back(x), dtype=float)
+    if back == "ipft":
+        if ni is None:
+            raise UsageError("PFT back-transformation needs the sample sizes (ni) for their harmonic mean")
+        return _ipft(x, harmonic_mean(ni))
+    return _BACK[back](x)
+
+
+def _exp(x):
+    with np.errstate(over="ignore"):
+        return np.exp(x)
+
+
+def _iarcsin(x):
+    """metafor ``transf.iarcsin``: sin(x)^2, clamped to [0, 1] below 0 and above pi/2."""
+    z = np.sin(x) ** 2
+    z = np.where(x < 0.0, 0.0, z)
+    return np.where(x > np.arcsin(1.0), 1.0, z)
+
+
+_BACK = {"identity": lambda x: x.copy(), "exp": _exp, "expit": expit, "iarcsin": _iarcsin,
+         "tanh": np.tanh}
 
 
 def study_ci(es: EffectSizes, level=95.0) -> tuple[np.ndarray, np.ndarray]:
@@ -135,14 +140,14 @@ def study_ci(es: EffectSizes, level=95.0) -> tuple[np.ndarray, np.ndarray]:
         sei = np.sqrt(es.vi)
     lo = es.yi - crit * sei
     hi = es.yi + crit * sei
-    if es.measure == "PFT":
+    if registry.measure(es.measure).back == "ipft":
         return _ipft(lo, es.ni), _ipft(hi, es.ni)
     return transform_back(es.measure, lo), transform_back(es.measure, hi)
 
 
 def study_estimate(es: EffectSizes) -> np.ndarray:
     """Per-study point estimate on the natural scale (PFT with each study's own n)."""
-    if es.measure == "PFT":
+    if registry.measure(es.measure).back == "ipft":
         return _ipft(es.yi, es.ni)
     return transform_back(es.measure, es.yi)
 
@@ -155,8 +160,9 @@ def _z_crit(level) -> float:
 
 
 def _check_measure(measure) -> str:
-    if not isinstance(measure, str) or measure.upper() not in MEASURES:
-        raise UsageError(f"unknown effect measure {measure!r}: choose one of {', '.join(MEASURES)}")
+    if not registry.is_measure(measure):
+        raise UsageError(f"unknown effect measure {measure!r}: choose one of "
+                         f"{', '.join(registry.measures())}")
     return measure.upper()
 
 
@@ -216,60 +222,73 @@ def escalc(measure, events_t, n_t, events_c=None, n_c=None, *, cc=0.5) -> Effect
     and a reason, never an error. ``cc=0`` reproduces ``add=0``: studies with a
     zero cell then have infinite or zero variance and are left out, with a reason.
     """
-    measure = _check_measure(measure)
+    spec = registry.measure(_check_measure(measure))
     cc = float(cc)
     if not np.isfinite(cc) or cc < 0:
         raise UsageError(f"continuity correction must be a number >= 0, got {cc:g}")
     x = _counts("events_t", events_t)
     k = x.shape[0]
     n1 = _counts("n_t", n_t, k)
-    if measure in MEASURES_SINGLE:
+    if not spec.two_arm:
         if events_c is not None or n_c is not None:
-            raise UsageError(f"measure {measure} is a single-arm measure: control counts (events_c, n_c) "
-                             f"are only used by {', '.join(MEASURES_TWO)}")
-        return _escalc_single(measure, x, n1, cc)
+            raise UsageError(f"measure {spec.name} is a single-arm measure: control counts (events_c, "
+                             f"n_c) are only used by {', '.join(registry.measures(arms=2))}")
+        return _escalc_single(spec, x, n1, cc)
     if events_c is None or n_c is None:
-        raise UsageError(f"measure {measure} compares two arms: it needs control counts (events_c and n_c)")
+        raise UsageError(f"measure {spec.name} compares two arms: it needs control counts (events_c and n_c)")
     c = _counts("events_c", events_c, k)
     n2 = _counts("n_c", n_c, k)
-    return _escalc_two(measure, x, n1, c, n2, cc)
+    return _escalc_two(spec, x, n1, c, n2, cc)
 
 
-def _escalc_single(measure, x, n, cc) -> EffectSizes:
+def _escalc_single(spec, x, n, cc) -> EffectSizes:
+    """One-arm counts: the rules shared by PR, PLO, PFT, PAS, then the measure's formula."""
     missing = np.isnan(x) | np.isnan(n)
     _check_events(np.where(missing, 0, x), np.where(missing, 1, n), "events_t", "n_t")
     m = n - x
     with np.errstate(invalid="ignore"):
         zero = ~missing & ((x == 0) | (m == 0))
-    add = cc if measure in ("PR", "PLO") else 0.0
+    add = cc if spec.uses_cc else 0.0
     cc_added = zero & (add > 0)
     xa = np.where(zero, x + add, x)
     ma = np.where(zero, m + add, m)
-    na = xa + ma
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = xa / na
-        if measure == "PR":
-            yi = p
-            vi = p * (1.0 - p) / na
-        elif measure == "PLO":
-            yi = np.log(p / (1.0 - p))
-            vi = 1.0 / xa + 1.0 / ma
-        elif measure == "PAS":
-            yi = np.arcsin(np.sqrt(p))
-            vi = 1.0 / (4.0 * na)
-        else:  # PFT
-            yi = 0.5 * (np.arcsin(np.sqrt(xa / (na + 1.0))) + np.arcsin(np.sqrt((xa + 1.0) / (na + 1.0))))
-            vi = 1.0 / (4.0 * na + 2.0)
-    reasons = []
-    for i in range(x.shape[0]):
-        if missing[i]:
-            reasons.append("counts missing (events_t or n_t blank)")
-        else:
-            reasons.append(None)
-    return _finish(measure, yi, vi, n, reasons, cc_added, zero & (add == 0))
+        yi, vi = spec.effect_function()(xa, ma)
+    reasons = ["counts missing (events_t or n_t blank)" if miss else None for miss in missing]
+    return _finish(spec.name, yi, vi, n, reasons, cc_added, zero & (add == 0))
 
 
-def _escalc_two(measure, a, n1, c, n2, cc) -> EffectSizes:
+# One-arm count measures (escalc, vtype="LS"): x events and m non-events,
+# after the continuity correction; n = x + m.
+
+def raw_proportion(x, m):
+    """PR: p = x/n, v = p(1-p)/n."""
+    n = x + m
+    p = x / n
+    return p, p * (1.0 - p) / n
+
+
+def logit_proportion(x, m):
+    """PLO: log(x/m), v = 1/x + 1/m."""
+    return np.log(x / m), 1.0 / x + 1.0 / m
+
+
+def arcsine_proportion(x, m):
+    """PAS: asin(sqrt(p)), v = 1/(4n)."""
+    n = x + m
+    return np.arcsin(np.sqrt(x / n)), 1.0 / (4.0 * n)
+
+
+def double_arcsine_proportion(x, m):
+    """PFT (Freeman & Tukey 1950): (asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1))))/2, v = 1/(4n+2)."""
+    n = x + m
+    yi = 0.5 * (np.arcsin(np.sqrt(x / (n + 1.0))) + np.arcsin(np.sqrt((x + 1.0) / (n + 1.0))))
+    return yi, 1.0 / (4.0 * n + 2.0)
+
+
+def _escalc_two(spec, a, n1, c, n2, cc) -> EffectSizes:
+    """2x2 tables: the rules shared by RR, OR, RD (drop00, continuity correction), then the formula."""
+    measure = spec.name
     missing_t = np.isnan(a) | np.isnan(n1)
     missing_c = np.isnan(c) | np.isnan(n2)
     missing = missing_t | missing_c
@@ -280,24 +299,13 @@ def _escalc_two(measure, a, n1, c, n2, cc) -> EffectSizes:
     with np.errstate(invalid="ignore"):
         double_zero = ~missing & (a == 0) & (c == 0)
         double_all = ~missing & (b == 0) & (d == 0)
-        dropped = (double_zero | double_all) if measure in ("RR", "OR") else np.zeros_like(missing)
+        dropped = (double_zero | double_all) if spec.drop00 else np.zeros_like(missing)
         zero = ~missing & ~dropped & ((a == 0) | (b == 0) | (c == 0) | (d == 0))
-    cc_added = zero & (cc > 0)
-    aa, bb, ca, da = (np.where(zero, v + cc, v) for v in (a, b, c, d))
-    n1a = aa + bb
-    n2a = ca + da
+    add = cc if spec.uses_cc else 0.0
+    cc_added = zero & (add > 0)
+    cells = [np.where(zero, v + add, v) for v in (a, b, c, d)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = aa / n1a
-        p2 = ca / n2a
-        if measure == "RR":
-            yi = np.log(p1) - np.log(p2)
-            vi = 1.0 / aa - 1.0 / n1a + 1.0 / ca - 1.0 / n2a
-        elif measure == "OR":
-            yi = np.log(p1 / (1.0 - p1)) - np.log(p2 / (1.0 - p2))
-            vi = 1.0 / aa + 1.0 / bb + 1.0 / ca + 1.0 / da
-        else:  # RD
-            yi = p1 - p2
-            vi = p1 * (1.0 - p1) / n1a + p2 * (1.0 - p2) / n2a
+        yi, vi = spec.effect_function()(*cells)
     yi = np.where(dropped, np.nan, yi)
     vi = np.where(dropped, np.nan, vi)
     reasons = []
@@ -306,14 +314,35 @@ def _escalc_two(measure, a, n1, c, n2, cc) -> EffectSizes:
             reasons.append(f"no control arm (events_c or n_c blank): {measure} needs a comparison")
         elif missing[i]:
             reasons.append("counts missing (events_t or n_t blank)")
-        elif double_zero[i] and measure in ("RR", "OR"):
+        elif double_zero[i] and spec.drop00:
             reasons.append(f"no events in either arm (double zero): {measure} undefined")
-        elif double_all[i] and measure in ("RR", "OR"):
+        elif double_all[i] and spec.drop00:
             reasons.append(f"events in every participant of both arms: {measure} not estimable "
                            f"(left out as escalc drop00)")
         else:
             reasons.append(None)
-    return _finish(measure, yi, vi, n1 + n2, reasons, cc_added, zero & (cc == 0))
+    return _finish(measure, yi, vi, n1 + n2, reasons, cc_added, zero & (add == 0))
+
+
+# Two-arm count measures (escalc, vtype="LS"): cells a, b (treatment events,
+# non-events) and c, d (control), after the continuity correction.
+
+def log_risk_ratio(a, b, c, d):
+    """RR: log(p1/p2), v = 1/a - 1/n1 + 1/c - 1/n2."""
+    n1, n2 = a + b, c + d
+    return np.log(a / n1) - np.log(c / n2), 1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n2
+
+
+def log_odds_ratio(a, b, c, d):
+    """OR: log(ad/bc), v = 1/a + 1/b + 1/c + 1/d."""
+    return np.log(a / b) - np.log(c / d), 1.0 / a + 1.0 / b + 1.0 / c + 1.0 / d
+
+
+def risk_difference(a, b, c, d):
+    """RD: p1 - p2, v = p1 q1/n1 + p2 q2/n2."""
+    n1, n2 = a + b, c + d
+    p1, p2 = a / n1, c / n2
+    return p1 - p2, p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
 
 
 def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected) -> EffectSizes:

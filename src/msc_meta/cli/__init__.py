@@ -161,7 +161,7 @@ def _run(argv, guard=None):
             sys.stdout.flush()
     except MscMetaError as err:
         _flush_quietly()
-        click.echo(f"msc-meta: error: {err}", err=True)
+        click.echo(f"msc-meta: error: {_cli_words(err)}", err=True)
         sys.exit(err.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
@@ -180,6 +180,14 @@ def _run(argv, guard=None):
         # an error some library caught and swallowed still fails the run
         _stdout_failure(guard.error)
     sys.exit(code)
+
+
+def _cli_words(err) -> str:
+    """The error in the command line's words: option names become flags (``--method MH``)."""
+    from msc_meta.errors import visible
+
+    for_cli = getattr(err, "for_cli", None)
+    return visible(for_cli()) if for_cli is not None else str(err)
 
 
 def _one_line(err) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import CC, LEVEL, MEASURES, data_option, json_option, multiarm_option, selection_options
+from msc_meta import registry
+
+from msc_meta.cli.options import CC, LEVEL, MEASURE_CHOICE, data_option, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
 Examples:
@@ -28,7 +30,7 @@ How the numbers are made:
 @click.command(epilog=EPILOG)
 @data_option
 @selection_options
-@click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
+@click.option("--measure", type=MEASURE_CHOICE, default=None,
               help="Effect measure as metafor escalc(). Default: PLO for single-arm rows, RR for comparisons.")
 @click.option("--prior-tau", "prior_tau", default="halfnormal:0.5", show_default=True, metavar="PRIOR",
               help="Prior on tau (the between-study SD on the analysis scale): halfnormal:SCALE, "
@@ -62,7 +64,7 @@ def bayes(data_path, outcome, timepoint, unit, measure, prior_tau, prior_mu, cc,
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                         method="REML", cc=cc, level=level, multiarm=multiarm.lower())
     studies = analysis.studies
-    two_arm = analysis.measure in ("RR", "OR", "RD")
+    two_arm = registry.measure(analysis.measure).two_arm
     ni = [s.n_t + (s.n_c or 0) if two_arm else s.n_t for s in studies]
     result = bayes_re([s.yi for s in studies], [s.vi for s in studies], prior_tau=tau_prior,
                       prior_mu=mu_prior, level=level, measure=analysis.measure, ni=ni)

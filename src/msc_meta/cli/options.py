@@ -7,8 +7,28 @@ import re
 
 import click
 
-MEASURES = ("PR", "PLO", "PFT", "PAS", "RR", "OR", "RD")
-METHODS = ("FE", "MH", "PETO", "DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB", "GLMM")
+from msc_meta import registry
+
+
+class Registered(click.Choice):
+    """--measure/--method choices read from the registry when the option is parsed, so that
+    a measure registered by a plug-in or a test is a valid choice."""
+
+    def __init__(self, names):
+        self._names = names
+        super().__init__(names(), case_sensitive=False)
+
+    @property
+    def choices(self):
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value):
+        pass
+
+
+MEASURE_CHOICE = Registered(registry.measures)
+METHOD_CHOICE = Registered(registry.methods)
 
 
 def data_option(f):
@@ -133,13 +153,13 @@ def fit_options(f):
                           "0.001 to 1.")(f)
     f = click.option("--hksj", is_flag=True,
                      help="Hartung-Knapp-Sidik-Jonkman CI (t with k-1 df; metafor test='knha').")(f)
-    f = click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="REML",
-                     show_default=True, metavar=f"[{'|'.join(METHODS)}]",
+    f = click.option("--method", type=METHOD_CHOICE, default="REML",
+                     show_default=True, metavar=f"[{'|'.join(registry.methods())}]",
                      help="FE inverse-variance common effect; MH Mantel-Haenszel; PETO; "
                           "a random-effects tau² estimator as metafor rma(); or GLMM "
                           "(binomial-normal model for PLO or OR, as rma.glmm()).")(f)
-    f = click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default=None,
-                     metavar=f"[{'|'.join(MEASURES)}]",
+    f = click.option("--measure", type=MEASURE_CHOICE, default=None,
+                     metavar=f"[{'|'.join(registry.measures())}]",
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
                           "rows, RR for comparisons.")(f)
     return f

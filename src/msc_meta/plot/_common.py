@@ -16,19 +16,6 @@ from msc_meta.errors import UsageError
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
-RATIO_MEASURES = ("RR", "OR")
-PROPORTION_MEASURES = ("PR", "PLO", "PFT", "PAS")
-
-MEASURE_NAMES = {
-    "RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
-    "PR": "Proportion", "PLO": "Proportion", "PFT": "Proportion", "PAS": "Proportion",
-}
-# Axis labels on the analysis scale, as metafor's funnel()/regplot() label them.
-ANALYSIS_SCALE_NAMES = {
-    "RR": "Log risk ratio", "OR": "Log odds ratio", "RD": "Risk difference",
-    "PR": "Proportion", "PLO": "Logit proportion",
-    "PFT": "Double arcsine proportion", "PAS": "Arcsine proportion",
-}
 
 FONT = "DejaVu Sans"
 

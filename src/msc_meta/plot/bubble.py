@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 
-from msc_meta.plot._common import MEASURE_NAMES, RATIO_MEASURES, new_figure
+from msc_meta import registry
+from msc_meta.plot._common import new_figure
 
 
 def prediction_band(fit, x, *, slope_index: int = 1):
@@ -96,7 +97,8 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         # room on the right for the labels of the last studies
         span = x.max() - x.min() or 1.0
         ax.set_xlim(x.min() - 0.06 * span, x.max() + 0.22 * span)
-    if measure in RATIO_MEASURES:
+    spec = registry.measure(measure)
+    if spec.log_axis:
         ax.set_yscale("log")
         ax.axhline(1.0, color="black", linewidth=0.6, zorder=1.5)
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -104,10 +106,10 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
-    elif measure == "RD":
-        ax.axhline(0.0, color="black", linewidth=0.6, zorder=1.5)
+    elif spec.null is not None:
+        ax.axhline(spec.null, color="black", linewidth=0.6, zorder=1.5)
     ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(MEASURE_NAMES.get(measure, measure), fontsize=9)
+    ax.set_ylabel(spec.title, fontsize=9)
     ax.tick_params(labelsize=8)
     # legend below the axes, where it cannot hide a study; a fixed-size
     # proxy marker so the legend does not show the largest bubble
@@ -157,7 +159,7 @@ def bubble_for(reg, table=None):
     ni = None
     if table is not None:
         rows = {row.row_number: row for row in table.rows}
-        two_arm = reg.measure in ("RR", "OR", "RD")
+        two_arm = registry.measure(reg.measure).two_arm
         ni = [rows[s.row_number].n_t + ((rows[s.row_number].n_c or 0) if two_arm else 0)
               for s in reg.studies]
     note = None

@@ -20,9 +20,9 @@ import math
 import textwrap
 from dataclasses import dataclass, field
 
-from msc_meta.plot._common import (MEASURE_NAMES, RATIO_MEASURES,
-                                   fmt_ci, fmt_num, fmt_p, fmt_stat, linear_limits,
-                                   new_figure, ratio_limits, selection_title)
+from msc_meta import registry
+from msc_meta.plot._common import (fmt_ci, fmt_num, fmt_p, fmt_stat, linear_limits, new_figure,
+                                   ratio_limits, selection_title)
 
 FONT_SIZE = 8.0
 ROW_IN = 0.20            # height of one table row, inches
@@ -33,7 +33,6 @@ SQUARE_COLOUR = "#1f4e79"
 DIAMOND_RANDOM = "#000000"
 DIAMOND_COMMON = "#7f7f7f"
 PI_COLOUR = "#b22222"
-TWO_ARM = ("RR", "OR", "RD")
 
 
 @dataclass
@@ -60,9 +59,7 @@ def model_label(result) -> str:
     if result.random:
         extra = ", HKSJ" if result.hksj else ""
         return f"Random effects ({result.method}{extra})"
-    name = {"MH": "Mantel-Haenszel", "PETO": "Peto", "FE": "inverse variance"}.get(result.method,
-                                                                                 result.method)
-    return f"Common effect ({name})"
+    return f"Common effect ({registry.method(result.method).long_label})"
 
 
 def method_header(result, level: float) -> str:
@@ -70,12 +67,13 @@ def method_header(result, level: float) -> str:
         return f"{level:g}% CI"
     if result.k == 1:
         return f"Study's own estimate, Wald {level:g}% CI"
-    if result.method == "GLMM":
-        kind = "GLMM, Random"           # binomial likelihood, not inverse variance
+    method = registry.method(result.method)
+    if method.kind == "glmm":
+        kind = f"{method.revman}, Random"           # binomial likelihood, not inverse variance
     elif result.random:
-        kind = f"IV, Random ({result.method}{', HKSJ' if result.hksj else ''})"
+        kind = f"{method.revman}, Random ({result.method}{', HKSJ' if result.hksj else ''})"
     else:
-        kind = {"MH": "M-H, Common", "PETO": "Peto, Common"}.get(result.method, "IV, Common")
+        kind = f"{method.revman}, Common"
     return f"{kind}, {level:g}% CI"
 
 
@@ -98,10 +96,6 @@ def heterogeneity_text(result) -> str:
     return "Heterogeneity: " + "; ".join(parts)
 
 
-# What "no effect" means for the z/t test of each measure (theta = 0 on the
-# analysis scale): worth saying for proportions, where it is rarely of interest.
-NULL_HYPOTHESIS = {"PLO": " (H\u2080: proportion = 0.5)", "PR": " (H\u2080: proportion = 0)",
-                   "PAS": " (H\u2080: proportion = 0)", "PFT": " (H\u2080: proportion = 0)"}
 
 
 def fmt_tau2(x) -> str:
@@ -116,7 +110,9 @@ def fmt_tau2(x) -> str:
 def overall_test_text(result) -> str:
     if result is None:
         return "Test for overall effect: not estimable"
-    h0 = NULL_HYPOTHESIS.get(result.measure, "")
+    # what theta = 0 means, where it is not "no effect" (registry: test_null_text)
+    said = registry.measure(result.measure).test_null_text
+    h0 = f" (H\u2080: {said})" if said else ""
     if result.test == "t":
         df = f", df = {result.df:g}" if result.df is not None else ""
         return f"Test for overall effect{h0}: t = {fmt_stat(result.stat)}{df} ({fmt_p(result.pval)})"
@@ -293,7 +289,7 @@ RATIO_TICKS = {
 
 
 def _ticks(measure: str, low: float, high: float) -> list[float]:
-    if measure in RATIO_MEASURES:
+    if registry.measure(measure).log_axis:
         ticks = RATIO_TICKS.get(round(high, 6))
         if ticks is not None:
             return [float(t) for t in ticks]
@@ -326,7 +322,7 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
         raise ValueError("forest_plot needs at least one analysis")
     first = analyses[0]
     measure = first.measure
-    two_arm = measure in TWO_ARM
+    two_arm = registry.measure(measure).two_arm
     by_groups = len(analyses) > 1 or getattr(first, "group", None) is not None
     primary = first.result if not by_groups else (overall.result if overall is not None
                                                    else first.result)
@@ -354,7 +350,7 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
 
     # ---- columns --------------------------------------------------------
     measurer = _Measurer()
-    name = MEASURE_NAMES.get(measure, measure)
+    name = registry.measure(measure).title
     meth = method_header(primary, level)
     if two_arm:
         columns = [("ev_t", "Events"), ("n_t", "Total"), ("ev_c", "Events"), ("n_c", "Total"),
@@ -473,16 +469,15 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
                 values.extend(item[:3])
         if r.interval is not None:
             values.extend(r.interval)
-    if measure in RATIO_MEASURES:
+    spec = registry.measure(measure)
+    null = spec.null
+    if spec.log_axis:
         ax.set_xscale("log")
         low, high = ratio_limits(values)
-        null = 1.0
-    elif measure == "RD":
-        low, high = linear_limits(values, symmetric_about=0.0, bounds=(-1.0, 1.0))
-        null = 0.0
+    elif null is not None:
+        low, high = linear_limits(values, symmetric_about=null, bounds=spec.bounds)
     else:
-        low, high = 0.0, 1.0
-        null = None
+        low, high = spec.bounds or linear_limits(values)
     ax.set_xlim(low, high)
     ticks = _ticks(measure, low, high)
     ax.set_xticks(ticks)

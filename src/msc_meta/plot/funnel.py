@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 
-from msc_meta.plot._common import ANALYSIS_SCALE_NAMES, MEASURE_NAMES, RATIO_MEASURES, new_figure
+from msc_meta import registry
+from msc_meta.plot._common import new_figure
 
 FEW_STUDIES = 10
 
@@ -78,10 +79,10 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
                         color="#333333")
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(se_max, 0.0)
-    ax.set_xlabel(ANALYSIS_SCALE_NAMES.get(measure, measure), fontsize=9)
+    ax.set_xlabel(registry.measure(measure).scale_title, fontsize=9)
     ax.set_ylabel("Standard error", fontsize=9)
     ax.tick_params(labelsize=8)
-    if measure in RATIO_MEASURES:
+    if registry.measure(measure).log_axis:
         import numpy as np
 
         def safe_log(v):
@@ -89,7 +90,7 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
                 return np.log(np.clip(v, 1e-300, None))
 
         top = ax.secondary_xaxis("top", functions=(np.exp, safe_log))
-        top.set_xlabel(MEASURE_NAMES[measure], fontsize=9)
+        top.set_xlabel(registry.measure(measure).title, fontsize=9)
         top.tick_params(labelsize=8)
         from matplotlib.ticker import FuncFormatter, LogLocator
 

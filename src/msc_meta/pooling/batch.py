@@ -27,7 +27,12 @@ import math
 
 import numpy as np
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
+from msc_meta.pooling.fit import fit_studies, single_study_result
+from msc_meta.pooling.multiarm import apply_multiarm
+from msc_meta.pooling.notes import nothing_to_pool_message
+from msc_meta.pooling.options import PoolOptions
 
 # The ``pool --json`` keys each row carries (the contract's, then extensions).
 RESULT_KEYS = (
@@ -63,8 +68,6 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
     """
     import pandas as pd
 
-    from msc_meta.pooling import analysis as an
-
     by = [by] if isinstance(by, str) else list(by)
     if not by:
         raise UsageError("pool_many needs at least one grouping column (by=)")
@@ -74,7 +77,8 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
     if missing:
         raise UsageError(f"there is no column {', '.join(repr(c) for c in missing)} in the table; "
                          f"columns are: {', '.join(map(str, table.columns))}")
-    measure, method, pi, multiarm, _ = an._check_options(measure, method, hksj, pi, multiarm, "wald")
+    options = PoolOptions.build(measure=measure, method=method, hksj=hksj, pi=pi, cc=cc, level=level,
+                                multiarm=multiarm)
 
     from msc_meta.data import OutcomeTable
 
@@ -86,14 +90,13 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
     for key, idx in positions.items():
         key = key if isinstance(key, tuple) else (key,)
         group_rows = [rows[i] for i in sorted(idx)]
-        prepared.append((key, _prepare(an, group_rows, by, key, measure, method, cc, multiarm,
-                                       lineage)))
+        prepared.append((key, _prepare(group_rows, by, key, options, lineage)))
 
-    results = _fit_all(an, prepared, method=method, hksj=hksj, pi=pi, cc=cc, level=level)
+    results = _fit_all(prepared, options)
     records = []
     for (key, prep), (result, error) in zip(prepared, results):
         record = {col: _plain(val) for col, val in zip(by, key)}
-        record.update(_result_record(prep, result, method, hksj, level))
+        record.update(_result_record(prep, result, options.method, options.hksj, options.level))
         record["error"] = error
         records.append(record)
     columns = by + [k for k in RESULT_KEYS if k not in by] + ["error"]
@@ -165,18 +168,20 @@ def _plain(value):
 
 class _Prepared:
     __slots__ = ("measure", "outcome", "timepoint", "unit", "excluded", "yi", "vi", "ni",
-                 "kept", "error")
+                 "kept", "error", "options")
 
     def __init__(self):
         self.excluded = []
         self.yi = self.vi = self.ni = None
         self.kept = []
         self.error = None
-        self.measure = self.outcome = self.timepoint = self.unit = None
+        self.measure = self.outcome = self.timepoint = self.unit = self.options = None
 
 
-def _prepare(an, rows, by, key, measure, method, cc, multiarm, lineage) -> _Prepared:
+def _prepare(rows, by, key, options, lineage) -> _Prepared:
+    """One group's studies, through pool's own selection, measure, multi-arm and exclusion rules."""
     from msc_meta.data import OutcomeTable
+    from msc_meta.pooling import analysis as an
     from msc_meta.pooling.selection import select_rows
 
     prep = _Prepared()
@@ -191,16 +196,17 @@ def _prepare(an, rows, by, key, measure, method, cc, multiarm, lineage) -> _Prep
     except UsageError as err:
         raise UsageError(f"group {label}: {err}; add 'timepoint_weeks' and 'unit' to by") from None
     rows, overlapping = list(chosen.rows), list(chosen.overlapping)
-    prep.timepoint = an._common_value([r.timepoint_weeks for r in rows], None)
-    prep.unit = an._common_value([r.unit for r in rows], None)
+    prep.timepoint = an.common_value([r.timepoint_weeks for r in rows], None)
+    prep.unit = an.common_value([r.unit for r in rows], None)
     try:
-        prep.measure = an._resolve_measure(rows, measure, method)
+        prep.measure = an.resolve_measure(rows, options)
     except UsageError as err:
-        # e.g. --measure RR on a group of single-arm rows: that group only
-        prep.measure, prep.error = measure, str(err)
+        # e.g. measure RR on a group of single-arm rows: that group only
+        prep.measure, prep.error = options.measure, str(err)
         return prep
-    units, _ = an.apply_multiarm(rows, prep.measure, multiarm)
-    studies = an.prepare_studies(units, prep.measure, method, cc, overlapping)
+    prep.options = options.with_measure(prep.measure)
+    units, _ = apply_multiarm(rows, prep.measure, options.multiarm)
+    studies = an.prepare_studies(units, prep.measure, options.method, options.cc, overlapping)
     prep.excluded = studies.excluded
     if studies.kept:
         prep.kept, prep.yi, prep.vi, prep.ni = studies.kept, studies.yi, studies.vi, studies.ni
@@ -211,9 +217,10 @@ def _prepare(an, rows, by, key, measure, method, cc, multiarm, lineage) -> _Prep
 # fitting: inverse-variance groups with k >= 2 in one fit_batch
 # ---------------------------------------------------------------------------
 
-def _fit_all(an, prepared, *, method, hksj, pi, cc, level):
+def _fit_all(prepared, options):
     from msc_meta.pooling.rma import fit_batch, result_of
 
+    method, level = options.method, options.level
     out: list = [(None, None)] * len(prepared)
     batch = []
     for g, (_, prep) in enumerate(prepared):
@@ -221,14 +228,14 @@ def _fit_all(an, prepared, *, method, hksj, pi, cc, level):
         if prep.error is not None:
             out[g] = (None, prep.error)
         elif k == 0:
-            out[g] = (None, an._nothing_to_pool_message(prep.outcome, prep.measure, prep.excluded))
+            out[g] = (None, nothing_to_pool_message(prep.outcome, prep.measure, prep.excluded))
         elif k == 1:
-            out[g] = (an._single_study_result(prep.measure, method, prep.yi[0], prep.vi[0],
-                                              prep.ni, level, hksj), None)
-        elif method in ("MH", "PETO", "GLMM"):
+            out[g] = (single_study_result(prep.measure, method, prep.yi[0], prep.vi[0], prep.ni,
+                                          level), None)
+        elif not registry.method(method).inverse_variance:
             try:
-                out[g] = (an._fit(prep.measure, method, prep.kept, prep.yi, prep.vi, prep.ni,
-                                  hksj=hksj, pi=pi, cc=cc, level=level)[0], None)
+                out[g] = (fit_studies(prep.measure, prep.options, prep.kept, prep.yi, prep.vi,
+                                      prep.ni)[0], None)
             except ComputationError as err:
                 out[g] = (None, str(err))
         else:
@@ -244,7 +251,7 @@ def _fit_all(an, prepared, *, method, hksj, pi, cc, level):
         Y[row, :prep.yi.size] = prep.yi
         V[row, :prep.vi.size] = prep.vi
         mask[row, :prep.yi.size] = True
-    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level)
+    fit = fit_batch(Y, V, mask, method=method, hksj=options.hksj, pi=options.pi, level=level)
     for row, g in enumerate(batch):
         prep = prepared[g][1]
         if not fit.converged[row]:

@@ -77,7 +77,7 @@ def comparisons_of(table, *, outcome=None, timepoint=None, unit=None,
     out and shared control arms combined (or kept) exactly as ``pool`` does,
     so that a combined comparison is tested once, as it is pooled.
     """
-    from msc_meta.pooling.analysis import apply_multiarm
+    from msc_meta.pooling.multiarm import apply_multiarm
     from msc_meta.pooling.selection import analysis_keys, select_rows
 
     lineage = table.ancestors()

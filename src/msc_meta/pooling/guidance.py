@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msc_meta import registry
 from msc_meta.errors import MscMetaError
 
 
@@ -63,14 +64,14 @@ class Guidance:
 
 
 BAYES = Suggestion("bayes", (), "weakly informative prior on tau")
+_GLMM = registry.method("GLMM")
 
 
 def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
     """Guidance for a pool of ``rows`` (the studies pooled), or None when none is needed."""
-    from msc_meta.pooling.analysis import RANDOM_METHODS, TWO_ARM_MEASURES
-
-    two_arm = measure in TWO_ARM_MEASURES
-    random = method in RANDOM_METHODS
+    two_arm = registry.measure(measure).two_arm
+    kind = registry.method(method).kind
+    random = kind == "random"
     counts = _arm_counts(rows, two_arm)
     zero = any(e == 0 for e, _ in counts)
     full = any(e == n for e, n in counts)
@@ -82,15 +83,15 @@ def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
     if k == 1:
         return _single(what, two_arm, zero or full, measure, cc, multiarm)
     bayes = (BAYES,) if small else ()
-    if method == "GLMM" or (two_arm and method in ("MH", "PETO") and (zero or full)):
+    raw_counts = not registry.method(method).inverse_variance
+    if kind == "glmm" or (two_arm and raw_counts and (zero or full)):
         if not small:
             return None
-        name = {"GLMM": "the GLMM uses the exact binomial likelihood",
-                "MH": "MH already pools the raw counts", "PETO": "Peto already pools the raw counts"}
-        return Guidance(f"{what}: {name[method]}, but tau² is barely estimable from {k} studies"
-                        if method == "GLMM" else
-                        f"{what}: {name[method]}, but {k} studies say little about between-study "
-                        "variation", bayes)
+        if kind == "glmm":
+            return Guidance(f"{what}: the GLMM uses the exact binomial likelihood, but tau² is "
+                            f"barely estimable from {k} studies", bayes)
+        return Guidance(f"{what}: {registry.method(method).label} already pools the raw counts, "
+                        f"but {k} studies say little about between-study variation", bayes)
     if not two_arm:
         return _single_arm(what, measure, random, rows, multiarm, small)
     if zero or full:
@@ -128,9 +129,10 @@ def _single(what, two_arm, sparse, measure, cc, multiarm) -> Guidance:
 def _single_arm(what, measure, random, rows, multiarm, small) -> Guidance:
     model = "random effects" if random else "common-effect pooling"
     verb = "are" if model == "random effects" else "is"
-    options = ("--method", "GLMM") if measure == "PLO" else ("--measure", "PLO", "--method", "GLMM")
+    target = _GLMM.default_measure[1]
+    options = _switch(measure, target, _GLMM.name)
     found = []
-    if _glmm_runs("PLO", rows, multiarm):
+    if _glmm_runs(target, rows, multiarm):
         found.append(Suggestion("pool", options, "exact binomial likelihood, no continuity correction"))
     if small:
         found.append(BAYES)
@@ -141,9 +143,10 @@ def _single_arm(what, measure, random, rows, multiarm, small) -> Guidance:
 def _sparse_two_arm(what, measure, random, rows, multiarm, small) -> Guidance:
     model = "random effects" if random else "inverse-variance pooling"
     verb = "are" if model == "random effects" else "is"
-    glmm = ("--method", "GLMM") if measure == "OR" else ("--measure", "OR", "--method", "GLMM")
+    target = _GLMM.default_measure[2]
+    glmm = _switch(measure, target, _GLMM.name)
     candidates = [
-        (Suggestion("pool", glmm, "exact binomial likelihood"), _glmm_runs("OR", rows, multiarm)),
+        (Suggestion("pool", glmm, "exact binomial likelihood"), _glmm_runs(target, rows, multiarm)),
         (Suggestion("pool", ("--method", "MH", "--cc", "0"), "Mantel-Haenszel on the raw counts"),
          _raw_runs("MH", measure, rows)),
     ]
@@ -155,6 +158,13 @@ def _sparse_two_arm(what, measure, random, rows, multiarm, small) -> Guidance:
     found = [s for s, runs in candidates if runs] + ([BAYES] if small else [])
     return Guidance(f"{what}: normal-approximation {model} of continuity-corrected {measure}s "
                     f"{verb} unreliable here", tuple(found))
+
+
+def _switch(measure, target, method) -> tuple[str, ...]:
+    """The options that move a pool of ``measure`` to ``method`` on ``target``."""
+    if measure == target:
+        return ("--method", method)
+    return ("--measure", target, "--method", method)
 
 
 def _arm_counts(rows, two_arm):

@@ -25,11 +25,11 @@ from dataclasses import replace
 import numpy as np
 from msc_meta._dist import chdtrc, ndtr
 
+from msc_meta import registry
 from msc_meta.effects import _z_crit, escalc, transform_back
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.results import PoolResult
 
-MH_MEASURES = ("RR", "OR", "RD")
 
 
 def _tables(ai, n1i, ci, n2i):
@@ -156,7 +156,7 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
     around the MH estimate; ``cc`` touches only Q, never the MH estimate. For
     OR the Cochran-Mantel-Haenszel test is added to ``notes``.
     """
-    if not isinstance(measure, str) or measure.upper() not in MH_MEASURES:
+    if not isinstance(measure, str) or not registry.method("MH").pools(measure):
         raise UsageError(f"Mantel-Haenszel pools RR, OR or RD, not {measure!r}")
     measure = measure.upper()
     a, n1, c, n2 = _tables(ai, n1i, ci, n2i)

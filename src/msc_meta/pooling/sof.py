@@ -33,10 +33,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
+from msc_meta import registry
 from msc_meta.errors import UsageError
 from msc_meta.pooling.results import jsonable
 
-ABSOLUTE_MEASURES = ("RR", "OR", "RD")
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
     if result is None:
         raise UsageError(f"{analysis.outcome}: nothing was pooled, so there is no summary of findings")
     measure = analysis.measure
-    if measure not in ABSOLUTE_MEASURES:
+    if not registry.measure(measure).absolute:
         raise UsageError(f"summary of findings needs a two-arm outcome pooled as RR, OR or RD; "
                          f"{analysis.outcome} was pooled as {measure} (single-arm proportions "
                          f"have no control risk)")
@@ -250,13 +250,13 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
     if any(r != c for r, c in zip(raw, risks)):
         notes.append(f"{measure} at this control risk implies a risk outside 0-1000 per 1,000: "
                      f"capped (a constant {measure} cannot hold at this control risk)")
-    if cr == 0 and measure in ("RR", "OR"):
+    if cr == 0 and registry.measure(measure).log_axis:      # a ratio
         notes.append(f"control risk is 0: a relative effect gives no absolute difference; "
                      f"set --control-risk")
     rd, rd_lo, rd_hi = (r - cr for r in risks)
     nnt = number_needed(rd, rd_lo, rd_hi, events=events, level=result.level)
 
-    null = 0.0 if measure == "RD" else 1.0
+    null = registry.measure(measure).null
     flags = []
     if lo <= null <= hi:
         flags.append(f"imprecision: the {result.level:g}% CI includes no effect")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 
+from msc_meta import registry
 from msc_meta.pooling.results import jsonable
-from msc_meta.report.forest_table import NATURAL_LABEL, fmt, fmt_ci, fmt_p, fmt_pct, hanging_list
+from msc_meta.report.forest_table import fmt, fmt_ci, fmt_p, fmt_pct, hanging_list
 from msc_meta.report.terminal import json_document
 
 # The contract's keys of `msc-meta regress --json`, in its order (extensions follow).
 REGRESS_KEYS = ("method", "k", "coefficients", "tau2", "i2", "r2", "qm", "qm_df", "qm_pval",
                 "qe", "qe_df", "qe_pval")
-RATIO_MEASURES = ("RR", "OR")
 
 
 # ---------------------------------------------------------------- JSON
@@ -135,9 +135,7 @@ def _title(a, measure, method, k, extra="") -> str:
 
 
 def _scale_name(measure) -> str:
-    return {"RR": "log RR", "OR": "log OR", "RD": "risk difference", "PR": "proportion",
-            "PLO": "logit proportion", "PFT": "Freeman-Tukey double arcsine",
-            "PAS": "arcsine square root"}.get(measure, measure)
+    return registry.measure(measure).scale
 
 
 LABEL_MAX = 28
@@ -179,7 +177,7 @@ def render_sensitivity(sa) -> list:
     from msc_meta.report.terminal import cell as Text
 
     res = sa.result
-    label = NATURAL_LABEL.get(res.measure, res.measure)
+    label = registry.measure(res.measure).natural
     ci_head = f"{label} [{res.level:g}% CI]"
     hk = " + HKSJ" if res.test == "t" else ""
     out = [Text(_title(sa, res.measure, res.method, res.k, hk), style="bold")]
@@ -237,7 +235,7 @@ def render_regress(reg) -> list:
         table.add_row(c.name, fmt(c.estimate), fmt(c.se), fmt(c.stat, 2), _p(c.pval),
                       f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]")
     out.append(table)
-    if reg.measure in RATIO_MEASURES:
+    if registry.measure(reg.measure).log_axis:
         for c in fit.coefficients[1:]:
             out.append(Text(f"{c.name}: the {reg.measure} is multiplied by "
                             f"{fmt_ci(math.exp(c.estimate), math.exp(c.ci_low), math.exp(c.ci_high))} "
@@ -282,7 +280,7 @@ def render_bias(b) -> list:
     from msc_meta.report.terminal import cell as Text
 
     res = b.result
-    label = NATURAL_LABEL.get(b.measure, b.measure)
+    label = registry.measure(b.measure).natural
     hk = " + HKSJ" if (res.egger is not None and res.egger.test == "t") else ""
     out = [Text(_title(b, b.measure, b.method, res.k, hk), style="bold")]
     if res.warning:

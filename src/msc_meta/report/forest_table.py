@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import math
 
-NATURAL_LABEL = {"RR": "RR", "OR": "OR", "RD": "RD",
-                 "PR": "Proportion", "PLO": "Proportion", "PFT": "Proportion", "PAS": "Proportion"}
-NULL_VALUE = {"RR": 1.0, "OR": 1.0, "RD": 0.0}   # no null line for proportions
-LOG_AXIS = ("RR", "OR")
-METHOD_LABEL = {"FE": "FE", "MH": "MH", "PETO": "Peto"}
+from msc_meta import registry
+
 PI_LABEL = {"hts": "t with k-2 df", "z": "normal quantile", "t": "t with k-1 df"}
 
 STUDY_COL_MAX = 16
@@ -78,8 +75,9 @@ def fmt_weeks(weeks) -> str:
 
 
 def pooled_label(fit) -> str:
-    if fit.method in METHOD_LABEL:
-        return f"Common effect ({METHOD_LABEL[fit.method]})"
+    method = registry.method(fit.method)
+    if method.kind == "common":
+        return f"Common effect ({method.label})"
     if not fit.random:
         return "Common effect (FE)"
     return f"Random effects ({fit.method})"
@@ -93,7 +91,7 @@ def title(analysis) -> str:
         parts.append(f"per {analysis.unit}")
     head = " · ".join(parts)
     method = analysis.result.method if analysis.result is not None else analysis.method
-    model = f"{analysis.measure}, {METHOD_LABEL.get(method, method)}"
+    model = f"{analysis.measure}, {registry.method(method).label}"
     if analysis.k == 1:
         # nothing was fitted: no method's name belongs above a single study's Wald CI
         model = f"{analysis.measure}, the study's own estimate (Wald CI)"
@@ -109,8 +107,8 @@ class Axis:
     """Maps natural-scale values to character columns of a plot of ``width``."""
 
     def __init__(self, measure, values, core, width):
-        self.log = measure in LOG_AXIS
-        self.null = NULL_VALUE.get(measure)
+        self.log = registry.measure(measure).log_axis
+        self.null = registry.measure(measure).null
         self.width = width
         full = [self._t(v) for v in values if self._ok(v)]
         centre = [self._t(v) for v in core if self._ok(v)]
@@ -206,7 +204,7 @@ def render_analysis(analysis, width=80):
     from rich.table import Table
     from msc_meta.report.terminal import cell as Text
 
-    two_arm = analysis.measure in NULL_VALUE
+    two_arm = registry.measure(analysis.measure).two_arm
     fits = [f for f in (analysis.common, analysis.result) if f is not None]
     out = [Text(title(analysis), style="bold")]
 
@@ -247,7 +245,7 @@ def render_analysis(analysis, width=80):
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
-    effect_head = f"{NATURAL_LABEL[analysis.measure]} [{analysis.level:g}% CI]"
+    effect_head = f"{registry.measure(analysis.measure).natural} [{analysis.level:g}% CI]"
     t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
     # Pooled labels may wrap at their space ("Random effects" / "(REML)");
     # study labels longer than STUDY_COL_MAX fold.

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 
+from msc_meta import registry
 from msc_meta.report.terminal import json_document
 
-RELATIVE_NAMES = {"RR": "RR", "OR": "OR", "RD": "RD"}
 
 
 def _n(x, digits: int = 0) -> str:
@@ -60,8 +60,8 @@ def outcome_label(row) -> str:
 
 def cells(row) -> dict:
     """Display strings of one SummaryOfFindings row."""
-    rel = RELATIVE_NAMES.get(row.measure, row.measure)
-    if row.measure == "RD":
+    rel = row.measure
+    if registry.measure(row.measure).null == 0.0:      # a difference: three decimals
         relative = (f"{rel} {row.relative_effect:.3f}\n"
                     f"({row.relative_ci_low:.3f} to {row.relative_ci_high:.3f})")
     else:
@@ -115,7 +115,7 @@ def footnotes(row) -> list[str]:
              f"  * Control risk: {_n(row.control_per_1000)} per 1,000 ({row.control_risk_source})",
              f"  Pooled with {row.method}; k = {row.k}; I\u00b2 = {i2}"]
     if row.pi_low is not None and row.pi_high is not None:
-        lines.append(f"  Prediction interval ({RELATIVE_NAMES.get(row.measure)}): "
+        lines.append(f"  Prediction interval ({row.measure}): "
                      f"{row.pi_low:.2f} to {row.pi_high:.2f}")
     lines.append("  Certainty (GRADE): not graded here; it needs a reviewer's judgement of risk "
                  "of bias, indirectness and publication bias. Facts that bear on it:")

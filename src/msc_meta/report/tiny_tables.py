@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import math
 
+from msc_meta import registry
 from msc_meta.report.terminal import json_document
-
-NATURAL = {"RR": "RR", "OR": "OR", "RD": "RD",
-           "PR": "proportion", "PLO": "proportion", "PFT": "proportion", "PAS": "proportion"}
-NULL_TEXT = {"RR": "RR > 1", "OR": "OR > 1", "RD": "RD > 0"}
-ANALYSIS_SCALE = {"RR": "log RR", "OR": "log OR", "PLO": "logit", "PFT": "double arcsine",
-                  "PAS": "arcsine"}   # RD and PR: the analysis scale is the natural one
-
 
 def _f(x, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
@@ -106,13 +100,15 @@ def print_bayes(bayes, analysis) -> None:
     import textwrap
 
     from rich import box
-    from msc_meta.report.terminal import console as Console
     from rich.table import Table
+
     from msc_meta.report.terminal import cell as Text
+    from msc_meta.report.terminal import console as Console
 
     console = Console()
     measure = bayes.measure or analysis.measure
-    natural = NATURAL.get(measure, measure)
+    spec = registry.measure(measure)
+    natural = spec.natural.lower() if spec.natural == "Proportion" else spec.natural
     where = [analysis.outcome.replace("_", " ")]
     if analysis.timepoint_weeks is not None:
         where.append(f"{_weeks(analysis.timepoint_weeks)} weeks")
@@ -128,10 +124,10 @@ def print_bayes(bayes, analysis) -> None:
     table.add_column(f"{lvl} interval", justify="right")
     table.add_row(Text(f"Overall effect ({natural})"), _f(bayes.estimate),
                   f"{_f(bayes.ci_low)} to {_f(bayes.ci_high)}")
-    if measure in ANALYSIS_SCALE:
-        table.add_row(Text(f"Overall effect ({ANALYSIS_SCALE[measure]})"), _f(bayes.theta_median),
+    if spec.back != "identity":       # the analysis scale is not the natural one
+        table.add_row(Text(f"Overall effect ({spec.scale})"), _f(bayes.theta_median),
                       f"{_f(bayes.theta_ci_low)} to {_f(bayes.theta_ci_high)}")
-    table.add_row(Text(f"Heterogeneity tau ({ANALYSIS_SCALE.get(measure, measure)})"), _f(bayes.tau_median),
+    table.add_row(Text(f"Heterogeneity tau ({spec.scale})"), _f(bayes.tau_median),
                   f"{_f(bayes.tau_ci_low)} to {_f(bayes.tau_ci_high)}")
     table.add_row(Text(f"New study ({natural}), predictive"), "",
                   f"{_f(bayes.pred_low)} to {_f(bayes.pred_high)}")
@@ -140,7 +136,8 @@ def print_bayes(bayes, analysis) -> None:
     lines = [f"Priors: tau ~ {bayes.prior_tau}; mu ~ {bayes.prior_mu}. "
              f"Credible intervals are equal-tailed posterior quantiles."]
     if bayes.p_benefit is not None:
-        lines.append(f"Posterior probability that {NULL_TEXT.get(measure, 'the effect exceeds the null')}: "
+        exceeds = f"{measure} > {spec.null:g}" if spec.null is not None else "the effect exceeds the null"
+        lines.append(f"Posterior probability that {exceeds}: "
                      f"{bayes.p_benefit:.3f}")
     ref = analysis.result
     if ref is not None:
@@ -186,9 +183,10 @@ def print_fragility(items, *, skipped: int = 0, single_arm: int = 0, alpha: floa
     import textwrap
 
     from rich import box
-    from msc_meta.report.terminal import console as Console
     from rich.table import Table
+
     from msc_meta.report.terminal import cell as Text
+    from msc_meta.report.terminal import console as Console
 
     console = Console()
     table = Table(title="Fragility of two-arm results (Fisher's exact test)", title_justify="left",

@@ -1,0 +1,174 @@
+"""The options of a pool: one validated object, built once and passed whole.
+
+:class:`PoolOptions` holds what every fitted analysis needs (measure,
+method, HKSJ, prediction interval, continuity correction, level, shared
+control arms, study intervals). :meth:`PoolOptions.build` is the one place
+where they are checked, alone and together; the CLI builds the object once
+from its flags and every command, the batch engine and the results carry
+it.
+
+Errors speak the library's vocabulary (``method='MH' pools RR, OR or RD``);
+:class:`OptionError` keeps the option names apart from the prose so that
+the CLI shows the same message with its flags (``--method MH pools ...``).
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass, replace
+
+from msc_meta import registry
+from msc_meta.errors import UsageError
+
+PI_METHODS = ("hts", "z")
+MULTIARM_MODES = ("combine", "split", "keep")
+STUDY_CI_METHODS = ("exact", "wilson", "wald")
+LEVEL_RANGE = (50.0, 99.99)
+CC_RANGE = (0.001, 1.0)          # or exactly 0 (no correction)
+
+
+class OptionError(UsageError):
+    """A bad option, worded for whoever asked: the library or the command line.
+
+    ``template`` names options as format fields: ``{method:MH}`` is the
+    option ``method`` with the value MH, ``{hksj:}`` the option alone. The
+    library reads them as ``method='MH'`` and ``hksj``; :meth:`for_cli` as
+    ``--method MH`` and ``--hksj``.
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        super().__init__(self.render("library"))
+
+    def render(self, vocabulary: str) -> str:
+        return _Formatter(vocabulary).format(self.template)
+
+    def for_cli(self) -> str:
+        return self.render("cli")
+
+
+class _Formatter(string.Formatter):
+    def __init__(self, vocabulary):
+        self.vocabulary = vocabulary
+
+    def get_value(self, key, args, kwargs):
+        return key
+
+    def format_field(self, name, spec):
+        if self.vocabulary == "cli":
+            flag = "--" + name.replace("_", "-")
+            return f"{flag} {spec}" if spec else flag
+        return f"{name}={spec!r}" if spec else name
+
+
+def _quote(value) -> str:
+    """A user's value inside a template: braces doubled so that format() keeps them."""
+    return str(value).replace("{", "{{").replace("}", "}}")
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """Validated options of one pool (or of every pool of a batch)."""
+
+    measure: str | None = None       # None: chosen from the rows (registry.default_measure)
+    method: str = "REML"
+    hksj: bool = False
+    pi: str = "hts"
+    cc: float = 0.5
+    level: float = 95.0
+    multiarm: str = "combine"
+    study_ci: str | None = "wald"    # None: exact for proportions (the pool command's default)
+
+    @classmethod
+    def build(cls, measure=None, method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
+              multiarm="combine", study_ci="wald") -> "PoolOptions":
+        """Check every option alone and together; raise :class:`OptionError`."""
+        method = _method(method)
+        measure = None if measure is None else _measure(measure)
+        if measure is not None:
+            check_measure_method(measure, method)
+        spec = registry.method(method)
+        if hksj and not spec.hksj:
+            # metafor's rma.mh(), rma.peto() and rma.glmm() have no test="knha"
+            raise OptionError(f"{{hksj:}} applies to inverse-variance fits, not {{method:{method}}}; "
+                              "use {method:FE} or a random-effects method")
+        pi = _choice("pi", pi or "hts", PI_METHODS)
+        multiarm = _choice("multiarm", multiarm or "combine", MULTIARM_MODES)
+        if spec.kind == "glmm" and multiarm == "split":
+            raise OptionError(f"{{method:{method}}} fits binomial counts, and {{multiarm:split}} makes "
+                              "the shared control's counts non-integer; use {multiarm:combine} (or keep)")
+        if study_ci is not None:
+            study_ci = _choice("study_ci", study_ci, STUDY_CI_METHODS)
+        return cls(measure=measure, method=method, hksj=bool(hksj), pi=pi, cc=_cc(cc),
+                   level=_level(level), multiarm=multiarm, study_ci=study_ci)
+
+    def with_measure(self, measure: str) -> "PoolOptions":
+        """The same options with the measure the rows decided (checked against the method)."""
+        measure = _measure(measure)
+        check_measure_method(measure, self.method)
+        return replace(self, measure=measure)
+
+    def to_dict(self) -> dict:
+        return {"measure": self.measure, "method": self.method, "hksj": self.hksj, "pi": self.pi,
+                "cc": self.cc, "level": self.level, "multiarm": self.multiarm,
+                "study_ci": self.study_ci}
+
+
+def check_measure_method(measure: str, method: str) -> None:
+    """Refuse a method that cannot pool the measure (MH: RR, OR, RD; Peto: OR; GLMM: PLO, OR)."""
+    spec = registry.method(method)
+    if spec.pools(measure):
+        return
+    allowed = spec.measures
+    if len(allowed) == 1:
+        raise OptionError(f"{{method:{method}}} pools {registry.measure(allowed[0]).title.lower()}s "
+                          f"only; use {{measure:{allowed[0]}}} (not {_quote(measure)})")
+    names = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+    if spec.kind == "glmm":
+        raise OptionError(f"{{method:{method}}} fits proportions (PLO) or odds ratios (OR) by their "
+                          f"binomial likelihood; use {{measure:PLO}} or OR (not {_quote(measure)})")
+    raise OptionError(f"{{method:{method}}} pools {names}, not {_quote(measure)}; "
+                      f"use {{measure:{'|'.join(allowed)}}} or another method")
+
+
+def _method(value) -> str:
+    name = str(value or "REML").upper()
+    if not registry.is_method(name):
+        raise OptionError(f"{{method:{_quote(name)}}}: unknown method; choose one of "
+                          f"{', '.join(registry.methods())}")
+    return name
+
+
+def _measure(value) -> str:
+    name = str(value).upper()
+    if not registry.is_measure(name):
+        raise OptionError(f"{{measure:{_quote(name)}}}: unknown measure; choose one of "
+                          f"{', '.join(registry.measures())}")
+    return name
+
+
+def _choice(option, value, choices) -> str:
+    value = str(value).lower()
+    if value not in choices:
+        raise OptionError(f"{{{option}:{_quote(value)}}}: choose one of {', '.join(choices)}")
+    return value
+
+
+def _cc(value) -> float:
+    cc = float(value)
+    if not (cc == 0.0 or CC_RANGE[0] <= cc <= CC_RANGE[1]):
+        raise OptionError(f"{{cc:{_quote(value)}}}: the continuity correction is 0 (none) or a "
+                          f"number from {CC_RANGE[0]:g} to {CC_RANGE[1]:g}, e.g. 0.5")
+    return cc
+
+
+def _level(value) -> float:
+    level = float(value)
+    if not (math.isfinite(level) and LEVEL_RANGE[0] <= level <= LEVEL_RANGE[1]):
+        raise OptionError(f"{{level:{_quote(value)}}}: the confidence level is a percentage from "
+                          f"{LEVEL_RANGE[0]:g} to {LEVEL_RANGE[1]:g}, e.g. 95")
+    return level
+
+
+__all__ = ["OptionError", "PoolOptions", "check_measure_method"]
