@@ -27,6 +27,7 @@ right; ``key()`` is what decides that two spellings are the same.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 # Default-ignorable code points that are not in category Cf (Cf is tested by category).
 _IGNORABLE_NOT_CF = frozenset(
@@ -46,6 +47,15 @@ def key(text: str | None) -> str | None:
     """The comparison key of a label (``None`` stays ``None``): see the module docstring."""
     if text is None:
         return None
+    if text.isascii():
+        # exact shortcut: ASCII has no format characters, NFKC leaves it alone
+        # and case folding is lower(); most labels are ASCII
+        return " ".join(text.lower().split())
+    return _key_unicode(text)
+
+
+@lru_cache(maxsize=4096)
+def _key_unicode(text: str) -> str:
     visible = "".join(ch for ch in text if not is_invisible(ch))
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
     return " ".join(folded.split())
