@@ -117,13 +117,13 @@ def _single(what, two_arm, sparse, measure, cc, multiarm) -> Guidance:
     if not two_arm:
         return Guidance(what, (), "a single proportion, nothing to pool; its exact "
                                   "(Clopper-Pearson) interval (--study-ci exact) is the honest one")
-    fragility = () if multiarm == "split" else (
-        Suggestion("fragility", (), "Fisher's exact test, no continuity correction"),)
     if sparse:
+        fragility = Suggestion("fragility", (), "Fisher's exact test, no continuity correction")
         return Guidance(f"{what}: one comparison; its {measure} and CI rest on the {cc:g} "
-                        "continuity correction", fragility)
-    return Guidance(f"{what}: one comparison, nothing to pool; how many events does its "
-                    "significance hinge on?", fragility)
+                        "continuity correction", () if multiarm == "split" else (fragility,))
+    fragility = Suggestion("fragility", (), "how many events its significance hinges on")
+    return Guidance(f"{what}: one comparison, nothing to pool",
+                    () if multiarm == "split" else (fragility,))
 
 
 def _single_arm(what, measure, random, rows, multiarm, small) -> Guidance:
