@@ -128,13 +128,33 @@ class OutcomeTable:
         """Outcome keys in order of first appearance."""
         return tuple(dict.fromkeys(row.outcome for row in self.rows))
 
+    def rows_of(self, outcome: str) -> tuple[Row, ...]:
+        """The rows of one outcome (compared as keys), from an index built once per table:
+        selecting every analysis of a table (``export --all``) stays linear in its rows."""
+        index = self.__dict__.get("_outcome_index")
+        if index is None:
+            index = {}
+            for row in self.rows:
+                index.setdefault(key(row.outcome), []).append(row)
+            index = {k: tuple(v) for k, v in index.items()}
+            object.__setattr__(self, "_outcome_index", index)   # a cache: the table is immutable
+        return index.get(key(outcome), ())
+
     def ancestors(self) -> dict[str, frozenset[str]]:
         """Each study group's larger groups under ``subgroup_of``, followed transitively.
 
         A cohort followed up at 4 years is part of its randomised cohort, which
         is part of the trial's treated total: both are its ancestors. A cycle
-        (reported by ``msc-meta check``) just stops the walk.
+        (reported by ``msc-meta check``) just stops the walk. Computed once per
+        table (the table is immutable).
         """
+        cached = self.__dict__.get("_ancestors")
+        if cached is None:
+            cached = self._walk_ancestors()
+            object.__setattr__(self, "_ancestors", cached)
+        return cached
+
+    def _walk_ancestors(self) -> dict[str, frozenset[str]]:
         spelling: dict[str, str] = {}                 # key -> the study_id as the table writes it
         parents: dict[str, set[str]] = {}
         for row in self.rows:
@@ -248,8 +268,7 @@ def select(table: OutcomeTable, outcome: str, timepoint: float | str | None = No
     pooling 24-week with 52-week results, or patients with fistulas, would
     be wrong.
     """
-    wanted = key(outcome)
-    rows = [row for row in table.rows if key(row.outcome) == wanted]
+    rows = list(table.rows_of(outcome))
     if not rows:
         keys = ", ".join(table.outcomes()) or "(none)"
         raise UsageError(f"no rows with outcome '{outcome}' in {table.path}; outcomes are: {keys}")
