@@ -123,8 +123,6 @@ def run_measured(argv, *, env=None, stdout_path=None, timeout=None) -> Run:
     """Run one process to completion with stdout to a file; its own rusage
     (``os.wait4``: CPU and ``ru_maxrss`` of this child alone, not a maximum
     over all children as RUSAGE_CHILDREN would give)."""
-    import resource  # noqa: F401  (Linux: ru_maxrss in KiB)
-
     with open(stdout_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
@@ -144,7 +142,7 @@ def run_measured(argv, *, env=None, stdout_path=None, timeout=None) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Run(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=ru.ru_maxrss * 1024,
+    return Run(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=ru.ru_maxrss * 1024,  # Linux: KiB
                returncode=proc.returncode, timed_out=killed.is_set(), stderr=text)
 
 
