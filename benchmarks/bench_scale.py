@@ -5,7 +5,7 @@ In one run, on fixed-seed two-arm count data:
 1. ``msc-meta pool --data <n rows> --outcome x --json > out.json`` as a whole
    process (stdout to a file) for n = 10^3, 10^4, 10^5 (and 10^6 with
    ``--big``): wall time (minimum of N runs), CPU time and peak RSS of the
-   child (``os.wait4`` rusage of that process alone), and the growth exponent
+   child (``/usr/bin/time -f %M``; see ``run_measured``), and the growth exponent
    log(t2/t1)/log(n2/n1) between consecutive sizes and over the whole range.
    A size is skipped when the previous one took over 60 s, or when its
    extrapolated peak RSS would not fit in the memory available.
@@ -119,17 +119,31 @@ class Measured:
                           "returncode": r.returncode, "timed_out": r.timed_out} for r in self.runs]}
 
 
+TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_measured(argv, *, env=None, stdout_path=None, timeout=None) -> Run:
-    """Run one process to completion with stdout to a file; its own rusage
-    (``os.wait4``: CPU and ``ru_maxrss`` of this child alone, not a maximum
-    over all children as RUSAGE_CHILDREN would give)."""
-    with open(stdout_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+    """Run one process to completion with stdout to a file: wall time, CPU
+    (user + sys, ``os.wait4`` of this child and what it waited for) and peak RSS.
+
+    Peak RSS comes from ``/usr/bin/time -f %M``: the ``ru_maxrss`` that
+    ``wait4`` gives for a child spawned from this (large) process starts at
+    this process's own RSS (the forked or vforked address space is the
+    child's until it execs), e.g. 325 MiB for ``python -c pass`` spawned
+    from a 300 MiB parent; ``time`` is small, so the RSS it reports for its
+    child is the command's own. Without /usr/bin/time, ``ru_maxrss`` is used
+    (an upper bound, said so in the output)."""
+    with open(stdout_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
+        full = [TIME, "-f", "%M", "-o", rss.name, *argv] if TIME else list(argv)
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(full, stdout=out, stderr=err, env=env)
         killed = threading.Event()
 
         def kill():
             killed.set()
+            if TIME:            # the command under time first (time does not pass SIGKILL on)
+                subprocess.run(["pkill", "-KILL", "-P", str(proc.pid)], check=False)
             proc.kill()
 
         timer = threading.Timer(timeout, kill) if timeout else None
@@ -142,7 +156,12 @@ def run_measured(argv, *, env=None, stdout_path=None, timeout=None) -> Run:
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
-    return Run(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=ru.ru_maxrss * 1024,  # Linux: KiB
+        maxrss = ru.ru_maxrss * 1024                        # Linux: KiB
+        if TIME:
+            lines = [ln for ln in rss.read().splitlines() if ln.strip()]
+            if lines and lines[-1].strip().isdigit():
+                maxrss = int(lines[-1]) * 1024
+    return Run(wall=wall, cpu=ru.ru_utime + ru.ru_stime, maxrss=maxrss,
                returncode=proc.returncode, timed_out=killed.is_set(), stderr=text)
 
 
@@ -617,7 +636,9 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
     cli = [sys.executable, "-m", "msc_meta"]
-    print(f"CLI: {' '.join(cli)} with PYTHONPATH={REPO / 'src'}; seed {SEED}")
+    print(f"CLI: {' '.join(cli)} with PYTHONPATH={REPO / 'src'}; seed {SEED}; peak RSS from "
+          + ("/usr/bin/time -f %M" if TIME else "wait4 ru_maxrss (upper bound: includes this "
+                                                 "process's RSS at spawn)"))
 
     tables, targets, payload = [], [], {"machine": info, "seed": SEED, "argv": sys.argv[1:]}
     with tempfile.TemporaryDirectory(prefix="msc_meta_scale_") as tmp:
