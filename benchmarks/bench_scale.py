@@ -519,7 +519,7 @@ def part_many_groups(a, cli, env, work: Path, table, startup: Measured, pm_full:
                 if pred > a.budget:
                     why = (f"predicted {fmt_s(pred)} (exponent {max(e, 1.0):.2f} from the sizes "
                            f"before) > budget {a.budget:.0f} s")
-                    stopped[name] = why
+                    stopped[name] = f"not run: {g:,} groups was not run"
                     res[name].append({"groups": g, "skipped": why, "predicted": pred})
                     print(f"  {name}, {g:,} groups: not run: {why}")
                     continue
@@ -531,7 +531,7 @@ def part_many_groups(a, cli, env, work: Path, table, startup: Measured, pm_full:
             rec = {"groups": g, "load": loadavg()}
             if not m.ok:
                 rec["failed"] = failure_text(m)
-                stopped[name] = f"failed at {g:,} groups"
+                stopped[name] = f"not run: failed at {g:,} groups"
                 print(f"  {name}, {g:,} groups: FAILED: {rec['failed']}")
                 res[name].append(rec)
                 continue
