@@ -77,8 +77,10 @@ def test_the_command_line_takes_a_registered_measure(tmp_table, toy_measure, run
 
 def test_registry_defaults_follow_the_contract():
     assert registry.default_measure(False) == "PLO" and registry.default_measure(True) == "RR"
-    assert registry.measures(arms=1) == ("PR", "PLO", "PFT", "PAS")
-    assert registry.measures(arms=2) == ("RR", "OR", "RD")
+    assert registry.measures(arms=1, family="counts") == ("PR", "PLO", "PFT", "PAS")
+    assert registry.measures(arms=2, family="counts") == ("RR", "OR", "RD")
+    assert registry.measures(family="means_two") == ("MD", "SMD", "SMDH", "ROM")
+    assert registry.measures(scaled=True) == ("GEN",)
     assert registry.methods(kind="random") == ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
     assert registry.method("peto").pools("OR") and not registry.method("MH").pools("PLO")
 
