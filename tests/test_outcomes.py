@@ -56,7 +56,7 @@ def test_fixture_records_versions_and_calls():
 
 def test_every_new_measure_has_fixtures():
     covered = {case["measure"] for case in CASES}
-    new = {m for m in registry.measures() if registry.measure(m).family != "counts"}
+    new = {m for m in registry.measures(every=True) if registry.measure(m).family != "counts"}
     assert new <= covered, sorted(new - covered)
 
 
@@ -245,6 +245,12 @@ def test_generic_rows_and_reasons():
     assert "use --scale identity" in es.reasons[0]
     es = compute("GEN", {"effect": [0.1], "effect_ci_low": [-0.2], "effect_ci_high": [0.4]}, scale="identity")
     assert es.keep[0] and study_estimate(es)[0] == pytest.approx(0.1)
+    # an estimate with a CI needs the scale stated; yi/vi rows do not
+    es = compute("GEN", {"yi": [0.2, np.nan], "sei": [0.1, np.nan], "effect": [np.nan, 1.5],
+                         "effect_ci_low": [np.nan, 1.1], "effect_ci_high": [np.nan, 2.0]})
+    assert es.keep.tolist() == [True, False] and es.scale == "identity"
+    assert "--scale log for ratios" in es.reasons[1]
+    assert es.vi[0] == pytest.approx(0.01)
 
 
 def test_generic_scale_resolves_the_back_transformation():
@@ -260,7 +266,7 @@ def test_generic_scale_resolves_the_back_transformation():
 
 
 def test_blank_cells_never_raise_and_bad_columns_do():
-    for name in registry.measures():
+    for name in registry.measures(every=True):
         spec = registry.measure(name)
         if spec.family == "counts":
             continue
@@ -274,7 +280,7 @@ def test_blank_cells_never_raise_and_bad_columns_do():
 
 def test_transform_back_of_each_new_measure():
     x = np.array([-0.5, 0.0, 0.3, np.nan])
-    for name in registry.measures():
+    for name in registry.measures(every=True):
         spec = registry.measure(name)
         if spec.family == "counts":
             continue
@@ -294,3 +300,16 @@ def test_default_measures_per_family():
     for family in registry.families():
         for two_arm in (True, False):
             assert registry.measure(registry.default_measure(two_arm, family)).family == family
+
+
+def test_command_line_offers_a_family_once_the_loader_reads_it():
+    assert "MD" not in registry.measures() and registry.is_measure("MD")
+    registry.add_table_family("means_two")
+    try:
+        assert registry.measures(family="means_two") == registry.measures()[-4:]
+        assert "MD" in registry.measures()
+    finally:
+        registry.remove_table_family("means_two")
+    assert "MD" not in registry.measures()
+    with pytest.raises(KeyError):
+        registry.add_table_family("ratios")

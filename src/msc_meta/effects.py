@@ -185,7 +185,7 @@ def _z_crit(level) -> float:
 def _check_measure(measure) -> str:
     if not registry.is_measure(measure):
         raise UsageError(f"unknown effect measure {measure!r}: choose one of "
-                         f"{', '.join(registry.measures())}")
+                         f"{', '.join(registry.measures(every=True))}")
     return measure.upper()
 
 
@@ -265,7 +265,7 @@ def escalc(measure, events_t, n_t, events_c=None, n_c=None, *, cc=0.5) -> Effect
     if not spec.two_arm:
         if events_c is not None or n_c is not None:
             raise UsageError(f"measure {spec.name} is a single-arm measure: control counts (events_c, "
-                             f"n_c) are only used by {', '.join(registry.measures(arms=2))}")
+                             f"n_c) are only used by {', '.join(registry.measures(arms=2, family='counts'))}")
         return _escalc_single(spec, x, n1, cc)
     if events_c is None or n_c is None:
         raise UsageError(f"measure {spec.name} compares two arms: it needs control counts (events_c and n_c)")
@@ -436,7 +436,9 @@ def compute(measure, columns, *, cc=0.5, r=None, scale=None) -> EffectSizes:
       n <= 3) are reasons;
     - ``generic``: ``yi`` with ``vi`` or ``sei``, else ``effect`` with
       ``effect_ci_low``/``effect_ci_high`` at ``effect_level`` percent
-      (default 95) converted on ``scale`` ("log": ratios; "identity").
+      (default 95) converted on ``scale`` ("log": ratios; "identity"), which
+      such rows need stated; ``EffectSizes.scale`` is the scale (identity
+      when none is given), which the back-transformations read.
 
     ``ni`` is what escalc stores in ``attr(yi, "ni")``: total n, or total
     person-time for rates. Never raises for a blank or invalid cell; raises
@@ -445,7 +447,7 @@ def compute(measure, columns, *, cc=0.5, r=None, scale=None) -> EffectSizes:
     """
     spec = _spec(measure, scale)
     if scale is not None and not spec.scales:
-        raise UsageError(f"--scale applies to {', '.join(registry.measures(scaled=True))}, "
+        raise UsageError(f"--scale applies to {', '.join(registry.measures(scaled=True, every=True))}, "
                          f"not to {spec.name}")
     cc = _check_cc(cc)
     r = _check_assumed_r(r)
@@ -454,7 +456,7 @@ def compute(measure, columns, *, cc=0.5, r=None, scale=None) -> EffectSizes:
     except KeyError:
         raise UsageError(f"measure {spec.name}: no preparation for input family "
                          f"{spec.family!r}") from None
-    return prepare(spec, columns, cc=cc, r=r)
+    return prepare(spec, columns, cc=cc, r=r, scale_given=scale is not None)
 
 
 def _check_assumed_r(r):
@@ -505,7 +507,7 @@ def _length_of_any(columns) -> int:
     return 0
 
 
-def _compute_counts(spec, columns, *, cc, r=None) -> EffectSizes:
+def _compute_counts(spec, columns, *, cc, r=None, scale_given=False) -> EffectSizes:
     """Counts: today's escalc path; absent control columns are blank cells."""
     k, cols = _read_columns(spec, columns, spec.inputs)
     x = _counts("events_t", cols["events_t"])
@@ -573,7 +575,7 @@ def _blank_where(reasons, *arrays):
     return [np.where(bad, np.nan, a) for a in arrays]
 
 
-def _compute_means(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
+def _compute_means(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Two-group and one-group means: blank/invalid inputs, then the measure's formula."""
     k, cols = _read_columns(spec, columns, spec.inputs)
     reasons = _check_rows(spec, cols, k, spec.inputs)
@@ -583,7 +585,7 @@ def _compute_means(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
     return _finish(spec.name, yi, vi, ni, reasons, none, none)
 
 
-def _compute_paired(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
+def _compute_paired(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Paired before/after means: the ``r`` column, else the assumed r, then the formula."""
     k, cols = _read_columns(spec, columns, spec.inputs)
     notes = [None] * k
@@ -602,7 +604,7 @@ def _compute_paired(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
     return _finish(spec.name, yi, vi, cols["n_t"], reasons, none, none, notes=notes)
 
 
-def _compute_rates(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
+def _compute_rates(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Incidence rates: blank/invalid inputs, drop00, the continuity correction, the formula.
 
     As ``escalc(measure, x1i, t1i, x2i, t2i, add=cc, to="only0", drop00=...)``
@@ -634,7 +636,7 @@ def _compute_rates(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
                    zero_what="zero events")
 
 
-def _compute_correlations(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
+def _compute_correlations(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Correlations: |r| < 1 and n >= 4, then the formula (escalc ``ri``, ``ni``)."""
     k, cols = _read_columns(spec, columns, spec.inputs)
     reasons = _check_rows(spec, cols, k, spec.inputs)
@@ -643,7 +645,7 @@ def _compute_correlations(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
     return _finish(spec.name, yi, vi, cols["n_t"], reasons, none, none)
 
 
-def _compute_generic(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
+def _compute_generic(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Generic effects: ``yi`` with ``vi`` or ``sei``, else an estimate with its CI.
 
     A row with ``yi`` uses ``vi`` (else ``sei**2``), as ``escalc(yi=, vi=)`` /
@@ -652,7 +654,11 @@ def _compute_generic(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
     ``yi = log(effect)``, ``sei = (log(hi) - log(lo)) / (2 z)``; on
     "identity" ``yi = effect``, ``sei = (hi - lo) / (2 z)``; ``z`` is the
     normal quantile of ``effect_level`` (percent, default 95). The estimate
-    must lie inside its CI, and on the log scale all three must be > 0.
+    must be inside its CI, and on the log scale all three must be > 0. Such
+    a row needs the scale stated (``scale=``): read on the wrong scale a
+    ratio's CI gives a wrong standard error, so without it the row is left
+    out with a reason. Rows with ``yi`` need no scale (it only chooses the
+    back-transformation: identity unless "log").
     """
     scale = spec.scale_name
     k, cols = _read_columns(spec, columns, spec.inputs + ("n_t", "n_c"))
@@ -676,6 +682,10 @@ def _compute_generic(spec, columns, *, cc=0.5, r=None) -> EffectSizes:
             reasons[i] = ("no effect given: GEN needs yi with vi or sei, or effect with "
                           "effect_ci_low and effect_ci_high" if not given else
                           f"{', '.join(missing)} blank: an effect needs its CI (or give yi with vi or sei)")
+            continue
+        if not scale_given:
+            reasons[i] = ("an effect with its CI needs the scale it is on: --scale log for ratios "
+                          "(HR, OR, RR), --scale identity for differences")
             continue
         yi[i], vi[i], reasons[i] = _effect_from_ci(est[i], lo[i], hi[i], level[i], scale)
         if reasons[i] is None:

@@ -24,7 +24,11 @@ family's preparation (e.g. ``MD``: ``f(mean_t, sd_t, n_t, mean_c, sd_c, n_c)``;
 
 Families (the input type of a row; ``FAMILIES`` below): ``counts``,
 ``means_two``, ``means_paired``, ``means_one``, ``rates_two``, ``rates_one``,
-``correlations``, ``generic``.
+``correlations``, ``generic``. ``effects.compute`` takes every registered
+measure; :func:`measures` (the command line's ``--measure`` choices) lists
+only those of the families the table loader reads (:func:`table_families`,
+today ``counts``), until the loader integration adds the others with
+:func:`add_table_family`.
 
 A measure whose back-transformation depends on an option (``GEN``: the
 ``--scale`` of the given effects) lists its ``scales``; :func:`measure` with
@@ -122,7 +126,7 @@ class Measure:
         if not self.scales:
             if scale is not None and scale != self.scale_name:
                 raise ValueError(f"measure {self.name} has a fixed scale; --scale applies to "
-                                 f"{', '.join(measures(scaled=True))}")
+                                 f"{', '.join(measures(scaled=True, every=True))}")
             return self
         if scale is None:
             chosen = self.scales[0]
@@ -173,12 +177,45 @@ def is_measure(name) -> bool:
 
 
 def measures(*, arms: int | None = None, family: str | None = None,
-             scaled: bool | None = None) -> tuple[str, ...]:
+             scaled: bool | None = None, every: bool = False) -> tuple[str, ...]:
     """Names of the registered measures, in registration order, optionally filtered
-    by arms, family, or whether they take a scale (GEN)."""
+    by arms, family, or whether they take a scale (GEN).
+
+    Without ``family`` (and unless ``every``), only the measures of the families
+    the table loader reads (:func:`table_families`): what the command line
+    offers as ``--measure``. ``family=`` or ``every=True`` lists the others,
+    which ``effects.compute`` takes whatever the loader reads.
+    """
+    shown = (lambda m: True) if (every or family is not None) else (
+        lambda m: m.family in _TABLE_FAMILIES)
     return tuple(m.name for m in _MEASURES.values()
-                 if (arms is None or m.arms == arms) and (family is None or m.family == family)
+                 if shown(m) and (arms is None or m.arms == arms)
+                 and (family is None or m.family == family)
                  and (scaled is None or bool(m.scales) == scaled))
+
+
+# The input families the table loader (msc_meta.data) and the commands read today. Only
+# their measures are offered on the command line (measures()); effects.compute takes every
+# registered measure. The loader/CLI integration of the outcome-types issue adds a family
+# here (add_table_family) once the loader reads its columns and pool passes them on.
+_TABLE_FAMILIES = {"counts"}
+
+
+def table_families() -> tuple[str, ...]:
+    """The families whose columns the table loader reads (their measures are CLI choices)."""
+    return tuple(f for f in FAMILIES if f in _TABLE_FAMILIES)
+
+
+def add_table_family(family: str) -> None:
+    """Offer a family's measures on the command line (the loader now reads its columns)."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown input family {family!r}; known: {', '.join(FAMILIES)}")
+    _TABLE_FAMILIES.add(family)
+
+
+def remove_table_family(family: str) -> None:
+    """Stop offering a family's measures on the command line (for tests)."""
+    _TABLE_FAMILIES.discard(family)
 
 
 def families() -> tuple[str, ...]:
@@ -378,6 +415,7 @@ def _resolve(target):
     return getattr(import_module(module), name)
 
 
-__all__ = ["FAMILIES", "Measure", "Method", "Scale", "default_measure", "families", "is_measure",
-           "is_method", "measure", "measures", "method", "methods", "register_measure",
-           "register_method", "unregister_measure"]
+__all__ = ["FAMILIES", "Measure", "Method", "Scale", "add_table_family", "default_measure",
+           "families", "is_measure", "is_method", "measure", "measures", "method", "methods",
+           "register_measure", "register_method", "remove_table_family", "table_families",
+           "unregister_measure"]
