@@ -17,8 +17,8 @@ from msc_meta.effects import (EffectSizes, escalc, harmonic_mean, study_ci, stud
                               transform_back)
 from msc_meta.errors import InputError, UsageError
 
-MEASURES_SINGLE = registry.measures(arms=1)
-MEASURES_TWO = registry.measures(arms=2)
+MEASURES_SINGLE = registry.measures(arms=1, family="counts")
+MEASURES_TWO = registry.measures(arms=2, family="counts")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ESCALC = json.loads((FIXTURES / "effects_escalc.json").read_text())
@@ -157,7 +157,7 @@ def test_transform_back_keeps_nan_and_shape():
     assert transform_back("RR", np.zeros((2, 3))).shape == (2, 3)
 
 
-@pytest.mark.parametrize("bad", ["XX", "SMD", None, 3])
+@pytest.mark.parametrize("bad", ["XX", "SMDX", None, 3])
 def test_unknown_measure_is_usage_error(bad):
     with pytest.raises(UsageError, match="unknown effect measure"):
         escalc(bad, [1], [10])

@@ -77,15 +77,20 @@ def test_the_command_line_takes_a_registered_measure(tmp_table, toy_measure, run
 
 def test_registry_defaults_follow_the_contract():
     assert registry.default_measure(False) == "PLO" and registry.default_measure(True) == "RR"
-    assert registry.measures(arms=1) == ("PR", "PLO", "PFT", "PAS")
-    assert registry.measures(arms=2) == ("RR", "OR", "RD")
+    assert registry.measures(arms=1, family="counts") == ("PR", "PLO", "PFT", "PAS")
+    assert registry.measures(arms=2, family="counts") == ("RR", "OR", "RD")
+    assert registry.measures(family="means_two") == ("MD", "SMD", "SMDH", "ROM")
+    assert registry.measures(scaled=True, every=True) == ("GEN",)
+    # the command line offers the measures of the families the table loader reads
+    assert set(registry.measures()) == set(registry.measures(family="counts"))
+    assert registry.table_families() == ("counts",)
     assert registry.methods(kind="random") == ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
     assert registry.method("peto").pools("OR") and not registry.method("MH").pools("PLO")
 
 
 def _listed_names(node) -> set[str]:
     """Registered measure or method names written out as literals in one collection."""
-    names = set(registry.measures()) | set(registry.methods())
+    names = set(registry.measures(every=True)) | set(registry.methods())
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
         items = node.elts
     elif isinstance(node, ast.Dict):

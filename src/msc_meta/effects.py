@@ -1,5 +1,13 @@
 """Per-study effect sizes and their back-transformations, as metafor ``escalc()``.
 
+:func:`compute` is the entry point for every input family (counts, means,
+paired means, incidence rates, correlations, generic effects): it reads the
+measure's input columns (``registry.measure(m).inputs``), applies the rules
+its family shares (missing and invalid inputs, the continuity correction,
+drop00, an assumed r) and calls the measure's function. :func:`escalc` is
+the counts-only form the pooling code has always called. The formulas of
+the other families are in ``docs/methods.md`` and in each function below.
+
 Single-arm measures (events ``x`` of ``n``): ``PR`` raw proportion, ``PLO``
 logit, ``PFT`` Freeman-Tukey double arcsine, ``PAS`` arcsine square root.
 Two-arm measures (``a`` of ``n1`` treated vs ``c`` of ``n2`` controls): ``RR``
@@ -22,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from msc_meta._dist import expit, ndtri
+from msc_meta._dist import expit, gammaln, ndtri
 
 from msc_meta import registry
 from msc_meta.errors import InputError, UsageError
@@ -36,7 +44,15 @@ class EffectSizes:
     study gives no usable value; ``keep`` says whether a study may enter a pool
     of this measure and ``reasons`` why not (None when kept). ``ni`` is the
     uncorrected number of participants (``n_t``, or ``n_t + n_c``), which the
-    PFT back-transformation needs (escalc's ``attr(yi, "ni")``).
+    PFT back-transformation needs (escalc's ``attr(yi, "ni")``): total n for
+    means and correlations, person-time (``time_t + time_c``) for rates, as
+    metafor stores it, and NaN for generic effects without ``n_t``.
+
+    ``scale`` is the scale of a measure that has several (GEN: "identity" or
+    "log"), None otherwise; :func:`study_ci` and :func:`study_estimate` read
+    it, and :func:`transform_back` takes it as ``scale=``. ``notes`` holds one
+    entry per study (None or a sentence) for what the study's value assumed,
+    e.g. an r taken from ``--r`` or a CI converted to a standard error.
     """
 
     measure: str
@@ -46,6 +62,8 @@ class EffectSizes:
     keep: np.ndarray
     reasons: tuple
     cc_added: np.ndarray
+    scale: str | None = None
+    notes: tuple = ()
 
     @property
     def k(self) -> int:
@@ -91,7 +109,7 @@ def harmonic_mean(ni) -> float:
     return float(1.0 / np.mean(1.0 / ni))
 
 
-def transform_back(measure, x, ni=None) -> np.ndarray:
+def transform_back(measure, x, ni=None, *, scale=None) -> np.ndarray:
     """Back-transform values on the analysis scale to the natural scale.
 
     PR, RD: identity. PLO: inverse logit (metafor ``transf.ilogit``).
@@ -99,9 +117,13 @@ def transform_back(measure, x, ni=None) -> np.ndarray:
     (``transf.iarcsin``). RR, OR: ``exp``. PFT: inverse Freeman-Tukey double
     arcsine with the harmonic mean of ``ni`` (Miller 1978; metafor
     ``transf.ipft.hm(x, targs=list(ni=ni))``, including its clamping to 0 and
-    1 beyond the transforms of 0/n and n/n). Vectorised; NaN stays NaN.
+    1 beyond the transforms of 0/n and n/n). Other families: identity for
+    MD, SMD, SMDH, MC, SMCC, SMCR, MN, IRD, IRSD, IR, COR; ``exp`` for ROM,
+    MNLN, IRR, IRLN; ``tanh`` for ZCOR (``transf.ztor``); GEN by ``scale``
+    (``exp`` on "log", identity on "identity", the default). Vectorised; NaN
+    stays NaN.
     """
-    back = registry.measure(_check_measure(measure)).back
+    back = _spec(measure, scale).back
     x = np.asarray(x, dtype=float)
     if callable(back):
         return np.asarray(back(x), dtype=float)
@@ -142,14 +164,15 @@ def study_ci(es: EffectSizes, level=95.0) -> tuple[np.ndarray, np.ndarray]:
     hi = es.yi + crit * sei
     if registry.measure(es.measure).back == "ipft":
         return _ipft(lo, es.ni), _ipft(hi, es.ni)
-    return transform_back(es.measure, lo), transform_back(es.measure, hi)
+    return (transform_back(es.measure, lo, scale=es.scale),
+            transform_back(es.measure, hi, scale=es.scale))
 
 
 def study_estimate(es: EffectSizes) -> np.ndarray:
     """Per-study point estimate on the natural scale (PFT with each study's own n)."""
     if registry.measure(es.measure).back == "ipft":
         return _ipft(es.yi, es.ni)
-    return transform_back(es.measure, es.yi)
+    return transform_back(es.measure, es.yi, scale=es.scale)
 
 
 def _z_crit(level) -> float:
@@ -162,8 +185,17 @@ def _z_crit(level) -> float:
 def _check_measure(measure) -> str:
     if not registry.is_measure(measure):
         raise UsageError(f"unknown effect measure {measure!r}: choose one of "
-                         f"{', '.join(registry.measures())}")
+                         f"{', '.join(registry.measures(every=True))}")
     return measure.upper()
+
+
+def _spec(measure, scale=None) -> registry.Measure:
+    """The registered measure, on ``scale`` for a measure that has scales (GEN)."""
+    name = _check_measure(measure)
+    try:
+        return registry.measure(name, scale)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -223,22 +255,33 @@ def escalc(measure, events_t, n_t, events_c=None, n_c=None, *, cc=0.5) -> Effect
     zero cell then have infinite or zero variance and are left out, with a reason.
     """
     spec = registry.measure(_check_measure(measure))
-    cc = float(cc)
-    if not np.isfinite(cc) or cc < 0:
-        raise UsageError(f"continuity correction must be a number >= 0, got {cc:g}")
+    if spec.family != "counts":
+        raise UsageError(f"measure {spec.name} reads {', '.join(spec.inputs)}, not counts: "
+                         f"use effects.compute({spec.name!r}, columns)")
+    cc = _check_cc(cc)
     x = _counts("events_t", events_t)
     k = x.shape[0]
     n1 = _counts("n_t", n_t, k)
     if not spec.two_arm:
         if events_c is not None or n_c is not None:
             raise UsageError(f"measure {spec.name} is a single-arm measure: control counts (events_c, "
-                             f"n_c) are only used by {', '.join(registry.measures(arms=2))}")
+                             f"n_c) are only used by {', '.join(registry.measures(arms=2, family='counts'))}")
         return _escalc_single(spec, x, n1, cc)
     if events_c is None or n_c is None:
         raise UsageError(f"measure {spec.name} compares two arms: it needs control counts (events_c and n_c)")
     c = _counts("events_c", events_c, k)
     n2 = _counts("n_c", n_c, k)
     return _escalc_two(spec, x, n1, c, n2, cc)
+
+
+def _check_cc(cc) -> float:
+    try:
+        cc = float(cc)
+    except (TypeError, ValueError):
+        raise UsageError(f"continuity correction must be a number >= 0, got {cc!r}") from None
+    if not np.isfinite(cc) or cc < 0:
+        raise UsageError(f"continuity correction must be a number >= 0, got {cc:g}")
+    return cc
 
 
 def _escalc_single(spec, x, n, cc) -> EffectSizes:
@@ -345,7 +388,8 @@ def risk_difference(a, b, c, d):
     return p1 - p2, p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
 
 
-def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected) -> EffectSizes:
+def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected, *, scale=None, notes=None,
+            zero_what="zero cell") -> EffectSizes:
     # escalc returns +-Inf for log(0); a pool can use neither that nor vi <= 0
     yi = np.where(np.isfinite(yi), yi, np.nan)
     vi = np.where(np.isfinite(vi), vi, np.nan)
@@ -355,10 +399,449 @@ def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected) -> EffectS
     for i in np.flatnonzero(~usable):
         if reasons[i] is None:
             if zero_uncorrected[i]:
-                reasons[i] = (f"zero cell and no continuity correction (cc = 0): {measure} "
+                reasons[i] = (f"{zero_what} and no continuity correction (cc = 0): {measure} "
                               f"has infinite or zero variance")
             else:
                 reasons[i] = f"{measure} not computable for this study (undefined or zero variance)"
     keep = np.array([r is None for r in reasons], dtype=bool)
+    notes = [None] * len(reasons) if notes is None else notes
     return EffectSizes(measure=measure, yi=yi, vi=vi, ni=np.asarray(ni, dtype=float), keep=keep,
-                       reasons=tuple(reasons), cc_added=np.asarray(cc_added, dtype=bool))
+                       reasons=tuple(reasons), cc_added=np.asarray(cc_added, dtype=bool),
+                       scale=scale, notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------
+# compute: every family
+# ---------------------------------------------------------------------------
+
+def compute(measure, columns, *, cc=0.5, r=None, scale=None) -> EffectSizes:
+    """Effect sizes of ``measure`` from a table's ``columns``, as metafor ``escalc()``.
+
+    ``columns`` maps column names to equal-length sequences of numbers (NaN:
+    a blank cell); the measure's ``inputs`` are read from it and a column
+    that is absent counts as blank. The measure's family prepares them
+    (``registry.FAMILIES``):
+
+    - ``counts``: exactly :func:`escalc` (continuity correction ``cc``,
+      drop00; a blank control arm is a reason, not an error);
+    - ``means_two``, ``means_one``, ``means_paired``: blank inputs, SD <= 0,
+      n < 2, |r| >= 1 and (ROM, MNLN) means <= 0 leave a study out with a
+      reason; the paired family takes the ``r`` column, else the assumed
+      ``r`` (``--r``), noted per study;
+    - ``rates_two``, ``rates_one``: events < 0 or person-time <= 0 are
+      reasons; ``cc`` is added to both groups' events when either is 0
+      (``escalc(add=cc, to="only0")``; not for IRSD, whose escalc default
+      is ``add=0``), IRR drops double-zero studies (``drop00=TRUE``);
+    - ``correlations``: |r| >= 1 and n < 4 (escalc gives no variance for
+      n <= 3) are reasons;
+    - ``generic``: ``yi`` with ``vi`` or ``sei``, else ``effect`` with
+      ``effect_ci_low``/``effect_ci_high`` at ``effect_level`` percent
+      (default 95) converted on ``scale`` ("log": ratios; "identity"), which
+      such rows need stated; ``EffectSizes.scale`` is the scale (identity
+      when none is given), which the back-transformations read.
+
+    ``ni`` is what escalc stores in ``attr(yi, "ni")``: total n, or total
+    person-time for rates. Never raises for a blank or invalid cell; raises
+    ``UsageError`` for an unknown measure, a bad option, or columns that
+    are not numbers or not of one length.
+    """
+    spec = _spec(measure, scale)
+    if scale is not None and not spec.scales:
+        raise UsageError(f"--scale applies to {', '.join(registry.measures(scaled=True, every=True))}, "
+                         f"not to {spec.name}")
+    cc = _check_cc(cc)
+    r = _check_assumed_r(r)
+    try:
+        prepare = _FAMILY_PREPARATION[spec.family]
+    except KeyError:
+        raise UsageError(f"measure {spec.name}: no preparation for input family "
+                         f"{spec.family!r}") from None
+    return prepare(spec, columns, cc=cc, r=r, scale_given=scale is not None)
+
+
+def _check_assumed_r(r):
+    if r is None:
+        return None
+    try:
+        r = float(r)
+    except (TypeError, ValueError):
+        raise UsageError(f"the assumed correlation r must be a number, got {r!r}") from None
+    if not -1.0 < r < 1.0:
+        raise UsageError(f"the assumed correlation r must be between -1 and 1 (exclusive), got {r:g}")
+    return r
+
+
+def _read_columns(spec, columns, names) -> tuple[int, dict]:
+    """The named columns as float arrays of one length k (absent: all NaN)."""
+    if not hasattr(columns, "get"):
+        raise UsageError("columns must be a mapping of column names to values")
+    arrays, k = {}, None
+    for name in names:
+        values = columns.get(name)
+        if values is None:
+            continue
+        try:
+            arr = np.atleast_1d(np.asarray(values, dtype=float))
+        except (TypeError, ValueError):
+            raise UsageError(f"{name} must be numbers, got {values!r}") from None
+        if arr.ndim != 1:
+            raise UsageError(f"{name} must be a one-dimensional sequence of numbers")
+        if k is None:
+            k, first = arr.shape[0], name
+        elif arr.shape[0] != k:
+            raise UsageError(f"{name} has {arr.shape[0]} values but {first} has {k}")
+        arrays[name] = arr
+    if k is None:
+        k = _length_of_any(columns)
+    for name in names:
+        arrays.setdefault(name, np.full(k, np.nan))
+    return k, arrays
+
+
+def _length_of_any(columns) -> int:
+    for values in columns.values():
+        try:
+            return int(np.atleast_1d(np.asarray(values)).shape[0])
+        except (TypeError, ValueError):
+            continue
+    return 0
+
+
+def _compute_counts(spec, columns, *, cc, r=None, scale_given=False) -> EffectSizes:
+    """Counts: today's escalc path; absent control columns are blank cells."""
+    k, cols = _read_columns(spec, columns, spec.inputs)
+    x = _counts("events_t", cols["events_t"])
+    n1 = _counts("n_t", cols["n_t"], k)
+    if not spec.two_arm:
+        return _escalc_single(spec, x, n1, cc)
+    c = _counts("events_c", cols["events_c"], k)
+    n2 = _counts("n_c", cols["n_c"], k)
+    return _escalc_two(spec, x, n1, c, n2, cc)
+
+
+# What a valid value of each input column is (beyond being a number), and why.
+# (test, message) with the message completed by the value; n's rule depends on the family.
+
+def _valid(name, values, spec):
+    """Boolean array: where ``values`` of column ``name`` are valid for ``spec``, and the rule."""
+    with np.errstate(invalid="ignore"):
+        if name.startswith("sd_"):
+            return values > 0, "must be > 0"
+        if name in ("n_t", "n_c"):
+            if spec.family == "correlations":
+                return values >= 4, ("must be at least 4 (escalc gives a correlation no "
+                                     "sampling variance for n <= 3)")
+            return values >= 2, "must be at least 2 (an SD needs two participants)"
+        if name in ("r", "cor_t"):
+            return np.abs(values) < 1, "must be between -1 and 1 (exclusive)"
+        if name.startswith("time_"):
+            return values > 0, "must be > 0 (person-time)"
+        if name.startswith("events_"):
+            return values >= 0, "must be >= 0"
+        if name in spec.positive:
+            return values > 0, f"must be > 0 for {spec.name} (its log is taken)"
+        return np.isfinite(values), "must be a finite number"
+
+
+def _check_rows(spec, cols, k, names, *, arm_names=("_t", "_c")):
+    """Per-study reason (or None) for blank or invalid inputs among ``names``."""
+    reasons = [None] * k
+    blank = {n: np.isnan(cols[n]) for n in names}
+    control = [n for n in names if n.endswith("_c")]
+    treated = [n for n in names if not n.endswith("_c")]
+    rules = {n: _valid(n, cols[n], spec) for n in names}
+    for i in range(k):
+        missing = [n for n in names if blank[n][i]]
+        if missing:
+            if control and all(blank[n][i] for n in control) and not all(blank[n][i] for n in treated):
+                reasons[i] = (f"no control group ({', '.join(control)} blank): {spec.name} "
+                              f"needs a comparison")
+            else:
+                reasons[i] = f"{', '.join(missing)} blank: {spec.name} needs {', '.join(names)}"
+            continue
+        bad = [f"{n} {rules[n][1]}, got {cols[n][i]:g}" for n in names if not rules[n][0][i]]
+        if bad:
+            reasons[i] = "; ".join(bad)
+    return reasons
+
+
+def _call(spec, *arrays):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return spec.effect_function()(*arrays)
+
+
+def _blank_where(reasons, *arrays):
+    bad = np.array([r is not None for r in reasons], dtype=bool)
+    return [np.where(bad, np.nan, a) for a in arrays]
+
+
+def _compute_means(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
+    """Two-group and one-group means: blank/invalid inputs, then the measure's formula."""
+    k, cols = _read_columns(spec, columns, spec.inputs)
+    reasons = _check_rows(spec, cols, k, spec.inputs)
+    yi, vi = _blank_where(reasons, *_call(spec, *(cols[n] for n in spec.inputs)))
+    ni = cols["n_t"] + cols["n_c"] if "n_c" in spec.inputs else cols["n_t"]
+    none = np.zeros(k, dtype=bool)
+    return _finish(spec.name, yi, vi, ni, reasons, none, none)
+
+
+def _compute_paired(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
+    """Paired before/after means: the ``r`` column, else the assumed r, then the formula."""
+    k, cols = _read_columns(spec, columns, spec.inputs)
+    notes = [None] * k
+    if r is not None and "r" in spec.inputs:
+        given = cols["r"]
+        assumed = np.isnan(given)
+        cols["r"] = np.where(assumed, r, given)
+        for i in np.flatnonzero(assumed):
+            notes[i] = f"r = {r:g} assumed (--r): the study reports no pre/post correlation"
+    reasons = _check_rows(spec, cols, k, spec.inputs)
+    for i in range(k):
+        if reasons[i] is not None and np.isnan(cols["r"][i]):
+            reasons[i] = reasons[i] + " (or give an assumed r, --r)"
+    yi, vi = _blank_where(reasons, *_call(spec, *(cols[n] for n in spec.inputs)))
+    none = np.zeros(k, dtype=bool)
+    return _finish(spec.name, yi, vi, cols["n_t"], reasons, none, none, notes=notes)
+
+
+def _compute_rates(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
+    """Incidence rates: blank/invalid inputs, drop00, the continuity correction, the formula.
+
+    As ``escalc(measure, x1i, t1i, x2i, t2i, add=cc, to="only0", drop00=...)``
+    (one group: ``xi, ti``): a study with 0 events in a group gets ``cc``
+    added to the events of every group; IRSD takes no correction (escalc's
+    default ``add=0`` for it); IRR leaves out studies with no events in
+    either group (``drop00=TRUE``); ``ni`` is the total person-time.
+    """
+    k, cols = _read_columns(spec, columns, spec.inputs)
+    reasons = _check_rows(spec, cols, k, spec.inputs)
+    bad = np.array([x is not None for x in reasons], dtype=bool)
+    events = [n for n in spec.inputs if n.startswith("events_")]
+    times = [n for n in spec.inputs if n.startswith("time_")]
+    with np.errstate(invalid="ignore"):
+        zero = ~bad & np.logical_or.reduce([cols[n] == 0 for n in events])
+        both_zero = ~bad & np.logical_and.reduce([cols[n] == 0 for n in events])
+    dropped = both_zero if (spec.drop00 and len(events) == 2) else np.zeros(k, dtype=bool)
+    zero &= ~dropped
+    add = cc if spec.uses_cc else 0.0
+    for n in events:
+        cols[n] = np.where(zero, cols[n] + add, cols[n])
+    yi, vi = _blank_where(reasons, *_call(spec, *(cols[n] for n in spec.inputs)))
+    yi = np.where(dropped, np.nan, yi)
+    vi = np.where(dropped, np.nan, vi)
+    for i in np.flatnonzero(dropped):
+        reasons[i] = f"no events in either group (double zero): {spec.name} undefined"
+    ni = sum(cols[n] for n in times)
+    return _finish(spec.name, yi, vi, ni, reasons, zero & (add > 0), zero & (add == 0),
+                   zero_what="zero events")
+
+
+def _compute_correlations(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
+    """Correlations: |r| < 1 and n >= 4, then the formula (escalc ``ri``, ``ni``)."""
+    k, cols = _read_columns(spec, columns, spec.inputs)
+    reasons = _check_rows(spec, cols, k, spec.inputs)
+    yi, vi = _blank_where(reasons, *_call(spec, *(cols[n] for n in spec.inputs)))
+    none = np.zeros(k, dtype=bool)
+    return _finish(spec.name, yi, vi, cols["n_t"], reasons, none, none)
+
+
+def _compute_generic(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
+    """Generic effects: ``yi`` with ``vi`` or ``sei``, else an estimate with its CI.
+
+    A row with ``yi`` uses ``vi`` (else ``sei**2``), as ``escalc(yi=, vi=)`` /
+    ``escalc(yi=, sei=)``. A row with ``effect``, ``effect_ci_low`` and
+    ``effect_ci_high`` (natural scale) and no ``yi``: on the "log" scale
+    ``yi = log(effect)``, ``sei = (log(hi) - log(lo)) / (2 z)``; on
+    "identity" ``yi = effect``, ``sei = (hi - lo) / (2 z)``; ``z`` is the
+    normal quantile of ``effect_level`` (percent, default 95). The estimate
+    must be inside its CI, and on the log scale all three must be > 0. Such
+    a row needs the scale stated (``scale=``): read on the wrong scale a
+    ratio's CI gives a wrong standard error, so without it the row is left
+    out with a reason. Rows with ``yi`` need no scale (it only chooses the
+    back-transformation: identity unless "log").
+    """
+    scale = spec.scale_name
+    k, cols = _read_columns(spec, columns, spec.inputs + ("n_t", "n_c"))
+    yi = cols["yi"].copy()
+    vi = np.where(np.isnan(cols["vi"]), cols["sei"] ** 2, cols["vi"])
+    reasons = [None] * k
+    notes = [None] * k
+    est, lo, hi = cols["effect"], cols["effect_ci_low"], cols["effect_ci_high"]
+    level = np.where(np.isnan(cols["effect_level"]), 95.0, cols["effect_level"])
+    for i in range(k):
+        if not np.isnan(yi[i]):
+            if np.isnan(vi[i]):
+                reasons[i] = f"yi without vi or sei: {spec.name} needs a variance or standard error"
+            elif not np.isfinite(yi[i]) or not np.isfinite(vi[i]) or vi[i] <= 0:
+                reasons[i] = f"vi or sei must be > 0 (and yi finite), got yi {yi[i]:g}, vi {vi[i]:g}"
+            continue
+        given = [n for n, v in (("effect", est[i]), ("effect_ci_low", lo[i]),
+                                ("effect_ci_high", hi[i])) if not np.isnan(v)]
+        if len(given) < 3:
+            missing = [n for n in ("effect", "effect_ci_low", "effect_ci_high") if n not in given]
+            reasons[i] = ("no effect given: GEN needs yi with vi or sei, or effect with "
+                          "effect_ci_low and effect_ci_high" if not given else
+                          f"{', '.join(missing)} blank: an effect needs its CI (or give yi with vi or sei)")
+            continue
+        if not scale_given:
+            reasons[i] = ("an effect with its CI needs the scale it is on: --scale log for ratios "
+                          "(HR, OR, RR), --scale identity for differences")
+            continue
+        yi[i], vi[i], reasons[i] = _effect_from_ci(est[i], lo[i], hi[i], level[i], scale)
+        if reasons[i] is None:
+            notes[i] = (f"standard error from the {level[i]:g}% CI on the {scale} scale: "
+                        f"sei = ({'log(hi) - log(lo)' if scale == 'log' else 'hi - lo'}) / (2 z)")
+    yi, vi = _blank_where(reasons, yi, vi)
+    yi, vi = _call(spec, yi, vi)
+    ni = cols["n_t"] + np.where(np.isnan(cols["n_c"]), 0.0, cols["n_c"])
+    none = np.zeros(k, dtype=bool)
+    return _finish(spec.name, yi, vi, ni, reasons, none, none, scale=scale, notes=notes)
+
+
+def _effect_from_ci(est, lo, hi, level, scale):
+    """(yi, vi, reason) of one estimate with its CI on the natural scale."""
+    if not 0.0 < level < 100.0:
+        return np.nan, np.nan, f"effect_level must be between 0 and 100 (percent), got {level:g}"
+    if not lo <= est <= hi or lo == hi:
+        return np.nan, np.nan, (f"effect {est:g} is not inside its CI [{lo:g}, {hi:g}] "
+                                f"(or the CI has no width)")
+    z = _z_crit(level)
+    if scale == "log":
+        if lo <= 0:
+            return np.nan, np.nan, (f"effect_ci_low must be > 0 on the log scale (ratios), got {lo:g}; "
+                                    f"use --scale identity for differences")
+        return float(np.log(est)), float(((np.log(hi) - np.log(lo)) / (2.0 * z)) ** 2), None
+    return float(est), float(((hi - lo) / (2.0 * z)) ** 2), None
+
+
+_FAMILY_PREPARATION = {
+    "counts": _compute_counts,
+    "means_two": _compute_means,
+    "means_one": _compute_means,
+    "means_paired": _compute_paired,
+    "rates_two": _compute_rates,
+    "rates_one": _compute_rates,
+    "correlations": _compute_correlations,
+    "generic": _compute_generic,
+}
+
+
+# ---------------------------------------------------------------------------
+# effect-size functions of the other families (escalc, vtype="LS")
+# ---------------------------------------------------------------------------
+
+def cmicalc(m):
+    """Exact small-sample bias correction of a standardised mean difference with m df.
+
+    ``c(m) = Γ(m/2) / (sqrt(m/2) Γ((m-1)/2))`` (Hedges 1981; metafor
+    ``.cmicalc``), NaN for m <= 1.
+    """
+    m = np.asarray(m, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = m > 1
+        safe = np.where(ok, m, 2.0)
+        c = np.exp(gammaln(safe / 2.0) - np.log(np.sqrt(safe / 2.0)) - gammaln((safe - 1.0) / 2.0))
+    return np.where(ok, c, np.nan)
+
+
+def mean_difference(m1, sd1, n1, m2, sd2, n2):
+    """MD: m1 - m2, v = sd1²/n1 + sd2²/n2 (unequal variances, escalc vtype LS)."""
+    return m1 - m2, sd1 ** 2 / n1 + sd2 ** 2 / n2
+
+
+def standardised_mean_difference(m1, sd1, n1, m2, sd2, n2):
+    """SMD (Hedges' g): c(m) (m1 - m2)/sp with m = n1 + n2 - 2 and the pooled SD sp;
+    v = 1/n1 + 1/n2 + g²/(2 (n1 + n2)) (Hedges 1981; escalc vtype LS)."""
+    mi = n1 + n2 - 2.0
+    sp = np.sqrt(((n1 - 1.0) * sd1 ** 2 + (n2 - 1.0) * sd2 ** 2) / mi)
+    g = cmicalc(mi) * (m1 - m2) / sp
+    return g, 1.0 / n1 + 1.0 / n2 + g ** 2 / (2.0 * (n1 + n2))
+
+
+def standardised_mean_difference_heteroscedastic(m1, sd1, n1, m2, sd2, n2):
+    """SMDH (Bonett 2009): c(n1 + n2 - 2) (m1 - m2)/s with s² = (sd1² + sd2²)/2;
+    v = c² [g² (sd1⁴/(n1-1) + sd2⁴/(n2-1)) / (2 (sd1² + sd2²)²)
+            + (sd1²/(n1-1) + sd2²/(n2-1)) / s²] (escalc vtype LS)."""
+    c = cmicalc(n1 + n2 - 2.0)
+    s2 = (sd1 ** 2 + sd2 ** 2) / 2.0
+    g = c * (m1 - m2) / np.sqrt(s2)
+    v = (g ** 2 * (sd1 ** 4 / (n1 - 1.0) + sd2 ** 4 / (n2 - 1.0)) / (2.0 * (sd1 ** 2 + sd2 ** 2) ** 2)
+         + (sd1 ** 2 / (n1 - 1.0) + sd2 ** 2 / (n2 - 1.0)) / s2)
+    return g, c ** 2 * v
+
+
+def log_ratio_of_means(m1, sd1, n1, m2, sd2, n2):
+    """ROM (Hedges et al. 1999): log(m1/m2), v = sd1²/(n1 m1²) + sd2²/(n2 m2²)."""
+    return np.log(m1 / m2), sd1 ** 2 / (n1 * m1 ** 2) + sd2 ** 2 / (n2 * m2 ** 2)
+
+
+def mean_change(m1, m2, sd1, sd2, n, r):
+    """MC: m1 - m2 (post - pre), v = (sd1² + sd2² - 2 r sd1 sd2)/n."""
+    return m1 - m2, (sd1 ** 2 + sd2 ** 2 - 2.0 * r * sd1 * sd2) / n
+
+
+def standardised_mean_change_change_sd(m1, m2, sd1, sd2, n, r):
+    """SMCC (Gibbons et al. 1993): c(n-1) (m1 - m2)/sd_d with
+    sd_d² = sd1² + sd2² - 2 r sd1 sd2; v = 1/n + g²/(2n) (escalc vtype LS)."""
+    sdd = np.sqrt(sd1 ** 2 + sd2 ** 2 - 2.0 * r * sd1 * sd2)
+    g = cmicalc(n - 1.0) * (m1 - m2) / sdd
+    return g, 1.0 / n + g ** 2 / (2.0 * n)
+
+
+def standardised_mean_change_raw_sd(m1, m2, sd1, n, r):
+    """SMCR (Becker 1988): c(n-1) (m1 - m2)/sd1, v = 2(1 - r)/n + g²/(2n) (escalc vtype LS).
+    With the contract's mapping sd1 is sd_pre."""
+    g = cmicalc(n - 1.0) * (m1 - m2) / sd1
+    return g, 2.0 * (1.0 - r) / n + g ** 2 / (2.0 * n)
+
+
+def raw_mean(m, sd, n):
+    """MN: m, v = sd²/n."""
+    return m + 0.0, sd ** 2 / n
+
+
+def log_mean(m, sd, n):
+    """MNLN: log(m), v = sd²/(n m²)."""
+    return np.log(m), sd ** 2 / (n * m ** 2)
+
+
+def log_incidence_rate_ratio(x1, t1, x2, t2):
+    """IRR: log(x1/t1) - log(x2/t2), v = 1/x1 + 1/x2."""
+    return np.log(x1 / t1) - np.log(x2 / t2), 1.0 / x1 + 1.0 / x2
+
+
+def incidence_rate_difference(x1, t1, x2, t2):
+    """IRD: x1/t1 - x2/t2, v = x1/t1² + x2/t2²."""
+    ir1, ir2 = x1 / t1, x2 / t2
+    return ir1 - ir2, ir1 / t1 + ir2 / t2
+
+
+def sqrt_incidence_rate_difference(x1, t1, x2, t2):
+    """IRSD: sqrt(x1/t1) - sqrt(x2/t2), v = 1/(4 t1) + 1/(4 t2)."""
+    return np.sqrt(x1 / t1) - np.sqrt(x2 / t2), 1.0 / (4.0 * t1) + 1.0 / (4.0 * t2)
+
+
+def raw_incidence_rate(x, t):
+    """IR: x/t, v = x/t²."""
+    ir = x / t
+    return ir, ir / t
+
+
+def log_incidence_rate(x, t):
+    """IRLN: log(x/t), v = 1/x."""
+    return np.log(x / t), 1.0 / x
+
+
+def raw_correlation(r, n):
+    """COR: r, v = (1 - r²)²/(n - 1) (escalc vtype LS)."""
+    return r + 0.0, (1.0 - r ** 2) ** 2 / (n - 1.0)
+
+
+def fisher_z_correlation(r, n):
+    """ZCOR (Fisher 1921): atanh(r) = log((1 + r)/(1 - r))/2, v = 1/(n - 3)."""
+    return 0.5 * np.log((1.0 + r) / (1.0 - r)), 1.0 / (n - 3.0)
+
+
+def generic_effect(yi, vi):
+    """GEN: yi and vi as given (or as converted from an estimate and its CI)."""
+    return yi + 0.0, vi + 0.0

@@ -14,15 +14,32 @@ here (``"msc_meta.effects:risk_ratio"``) and imported when first used, or
 given as callables.
 
 An effect-size function gets the cells of its input family after the
-shared rules of that family (``msc_meta.effects``: missing counts, the
-continuity correction, drop00) and returns ``(yi, vi)`` as numpy arrays.
-For the ``counts`` family: one arm ``f(x, m)`` (events, non-events), two
-arms ``f(a, b, c, d)`` (the 2x2 cells).
+shared rules of that family (``msc_meta.effects``: missing inputs, invalid
+values, the continuity correction, drop00) and returns ``(yi, vi)`` as numpy
+arrays. For the ``counts`` family: one arm ``f(x, m)`` (events, non-events),
+two arms ``f(a, b, c, d)`` (the 2x2 cells). For every other family the
+function takes the measure's ``inputs`` columns, in that order, after the
+family's preparation (e.g. ``MD``: ``f(mean_t, sd_t, n_t, mean_c, sd_c, n_c)``;
+``IRR``: ``f(events_t, time_t, events_c, time_c)`` after the correction).
+
+Families (the input type of a row; ``FAMILIES`` below): ``counts``,
+``means_two``, ``means_paired``, ``means_one``, ``rates_two``, ``rates_one``,
+``correlations``, ``generic``. ``effects.compute`` takes every registered
+measure; :func:`measures` (the command line's ``--measure`` choices) lists
+only those of the families the table loader reads (:func:`table_families`,
+today ``counts``), until the loader integration adds the others with
+:func:`add_table_family`.
+
+A measure whose back-transformation depends on an option (``GEN``: the
+``--scale`` of the given effects) lists its ``scales``; :func:`measure` with
+``scale=`` returns the measure as it is on that scale (its ``back``, ``null``,
+axis and titles), and ``EffectSizes.scale`` carries the scale a set of
+effect sizes was computed on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from typing import Callable
 
@@ -32,6 +49,41 @@ from typing import Callable
 
 COUNTS_ONE_ARM = ("events_t", "n_t")
 COUNTS_TWO_ARMS = ("events_t", "n_t", "events_c", "n_c")
+MEANS_TWO_GROUPS = ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")
+MEANS_ONE_GROUP = ("mean_t", "sd_t", "n_t")
+# paired before/after, as escalc(m1i=mean_post, m2i=mean_pre, sd1i=sd_pre, sd2i=sd_post, ni=n_t, ri=r)
+MEANS_PAIRED = ("mean_post", "mean_pre", "sd_pre", "sd_post", "n_t", "r")
+MEANS_PAIRED_RAW = ("mean_post", "mean_pre", "sd_pre", "n_t", "r")   # SMCR: no sd_post
+RATES_TWO_GROUPS = ("events_t", "time_t", "events_c", "time_c")
+RATES_ONE_GROUP = ("events_t", "time_t")
+CORRELATION = ("cor_t", "n_t")
+# generic: yi with vi or sei (analysis scale), or effect with its CI (natural scale)
+GENERIC = ("yi", "vi", "sei", "effect", "effect_ci_low", "effect_ci_high", "effect_level")
+
+FAMILIES = {
+    "counts": "events and participants (2x2 tables, or x of n)",
+    "means_two": "two-group means (mean, SD, n per arm)",
+    "means_paired": "paired before/after means in one group (means, SDs, n, r)",
+    "means_one": "one-group means (mean, SD, n)",
+    "rates_two": "two-group incidence rates (events and person-time per arm)",
+    "rates_one": "one-group incidence rates (events, person-time)",
+    "correlations": "correlation coefficients (r, n)",
+    "generic": "pre-computed effects (yi with vi or sei, or an estimate with its CI)",
+}
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How a measure with an optional scale (GEN) reads and shows its values on one scale."""
+
+    name: str                      # "log" | "identity"
+    back: str                      # back-transformation to the natural scale
+    natural: str                   # what a value is on the natural scale
+    title: str                     # natural-scale axis title
+    scale: str                     # analysis scale in words
+    scale_title: str               # analysis-scale axis title
+    null: float                    # no effect on the natural scale
+    log_axis: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,8 +104,10 @@ class Measure:
     drop00: bool = False           # studies with no (or only) events in both arms carry no information
     absolute: bool = False         # sof can express it as absolute effects per 1,000
     test_null_text: str = ""       # what theta = 0 means, where it is not "no effect"
-    family: str = "counts"         # the input type: counts (more with the outcome-types issue)
+    family: str = "counts"         # the input type, one of FAMILIES
     bounds: tuple[float, float] | None = None   # range on the natural scale, for linear axes
+    positive: tuple[str, ...] = ()  # inputs that must be > 0 (their log is taken: ROM, MNLN)
+    scales: tuple[Scale, ...] = ()  # GEN: the scales it can be on (the first is the default)
 
     @property
     def arms(self) -> int:
@@ -66,6 +120,29 @@ class Measure:
 
     def effect_function(self) -> Callable:
         return _resolve(self.effect)
+
+    def on_scale(self, scale: str | None) -> "Measure":
+        """This measure as it is on ``scale`` (GEN); measures without scales ignore None."""
+        if not self.scales:
+            if scale is not None and scale != self.scale_name:
+                raise ValueError(f"measure {self.name} has a fixed scale; --scale applies to "
+                                 f"{', '.join(measures(scaled=True, every=True))}")
+            return self
+        if scale is None:
+            chosen = self.scales[0]
+        else:
+            chosen = next((s for s in self.scales if s.name == str(scale).lower()), None)
+            if chosen is None:
+                raise ValueError(f"unknown scale {scale!r} for {self.name}: choose one of "
+                                 f"{', '.join(s.name for s in self.scales)}")
+        return replace(self, back=chosen.back, natural=chosen.natural, title=chosen.title,
+                       scale=chosen.scale, scale_title=chosen.scale_title, null=chosen.null,
+                       log_axis=chosen.log_axis, scales=(chosen,))
+
+    @property
+    def scale_name(self) -> str | None:
+        """The name of the scale a scaled measure is on (None for fixed-scale measures)."""
+        return self.scales[0].name if self.scales else None
 
 
 _MEASURES: dict[str, Measure] = {}
@@ -82,31 +159,92 @@ def unregister_measure(name: str) -> None:
     _MEASURES.pop(name.upper(), None)
 
 
-def measure(name: str) -> Measure:
-    """The measure called ``name`` (any case); ``KeyError`` with the known names otherwise."""
+def measure(name: str, scale: str | None = None) -> Measure:
+    """The measure called ``name`` (any case); ``KeyError`` with the known names otherwise.
+
+    ``scale`` (GEN: "log" or "identity") returns the measure as it is on that
+    scale; None gives a scaled measure on its first (default) scale.
+    """
     try:
-        return _MEASURES[str(name).upper()]
+        spec = _MEASURES[str(name).upper()]
     except KeyError:
         raise KeyError(f"unknown measure {name!r}; known: {', '.join(_MEASURES)}") from None
+    return spec.on_scale(scale) if (spec.scales or scale is not None) else spec
 
 
 def is_measure(name) -> bool:
     return isinstance(name, str) and name.upper() in _MEASURES
 
 
-def measures(*, arms: int | None = None, family: str | None = None) -> tuple[str, ...]:
-    """Names of the registered measures, in registration order, optionally filtered."""
+def measures(*, arms: int | None = None, family: str | None = None,
+             scaled: bool | None = None, every: bool = False) -> tuple[str, ...]:
+    """Names of the registered measures, in registration order, optionally filtered
+    by arms, family, or whether they take a scale (GEN).
+
+    Without ``family`` (and unless ``every``), only the measures of the families
+    the table loader reads (:func:`table_families`): what the command line
+    offers as ``--measure``. ``family=`` or ``every=True`` lists the others,
+    which ``effects.compute`` takes whatever the loader reads.
+    """
+    shown = (lambda m: True) if (every or family is not None) else (
+        lambda m: m.family in _TABLE_FAMILIES)
     return tuple(m.name for m in _MEASURES.values()
-                 if (arms is None or m.arms == arms) and (family is None or m.family == family))
+                 if shown(m) and (arms is None or m.arms == arms)
+                 and (family is None or m.family == family)
+                 and (scaled is None or bool(m.scales) == scaled))
+
+
+# The input families the table loader (msc_meta.data) and the commands read today. Only
+# their measures are offered on the command line (measures()); effects.compute takes every
+# registered measure. The loader/CLI integration of the outcome-types issue adds a family
+# here (add_table_family) once the loader reads its columns and pool passes them on.
+_TABLE_FAMILIES = {"counts"}
+
+
+def table_families() -> tuple[str, ...]:
+    """The families whose columns the table loader reads (their measures are CLI choices)."""
+    return tuple(f for f in FAMILIES if f in _TABLE_FAMILIES)
+
+
+def add_table_family(family: str) -> None:
+    """Offer a family's measures on the command line (the loader now reads its columns)."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown input family {family!r}; known: {', '.join(FAMILIES)}")
+    _TABLE_FAMILIES.add(family)
+
+
+def remove_table_family(family: str) -> None:
+    """Stop offering a family's measures on the command line (for tests)."""
+    _TABLE_FAMILIES.discard(family)
+
+
+def families() -> tuple[str, ...]:
+    """The input families, in the order of ``FAMILIES``."""
+    return tuple(FAMILIES)
 
 
 def default_measure(two_arm: bool, family: str = "counts") -> str:
-    """What ``pool`` uses when no ``--measure`` is given (the contract: PLO for
-    single-arm rows, RR for comparisons)."""
-    return _DEFAULTS[(family, 2 if two_arm else 1)]
+    """What ``pool`` uses when no ``--measure`` is given.
+
+    Counts (the contract): PLO for single-arm rows, RR for comparisons. Other
+    families: MD for two-group means, MC for paired means, MN for one-group
+    means, IRR / IR for rates, ZCOR for correlations (Fisher's z, whose
+    variance does not depend on r: metafor's documented way to pool
+    correlations, back-transformed with transf.ztor), GEN for generic effects.
+    A family with one arm only ignores ``two_arm``.
+    """
+    try:
+        return _DEFAULTS[(family, 2 if two_arm else 1)]
+    except KeyError:
+        try:
+            return _DEFAULTS[(family, 1 if two_arm else 2)]
+        except KeyError:
+            raise KeyError(f"unknown input family {family!r}; known: {', '.join(FAMILIES)}") from None
 
 
-_DEFAULTS = {("counts", 1): "PLO", ("counts", 2): "RR"}
+_DEFAULTS = {("counts", 1): "PLO", ("counts", 2): "RR", ("means_two", 2): "MD",
+             ("means_paired", 1): "MC", ("means_one", 1): "MN", ("rates_two", 2): "IRR",
+             ("rates_one", 1): "IR", ("correlations", 1): "ZCOR", ("generic", 1): "GEN"}
 
 _E = "msc_meta.effects:"
 
@@ -130,6 +268,65 @@ for _m in (
             absolute=True),
     Measure("RD", "Risk difference", "RD", "risk difference", "Risk difference",
             COUNTS_TWO_ARMS, _E + "risk_difference", null=0.0, absolute=True, bounds=(-1.0, 1.0)),
+    # two-group means (escalc m1i=mean_t, sd1i=sd_t, n1i=n_t, m2i=mean_c, sd2i=sd_c, n2i=n_c)
+    Measure("MD", "Mean difference", "MD", "mean difference", "Mean difference",
+            MEANS_TWO_GROUPS, _E + "mean_difference", null=0.0, uses_cc=False, family="means_two"),
+    Measure("SMD", "Standardised mean difference", "SMD", "standardised mean difference (Hedges' g)",
+            "Standardized mean difference", MEANS_TWO_GROUPS, _E + "standardised_mean_difference",
+            null=0.0, uses_cc=False, family="means_two"),
+    Measure("SMDH", "Standardised mean difference", "SMD",
+            "standardised mean difference (heteroscedastic)", "Standardized mean difference",
+            MEANS_TWO_GROUPS, _E + "standardised_mean_difference_heteroscedastic", null=0.0,
+            uses_cc=False, family="means_two"),
+    Measure("ROM", "Ratio of means", "Ratio of means", "log ratio of means", "Log ratio of means",
+            MEANS_TWO_GROUPS, _E + "log_ratio_of_means", back="exp", null=1.0, log_axis=True,
+            uses_cc=False, family="means_two", positive=("mean_t", "mean_c")),
+    # paired before/after in one group
+    Measure("MC", "Mean change", "Mean change", "mean change (post - pre)", "Mean change",
+            MEANS_PAIRED, _E + "mean_change", null=0.0, uses_cc=False, family="means_paired"),
+    Measure("SMCC", "Standardised mean change", "SMC",
+            "standardised mean change (change-score standardisation)", "Standardized mean change",
+            MEANS_PAIRED, _E + "standardised_mean_change_change_sd", null=0.0,
+            uses_cc=False, family="means_paired"),
+    Measure("SMCR", "Standardised mean change", "SMC",
+            "standardised mean change (raw-score standardisation by sd_pre)",
+            "Standardized mean change", MEANS_PAIRED_RAW, _E + "standardised_mean_change_raw_sd",
+            null=0.0, uses_cc=False, family="means_paired"),
+    # one-group means
+    Measure("MN", "Mean", "Mean", "mean", "Mean", MEANS_ONE_GROUP, _E + "raw_mean",
+            test_null_text="mean = 0", uses_cc=False, family="means_one"),
+    Measure("MNLN", "Mean", "Mean", "log mean", "Log mean", MEANS_ONE_GROUP, _E + "log_mean",
+            back="exp", log_axis=True, test_null_text="mean = 1", uses_cc=False, family="means_one",
+            positive=("mean_t",)),
+    # incidence rates (events per unit of person-time)
+    Measure("IRR", "Incidence rate ratio", "IRR", "log IRR", "Log incidence rate ratio",
+            RATES_TWO_GROUPS, _E + "log_incidence_rate_ratio", back="exp", null=1.0,
+            log_axis=True, drop00=True, family="rates_two"),
+    Measure("IRD", "Incidence rate difference", "IRD", "incidence rate difference",
+            "Incidence rate difference", RATES_TWO_GROUPS, _E + "incidence_rate_difference",
+            null=0.0, family="rates_two"),
+    Measure("IRSD", "Square-root incidence rate difference", "IRSD",
+            "square-root incidence rate difference", "Square root incidence rate difference",
+            RATES_TWO_GROUPS, _E + "sqrt_incidence_rate_difference", null=0.0, uses_cc=False,
+            family="rates_two"),
+    Measure("IR", "Incidence rate", "Incidence rate", "incidence rate", "Incidence rate",
+            RATES_ONE_GROUP, _E + "raw_incidence_rate", test_null_text="rate = 0",
+            family="rates_one"),
+    Measure("IRLN", "Incidence rate", "Incidence rate", "log incidence rate", "Log incidence rate",
+            RATES_ONE_GROUP, _E + "log_incidence_rate", back="exp", log_axis=True,
+            test_null_text="rate = 1", family="rates_one"),
+    # correlations
+    Measure("COR", "Correlation", "r", "correlation", "Correlation coefficient", CORRELATION,
+            _E + "raw_correlation", null=0.0, uses_cc=False, family="correlations", bounds=(-1.0, 1.0)),
+    Measure("ZCOR", "Correlation", "r", "Fisher's z", "Fisher's z transformed correlation "
+            "coefficient", CORRELATION, _E + "fisher_z_correlation", back="tanh", null=0.0,
+            uses_cc=False, family="correlations", bounds=(-1.0, 1.0)),
+    # generic: effects computed elsewhere, on the scale --scale names
+    Measure("GEN", "Effect", "Effect", "effect", "Effect", GENERIC, _E + "generic_effect",
+            null=0.0, uses_cc=False, family="generic",
+            scales=(Scale("identity", "identity", "Effect", "Effect", "effect", "Effect", 0.0),
+                    Scale("log", "exp", "Ratio", "Ratio", "log ratio", "Log ratio", 1.0,
+                          log_axis=True))),
 ):
     register_measure(_m)
 
@@ -218,6 +415,7 @@ def _resolve(target):
     return getattr(import_module(module), name)
 
 
-__all__ = ["Measure", "Method", "default_measure", "is_measure", "is_method", "measure",
-           "measures", "method", "methods", "register_measure", "register_method",
+__all__ = ["FAMILIES", "Measure", "Method", "Scale", "add_table_family", "default_measure",
+           "families", "is_measure", "is_method", "measure", "measures", "method", "methods",
+           "register_measure", "register_method", "remove_table_family", "table_families",
            "unregister_measure"]

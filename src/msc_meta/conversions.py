@@ -1,0 +1,278 @@
+"""Spread reported another way, converted to the SD (and mean) the effect sizes need.
+
+Each function is vectorised (numpy arrays or floats, NaN for a blank cell,
+NaN out where the input cannot be converted) and names its source; the
+assumptions are in ``docs/methods.md``. Reference values: metafor and the
+formulas evaluated in R (``tests/r/fixtures_outcomes.R``).
+
+- :func:`sd_from_se`: SEM -> SD, ``sd = se * sqrt(n)`` (Cochrane Handbook
+  6.5.2.2).
+- :func:`sd_from_ci`: CI of a mean -> SD, ``sd = sqrt(n) (hi - lo) /
+  (2 t_{n-1})`` (Handbook 6.5.2.2, the small-sample form).
+- :func:`t_from_p`, :func:`sd_change_from_t`, :func:`sd_change_from_p`:
+  a paired t statistic or two-sided p-value with n -> SD of the change
+  (Handbook 6.5.2.3 and 6.5.2.8).
+- :func:`sd_change_from_r`, :func:`r_from_sds`: SD of the change from the
+  pre and post SDs and r, and the r they imply (Handbook 6.5.2.8).
+- :func:`mean_sd_from_quantiles`: median with IQR and/or range -> mean and
+  SD (Wan et al. 2014, BMC Med Res Methodol 14:135; or metafor 4's default
+  "luo/wan/shi" of ``conv.fivenum()``), with its skewness test.
+
+Imports numpy and msc_meta._dist only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from msc_meta._dist import norm_ppf, t_isf
+from msc_meta.errors import UsageError
+
+
+def _arr(x):
+    return np.asarray(x, dtype=float)
+
+
+def _level(level) -> float:
+    level = float(level)
+    if not 0.0 < level < 100.0:
+        raise UsageError(f"confidence level must be between 0 and 100 (percent), got {level:g}")
+    return level
+
+
+def sd_from_se(se, n):
+    """SD from the standard error of a mean: ``sd = se * sqrt(n)``.
+
+    Cochrane Handbook (version 6.4), section 6.5.2.2. Assumes ``se`` is the
+    SEM of a single group of ``n`` participants (not the SE of a difference).
+    NaN where se < 0 or n < 1.
+    """
+    se, n = np.broadcast_arrays(_arr(se), _arr(n))
+    with np.errstate(invalid="ignore"):
+        ok = (se >= 0) & (n >= 1)
+        return np.where(ok, se * np.sqrt(np.where(ok, n, 1.0)), np.nan)
+
+
+def ci_quantile(n, level=95.0, dist="t"):
+    """The quantile a CI of a mean of ``n`` values is ``mean -/+ q * se`` with.
+
+    ``dist="t"``: ``t_{n-1}`` at ``1 - (1 - level/100)/2`` (R ``qt(0.975, n - 1)``),
+    what a study computing the CI from its own SD uses; the Handbook's 3.92 =
+    2 x 1.96 is its large-n limit. ``dist="z"``: the normal quantile (1.96).
+    """
+    level = _level(level)
+    q = (1.0 - level / 100.0) / 2.0
+    n = _arr(n)
+    if dist == "z":
+        return np.full(n.shape, float(-norm_ppf(q))) if n.ndim else float(-norm_ppf(q))
+    if dist != "t":
+        raise UsageError(f"dist must be 't' or 'z', got {dist!r}")
+    with np.errstate(invalid="ignore"):
+        df = np.where(n >= 2, n - 1.0, np.nan)
+    out = t_isf(np.full(df.shape, q) if df.ndim else q, df)
+    return out
+
+
+def sd_from_ci(ci_low, ci_high, n, level=95.0, dist="t"):
+    """SD from the CI of a single group's mean.
+
+    ``sd = sqrt(n) (hi - lo) / (2 q)``, Cochrane Handbook 6.5.2.2, with
+    ``q = t_{n-1, 1-alpha/2}`` by default (the Handbook: for small samples,
+    "say less than 60", divide by 2 t rather than 3.92; the t quantile is
+    right for every n, since a study's CI from its own SD uses it, and tends
+    to 1.96 for large n). ``dist="z"`` uses 1.96 (for a CI known to be z-based).
+    Assumes a symmetric CI of a mean; NaN where hi < lo or n < 2.
+    """
+    lo, hi, n = np.broadcast_arrays(_arr(ci_low), _arr(ci_high), _arr(n))
+    q = ci_quantile(n, level, dist)
+    with np.errstate(invalid="ignore"):
+        ok = (hi >= lo) & (n >= 2)
+        return np.where(ok, np.sqrt(np.where(ok, n, 1.0)) * (hi - lo) / (2.0 * q), np.nan)
+
+
+def t_from_p(p, n):
+    """|t| of a paired t-test with ``n`` pairs from its two-sided p-value.
+
+    ``t = t_{n-1}`` quantile at ``1 - p/2`` (R ``qt(p/2, n - 1, lower.tail =
+    FALSE)``), Cochrane Handbook 6.5.2.3. Assumes the p-value is exact
+    (not "p < 0.05") and comes from a paired t-test. NaN unless 0 < p <= 1, n >= 2.
+    """
+    p, n = np.broadcast_arrays(_arr(p), _arr(n))
+    with np.errstate(invalid="ignore"):
+        ok = (p > 0) & (p <= 1) & (n >= 2)
+    out = t_isf(np.where(ok, p / 2.0, 0.25), np.where(ok, n - 1.0, 1.0))
+    return np.where(ok, out, np.nan)
+
+
+def sd_change_from_t(mean_change, t, n):
+    """SD of the within-person change from a paired t statistic.
+
+    ``sd_change = |mean_change| sqrt(n) / |t|`` (the paired t is
+    ``mean_change / (sd_change / sqrt(n))``), Cochrane Handbook 6.5.2.3 and
+    6.5.2.8. NaN where t = 0 or n < 2.
+    """
+    md, t, n = np.broadcast_arrays(_arr(mean_change), _arr(t), _arr(n))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = (t != 0) & (n >= 2)
+        return np.where(ok, np.abs(md) * np.sqrt(np.where(ok, n, 1.0)) / np.abs(t), np.nan)
+
+
+def sd_change_from_p(mean_change, p, n):
+    """SD of the change from a paired test's two-sided p-value: :func:`t_from_p`, then
+    :func:`sd_change_from_t`."""
+    return sd_change_from_t(mean_change, t_from_p(p, n), n)
+
+
+def sd_change_from_r(sd_pre, sd_post, r):
+    """``sd_change = sqrt(sd_pre² + sd_post² - 2 r sd_pre sd_post)`` (Handbook 6.5.2.8)."""
+    a, b, r = np.broadcast_arrays(_arr(sd_pre), _arr(sd_post), _arr(r))
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(r) <= 1) & (a >= 0) & (b >= 0)
+        return np.where(ok, np.sqrt(np.clip(a ** 2 + b ** 2 - 2.0 * r * a * b, 0.0, None)), np.nan)
+
+
+def r_from_sds(sd_pre, sd_post, sd_change):
+    """The pre/post correlation the three SDs imply (Cochrane Handbook 6.5.2.8).
+
+    ``r = (sd_pre² + sd_post² - sd_change²) / (2 sd_pre sd_post)``. NaN where an
+    SD is <= 0 or the SDs are inconsistent (|r| > 1: no such correlation).
+    """
+    a, b, c = np.broadcast_arrays(_arr(sd_pre), _arr(sd_post), _arr(sd_change))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a ** 2 + b ** 2 - c ** 2) / (2.0 * a * b)
+        ok = (a > 0) & (b > 0) & (c >= 0) & (np.abs(r) <= 1)
+    return np.where(ok, r, np.nan)
+
+
+# ---------------------------------------------------------------------------
+# median and quartiles / range -> mean and SD
+# ---------------------------------------------------------------------------
+
+QUANTILE_METHODS = ("wan2014", "luo/wan/shi")
+
+
+@dataclass(frozen=True)
+class MeanSD:
+    """Mean and SD estimated from a median with its IQR and/or range, per study."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    case: tuple          # "range", "iqr", "both" or None (not enough values)
+    skew_stat: np.ndarray   # the skewness test statistic (metafor attr "tval")
+    skew_crit: np.ndarray   # its critical value (attr "crit")
+    skewed: np.ndarray      # stat >= crit: the data look skewed
+    reasons: tuple       # None, or why no mean/SD was estimated
+
+
+def mean_sd_from_quantiles(median, n, *, q1=None, q3=None, minimum=None, maximum=None,
+                           method="wan2014", test=True) -> MeanSD:
+    """Mean and SD from a median with the range (min, max), the IQR (q1, q3), or both.
+
+    ``method="wan2014"`` (Wan, Wang, Liu & Tong 2014, BMC Med Res Methodol
+    14:135): with ``xi = 2 Phi^-1((n - 0.375)/(n + 0.25))`` and ``eta = 2
+    Phi^-1((0.75 n - 0.125)/(n + 0.25))``,
+
+    - range:  mean = (min + 2 median + max)/4,         sd = (max - min)/xi   (eq. 9)
+    - IQR:    mean = (q1 + median + q3)/3,             sd = (q3 - q1)/eta    (eq. 16)
+    - both:   mean = (min + 2 q1 + 2 median + 2 q3 + max)/8,
+              sd = ((max - min)/xi + (q3 - q1)/eta)/2                         (eq. 12, 10)
+
+    ``method="luo/wan/shi"`` (metafor 4's default): the mean by Luo et al. 2018
+    (Stat Methods Med Res 27:1785; w = 4/(4 + n^0.75), 0.7 + 0.39/n, and the
+    two weights 2.2/(2.2 + n^0.75), 0.7 - 0.72/n^0.55 for both), the SD by
+    Wan et al. for the range or the IQR and by Shi et al. 2020 (Res Synth
+    Methods 11:641; w = 1/(1 + 0.07 n^0.6)) for both.
+
+    Exactly metafor ``conv.fivenum(min, q1, median, q3, max, n, method=...,
+    dist="norm", test=test)`` (metafor >= 4.0): studies with n < 5 get no
+    estimate; with ``test=True`` (conv.fivenum's default) a study whose
+    quantiles fail the skewness test of Shi et al. (``skewed``) gets none
+    either, since the normal-theory formulas assume symmetric data. Values
+    not in the order min <= q1 <= median <= q3 <= max get no estimate and a
+    reason (conv.fivenum stops).
+    """
+    if method not in QUANTILE_METHODS:
+        raise UsageError(f"method must be one of {', '.join(QUANTILE_METHODS)}, got {method!r}")
+    med = np.atleast_1d(_arr(median))
+    k = med.shape[0]
+
+    def col(x):
+        return np.full(k, np.nan) if x is None else np.broadcast_to(np.atleast_1d(_arr(x)), (k,)).astype(float)
+
+    a, q1, q3, b, n = col(minimum), col(q1), col(q3), col(maximum), col(n)
+    mean = np.full(k, np.nan)
+    sd = np.full(k, np.nan)
+    stat = np.full(k, np.nan)
+    crit = np.full(k, np.nan)
+    skewed = np.zeros(k, dtype=bool)
+    cases, reasons = [], []
+    for i in range(k):
+        has_range = not (np.isnan(a[i]) or np.isnan(b[i]))
+        has_iqr = not (np.isnan(q1[i]) or np.isnan(q3[i]))
+        case = "both" if has_range and has_iqr else "range" if has_range else "iqr" if has_iqr else None
+        cases.append(case)
+        values = [v for v in (a[i], q1[i], med[i], q3[i], b[i]) if not np.isnan(v)]
+        if case is None or np.isnan(med[i]):
+            reasons.append("needs the median with the IQR (q1, q3) and/or the range (min, max)")
+            continue
+        if np.isnan(n[i]) or n[i] < 5:
+            reasons.append("n must be at least 5 to estimate a mean and SD from quantiles "
+                           "(as metafor conv.fivenum)")
+            continue
+        if any(x > y for x, y in zip(values, values[1:])):
+            reasons.append("quantiles not in order (min <= q1 <= median <= q3 <= max)")
+            continue
+        ni = n[i]
+        xi = 2.0 * float(norm_ppf((ni - 0.375) / (ni + 0.25)))
+        eta = 2.0 * float(norm_ppf((0.75 * ni - 0.125) / (ni + 0.25)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if case == "range":
+                stat[i] = abs((a[i] + b[i] - 2.0 * med[i]) / (b[i] - a[i]))
+                crit[i] = 1.0 / np.log(ni + 9.0) + 2.5 / (ni + 1.0)
+            elif case == "iqr":
+                stat[i] = abs((q1[i] + q3[i] - 2.0 * med[i]) / (q3[i] - q1[i]))
+                crit[i] = 2.65 / np.sqrt(ni) - 6.0 / ni ** 2
+            else:
+                stat[i] = max(2.65 * np.log(0.6 * ni) / np.sqrt(ni)
+                              * abs((a[i] + b[i] - 2.0 * med[i]) / (b[i] - a[i])),
+                              abs((q1[i] + q3[i] - 2.0 * med[i]) / (q3[i] - q1[i])))
+                crit[i] = 3.0 / np.sqrt(ni) - 40.0 / ni ** 3
+        skewed[i] = bool(stat[i] >= crit[i])
+        if test and skewed[i]:
+            reasons.append(f"the quantiles look skewed (Shi et al. test statistic {stat[i]:.3g} >= "
+                           f"{crit[i]:.3g}): a mean and SD from them would assume symmetry")
+            continue
+        if case == "range":
+            if method == "wan2014":
+                mean[i] = (a[i] + 2.0 * med[i] + b[i]) / 4.0
+            else:
+                w = 4.0 / (4.0 + ni ** 0.75)
+                mean[i] = w * (a[i] + b[i]) / 2.0 + (1.0 - w) * med[i]
+            sd[i] = (b[i] - a[i]) / xi
+        elif case == "iqr":
+            if method == "wan2014":
+                mean[i] = (q1[i] + med[i] + q3[i]) / 3.0
+            else:
+                w = 0.7 + 0.39 / ni
+                mean[i] = w * (q1[i] + q3[i]) / 2.0 + (1.0 - w) * med[i]
+            sd[i] = (q3[i] - q1[i]) / eta
+        else:
+            if method == "wan2014":
+                mean[i] = (a[i] + 2.0 * q1[i] + 2.0 * med[i] + 2.0 * q3[i] + b[i]) / 8.0
+                sd[i] = 0.5 * ((b[i] - a[i]) / xi + (q3[i] - q1[i]) / eta)
+            else:
+                w1 = 2.2 / (2.2 + ni ** 0.75)
+                w2 = 0.7 - 0.72 / ni ** 0.55
+                mean[i] = w1 * (a[i] + b[i]) / 2.0 + w2 * (q1[i] + q3[i]) / 2.0 + (1.0 - w1 - w2) * med[i]
+                w = 1.0 / (1.0 + 0.07 * ni ** 0.6)
+                sd[i] = w * (b[i] - a[i]) / xi + (1.0 - w) * (q3[i] - q1[i]) / eta
+        reasons.append(None)
+    return MeanSD(mean=mean, sd=sd, case=tuple(cases), skew_stat=stat, skew_crit=crit,
+                  skewed=skewed, reasons=tuple(reasons))
+
+
+__all__ = ["MeanSD", "QUANTILE_METHODS", "ci_quantile", "mean_sd_from_quantiles", "r_from_sds",
+           "sd_change_from_p", "sd_change_from_r", "sd_change_from_t", "sd_from_ci", "sd_from_se",
+           "t_from_p"]
