@@ -498,6 +498,9 @@ _BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 def _check_cells(shown: str, number: int, header: list[str] | None, cells: list[str]) -> None:
     """Per cell: the length limit, bytes that are not UTF-8, then control characters."""
+    joined = "".join(cells)
+    if len(joined) <= schema.MAX_CELL_CHARS and joined.isascii() and joined.isprintable():
+        return      # the common case: short printable ASCII has none of these problems
     _check_long_cells(shown, number, header, cells)
     _check_bad_bytes(shown, number, header, cells)
     _check_control_characters(shown, number, header, cells)
@@ -679,6 +682,8 @@ def parse_count(text: str, *, path: str, row: int, column: str) -> int | None:
     s = _strip(text)
     if not s:
         return None
+    if s.isdigit() and s.isascii() and len(s) < 10:      # the common case: plain digits
+        return int(s)
 
     def fail(message):
         raise InputError(message, path=path, row=row, column=column)
@@ -848,6 +853,8 @@ def _strip(text: str) -> str:
     """``str.strip`` that also removes invisible characters at the ends (``keys.is_invisible``:
     byte-order marks, zero-width spaces, right-to-left marks, soft hyphens...), which editors
     and copy-paste leave behind."""
+    if text.isascii():
+        return text.strip()       # exact: no invisible characters are ASCII
     start, end = 0, len(text)
     while start < end and (text[start].isspace() or is_invisible(text[start])):
         start += 1

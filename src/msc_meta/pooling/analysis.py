@@ -57,7 +57,7 @@ import numpy as np
 from msc_meta import _dist as special
 from msc_meta import registry
 from msc_meta.errors import UsageError
-from msc_meta.pooling.fit import fit_studies, single_study_result
+from msc_meta.pooling.fit import fit_many, single_study_result
 from msc_meta.pooling.guidance import guidance_for
 from msc_meta.pooling.multiarm import MultiArmUnit, apply_multiarm, shared_control_sets, source_ids
 from msc_meta.pooling.notes import (exclusion_note, exclusion_reason, nothing_to_pool_message,
@@ -224,14 +224,17 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
     # Sort labels so that the output does not depend on row order; blanks last.
     labels = sorted(groups, key=lambda g: (g == BLANK_GROUP, _natural_key(g)))
 
-    analyses = []
+    left_out: dict[str, list] = {}
+    for excluded, row in overlapping:
+        left_out.setdefault(_group_label(row.value(by)), []).append((excluded, row))
+    specs = []
     for label in labels:
         ids = {m for u in groups[label] for m in source_ids(u)}
         notes = [text for text, who in multiarm_notes if who & ids]
-        pre = [(e, r) for e, r in overlapping if _group_label(r.value(by)) == label]
-        analyses.append(_pool_rows(groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
-                                   group=label, options=options, by=by, multiarm_notes=notes,
-                                   pre_excluded=pre))
+        specs.append(dict(rows=groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
+                          group=label, by=by, multiarm_notes=notes,
+                          pre_excluded=left_out.get(label, [])))
+    analyses = _pool_groups(specs, options)
     if all(a.result is None for a in analyses):
         excluded = tuple(e for a in analyses for e in a.excluded)
         raise UsageError(nothing_to_pool_message(outcome, options.measure, excluded))
@@ -378,24 +381,53 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
 
 def _pool_rows(rows, *, outcome, timepoint, unit, group, options, by=None, multiarm_notes=(),
                pre_excluded=()) -> Analysis:
+    spec = dict(rows=rows, outcome=outcome, timepoint=timepoint, unit=unit, group=group, by=by,
+                multiarm_notes=multiarm_notes, pre_excluded=pre_excluded)
+    return _pool_groups([spec], options)[0]
+
+
+def _pool_groups(specs, options) -> list[Analysis]:
+    """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
     measure = options.measure
-    prep = prepare_studies(rows, measure, options.method, options.cc, pre_excluded)
+    prepared = []
+    for spec in specs:
+        prep = prepare_studies(spec["rows"], measure, options.method, options.cc,
+                               spec["pre_excluded"])
+        prepared.append(prep)
+    fits = _fit_prepared(measure, options, prepared)
+    return [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
+
+
+def _fit_prepared(measure, options, prepared):
+    """(result, common) for each prepared group: None when nothing is left, k = 1 on its own."""
+    fits = [None] * len(prepared)
+    many = []
+    for i, prep in enumerate(prepared):
+        if len(prep.kept) == 1:
+            fits[i] = (single_study_result(measure, options.method, prep.yi[0], prep.vi[0],
+                                           prep.ni, options.level), None)
+        elif prep.kept:
+            many.append(i)
+    groups = [(prepared[i].kept, prepared[i].yi, prepared[i].vi, prepared[i].ni) for i in many]
+    for i, fit in zip(many, fit_many(measure, options, groups)):
+        fits[i] = fit
+    return fits
+
+
+def _analysis_of(spec, prep, fit, options) -> Analysis:
+    rows, measure, multiarm_notes = spec["rows"], options.measure, spec["multiarm_notes"]
     excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
-    base = dict(outcome=outcome, group=group, measure=measure, options=options, by=by,
-                timepoint_weeks=common_value([r.timepoint_weeks for r in rows], timepoint),
-                unit=common_value([r.unit for r in rows], unit))
-    if not kept:
+    base = dict(outcome=spec["outcome"], group=spec["group"], measure=measure, options=options,
+                by=spec["by"],
+                timepoint_weeks=common_value([r.timepoint_weeks for r in rows], spec["timepoint"]),
+                unit=common_value([r.unit for r in rows], spec["unit"]))
+    if fit is None:
         notes = [exclusion_note(excluded, n_rows), *multiarm_notes]
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                         notes=tuple(notes), **base)
-
-    yi, vi, ni = prep.yi, prep.vi, prep.ni
+    result, common = fit
+    yi = prep.yi
     cc_added = _cc_flags(es, len(kept))
-    if len(kept) == 1:
-        result = single_study_result(measure, options.method, yi[0], vi[0], ni, options.level)
-        common = None
-    else:
-        result, common = fit_studies(measure, options, kept, yi, vi, ni)
     studies = _study_lines(kept, es, result, options, cc_added)
     notes = pool_notes(measure=measure, options=options, kept=kept, yi=yi, cc_added=cc_added,
                        result=result, common=common, excluded=excluded, n_rows=n_rows,

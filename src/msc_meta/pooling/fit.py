@@ -44,6 +44,45 @@ def fit_studies(measure, options, rows, yi, vi, ni) -> tuple[PoolResult, PoolRes
     return result, common
 
 
+def fit_many(measure, options, groups) -> list[tuple[PoolResult, PoolResult | None]]:
+    """:func:`fit_studies` for many groups of k >= 2 at once (``--by``, ``export --all``).
+
+    ``groups``: ``(rows, yi, vi, ni)`` per group. Inverse-variance methods
+    are fitted in one vectorised pass (``rma.pool_rma_batch``: the same
+    arithmetic as one group alone, padded), the common-effect fit beside a
+    random-effects one in a second; other methods group by group. A group
+    that does not converge raises the error :func:`fit_studies` raises for it.
+    """
+    method = registry.method(options.method)
+    if not method.inverse_variance or len(groups) < 2:
+        return [fit_studies(measure, options, *group) for group in groups]
+    from msc_meta.pooling.rma import pool_rma_batch
+
+    Y, V, N, mask = _padded(groups)
+    kw = dict(measure=measure, ni=N, pi=options.pi, level=options.level, errors="none")
+    results = pool_rma_batch(Y, V, mask, method=method.name, hksj=options.hksj, **kw)
+    commons = [None] * len(groups)
+    if method.kind != "common":
+        commons = pool_rma_batch(Y, V, mask, method="FE", hksj=False, **kw)
+    for group, result in zip(groups, results):
+        if result is None:
+            fit_studies(measure, options, *group)     # raises this group's own error
+    return list(zip(results, commons))
+
+
+def _padded(groups):
+    kmax = max(len(g[1]) for g in groups)
+    Y = np.zeros((len(groups), kmax))
+    V = np.ones((len(groups), kmax))
+    N = np.ones((len(groups), kmax))
+    mask = np.zeros((len(groups), kmax), dtype=bool)
+    for row, (_, yi, vi, ni) in enumerate(groups):
+        k = len(yi)
+        Y[row, :k], V[row, :k], mask[row, :k] = yi, vi, True
+        N[row, :k] = ni if ni is not None else 1.0
+    return Y, V, N, mask
+
+
 def fit_glmm(measure, rows, *, pi, level) -> PoolResult:
     """Binomial-normal GLMM on the raw counts (metafor ``rma.glmm``).
 
@@ -113,4 +152,4 @@ def _column(rows, name) -> np.ndarray:
     return np.array([getattr(r, name) for r in rows], dtype=float)
 
 
-__all__ = ["back_transform", "fit_glmm", "fit_studies", "single_study_result"]
+__all__ = ["back_transform", "fit_glmm", "fit_many", "fit_studies", "single_study_result"]
