@@ -101,17 +101,31 @@ def _export_all(table, by, options) -> tuple[list[dict], list[str]]:
     ``--timepoint blank``).
     """
     from msc_meta.errors import UsageError
+    from msc_meta.pooling.analysis import run_pool_all
+    from msc_meta.pooling.options import PoolOptions
     from msc_meta.pooling.selection import analysis_keys
-    from msc_meta.report.export import selection_label
+    from msc_meta.report.export import selection_label, tidy_rows
 
+    keys = analysis_keys(table)
+    if by:
+        results = []
+        for outcome, timepoint, unit in keys:
+            try:
+                results.append(_pool_rows(table, by, dict(options, outcome=outcome,
+                                                          timepoint=timepoint, unit=unit)))
+            except UsageError as err:
+                results.append(err)
+    else:
+        # one vectorised fit for the analyses that share a measure
+        pooled = run_pool_all(table, keys, PoolOptions.build(**options))
+        results = [r if isinstance(r, UsageError) else tidy_rows([r]) for r in pooled]
     rows: list[dict] = []
     skipped: list[str] = []
-    for outcome, timepoint, unit in analysis_keys(table):
-        weeks = None if timepoint == "blank" else timepoint
-        try:
-            rows.extend(_pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint,
-                                                   unit=unit)))
-        except UsageError as err:
+    for (outcome, timepoint, unit), result in zip(keys, results):
+        if isinstance(result, UsageError):
             # k = 0 (no counts, single-arm rows under a two-arm measure, ...)
-            skipped.append(f"{selection_label(outcome, weeks, unit)}: {err}")
+            weeks = None if timepoint == "blank" else timepoint
+            skipped.append(f"{selection_label(outcome, weeks, unit)}: {result}")
+        else:
+            rows.extend(result)
     return rows, skipped

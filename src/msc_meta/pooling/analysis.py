@@ -162,17 +162,47 @@ def run_pool(table, *, outcome, timepoint=None, unit=None, options: PoolOptions 
     ``multiarm=``, ``study_ci=``). Raises ``UsageError`` for options that
     cannot work together or when no study is left to pool.
     """
-    options = options_of(options, values)
+    spec, options = _plan(table, outcome, timepoint, unit, options_of(options, values))
+    analysis = _pool_groups([spec], options)[0]
+    if analysis.result is None:
+        raise UsageError(nothing_to_pool_message(outcome, options.measure, analysis.excluded))
+    return analysis
+
+
+def run_pool_all(table, keys, options: PoolOptions) -> list:
+    """``run_pool`` for every ``(outcome, timepoint, unit)`` of ``keys``, fitted together.
+
+    Analyses that share a measure are fitted in one vectorised pass (as
+    ``pool --by``); each equals its own ``run_pool``. Returns, per key, the
+    :class:`Analysis` or the ``UsageError`` that ``run_pool`` would raise.
+    """
+    out: list = [None] * len(keys)
+    plans: dict[str, list] = {}
+    for i, (outcome, timepoint, unit) in enumerate(keys):
+        try:
+            spec, resolved = _plan(table, outcome, timepoint, unit, options)
+        except UsageError as err:
+            out[i] = err
+            continue
+        plans.setdefault(resolved.measure, []).append((i, spec, resolved))
+    for planned in plans.values():
+        # the options of one measure are the same object for all: fit them as one batch
+        analyses = _pool_groups([spec for _, spec, _ in planned], planned[0][2])
+        for (i, _, resolved), analysis in zip(planned, analyses):
+            out[i] = analysis if analysis.result is not None else UsageError(
+                nothing_to_pool_message(keys[i][0], resolved.measure, analysis.excluded))
+    return out
+
+
+def _plan(table, outcome, timepoint, unit, options):
+    """Select, resolve the options and handle shared controls: one group to pool."""
     chosen = select_rows(table, outcome, timepoint, unit)
     rows, overlapping = list(chosen.rows), list(chosen.overlapping)
     options = resolve_options(rows, options)
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm)
-    analysis = _pool_rows(units, outcome=outcome, timepoint=timepoint, unit=unit, group=None,
-                          options=options, multiarm_notes=[text for text, _ in multiarm_notes],
-                          pre_excluded=overlapping)
-    if analysis.result is None:
-        raise UsageError(nothing_to_pool_message(outcome, options.measure, analysis.excluded))
-    return analysis
+    spec = dict(rows=units, outcome=outcome, timepoint=timepoint, unit=unit, group=None, by=None,
+                multiarm_notes=[text for text, _ in multiarm_notes], pre_excluded=overlapping)
+    return spec, options
 
 
 def options_of(options, values) -> PoolOptions:
@@ -535,5 +565,6 @@ __all__ = ["Analysis", "Excluded", "StudyLine", "SubgroupTest", "run_pool", "run
 
 
 __all__ = ["Analysis", "Excluded", "MultiArmUnit", "StudyLine", "SubgroupTest", "apply_multiarm",
-           "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_by",
+           "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
+           "run_pool_by",
            "shared_control_sets", "subgroup_test"]
