@@ -56,7 +56,7 @@ PCT_SLACK = 1e-9
 
 @dataclass(frozen=True)
 class CheckFailure:
-    row: int                 # spreadsheet row in `file` (header = 1)
+    row: int | None          # spreadsheet row in `file` (header = 1); None for a lock difference
     study_id: str | None     # for totals failures: the members, ';'-separated
     outcome: str | None
     check: str               # one of CHECKS
@@ -129,6 +129,20 @@ def run_checks(table: OutcomeTable, totals: TotalsTable | None = None,
         totals_path=totals.path if totals is not None else None,
         sources_dir=str(sources_dir) if sources_dir is not None else None,
     )
+
+
+def with_lock(report: CheckReport, table: OutcomeTable, totals: TotalsTable | None, lock_path: str) -> CheckReport:
+    """The report plus one ``lock`` failure per difference between the lock file and the table of today
+    (``msc_meta.data.lock``: curated numbers exact, pooled floats to a relative 1e-9)."""
+    from dataclasses import replace
+
+    from msc_meta.data.lock import build_lock, diff_locks, read_lock
+
+    old = read_lock(lock_path)
+    lines = diff_locks(old, build_lock(table, totals))
+    extra = tuple(CheckFailure(row=None, study_id=None, outcome=None, check="lock", reason=line, file=lock_path)
+                  for line in lines)
+    return replace(report, failures=report.failures + extra, checks_run=report.checks_run + ("lock",))
 
 
 def _failure(table: OutcomeTable, row: Row, check: str, reason: str) -> CheckFailure:
