@@ -180,3 +180,12 @@ def sources_dir(tmp_path) -> Path:
     folder.mkdir()
     (folder / SOURCE_NAME).write_text(SOURCE_TEXT, encoding="utf-8")
     return folder
+
+
+# Lines a test wants shown after the run (e.g. the mutation guard's score), without -s.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY:
+        terminalreporter.write_line(line)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 BINDABLE = ("events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c", "timepoint_weeks", "dose_cells")
 
@@ -197,6 +198,11 @@ def parse_bind(text: str | None) -> dict[str, Binding]:
     """The entries of a bind cell by column; raises BindError (one line) when it cannot be read."""
     if not text or not text.strip():
         return {}
+    return dict(_parse_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> tuple[tuple[str, Binding], ...]:
     parser = _Parser(tokenize(text), text)
     out: dict[str, Binding] = {}
     while parser.peek() is not None:
@@ -206,7 +212,7 @@ def parse_bind(text: str | None) -> dict[str, Binding]:
         out[binding.column] = binding
         if parser.peek() is not None:
             parser.take(value=";", what="';' between entries")
-    return out
+    return tuple(out.items())
 
 
 # ---------------------------------------------------------------------------

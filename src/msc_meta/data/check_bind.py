@@ -37,6 +37,7 @@ class RowContext:
     note: str
     source_lines: list[str] | None       # raw lines of the source (None: no sources given)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    layouts: dict = field(default_factory=dict)   # (source, joined cells) -> starts a source line?
 
 
 def _in_quote(ctx: RowContext, text: str, what: str) -> None:
@@ -51,7 +52,12 @@ def _cell_layout(ctx: RowContext, line: str) -> None:
     """The cells joined by single spaces (an empty cell leaves two spaces) must start a source line."""
     joined = " ".join(b.table_cells(line))
     _in_quote(ctx, joined, "cell line")
-    if ctx.source_lines is not None and not any(s.lstrip().startswith(joined) for s in ctx.source_lines):
+    if ctx.source_lines is None:
+        return
+    seen = (ctx.row.source, joined)
+    if seen not in ctx.layouts:
+        ctx.layouts[seen] = any(s.lstrip().startswith(joined) for s in ctx.source_lines)
+    if not ctx.layouts[seen]:
         raise b.BindError(f'cell line "{line}" does not match the layout of any line of {ctx.row.source} '
                           "(cells are separated by one space there; an empty cell leaves two)")
 
@@ -221,14 +227,14 @@ def check_bindings(table: OutcomeTable, sources_dir=None) -> list[tuple[Row, str
     cache: dict = {}
     anchors: dict = {}
     deferred: list = []
-    contexts = []
+    contexts, layouts = [], {}
     for row in table.rows:
         if row.quote is None and any(cell_value(row, c) is not None for c in b.BINDABLE):
             if folder is None:       # with sources, the quote check reports the row
                 contexts.append(RowContext(row, "", "", None, [("bind", "has numbers but no quote to bind them to")]))
             continue
         ctx = RowContext(row, _collapse(row.quote), _collapse(row.note),
-                         _source_lines(folder, row.source, cache))
+                         _source_lines(folder, row.source, cache), layouts=layouts)
         contexts.append(ctx)
         check_row_bindings(ctx, anchors, deferred)
     for ctx, binding, cell in deferred:
