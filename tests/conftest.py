@@ -95,9 +95,10 @@ SOURCE_NAME = "trials.txt"
 SOURCE_TEXT = """Trial R (randomised, placebo controlled). Combined remission at week 24:
 53 of 107 patients (49.5%) treated with cells and 36 of 105 (34.3%)
 given placebo. Clinical remission was reached by 50% of treated patients.
+Each treated patient of trial R received 12 x 10^7 cells.
 
 Dose-finding trial D. Three cohorts of five patients each received 1, 3 or 9 x 10^7 cells;
-six received placebo. At week 12, healing occurred in 2 of 5, 3 of 5 and 4 of 5
+six received placebo. Cohort D1 received 1 x 10^7 cells, D2 3 x 10^7 and D3 9 x 10^7. At week 12, healing occurred in 2 of 5, 3 of 5 and 4 of 5
 patients, and in 1 of 6 with placebo. In total 21 patients were randomised.
 
 Case series S: 70% of the patients (21/30) experienced clinical closure, and
@@ -135,6 +136,36 @@ def valid_rows() -> list[dict]:
     ]
 
 
+_DOSE_R = "Each treated patient of trial R received 12 x 10^7 cells"
+_DOSES_D = "Cohort D1 received 1 x 10^7 cells, D2 3 x 10^7 and D3 9 x 10^7"
+_HEAL = '"in 2 of 5, 3 of 5 and 4 of 5"'
+
+
+def _bind_d(k: int, dose: str) -> str:
+    return (f"events_t = {_HEAL}[{2 * k - 1}]; n_t = {_HEAL}[{2 * k}]; events_c = \"in 1 of 6\"[1]; "
+            f"n_c = \"in 1 of 6\"[2]; timepoint_weeks = \"At week 12\"; dose_cells = sci(\"{dose}\")")
+
+
+def bound_rows() -> list[dict]:
+    """valid_rows() with a bind column, every number bound to its quote (spans joined by " … ")."""
+    rows = valid_rows()
+    rows[0]["quote"] = "Combined remission at week 24: " + _Q_R + " … " + _DOSE_R
+    rows[0]["bind"] = ('events_t = "53 of 107 patients (49.5%)"[1]; n_t = "53 of 107 patients (49.5%)"[2]; '
+                       'pct_t = "53 of 107 patients (49.5%)"[3]; events_c = "36 of 105 (34.3%)"[1]; '
+                       'n_c = "36 of 105 (34.3%)"[2]; pct_c = "36 of 105 (34.3%)"[3]; '
+                       'timepoint_weeks = "at week 24"; dose_cells = sci("12 x 10^7")')
+    rows[1]["note"] += ", week 24"
+    rows[1]["bind"] = 'n_t = same; pct_t = "50%"; n_c = same; timepoint_weeks = note"week 24"; dose_cells = same'
+    for k, dose in ((1, "1 x 10^7"), (2, "3 x 10^7"), (3, "9 x 10^7")):
+        rows[1 + k]["quote"] = _Q_D + " … " + _DOSES_D
+        rows[1 + k]["bind"] = _bind_d(k, dose)
+    for row, frac, pct in ((rows[5], "(21/30)", "70%"), (rows[6], "(13/30)", "43.3%")):
+        row["note"] = "Time point week 24 is the curator's reading."
+        row["bind"] = (f'events_t = "{frac}"[1]; n_t = "{frac}"[2]; pct_t = "{pct}"; '
+                       'timepoint_weeks = note"week 24"')
+    return rows
+
+
 def valid_totals() -> list[dict]:
     """Rows 2-4 of a valid totals table for valid_rows()."""
     base = {"trial": "D", "timepoint_weeks": 12, "unit": "patient", "members": "D1;D2;D3",
@@ -149,3 +180,12 @@ def sources_dir(tmp_path) -> Path:
     folder.mkdir()
     (folder / SOURCE_NAME).write_text(SOURCE_TEXT, encoding="utf-8")
     return folder
+
+
+# Lines a test wants shown after the run (e.g. the mutation guard's score), without -s.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY:
+        terminalreporter.write_line(line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import valid_rows, valid_totals
+from conftest import bound_rows, valid_rows, valid_totals
 from msc_meta.data import load_table, load_totals
 from msc_meta.data.check import (
     check_subgroups,
@@ -12,7 +12,6 @@ from msc_meta.data.check import (
     check_pct,
     check_sources,
     check_totals,
-    number_appears,
     pct_interval,
     pct_matches,
     run_checks,
@@ -37,13 +36,6 @@ def test_pct_matches_is_inclusive():
     assert not pct_matches("43.4", 13, 30)
 
 
-def test_number_appears_text_then_numeric():
-    assert number_appears("63", ["63"])
-    assert number_appears("63", ["63.0"])
-    assert number_appears("43.30", ["43.3"])
-    assert not number_appears("6", ["63", "16"])
-
-
 def _tables(tmp_table, rows=None, totals=None):
     table = load_table(tmp_table(rows if rows is not None else valid_rows()))
     total = load_totals(tmp_table(totals if totals is not None else valid_totals(), name="totals.csv"))
@@ -51,12 +43,13 @@ def _tables(tmp_table, rows=None, totals=None):
 
 
 def test_clean_table_passes_every_check(tmp_table, sources_dir):
-    table, totals = _tables(tmp_table)
+    table, totals = _tables(tmp_table, bound_rows())
     report = run_checks(table, totals, sources_dir)
     assert report.failures == ()
     assert report.ok
     assert report.rows_checked == 7
-    assert report.checks_run == ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "numbers")
+    assert report.checks_run == ("pct", "arm_size", "subgroup", "totals", "source_file", "quote",
+                                 "bind", "numbers", "timepoint")
     assert report.skipped == ()
     doc = report.to_dict()
     assert doc["ok"] is True and doc["failures"] == [] and doc["rows_checked"] == 7
@@ -67,6 +60,18 @@ def test_skipped_checks_are_named(tmp_table):
     report = run_checks(table)
     assert report.checks_run == ("pct", "arm_size", "subgroup")
     assert any("totals" in s for s in report.skipped) and any("--sources" in s for s in report.skipped)
+    assert any(s.startswith("bind: ") and "no bind column" in s for s in report.skipped)
+
+
+def test_a_bind_column_is_checked_without_sources(tmp_table):
+    rows = bound_rows()
+    rows[0]["events_t"] = 54                  # 53 in the quote: caught without --sources
+    table, totals = _tables(tmp_table, rows)
+    report = run_checks(table, totals)
+    assert report.checks_run == ("pct", "arm_size", "subgroup", "totals", "bind", "numbers", "timepoint")
+    failure = _only([f for f in report.failures if f.check != "pct"])
+    assert (failure.row, failure.check) == (2, "numbers")
+    assert failure.reason == 'events_t is 54 but "53 of 107 patients (49.5%)"[1] reads 53'
 
 
 def _only(failures):
@@ -180,7 +185,7 @@ def test_totals_control_sizes_differ(tmp_table):
 
 
 def test_source_file_missing(tmp_table, sources_dir):
-    rows = valid_rows()
+    rows = bound_rows()
     rows[5]["source"] = "missing.txt"
     table, totals = _tables(tmp_table, rows)
     failure = _only(run_checks(table, totals, sources_dir).failures)
@@ -189,11 +194,20 @@ def test_source_file_missing(tmp_table, sources_dir):
 
 
 def test_quote_not_verbatim(tmp_table, sources_dir):
-    rows = valid_rows()
+    rows = bound_rows()
     rows[0]["quote"] = rows[0]["quote"].replace("treated with", "treated by")
     table, totals = _tables(tmp_table, rows)
     failure = _only(run_checks(table, totals, sources_dir).failures)
     assert (failure.row, failure.check, failure.study_id) == (2, "quote", "R")
+    assert failure.reason.startswith('span 1 of the quote ("Combined remission at week 24: 53 of 107')
+    assert failure.reason.endswith(") does not occur verbatim in trials.txt")
+
+
+def test_single_span_quote_not_verbatim(tmp_table, sources_dir):
+    rows = valid_rows()
+    rows[5]["quote"] = "70% of all patients (21/30)"
+    table, _ = _tables(tmp_table, rows)
+    failure = _only(check_sources(table, sources_dir))
     assert failure.reason == "the quote does not occur verbatim in trials.txt"
 
 
@@ -205,7 +219,7 @@ def test_quote_whitespace_is_collapsed(tmp_table, sources_dir):
 
 
 def test_counts_without_quote(tmp_table, sources_dir):
-    rows = valid_rows()
+    rows = bound_rows()
     rows[4]["quote"] = ""
     table, totals = _tables(tmp_table, rows)
     failure = _only(run_checks(table, totals, sources_dir).failures)
@@ -213,40 +227,45 @@ def test_counts_without_quote(tmp_table, sources_dir):
     assert failure.reason == "has counts but no quote to check them against"
 
 
-def test_number_missing_from_quote_and_note(tmp_table, sources_dir):
-    rows = valid_rows()
+def test_number_not_bound_fails_with_sources(tmp_table, sources_dir):
+    rows = valid_rows()                       # no bind column: --sources requires one
+    table, totals = _tables(tmp_table, rows)
+    failures = [f for f in run_checks(table, totals, sources_dir).failures if f.row == 8]
+    assert [(f.check, f.reason) for f in failures] == [
+        ("numbers", "events_t = 13 is not bound to the quote (add a bind entry)"),
+        ("numbers", "n_t = 30 is not bound to the quote (add a bind entry)"),
+        ("numbers", "pct_t = 43.3 is not bound to the quote (add a bind entry)"),
+        ("timepoint", "timepoint_weeks = 24 is not bound to the quote (add a bind entry)"),
+    ]
+
+
+def test_bound_text_missing_from_the_quote(tmp_table, sources_dir):
+    rows = bound_rows()
     rows[6]["quote"] = "achieved radiological remission"   # verbatim, but without the numbers
     table, totals = _tables(tmp_table, rows)
-    failure = _only(run_checks(table, totals, sources_dir).failures)
-    assert (failure.row, failure.check) == (8, "numbers")
-    assert failure.reason == ("events_t = 13; n_t = 30; pct_t = 43.3 not found as a number "
-                              "in the quote or the note")
-
-
-def test_number_found_in_note(tmp_table, sources_dir):
-    rows = valid_rows()
-    rows[6]["quote"] = "achieved radiological remission"
-    rows[6]["note"] = "13 of 30 = 43.3%, from the sentence before"
-    table, _ = _tables(tmp_table, rows)
-    assert check_sources(table, sources_dir) == []
+    failures = run_checks(table, totals, sources_dir).failures
+    assert [(f.row, f.check) for f in failures] == [(8, "bind")] * 3
+    assert failures[0].reason == 'events_t = "(13/30)"[1]: text "(13/30)" is not in the quote'
 
 
 def test_failures_sorted_by_file_and_row(tmp_table, sources_dir):
-    rows = valid_rows()
+    rows = bound_rows()
     rows[6]["pct_t"] = "44"
-    rows[0]["quote"] = "not in the source"
+    rows[0]["quote"] = "not in the source 53 of 107 patients (49.5%) 36 of 105 (34.3%) at week 24 12 x 10^7"
     totals = valid_totals()
     totals[1]["total_n"] = 5
     table, total = _tables(tmp_table, rows, totals)
     report = run_checks(table, total, sources_dir)
     assert [(f.row, f.check) for f in report.failures] == [
-        (2, "quote"), (2, "numbers"), (8, "pct"), (8, "numbers"), (3, "totals")]
+        (2, "quote"), (8, "pct"), (8, "numbers"), (3, "totals")]
     assert not report.ok
 
 
 # --- the curated table -------------------------------------------------------
 
 SHARED_SOURCES = "/work/shared/sources"
+
+from pathlib import Path  # noqa: E402
 
 
 def _curated_rows(curated_path):
@@ -339,3 +358,67 @@ def test_subgroup_cycle(tmp_table):
     reasons = [f.reason for f in check_subgroups(table)]
     assert "subgroup_of makes D1 part of itself" in reasons
     assert "subgroup_of makes D2 part of itself" in reasons
+
+
+# ---------------------------------------------------------------------------
+# bind (every number read from its quote)
+
+
+def _bind_failures(tmp_table, rows, sources=None):
+    table, totals = _tables(tmp_table, rows)
+    return [(f.row, f.check, f.reason) for f in run_checks(table, totals, sources).failures]
+
+
+def test_same_needs_a_row_that_binds_directly(tmp_table):
+    rows = bound_rows()
+    rows[1]["bind"] = rows[1]["bind"].replace("n_t = same", "n_t = same(D1)")
+    assert _bind_failures(tmp_table, rows) == [
+        (3, "bind", "n_t = same(D1): no row of D1 at this time point and unit binds n_t to its quote")]
+
+
+def test_same_compares_with_the_directly_bound_value(tmp_table):
+    rows = bound_rows()
+    rows[1]["n_c"] = 104
+    assert (3, "numbers", "n_c is 104 but row 2 of R binds 105") in _bind_failures(tmp_table, rows)
+
+
+def test_note_binds_time_points_only(tmp_table):
+    rows = bound_rows()
+    rows[5]["note"] += " 70%"
+    rows[5]["bind"] = rows[5]["bind"].replace('pct_t = "70%"', 'pct_t = note"70%"')
+    assert _bind_failures(tmp_table, rows) == [
+        (7, "bind", 'pct_t = note"70%": note"..." may bind timepoint_weeks only, not pct_t')]
+
+
+def test_time_point_read_from_the_quote(tmp_table):
+    rows = bound_rows()
+    rows[2]["timepoint_weeks"] = 13
+    assert [f for f in _bind_failures(tmp_table, rows) if f[1] != "totals"] == [
+        (4, "timepoint", 'timepoint_weeks is 13 but "At week 12" reads 12')]
+
+
+def test_from_pct_needs_exactly_one_count(tmp_table):
+    rows = bound_rows()
+    rows[6]["pct_t"] = "43"                  # 13/30 = 43.3: "43" fits 13 only
+    rows[6]["quote"] = rows[6]["quote"].replace("43.3%", "43%")
+    rows[6]["bind"] = 'events_t = from_pct; n_t = "(13/30)"[2]; pct_t = "43%"; timepoint_weeks = note"week 24"'
+    assert _bind_failures(tmp_table, rows) == []
+    rows[6]["n_t"], rows[6]["events_t"] = 300, 130     # 128, 129 and 130 of 300 all round to 43
+    got = _bind_failures(tmp_table, rows)
+    assert (8, "bind", "events_t = from_pct: 3 whole counts out of 300 round to 43% (128, 129, 130); "
+                       "exactly one must") in got
+
+
+def test_cell_column_is_checked_against_the_source_layout(curated_path, tmp_table):
+    """Moving a Table 3 entry to another column passes the quote but not the source's spacing."""
+    if not Path(SHARED_SOURCES).is_dir():
+        pytest.skip("sources not available")
+    rows, columns = _curated_rows(curated_path)
+    i = next(i for i, r in enumerate(rows) if (r["study_id"], r["outcome"]) == ("leiden_bmmsc_c2", "ae_gout"))
+    rows[i]["bind"] = rows[i]["bind"].replace('"Gout | 1 [1] | |", 2)', '"Gout | | 1 [1] |", 2)')
+    rows[i]["events_t"] = "1"
+    table = load_table(tmp_table(rows, columns=columns))
+    got = [(f.row, f.check, f.reason) for f in run_checks(table, None, SHARED_SOURCES).failures]
+    assert got == [(i + 2, "bind", 'events_t = cell("Gout | | 1 [1] |", 2)[2]: cell line "Gout | | 1 [1] |" does '
+                                   "not match the layout of any line of 002_d0953e2a140fb290.txt (cells are separated "
+                                   "by one space there; an empty cell leaves two)")]

@@ -28,3 +28,9 @@ def test_ci_builds_a_new_venv_and_fails_without_sources():
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "python3 -m venv" in script and "mktemp -d" in script
     assert re.search(r'elif \[ -n "\$\{CI:-\}" \]; then.*?exit 1', script, flags=re.S)
+
+
+def test_ci_checks_the_shipped_lock():
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "\nmsc-meta check --lock data/results.lock.json\n" in script
+    assert (ROOT / "data" / "results.lock.json").is_file()

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import SOURCE_NAME, valid_rows, valid_totals, write_table
+from conftest import SOURCE_NAME, bound_rows, valid_rows, valid_totals, write_table
 
 H = "study_id,outcome,events_t,n_t,events_c,n_c,unit,timepoint_weeks,pct_t,dose_cells\n"
 OK = "A,closure,3,10,1,10,patient,24,30,3e7\n"
@@ -253,7 +253,7 @@ def test_studies_into_closed_pipe(curated_path):
 @pytest.fixture
 def check_files(tmp_table, sources_dir):
     def make(rows=None, totals=None):
-        data = tmp_table(rows if rows is not None else valid_rows())
+        data = tmp_table(rows if rows is not None else bound_rows())
         total = tmp_table(totals if totals is not None else valid_totals(), name="totals.csv")
         return ["check", "--data", data, "--totals", total, "--sources", sources_dir]
 
@@ -264,51 +264,57 @@ def test_check_clean(check_files, run_cli):
     code, out, err = run_cli(*check_files())
     assert code == 0 and err == ""
     assert out.strip().splitlines()[-1] == (
-        "7 rows checked, 0 failures (checks: pct, arm_size, subgroup, totals, source_file, quote, numbers)")
+        "7 rows checked, 0 failures (checks: pct, arm_size, subgroup, totals, source_file, quote, "
+        "bind, numbers, timepoint)")
 
 
 def _planted(kind):
-    rows, totals = valid_rows(), valid_totals()
+    rows, totals = bound_rows(), valid_totals()
+    if kind in ("pct", "arm_size"):      # run without --sources, on a table without a bind column
+        rows = valid_rows()
     if kind == "pct":
         rows[5]["pct_t"] = "71"
-        rows[5]["quote"] = ""          # keep the sources checks out of it: run without --sources
     elif kind == "arm_size":
         rows[1]["n_t"] = 108
-        rows[1]["note"] = "n from the combined remission row (108 treated, 105 placebo)"
     elif kind == "totals":
         totals[0]["total_n"] = 16
     elif kind == "source_file":
         rows[5]["source"] = "missing.txt"
     elif kind == "quote":
         rows[0]["quote"] = rows[0]["quote"].replace("treated with", "treated by")
+    elif kind == "bind":
+        rows[6]["bind"] = rows[6]["bind"].replace("(13/30)", "(13/31)")
     elif kind == "numbers":
-        rows[6]["quote"] = "achieved radiological remission"
+        rows[6]["bind"] = rows[6]["bind"].replace('events_t = "(13/30)"[1]', 'events_t = "(13/30)"[2]')
+    elif kind == "timepoint":
+        rows[6]["timepoint_weeks"] = 52
     return rows, totals
 
 
 @pytest.mark.parametrize("kind,row,file", [
     ("pct", 7, "data"), ("arm_size", 3, "data"), ("totals", 2, "totals"),
-    ("source_file", 7, "data"), ("quote", 2, "data"), ("numbers", 8, "data"),
+    ("source_file", 7, "data"), ("quote", 2, "data"), ("bind", 8, "data"), ("numbers", 8, "data"),
+    ("timepoint", 8, "data"),
 ])
 def test_check_finds_the_planted_error(check_files, run_cli, kind, row, file):
     rows, totals = _planted(kind)
     args = check_files(rows, totals)
-    if kind == "pct":
+    if kind in ("pct", "arm_size"):
         args = args[:-2]
     code, out, err = run_cli(*args)
     assert code == 1, out
     lines = out.strip().splitlines()
     failures = [line for line in lines if not line.startswith("note:")][:-1]
-    assert len(failures) == 1, out
+    assert len(failures) == 1 if kind != "bind" else 2, out
     where = f"row {row}" if file == "data" else f"totals.csv row {row}"
     assert failures[0].startswith(f"{where} [{kind}] ")
-    assert lines[-1].startswith("7 rows checked, 1 failure ")
+    assert lines[-1].startswith(f"7 rows checked, {len(failures)} failure")
 
     code, out, _ = run_cli(*args, "--json")
     assert code == 1
     doc = json.loads(out)
     assert doc["ok"] is False and doc["rows_checked"] == 7
-    assert [(f["row"], f["check"]) for f in doc["failures"]] == [(row, kind)]
+    assert {(f["row"], f["check"]) for f in doc["failures"]} == {(row, kind)}
     assert set(doc["failures"][0]) >= {"row", "study_id", "outcome", "check", "reason"}
 
 
@@ -358,4 +364,6 @@ def test_check_curated_copy_with_planted_error(curated_path, tmp_path, run_cli):
     path = write_table(tmp_path / "copy.csv", rows, columns)
     code, out, _ = run_cli("check", "--data", path, "--json")
     assert code == 1
-    assert [(f["row"], f["check"]) for f in json.loads(out)["failures"]] == [(index + 2, "pct")]
+    # the printed percentage disagrees with the counts (pct) and with the quote (numbers)
+    assert [(f["row"], f["check"]) for f in json.loads(out)["failures"]] == [(index + 2, "pct"),
+                                                                             (index + 2, "numbers")]

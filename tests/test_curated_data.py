@@ -33,7 +33,7 @@ def _find_sources() -> Path:
 SOURCES = _find_sources()
 
 COLUMNS = ("study_id,trial,subgroup_of,outcome,timepoint_weeks,unit,events_t,n_t,pct_t,events_c,n_c,pct_c,"
-           "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note").split(",")
+           "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note,bind").split(",")
 TOTALS_COLUMNS = "trial,timepoint_weeks,unit,arm,members,total_n,source,quote,note".split(",")
 COUNTS = ("events_t", "n_t", "events_c", "n_c")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -224,10 +224,19 @@ def _source_text(name: str) -> str:
 
 
 def test_every_quote_occurs_verbatim_in_its_source():
+    """A quote is one verbatim span, or several joined by " … " (each verbatim on its own)."""
     _sources_needed()
-    missing = [(r["study_id"], r["outcome"]) for r in ROWS
-               if _collapse(r["quote"]) not in _source_text(r["source"])]
+    missing = [(r["study_id"], r["outcome"], span) for r in ROWS for span in _collapse(r["quote"]).split(" … ")
+               if span not in _source_text(r["source"])]
     assert not missing
+
+
+def test_every_number_has_a_bind_entry():
+    for r in ROWS:
+        bound = {entry.split("=", 1)[0].strip() for entry in re.split(r';(?=(?:[^"]*"[^"]*")*[^"]*$)', r["bind"])
+                 if entry.strip()}
+        given = {c for c in COUNTS + ("pct_t", "pct_c", "timepoint_weeks", "dose_cells") if r[c].strip()}
+        assert bound == given, (r["study_id"], r["outcome"], bound ^ given)
 
 
 def test_every_totals_quote_occurs_verbatim_in_its_source():

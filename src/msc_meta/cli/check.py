@@ -14,12 +14,15 @@ from msc_meta.report.terminal import json_document
               help="totals.csv of stated trial totals. Default: the shipped one when --data is not given.")
 @click.option("--sources", "sources_dir", type=click.Path(path_type=str), default=None, metavar="DIR",
               help="Folder of source documents: check each quote and its numbers against them.")
+@click.option("--lock", "lock_path", default=None, metavar="FILE",
+              help="Also compare every curated number and pooled result with this lock (msc-meta lock).")
 @json_option
-def check(data_path, totals_path, sources_dir, as_json):
-    """Check printed percentages, arm sizes, stated totals and (with --sources) verbatim quotes.
+def check(data_path, totals_path, sources_dir, lock_path, as_json):
+    """Check percentages, arm sizes, totals, the numbers bound to each quote and (with --sources) the quotes.
 
     Lists every failure with its row and reason, then "N rows checked, M
-    failures". Exit code 0 when all pass, 1 when any fails, 2 for bad input.
+    failures". With --lock, every difference from the lock file is a failure
+    of kind lock. Exit code 0 when all pass, 1 when any fails, 2 for bad input.
     """
     import os
     import sys
@@ -44,6 +47,10 @@ def check(data_path, totals_path, sources_dir, as_json):
     else:
         skipped = "totals: not checked (give --totals with --data)"
     report = run_checks(table, totals, sources_dir, totals_skipped=skipped)
+    if lock_path is not None:
+        from msc_meta.data.check import with_lock
+
+        report = with_lock(report, table, totals, lock_path)
     if as_json:
         click.echo(json_document(report.to_dict()))
     else:

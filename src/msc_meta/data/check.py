@@ -24,12 +24,15 @@ other or with the sources:
     Each row of totals.csv: the members' ``n_t`` summed (arm ``treatment``),
     their shared ``n_c`` counted once (``control``), or both (``all``), at the
     row's time point and unit, must equal the ``total_n`` the source states.
-``source_file``, ``quote``, ``numbers`` (only with a sources folder)
-    The ``source`` file must exist; the ``quote`` must occur verbatim in it
-    once every whitespace run is collapsed to one space on both sides; every
-    count and printed percentage of the row must appear as a number token
-    (``\\d+(?:\\.\\d+)?``; equal as text, or else as numbers, so "63" matches
-    "63.0") in the quote or the note. A row with counts but no quote fails.
+``bind``, ``numbers``, ``timepoint`` (when the table has a ``bind`` column, and always with a sources folder)
+    Every number of a row (counts, printed percentages, time point, dose) is
+    read from the row's quote by its ``bind`` entry and must equal the cell;
+    see ``msc_meta.data.check_bind`` and docs/data.md ("Binding numbers"). A
+    number that merely appears somewhere in the quote does not count.
+``source_file``, ``quote`` (only with a sources folder)
+    The ``source`` file must exist; each span of the ``quote`` (spans are
+    joined by " … ") must occur verbatim in it once every whitespace run is
+    collapsed to one space on both sides. A row with counts but no quote fails.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from msc_meta.data.check_bind import check_bindings
 from msc_meta.data.keys import key
 from msc_meta.data.load import OutcomeTable, Row, TotalsTable, format_weeks
 
-CHECKS = ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "numbers")
+CHECKS = ("pct", "arm_size", "subgroup", "totals", "source_file", "quote", "bind", "numbers", "timepoint",
+          "lock")
 
 # Floating-point slack on the rounding interval of a printed percentage.
 PCT_SLACK = 1e-9
@@ -51,7 +56,7 @@ PCT_SLACK = 1e-9
 
 @dataclass(frozen=True)
 class CheckFailure:
-    row: int                 # spreadsheet row in `file` (header = 1)
+    row: int | None          # spreadsheet row in `file` (header = 1); None for a lock difference
     study_id: str | None     # for totals failures: the members, ';'-separated
     outcome: str | None
     check: str               # one of CHECKS
@@ -105,10 +110,17 @@ def run_checks(table: OutcomeTable, totals: TotalsTable | None = None,
     else:
         skipped.append(totals_skipped or "totals: not checked (no totals file)")
     if sources_dir is not None:
-        run += ["source_file", "quote", "numbers"]
+        run += ["source_file", "quote"]
         failures += check_sources(table, sources_dir)
     else:
         skipped.append("sources: quotes not checked (give --sources DIR)")
+    if sources_dir is not None or "bind" in table.columns:
+        run += ["bind", "numbers", "timepoint"]
+        failures += [_failure(table, row, kind, reason)
+                     for row, kind, reason in check_bindings(table, sources_dir)]
+    else:
+        skipped.append("bind: numbers not checked against the quotes (the table has no bind column; "
+                       "--sources requires one)")
     order = {table.path: 0}
     failures.sort(key=lambda f: (order.get(f.file, 1), f.row, CHECKS.index(f.check)))
     return CheckReport(
@@ -117,6 +129,20 @@ def run_checks(table: OutcomeTable, totals: TotalsTable | None = None,
         totals_path=totals.path if totals is not None else None,
         sources_dir=str(sources_dir) if sources_dir is not None else None,
     )
+
+
+def with_lock(report: CheckReport, table: OutcomeTable, totals: TotalsTable | None, lock_path: str) -> CheckReport:
+    """The report plus one ``lock`` failure per difference between the lock file and the table of today
+    (``msc_meta.data.lock``: curated numbers exact, pooled floats to a relative 1e-9)."""
+    from dataclasses import replace
+
+    from msc_meta.data.lock import build_lock, diff_locks, read_lock
+
+    old = read_lock(lock_path)
+    lines = diff_locks(old, build_lock(table, totals))
+    extra = tuple(CheckFailure(row=None, study_id=None, outcome=None, check="lock", reason=line, file=lock_path)
+                  for line in lines)
+    return replace(report, failures=report.failures + extra, checks_run=report.checks_run + ("lock",))
 
 
 def _failure(table: OutcomeTable, row: Row, check: str, reason: str) -> CheckFailure:
@@ -315,66 +341,55 @@ def check_totals(table: OutcomeTable, totals: TotalsTable) -> list[CheckFailure]
 # sources
 
 _WHITESPACE = re.compile(r"\s+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+SPAN_SEPARATOR = "…"
 
 
 def collapse_whitespace(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def number_tokens(text: str) -> list[str]:
-    return _NUMBER.findall(text)
+def quote_spans(quote: str) -> list[str]:
+    """The verbatim spans of a quote: one, or several joined by " … " (an ellipsis between spaces)."""
+    return [collapse_whitespace(span) for span in collapse_whitespace(quote).split(f" {SPAN_SEPARATOR} ")]
 
 
-def number_appears(value: str, tokens: list[str]) -> bool:
-    """True when ``value`` is one of ``tokens`` as text, or else as a number ('63' matches '63.0')."""
-    if value in tokens:
-        return True
-    target = float(value)
-    return any(float(token) == target for token in tokens)
+def _read_source(folder: Path, name: str, texts: dict) -> str | None:
+    if name not in texts:
+        try:
+            raw = (folder / name).read_bytes()
+        except OSError:
+            texts[name] = None
+        else:
+            texts[name] = collapse_whitespace(raw.decode("utf-8-sig", errors="replace"))
+    return texts[name]
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _quote_failure(table: OutcomeTable, row: Row, folder: Path, texts: dict) -> CheckFailure | None:
+    counts_given = any(getattr(row, c) is not None for c in ("events_t", "n_t", "events_c", "n_c"))
+    if row.quote is None:
+        return _failure(table, row, "quote", "has counts but no quote to check them against") if counts_given else None
+    if row.source is None:
+        return _failure(table, row, "source_file", "has a quote but no source file named")
+    text = _read_source(folder, row.source, texts)
+    if text is None:
+        return _failure(table, row, "source_file", f"source file {row.source} is not in {folder}")
+    spans = quote_spans(row.quote)
+    missing = [(k, span) for k, span in enumerate(spans, start=1) if span not in text]
+    if not missing:
+        return None
+    if len(spans) == 1:
+        return _failure(table, row, "quote", f"the quote does not occur verbatim in {row.source}")
+    which = "; ".join(f'span {k} of the quote ("{_short(span)}")' for k, span in missing)
+    return _failure(table, row, "quote", f"{which} does not occur verbatim in {row.source}")
+    return None
 
 
 def check_sources(table: OutcomeTable, sources_dir: str | Path) -> list[CheckFailure]:
-    folder = Path(sources_dir)
-    texts: dict[str, str | None] = {}
-
-    def source_text(name: str) -> str | None:
-        if name not in texts:
-            path = folder / name
-            try:
-                raw = path.read_bytes()
-            except OSError:
-                texts[name] = None
-            else:
-                texts[name] = collapse_whitespace(raw.decode("utf-8-sig", errors="replace"))
-        return texts[name]
-
-    failures = []
-    for row in table.rows:
-        counts_given = any(getattr(row, c) is not None for c in ("events_t", "n_t", "events_c", "n_c"))
-        if row.quote is None:
-            if counts_given:
-                failures.append(_failure(table, row, "quote",
-                                         "has counts but no quote to check them against"))
-                continue
-        else:
-            if row.source is None:
-                failures.append(_failure(table, row, "source_file", "has a quote but no source file named"))
-            else:
-                text = source_text(row.source)
-                if text is None:
-                    failures.append(_failure(table, row, "source_file",
-                                             f"source file {row.source} is not in {folder}"))
-                elif collapse_whitespace(row.quote) not in text:
-                    failures.append(_failure(table, row, "quote",
-                                             f"the quote does not occur verbatim in {row.source}"))
-        tokens = number_tokens(" ".join(t for t in (row.quote, row.note) if t))
-        missing = []
-        for column in ("events_t", "n_t", "events_c", "n_c", "pct_t", "pct_c"):
-            value = getattr(row, column)
-            if value is not None and not number_appears(str(value), tokens):
-                missing.append(f"{column} = {value}")
-        if missing:
-            failures.append(_failure(table, row, "numbers",
-                                     f"{'; '.join(missing)} not found as a number in the quote or the note"))
-    return failures
+    """Each row's source file exists and each span of its quote occurs in it verbatim."""
+    folder, texts = Path(sources_dir), {}
+    found = (_quote_failure(table, row, folder, texts) for row in table.rows)
+    return [failure for failure in found if failure is not None]

@@ -65,6 +65,7 @@ class Row:
     source: str | None = None
     quote: str | None = None
     note: str | None = None
+    bind: str | None = None            # how each number is read from the quote (msc_meta.data.bind)
     dose_cells: float | None = None
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
                                      hash=False, compare=True)

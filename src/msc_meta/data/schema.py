@@ -109,7 +109,7 @@ CURATED_COLUMNS: tuple[str, ...] = (
     "study_id", "trial", "subgroup_of", "outcome", "timepoint_weeks", "unit",
     "events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c",
     "design", "product", "cell_source", "donor", "route",
-    "dose_cells", "dose_text", "source", "quote", "note",
+    "dose_cells", "dose_text", "source", "quote", "note", "bind",
 )
 
 COUNT_COLUMNS: tuple[str, ...] = ("events_t", "n_t", "events_c", "n_c")
@@ -117,7 +117,7 @@ PCT_COLUMNS: tuple[str, ...] = ("pct_t", "pct_c")
 FLOAT_COLUMNS: tuple[str, ...] = ("timepoint_weeks", "dose_cells")
 TEXT_COLUMNS: tuple[str, ...] = (
     "study_id", "outcome", "trial", "subgroup_of", "unit", "design", "product", "cell_source",
-    "donor", "route", "dose_text", "source", "quote", "note",
+    "donor", "route", "dose_text", "source", "quote", "note", "bind",
 )
 KNOWN_COLUMNS: frozenset[str] = frozenset(CURATED_COLUMNS)
 

@@ -12,13 +12,13 @@ def render_check(report: CheckReport) -> str:
     """Failures as ``file row R [check] study / outcome: reason``; skipped checks; the summary last."""
     lines = []
     for failure in report.failures:
-        where = f"row {failure.row}"
+        where = f"row {failure.row}" if failure.row is not None else ""
         if failure.file != report.path:
-            where = f"{os.path.basename(failure.file)} {where}"
+            where = f"{os.path.basename(failure.file)} {where}".rstrip()
         who = failure.study_id or ""
         if failure.outcome:
             who += f" / {failure.outcome}"
-        lines.append(visible(f"{where} [{failure.check}] {who}: {failure.reason}"))
+        lines.append(visible(f"{where} [{failure.check}] {who + ': ' if who else ''}{failure.reason}"))
     for note in report.skipped:
         lines.append(visible(f"note: {note}"))
     lines.append(summary_line(report))
