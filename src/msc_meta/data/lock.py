@@ -19,7 +19,6 @@ What is locked (docs/data.md, "The results lock"):
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 
@@ -29,15 +28,14 @@ POOLED_ATOL = 1e-12
 CURATED_FIELDS = ("events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c", "timepoint_weeks", "dose_cells")
 POOLED_FLOATS = ("estimate", "ci_low", "ci_high", "tau2")
 POOLED_EXACT = ("k", "measure", "method")
-_NOT_OPTIONS = ("table", "outcome", "timepoint", "unit")
 
 
 def pool_options() -> dict:
-    """``run_pool``'s keyword defaults (the options every locked analysis uses)."""
-    from msc_meta.pooling.analysis import run_pool
+    """The default pooling options (``PoolOptions()``), the options every locked analysis uses:
+    a changed default shows up as a difference."""
+    from msc_meta.pooling.options import PoolOptions
 
-    params = inspect.signature(run_pool).parameters.values()
-    return {p.name: p.default for p in params if p.name not in _NOT_OPTIONS and p.default is not p.empty}
+    return PoolOptions().to_dict()
 
 
 def _weeks(value) -> str:
