@@ -112,16 +112,13 @@ def test_changes_within_the_tolerance_pass(run_cli, monkeypatch):
 
 
 def test_a_changed_default_option_fails(run_cli, monkeypatch):
-    import msc_meta.pooling.analysis as analysis
+    from msc_meta.pooling.options import PoolOptions
 
-    original = analysis.run_pool
-
-    def run_pool(table, *, outcome, timepoint=None, unit=None, measure=None, method="DL", hksj=False,
-                 pi="hts", cc=0.5, level=95.0, multiarm="combine", study_ci="wald"):
-        return original(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure, method=method,
-                        hksj=hksj, pi=pi, cc=cc, level=level, multiarm=multiarm, study_ci=study_ci)
-
-    monkeypatch.setattr(analysis, "run_pool", run_pool)
+    # the defaults live in PoolOptions' fields: make the default method DL
+    defaults = list(PoolOptions.__init__.__defaults__)
+    defaults[1] = "DL"
+    monkeypatch.setattr(PoolOptions.__init__, "__defaults__", tuple(defaults))
+    assert PoolOptions.build().method == "DL"
     code, out, _ = run_cli("check", "--lock", SHIPPED_LOCK)
     assert code == 1
     assert "results.lock.json [lock] options: method REML in the lock, DL now" in _failures(out)

@@ -81,9 +81,23 @@ class PoolOptions:
     study_ci: str | None = "wald"    # None: exact for proportions (the pool command's default)
 
     @classmethod
-    def build(cls, measure=None, method="REML", hksj=False, pi="hts", cc=0.5, level=95.0,
-              multiarm="combine", study_ci="wald") -> "PoolOptions":
-        """Check every option alone and together; raise :class:`OptionError`."""
+    def build(cls, **values) -> "PoolOptions":
+        """Check every option alone and together; raise :class:`OptionError`.
+
+        An option not given (or given as None, but for ``study_ci``, where
+        None asks for the pool command's default) takes the default of the
+        fields above: the defaults live in one place.
+        """
+        defaults = cls()
+        unknown = sorted(set(values) - set(defaults.to_dict()))
+        if unknown:
+            raise UsageError(f"unknown pooling option(s): {', '.join(unknown)}")
+        given = {k: v for k, v in values.items() if v is not None or k == "study_ci"}
+        merged = {**defaults.to_dict(), **given}
+        return cls._checked(**merged)
+
+    @classmethod
+    def _checked(cls, measure, method, hksj, pi, cc, level, multiarm, study_ci) -> "PoolOptions":
         method = _method(method)
         measure = None if measure is None else _measure(measure)
         if measure is not None:
@@ -93,8 +107,8 @@ class PoolOptions:
             # metafor's rma.mh(), rma.peto() and rma.glmm() have no test="knha"
             raise OptionError(f"{{hksj:}} applies to inverse-variance fits, not {{method:{method}}}; "
                               "use {method:FE} or a random-effects method")
-        pi = _choice("pi", pi or "hts", PI_METHODS)
-        multiarm = _choice("multiarm", multiarm or "combine", MULTIARM_MODES)
+        pi = _choice("pi", pi, PI_METHODS)
+        multiarm = _choice("multiarm", multiarm, MULTIARM_MODES)
         if spec.kind == "glmm" and multiarm == "split":
             raise OptionError(f"{{method:{method}}} fits binomial counts, and {{multiarm:split}} makes "
                               "the shared control's counts non-integer; use {multiarm:combine} (or keep)")
@@ -133,7 +147,7 @@ def check_measure_method(measure: str, method: str) -> None:
 
 
 def _method(value) -> str:
-    name = str(value or "REML").upper()
+    name = str(value).upper()
     if not registry.is_method(name):
         raise OptionError(f"{{method:{_quote(name)}}}: unknown method; choose one of "
                           f"{', '.join(registry.methods())}")
