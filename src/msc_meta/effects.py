@@ -27,7 +27,7 @@ This module imports numpy and msc_meta._dist only (it is on the ``pool`` path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from msc_meta._dist import expit, gammaln, ndtri
@@ -68,6 +68,19 @@ class EffectSizes:
     @property
     def k(self) -> int:
         return int(self.yi.shape[0])
+
+    def take(self, index) -> "EffectSizes":
+        """The studies at ``index`` (an integer array or a slice), in that order.
+
+        escalc works study by study, so the effect sizes of a subset are a
+        subset of the effect sizes: many groups are computed in one call and
+        then split.
+        """
+        index = np.arange(self.k)[index]
+        pick = lambda seq: tuple(seq[i] for i in index) if seq else seq   # noqa: E731
+        return replace(self, yi=self.yi[index], vi=self.vi[index], ni=self.ni[index],
+                       keep=self.keep[index], reasons=pick(self.reasons),
+                       cc_added=self.cc_added[index], notes=pick(self.notes))
 
 
 # ---------------------------------------------------------------------------

@@ -368,6 +368,28 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
     ``pre_excluded`` holds ``(Excluded, row)`` pairs already left out (e.g.
     by ``selection.drop_overlaps``).
     """
+    return prepare_many([(rows, pre_excluded)], measure, method, cc)[0]
+
+
+def prepare_many(groups, measure, method, cc) -> list[PreparedStudies]:
+    """:func:`prepare_studies` for many ``(rows, pre_excluded)`` groups, with one escalc call.
+
+    escalc works study by study, so computing every group's effect sizes in
+    one call and splitting them gives each group what it would get alone.
+    """
+    plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
+    every = [row for kept, *_ in plans for row in kept]
+    es_all = _effect_sizes(measure, every, cc) if every else None
+    out, start = [], 0
+    for kept, excluded, n_rows, arms_only in plans:
+        es = es_all.take(slice(start, start + len(kept))) if kept else None
+        start += len(kept)
+        out.append(_usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
+    return out
+
+
+def _kept_rows(rows, measure, pre_excluded):
+    """The rows the exclusion rules keep, those they leave out (with why), and counts for the notes."""
     two_arm = registry.measure(measure).two_arm
     excluded: list[Excluded] = [e for e, _ in pre_excluded]
     # A combined comparison stands for several table rows: count those.
@@ -381,10 +403,13 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
         if not two_arm and row.is_comparison:
             arms_only += 1
         kept.append(row)
+    return kept, excluded, n_rows, arms_only
+
+
+def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> PreparedStudies:
+    """Leave out the studies escalc itself refuses (for inverse-variance methods)."""
     if not kept:
         return PreparedStudies([], None, excluded, n_rows, arms_only)
-
-    es = _effect_sizes(measure, kept, cc)
     # escalc may itself refuse a study (e.g. a zero cell under --cc 0). MH and
     # Peto pool the raw tables, so such a study still counts there (as
     # rma.mh(add=0)); it only lacks its own estimate in the table. So does
@@ -399,7 +424,7 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
         kept = [r for r, k in zip(kept, keep) if k]
         if not kept:
             return PreparedStudies([], None, excluded, n_rows, arms_only)
-        es = _effect_sizes(measure, kept, cc)
+        es = es.take(np.flatnonzero(keep))
     if len(kept) == 1 and not (math.isfinite(es.yi[0]) and math.isfinite(es.vi[0]) and es.vi[0] > 0):
         # Only MH/PETO/GLMM keep such a study (cc = 0, zero cell); alone it has no estimate.
         excluded.append(Excluded(kept[0].study_id, kept[0].row_number,
@@ -419,11 +444,8 @@ def _pool_rows(rows, *, outcome, timepoint, unit, group, options, by=None, multi
 def _pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
     measure = options.measure
-    prepared = []
-    for spec in specs:
-        prep = prepare_studies(spec["rows"], measure, options.method, options.cc,
-                               spec["pre_excluded"])
-        prepared.append(prep)
+    prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
+                            options.method, options.cc)
     fits = _fit_prepared(measure, options, prepared)
     return [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
 
@@ -565,6 +587,6 @@ __all__ = ["Analysis", "Excluded", "StudyLine", "SubgroupTest", "run_pool", "run
 
 
 __all__ = ["Analysis", "Excluded", "MultiArmUnit", "StudyLine", "SubgroupTest", "apply_multiarm",
-           "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
+           "prepare_many", "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
            "run_pool_by",
            "shared_control_sets", "subgroup_test"]

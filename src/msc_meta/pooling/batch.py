@@ -91,6 +91,7 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
         key = key if isinstance(key, tuple) else (key,)
         group_rows = [rows[i] for i in sorted(idx)]
         prepared.append((key, _prepare(group_rows, by, key, options, lineage)))
+    _effect_sizes_all(prepared, options)
 
     results = _fit_all(prepared, options)
     records = []
@@ -168,7 +169,7 @@ def _plain(value):
 
 class _Prepared:
     __slots__ = ("measure", "outcome", "timepoint", "unit", "excluded", "yi", "vi", "ni",
-                 "kept", "error", "options")
+                 "kept", "error", "options", "plan")
 
     def __init__(self):
         self.excluded = []
@@ -176,6 +177,7 @@ class _Prepared:
         self.kept = []
         self.error = None
         self.measure = self.outcome = self.timepoint = self.unit = self.options = None
+        self.plan = None          # (rows to pool, rows left out) until the effect sizes are in
 
 
 def _prepare(rows, by, key, options, lineage) -> _Prepared:
@@ -206,11 +208,24 @@ def _prepare(rows, by, key, options, lineage) -> _Prepared:
         return prep
     prep.options = options.with_measure(prep.measure)
     units, _ = apply_multiarm(rows, prep.measure, options.multiarm)
-    studies = an.prepare_studies(units, prep.measure, options.method, options.cc, overlapping)
-    prep.excluded = studies.excluded
-    if studies.kept:
-        prep.kept, prep.yi, prep.vi, prep.ni = studies.kept, studies.yi, studies.vi, studies.ni
+    prep.plan = (units, overlapping)
     return prep
+
+
+def _effect_sizes_all(prepared, options) -> None:
+    """Exclusions and effect sizes of every group: one escalc call per measure."""
+    from msc_meta.pooling.analysis import prepare_many
+
+    by_measure: dict[str, list] = {}
+    for _, prep in prepared:
+        if prep.plan is not None:
+            by_measure.setdefault(prep.measure, []).append(prep)
+    for measure, preps in by_measure.items():
+        studies = prepare_many([p.plan for p in preps], measure, options.method, options.cc)
+        for prep, done in zip(preps, studies):
+            prep.excluded = done.excluded
+            if done.kept:
+                prep.kept, prep.yi, prep.vi, prep.ni = done.kept, done.yi, done.vi, done.ni
 
 
 # ---------------------------------------------------------------------------
