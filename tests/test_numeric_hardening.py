@@ -20,11 +20,14 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from msc_meta.effects import escalc
-from msc_meta.pooling import tau2 as T
-from msc_meta.pooling.rma import fit_batch
-
 import msc_meta
+from msc_meta.effects import escalc
+from msc_meta.errors import UsageError
+from msc_meta.pooling import tau2 as T
+from msc_meta.pooling.exact import fisher_exact_pvalue
+from msc_meta.pooling.fragility import _fragility_index_scan, _p, _p_windowed, fragility_index
+from msc_meta.pooling.metareg import fit_mods
+from msc_meta.pooling.rma import fit_batch
 
 SRC = str(Path(msc_meta.__file__).resolve().parents[1])   # the msc_meta under test, for the CLI
 mp.mp.dps = 60
@@ -255,9 +258,6 @@ def test_variance_ratio_note_follows_metafor_threshold():
 # fragility: bisection instead of the O(n²) scan
 # ---------------------------------------------------------------------------
 
-from msc_meta.errors import UsageError  # noqa: E402
-from msc_meta.pooling.fragility import _fragility_index_scan, _p, _p_windowed, fragility_index  # noqa: E402
-from msc_meta.pooling.exact import fisher_exact_pvalue  # noqa: E402
 
 
 def _fast(a, n1, c, n2, alpha):
@@ -311,3 +311,11 @@ def test_fragility_large_tables_return_promptly():
 def test_fragility_refuses_beyond_stated_size():
     with pytest.raises(UsageError, match="200,000"):
         within(5, fragility_index, 1, 10, 1, 10**7)
+
+
+def test_metareg_eb_does_not_stall_at_extreme_variance_ratio():
+    # before: fit_mods EB stopped at tau² 7.4e-18 (steps < 1e-12 only because Σw ~ 1e18)
+    es = _table(RD_EXTREME[2], "RD")
+    fit = within(20, fit_mods, es.yi, es.vi, np.ones((len(es.yi), 1)), method="EB")
+    assert fit.tau2 == pytest.approx(float(ref_tau2(es.yi, es.vi, "EB")), rel=1e-6)
+    assert fit.tau2 == pytest.approx(0.004821209689976694, rel=1e-6)
