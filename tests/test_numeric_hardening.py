@@ -319,3 +319,19 @@ def test_metareg_eb_does_not_stall_at_extreme_variance_ratio():
     fit = within(20, fit_mods, es.yi, es.vi, np.ones((len(es.yi), 1)), method="EB")
     assert fit.tau2 == pytest.approx(float(ref_tau2(es.yi, es.vi, "EB")), rel=1e-6)
     assert fit.tau2 == pytest.approx(0.004821209689976694, rel=1e-6)
+
+
+@pytest.mark.parametrize("cmd", [["bayes", "--measure", "RR"],
+                                 ["export", "--all", "--measure", "RR", "--force", "-o", "{out}"]])
+def test_bayes_and_export_return_promptly_on_the_hang_table(cmd, tmp_path):
+    # before: both looped for ever in REML step halving (bayes prints the REML fit beside)
+    args = [a.replace("{out}", str(tmp_path / "e.json")) for a in cmd]
+    if args[0] == "export":
+        data = tmp_path / "t.csv"
+        data.write_text(_csv(HANG_TABLES["RR"]))
+        env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run([sys.executable, "-m", "msc_meta", *args, "--data", str(data)],
+                              capture_output=True, text=True, timeout=60, env=env)
+    else:
+        proc, _ = _run_cli(args, _csv(HANG_TABLES["RR"]), tmp_path)
+    assert proc.returncode == 0, proc.stderr
