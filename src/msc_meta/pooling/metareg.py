@@ -236,17 +236,30 @@ def _tau2_fisher_scoring(ymc, vi, X, method, tau2):
             adj = (Py @ Py - np.trace(P)) / np.sum(P * P)   # tr(PP) = sum(P*P), P symmetric
         else:  # EB
             adj = ((ymc @ Py) * k / (k - p) - k) / w.sum()
-        adj = 0.0 if not np.isfinite(adj) else float(adj)
+        if not np.isfinite(adj):
+            # was set to 0, i.e. "converged" wherever the step broke (tr(PP)
+            # rounding to 0 at extreme variance ratios): a silent wrong tau²
+            raise ComputationError(f"{method}: Fisher scoring for tau² took a non-finite step (sampling "
+                                   f"variances {vi.max() / vi.min():.3g} times apart); try --method DL or PM")
+        adj = float(adj)
         if tau2 + adj < 0.0:
-            # metafor halves the step until it stays inside [0, inf).
+            # metafor halves the step until it stays inside [0, inf); any
+            # finite step is halved to 0 within 2200 halvings (2^-1074)
             if tau2 == 0.0:
                 adj = 0.0
             else:
-                while tau2 + adj < 0.0:
+                for _ in range(2200):
+                    if tau2 + adj >= 0.0:
+                        break
                     adj /= 2.0
         old = tau2
         tau2 = tau2 + adj
         change = abs(tau2 - old)
+        if adj > 0.0 and change > 1e-10 * tau2:
+            # an upward step below THRESHOLD only because sum(w) is huge at
+            # small tau² (vi ratio ~1e16) is a stall, not convergence: EB
+            # stopped at 1e-18 beside its root 4.8e-3
+            change = THRESHOLD + 1.0
     if method in ("ML", "REML") and tau2 > THRESHOLD:
         # metafor's ll0check: Fisher scoring can stop at a local maximum.
         if _loglik(ymc, vi, X, 0.0, method) - _loglik(ymc, vi, X, tau2, method) > THRESHOLD:

@@ -65,6 +65,18 @@ __all__ = [
 ]
 
 _EPS = np.finfo(float).eps
+VARIANCE_RATIO_WARN = 1e7   # metafor rma.uni: warns when max(vi)/min(vi) >= 1e7
+
+
+def variance_ratio(V, mask):
+    """``max(vi)/min(vi)`` per group (metafor rma.uni's check before fitting)."""
+    return np.where(mask, V, -np.inf).max(axis=1) / np.where(mask, V, np.inf).min(axis=1)
+
+
+def variance_ratio_note(ratio):
+    """The note for an extreme variance ratio, worded after metafor's warning."""
+    return (f"ratio of largest to smallest sampling variance is {ratio:.3g} (metafor warns from 1e7: "
+            "'may not be able to obtain stable results'); the largest studies dominate every weight")
 
 
 @dataclass(frozen=True)
@@ -226,7 +238,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     use_t = np.full(G, bool(hksj)) & (k > 1)
     df = np.where(use_t, kf - 1.0, np.nan)
     if hksj:
-        rss = (W * np.where(mask, Y - theta[:, None], 0.0) ** 2).sum(axis=1)
+        rss, _ = generalized_q(Y, V, mask, tau2)   # Σw(y-θ)², computed stably
         with np.errstate(invalid="ignore", divide="ignore"):
             s2w = np.where(rss <= _EPS, 0.0, rss / (kf - 1.0))
         se = np.where(use_t, se * np.sqrt(s2w), se)
@@ -284,11 +296,14 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
         h2_lo = t_lo / s2 + 1.0
         h2_hi = t_hi / s2 + 1.0
 
+    ratio = variance_ratio(V, mask)
     notes = []
     for g in range(G):
         n = []
         if not est.converged[g]:
             n.append(est.messages[g])
+        if ratio[g] >= VARIANCE_RATIO_WARN:
+            n.append(variance_ratio_note(ratio[g]))
         if k[g] == 1:
             n.append("k = 1: the pooled effect is that study's estimate; no heterogeneity can be estimated")
             if hksj:

@@ -134,9 +134,49 @@ def _scalar_if_1d(Y, result):
 # weighted sums for P = W - w w'/Σw  (the intercept-only projection)
 # ---------------------------------------------------------------------------
 
-def _wmean(Y, W):
-    """Weighted mean per row (weights already 0 on padded cells)."""
-    return (W * Y).sum(axis=1) / W.sum(axis=1)
+def _leave_one_out(A):
+    """``Σ_{j≠i} a_j`` for every i, from exclusive prefix and suffix sums.
+
+    Computing it as ``Σa - a_i`` cancels catastrophically when one a_i holds
+    almost all of the sum (weights 1e15 times the others); adding the others
+    never subtracts, so every entry keeps full relative precision.
+    """
+    zero = np.zeros((A.shape[0], 1))
+    pre = np.concatenate([zero, np.cumsum(A, axis=1)[:, :-1]], axis=1)
+    suf = np.concatenate([np.cumsum(A[:, ::-1], axis=1)[:, ::-1][:, 1:], zero], axis=1)
+    return pre + suf
+
+
+def _residuals(Y, W, mask):
+    """``μ̂ = Σwy/Σw`` and residuals ``y - μ̂``, accurate when one weight dominates.
+
+    Centred at the study of largest weight: ``μ̂ - y_ref = Σ w (y - y_ref) / Σw``
+    has full relative precision, so the dominant study's residual
+    ``-(μ̂ - y_ref)`` does not drown in the rounding of ``y_ref - μ̂`` (its weight
+    times that rounding error is what broke Q and the REML score).
+    """
+    ref = np.take_along_axis(Y, np.argmax(W, axis=1)[:, None], axis=1)
+    d = np.where(mask, Y - ref, 0.0)
+    shift = (W * d).sum(axis=1) / W.sum(axis=1)
+    return ref[:, 0] + shift, np.where(mask, d - shift[:, None], 0.0)
+
+
+def _pp_sums(A, g, h):
+    """``Σ_ij P_ij² g_i h_j`` for ``P = diag(a) - a a'/Σa``, without cancellation.
+
+    ``P_ii = a_i c_i/S`` with ``c_i = Σ_{j≠i} a_j`` and ``P_ij = -a_i a_j/S``, so
+    the sum is ``Σ_i a_i² g_i (h_i c_i² + Σ_{j≠i} a_j² h_j) / S²``: all terms
+    have one sign, unlike the power-sum form ``Σa²g h - 2Σa³gh/S + ...``.
+    """
+    S = A.sum(axis=1)
+    c = _leave_one_out(A)
+    a2 = A * A
+    return (a2 * g * (h * c * c + _leave_one_out(a2 * h))).sum(axis=1) / (S * S)
+
+
+def _trace_p(A):
+    """``tr(P) = Σa - Σa²/Σa = Σ a_i c_i / Σa`` (c_i: sum of the other weights), stably."""
+    return (A * _leave_one_out(A)).sum(axis=1) / A.sum(axis=1)
 
 
 def generalized_q(Y, V, mask, tau2):
@@ -146,8 +186,7 @@ def generalized_q(Y, V, mask, tau2):
     ``-Σ w² (y - μ̂)²`` needs no term for μ̂ because ``Σ w (y - μ̂) = 0``.
     """
     W = np.where(mask, 1.0 / (V + np.asarray(tau2)[:, None]), 0.0)
-    mu = _wmean(Y, W)
-    r = np.where(mask, Y - mu[:, None], 0.0)
+    _, r = _residuals(Y, W, mask)
     wr2 = W * r * r
     return wr2.sum(axis=1), -(W * wr2).sum(axis=1)
 
@@ -156,34 +195,28 @@ def _traces(A, V):
     """Traces of ``P = diag(a) - a a'/Σa`` needed by metafor's se.tau2 formulas.
 
     Returns ``tr(P)``, ``sum(P*P)``, ``tr(PVPV)`` (= metafor ``sum(PV * t(PV))``)
-    and ``sum(PV * P)``, in closed form from power sums of ``a`` (exact algebra
-    of metafor's matrix expressions, without forming k×k matrices).
+    and ``sum(PV * P)``: the exact algebra of metafor's matrix expressions as
+    sums of same-signed terms (:func:`_pp_sums`), without k×k matrices.
     """
-    S = A.sum(axis=1)
-    a2 = (A * A).sum(axis=1)
-    a3 = (A ** 3).sum(axis=1)
-    a2v = (A * A * V).sum(axis=1)
-    a3v = (A ** 3 * V).sum(axis=1)
-    a2v2 = (A * A * V * V).sum(axis=1)
-    a3v2 = (A ** 3 * V * V).sum(axis=1)
-    tr_p = S - a2 / S
-    sum_pp = a2 - 2.0 * a3 / S + a2 * a2 / S ** 2
-    tr_pvpv = a2v2 - 2.0 * a3v2 / S + a2v * a2v / S ** 2
-    sum_pvp = a2v - 2.0 * a3v / S + a2 * a2v / S ** 2
-    return tr_p, sum_pp, tr_pvpv, sum_pvp
+    one = np.ones_like(A)
+    return (_trace_p(A), _pp_sums(A, one, one), _pp_sums(A, V, V), _pp_sums(A, one, V))
 
 
 def typical_variance(V, mask):
     """metafor's "typical" within-study variance ``s² = (k-1) Σw / ((Σw)² - Σw²)``, w = 1/v.
 
     Higgins & Thompson (2002); metafor ``vt`` with ``i2def="1"``: (k-p)/tr(P).
-    NaN for k < 2.
+    ``(Σw)² - Σw² = Σ_i w_i Σ_{j≠i} w_j`` is summed in that form because the
+    difference loses every digit when one weight is 1e15 times the others
+    (I² then came out 0). Weights are scaled by their maximum against
+    overflow. NaN for k < 2.
     """
     W = np.where(mask, 1.0 / V, 0.0)
-    S = W.sum(axis=1)
+    m = W.max(axis=1, keepdims=True)
     k = mask.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(k > 1, (k - 1) * S / (S * S - (W * W).sum(axis=1)), np.nan)
+        Wn = W / m
+        return np.where(k > 1, (k - 1) / (m[:, 0] * _trace_p(Wn)), np.nan)
 
 
 # ---------------------------------------------------------------------------
@@ -193,8 +226,7 @@ def typical_variance(V, mask):
 def _raw_dl(Y, V, mask, k):
     W = np.where(mask, 1.0 / V, 0.0)
     q, _ = generalized_q(Y, V, mask, np.zeros(Y.shape[0]))
-    tr_p = W.sum(axis=1) - (W * W).sum(axis=1) / W.sum(axis=1)
-    return (q - (k - 1)) / tr_p
+    return (q - (k - 1)) / _trace_p(W)
 
 
 def _raw_he(Y, V, mask, k):
@@ -311,38 +343,47 @@ def _score(method, Y, V, mask, k, tau2):
     """
     W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
     S = W.sum(axis=1)
-    mu = (W * Y).sum(axis=1) / S
-    PY = np.where(mask, W * (Y - mu[:, None]), 0.0)      # P y
+    _, r = _residuals(Y, W, mask)
+    PY = W * r                                            # P y
     if method == "EB":
-        q = (PY * np.where(mask, Y - mu[:, None], 0.0)).sum(axis=1)
-        return q * k / (k - 1) - k, S
+        return (PY * r).sum(axis=1) * k / (k - 1) - k, S
     ypy = (PY * PY).sum(axis=1)                           # y'PPy
-    w2 = (W * W).sum(axis=1)
     if method == "ML":
-        return ypy - S, w2
-    tr_p = S - w2 / S
-    tr_pp = w2 - 2.0 * (W ** 3).sum(axis=1) / S + w2 * w2 / S ** 2
-    return ypy - tr_p, tr_pp
+        return ypy - S, (W * W).sum(axis=1)
+    # tr(P) and tr(PP) as same-signed sums: the power-sum forms cancel to 0
+    # (a Fisher step of -inf) when one weight is ~1e10 times the others
+    one = np.ones_like(W)
+    return ypy - _trace_p(W), _pp_sums(W, one, one)
+
+
+_MAX_HALVINGS = 2200   # halving any finite double 2200 times gives 0 (2^-2200 < 2^-1074)
 
 
 def _halve_to_nonnegative(tau2, adj):
-    """metafor: ``while (tau2 + adj < tau2.min) adj <- adj/2`` with tau2.min = 0."""
+    """metafor: ``while (tau2 + adj < tau2.min) adj <- adj/2`` with tau2.min = 0.
+
+    The caller passes finite steps only (metafor loops for ever on -Inf);
+    the loop is bounded anyway, and a step still too long then is cut to
+    land on 0.
+    """
     adj = np.where(np.isnan(adj), 0.0, adj)
     # from exactly 0 metafor halves a negative step until it underflows to 0
     adj = np.where((tau2 <= 0) & (adj < 0), 0.0, adj)
     bad = tau2 + adj < 0
-    while bad.any():
+    for _ in range(_MAX_HALVINGS):
+        if not bad.any():
+            break
         adj = np.where(bad, adj / 2.0, adj)
         bad = tau2 + adj < 0
-    return adj
+    return np.where(bad, -tau2, adj)
 
 
 def _loglik(method, Y, V, mask, tau2):
     """ML / REML log-likelihood up to constants common to all τ² (metafor ll0check)."""
     W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
     S = W.sum(axis=1)
-    mu = (W * Y).sum(axis=1) / S
-    rss = (W * np.where(mask, Y - mu[:, None], 0.0) ** 2).sum(axis=1)
+    _, r = _residuals(Y, W, mask)
+    rss = (W * r * r).sum(axis=1)
     ll = -0.5 * np.log(np.where(mask, V + tau2[:, None], 1.0)).sum(axis=1) - 0.5 * rss
     if method == "REML":
         ll = ll - 0.5 * np.log(S)
@@ -364,12 +405,22 @@ def _fisher_scoring_pass(method, Y, V, mask, k, tol, maxiter):
             break
         old = tau2[idx]
         u, info = _score(method, Y[idx], V[idx], mask[idx], k[idx], old)
-        new = old + _halve_to_nonnegative(old, u / info)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            adj = u / info
+        # a non-finite step (zero or overflowing information) cannot be
+        # halved into range: leave the row unconverged for the root finder
+        broken = ~np.isfinite(adj)
+        new = old + _halve_to_nonnegative(old, np.where(broken, 0.0, adj))
         tau2[idx] = new
         iterations[idx] += 1
-        done = np.abs(new - old) <= tol * (new + 1e-4 * s2[idx])
-        converged[idx[done]] = True
-        active[idx[done]] = False
+        step = np.abs(new - old)
+        # The absolute floor tol·1e-4·s² lets steps creeping down to the
+        # boundary stop; it must not stop an upward climb (u > 0) whose steps
+        # are tiny only because Σw is huge at small τ² (EB with vi ratio 1e16
+        # "converged" at τ² = 1e-18 beside a root at 2.4e-3).
+        done = (step <= tol * (new + 1e-4 * s2[idx])) & ((u <= 0) | (step <= tol * new))
+        converged[idx[done & ~broken]] = True
+        active[idx[done | broken]] = False
     return tau2, iterations, converged
 
 
