@@ -344,6 +344,7 @@ class Method:
     label: str                     # in table titles ("REML", "MH", "Peto")
     long_label: str                # on a pooled row ("Mantel-Haenszel", "inverse variance")
     iterative: bool = False        # an iterative estimator (may fail to converge)
+    fisher_scoring: bool = False   # tau² by Fisher scoring (metafor's REML, ML, EB)
     inverse_variance: bool = True  # pools yi, vi (else the raw counts)
     measures: tuple[str, ...] | None = None   # the measures it pools (None: every measure)
     hksj: bool = True              # takes --hksj (metafor test="knha")
@@ -393,15 +394,15 @@ for _m in (
            default_measure={1: "OR", 2: "OR"}, revman="Peto"),
     Method("DL", "random", "DL", "DerSimonian-Laird"),
     Method("REML", "random", "REML", "restricted maximum likelihood", iterative=True,
-           fallback="try --method PM or DL"),
-    Method("ML", "random", "ML", "maximum likelihood", iterative=True,
+           fisher_scoring=True, fallback="try --method PM or DL"),
+    Method("ML", "random", "ML", "maximum likelihood", iterative=True, fisher_scoring=True,
            fallback="try --method REML, PM or DL"),
     Method("PM", "random", "PM", "Paule-Mandel", iterative=True, fallback="try --method DL"),
     Method("HE", "random", "HE", "Hedges"),
     Method("SJ", "random", "SJ", "Sidik-Jonkman"),
     Method("HS", "random", "HS", "Hunter-Schmidt"),
-    Method("EB", "random", "EB", "empirical Bayes", iterative=True,
-           fallback="try --method REML, PM or DL"),
+    Method("EB", "random", "EB", "empirical Bayes", iterative=True, fisher_scoring=True,
+           fallback="try --method PM (the same estimator, found by root finding) or DL"),
     Method("GLMM", "glmm", "GLMM", "binomial-normal GLMM", iterative=True, inverse_variance=False,
            measures=("PLO", "OR"), hksj=False, default_measure={1: "PLO", 2: "OR"}, revman="GLMM"),
 ):

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
 
-TWO_ARM_MEASURES = ("RR", "OR", "RD")
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -412,7 +412,7 @@ def bayes_re(yi, vi, *, prior_tau="halfnormal:0.5", prior_mu="flat", level: floa
     theta_sd = math.sqrt(float(np.sum(w * (post.mu_var + (post.mu_mean - theta_mean) ** 2))))
 
     m = measure.upper() if measure else None
-    null = 0.0 if m in TWO_ARM_MEASURES else None
+    null = 0.0 if m is not None and registry.measure(m).two_arm else None
     p_benefit = None
     if null is not None:
         # P(mu > 0) = sum_j w_j Phi(mean_j / sd_j); log_ndtr keeps tiny tails exact.

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
-from msc_meta.pooling.metareg import REG_METHODS, MetaRegression, fit_mods
+from msc_meta.pooling.metareg import MetaRegression, _raw_counts_only, fit_mods, regression_methods
 
 FEW_STUDIES = 10
 FEW_STUDIES_WARNING = ("fewer than 10 studies: small-study tests have too little power "
@@ -108,9 +109,9 @@ def _check(yi, vi, method):
     if yi.shape != vi.shape or yi.ndim != 1:
         raise ComputationError("yi and vi must be 1-D arrays of the same length")
     method = method.upper()
-    if method not in REG_METHODS:
+    if method not in regression_methods():
         raise UsageError(f"small-study tests need an inverse-variance model: method {method} "
-                         f"is not available (choose one of {', '.join(REG_METHODS)})")
+                         f"is not available (choose one of {', '.join(regression_methods())})")
     return yi, vi, method
 
 
@@ -270,7 +271,7 @@ class SmallStudyAnalysis:
 
 def study_sizes(lines, measure) -> np.ndarray:
     """escalc's ni: n_t for single-arm measures, n_t + n_c for two-arm ones."""
-    two_arm = measure in ("RR", "OR", "RD")
+    two_arm = registry.measure(measure).two_arm
     return np.array([s.n_t + ((s.n_c or 0) if two_arm else 0) for s in lines], dtype=float)
 
 
@@ -282,7 +283,7 @@ def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, 
     from msc_meta.pooling.metareg import INVERSE_VARIANCE_ONLY, _study_notes
 
     method = (method or "REML").upper()
-    if method in ("MH", "PETO"):
+    if _raw_counts_only(method):
         raise UsageError(INVERSE_VARIANCE_ONLY.format(what="bias", method=method))
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                         method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm)

@@ -29,9 +29,18 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import special
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
 
-REG_METHODS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+def regression_methods() -> tuple[str, ...]:
+    """The methods a meta-regression fits: the inverse-variance ones (FE and every tau² estimator)."""
+    return registry.methods(inverse_variance=True)
+
+
+def _raw_counts_only(method) -> bool:
+    """MH and Peto pool raw 2x2 tables: no yi, vi to regress, cumulate or test."""
+    spec = registry.method(method) if registry.is_method(method) else None
+    return spec is not None and spec.kind == "common" and not spec.inverse_variance
 
 # metafor's tight fixture control (threshold = tol = 1e-12): we always want the
 # exact root, never metafor's default 1e-5 stopping point.
@@ -212,10 +221,10 @@ def tau2_mods(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, method: str) -> tup
     tau2_he = float((ymc @ P_ols @ ymc - np.trace(P_ols * vi[None, :])) / (k - p))
     if method == "HE":
         return max(0.0, tau2_he), None
-    if method in ("ML", "REML", "EB"):
+    if registry.method(method).fisher_scoring:
         return _tau2_fisher_scoring(ymc, vi, X, method, max(0.0, tau2_he))
     raise UsageError(f"method {method} is not available for meta-regression "
-                     f"(choose one of {', '.join(REG_METHODS)})")
+                     f"(choose one of {', '.join(regression_methods())})")
 
 
 def _tau2_fisher_scoring(ymc, vi, X, method, tau2):
@@ -324,9 +333,9 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
     the adjusted R² of the weighted least-squares regression.
     """
     method = method.upper()
-    if method not in REG_METHODS:
+    if method not in regression_methods():
         raise UsageError(f"method {method} is not available for meta-regression "
-                         f"(choose one of {', '.join(REG_METHODS)})")
+                         f"(choose one of {', '.join(regression_methods())})")
     yi = np.asarray(yi, dtype=float)
     vi = np.asarray(vi, dtype=float)
     X = np.asarray(X, dtype=float)
@@ -640,7 +649,7 @@ def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, meas
     from msc_meta.pooling.analysis import Excluded, run_pool
 
     method = (method or "REML").upper()
-    if method in ("MH", "PETO"):
+    if _raw_counts_only(method):
         raise UsageError(INVERSE_VARIANCE_ONLY.format(what="regress", method=method))
     terms = parse_mods(mods)
     for term in terms:
@@ -689,7 +698,7 @@ def _study_notes(lines, rows, measure, cc) -> list[str]:
     if n_cc:
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
                      f"stud{'ies' if n_cc > 1 else 'y'}")
-    two_arm = measure in ("RR", "OR", "RD")
+    two_arm = registry.measure(measure).two_arm
     if not two_arm:
         arms = sum(1 for r in rows if r.is_comparison)
         if arms:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from msc_meta._dist import chdtrc, chdtri, ndtr, ndtri, stdtr, stdtrit
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.results import PoolResult
 from msc_meta.pooling.tau2 import (
@@ -399,7 +400,7 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None) -> PoolResult:
         tau2_ci_low=_opt(fit.tau2_ci_low[g]), tau2_ci_high=_opt(fit.tau2_ci_high[g]),
         i2_ci_low=_opt(fit.i2_ci_low[g]), i2_ci_high=_opt(fit.i2_ci_high[g]),
         h2_ci_low=_opt(fit.h2_ci_low[g]), h2_ci_high=_opt(fit.h2_ci_high[g]),
-        iterations=int(fit.iterations[g]) if fit.method in ("REML", "ML", "EB") else None,
+        iterations=int(fit.iterations[g]) if registry.method(fit.method).fisher_scoring else None,
         notes=fit.notes[g],
     )
 

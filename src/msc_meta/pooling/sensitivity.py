@@ -305,10 +305,10 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
     """
     from msc_meta.pooling.analysis import run_pool
     from msc_meta.pooling.bias import study_sizes
-    from msc_meta.pooling.metareg import INVERSE_VARIANCE_ONLY, _study_notes
+    from msc_meta.pooling.metareg import INVERSE_VARIANCE_ONLY, _raw_counts_only, _study_notes
 
     method = (method or "REML").upper()
-    if method in ("MH", "PETO"):
+    if _raw_counts_only(method):
         raise UsageError(INVERSE_VARIANCE_ONLY.format(what="sensitivity", method=method))
     if order_by is not None:
         table.require_column(order_by)

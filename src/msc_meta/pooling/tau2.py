@@ -44,20 +44,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msc_meta import registry
 from msc_meta.errors import ComputationError, InputError, UsageError
 
-TAU2_METHODS = ("DL", "REML", "ML", "PM", "HE", "SJ", "HS", "EB")
-ITERATIVE = ("REML", "ML", "EB")
 
 DEFAULT_TOL = 1e-10
 DEFAULT_MAXITER = 1000
 METAFOR_MAXITER = 100      # rma.uni's default control$maxiter for Fisher scoring
 
-_ALTERNATIVE = {
-    "REML": "try --method PM or DL",
-    "ML": "try --method REML, PM or DL",
-    "EB": "try --method PM (the same estimator, found by root finding) or DL",
-}
 
 
 @dataclass(frozen=True)
@@ -608,11 +602,12 @@ def _se_tau2(method, Y, V, mask, k, tau2):
 
 def check_method(method) -> str:
     m = str(method).upper()
-    if m == "FE" or m in TAU2_METHODS:
+    if registry.is_method(m) and registry.method(m).inverse_variance:
         return m
-    if m in ("MH", "PETO"):
+    if registry.is_method(m):
         raise UsageError(f"method {m} is not an inverse-variance model; use msc_meta.pooling.mh")
-    raise UsageError(f"unknown method {method!r}: choose FE or one of {', '.join(TAU2_METHODS)}")
+    raise UsageError(f"unknown method {method!r}: choose one of "
+                     f"{', '.join(registry.methods(inverse_variance=True))}")
 
 
 def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> Tau2Estimate:
@@ -648,7 +643,7 @@ def estimate_tau2(method, Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_M
     tau2 = np.maximum(raw, 0.0)
     messages = tuple(
         None if ok else (f"{method} did not converge in {maxiter} iterations (Fisher scoring, then root "
-                         f"finding on the score); {_ALTERNATIVE[method]}")
+                         f"finding on the score); {registry.method(method).fallback}")
         for ok in converged
     )
     tau2 = np.where(converged, tau2, np.nan)
@@ -708,7 +703,5 @@ def tau2_eb(Y, V, mask=None, *, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER):
     return _public("EB", Y, V, mask, tol=tol, maxiter=maxiter)
 
 
-TAU2_FUNCTIONS = {
-    "DL": tau2_dl, "REML": tau2_reml, "ML": tau2_ml, "PM": tau2_pm,
-    "HE": tau2_he, "SJ": tau2_sj, "HS": tau2_hs, "EB": tau2_eb,
-}
+# the estimator of each random-effects method of the registry, by name (tau2_reml, ...)
+TAU2_FUNCTIONS = {name: globals()[f"tau2_{name.lower()}"] for name in registry.methods(kind="random")}
