@@ -147,18 +147,18 @@ def check_measure_method(measure: str, method: str) -> None:
 
 
 def _method(value) -> str:
-    name = str(value).upper()
-    if not registry.is_method(name):
-        raise OptionError(f"{{method:{_quote(name)}}}: unknown method; choose one of "
-                          f"{', '.join(registry.methods())}")
-    return name
+    return _registered("method", value, registry.is_method, registry.methods())
 
 
 def _measure(value) -> str:
+    return _registered("measure", value, registry.is_measure, registry.measures())
+
+
+def _registered(option, value, known, names) -> str:
     name = str(value).upper()
-    if not registry.is_measure(name):
-        raise OptionError(f"{{measure:{_quote(name)}}}: unknown measure; choose one of "
-                          f"{', '.join(registry.measures())}")
+    if not known(name):
+        raise OptionError(f"{{{option}:{_quote(name)}}}: unknown {option}; choose one of "
+                          f"{', '.join(names)}")
     return name
 
 
