@@ -335,3 +335,14 @@ def test_bayes_and_export_return_promptly_on_the_hang_table(cmd, tmp_path):
     else:
         proc, _ = _run_cli(args, _csv(HANG_TABLES["RR"]), tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_meta_regression_says_when_the_variance_ratio_is_extreme():
+    """fit_mods is not yet stable at ratios of 1e15: it must not print its number silently."""
+    yi = np.array([0.0, 0.3, -0.2, 0.5])
+    vi = np.array([1e-16, 0.05, 0.08, 0.1])
+    X = np.column_stack([np.ones(4), np.array([1.0, 2.0, 3.0, 4.0])])
+    fit = fit_mods(yi, vi, X, names=["intercept", "x"], method="DL")
+    assert any("ratio of largest to smallest sampling variance" in n for n in fit.notes)
+    ordinary = fit_mods(yi, np.array([0.02, 0.05, 0.08, 0.1]), X, names=["intercept", "x"], method="DL")
+    assert not any("ratio of largest" in n for n in ordinary.notes)

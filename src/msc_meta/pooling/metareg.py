@@ -31,6 +31,7 @@ from scipy import special
 
 from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
+from msc_meta.pooling.rma import VARIANCE_RATIO_WARN, variance_ratio_note
 
 def regression_methods() -> tuple[str, ...]:
     """The methods a meta-regression fits: the inverse-variance ones (FE and every tau² estimator)."""
@@ -350,6 +351,11 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
         raise ComputationError("meta-regression needs finite yi and vi")
     if np.any(vi <= 0):
         raise ComputationError("meta-regression needs positive sampling variances")
+    ratio = float(np.max(vi) / np.min(vi))
+    if ratio >= VARIANCE_RATIO_WARN:
+        # the k x k fit below loses digits at such ratios (the intercept-only
+        # engine of rma.py does not): say so rather than print a number silently
+        notes.append(variance_ratio_note(ratio) + "; the meta-regression fit may be imprecise here")
     X, names, dropped = drop_redundant_columns(X, names)
     if dropped:
         notes.append(f"redundant predictors dropped from the model (as metafor): {', '.join(dropped)}")
