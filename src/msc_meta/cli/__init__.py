@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bayes": ("msc_meta.cli.bayes", "bayes", "Bayesian random-effects meta-analysis by numerical integration."),
     "fragility": ("msc_meta.cli.fragility", "fragility", "Fragility index of each two-arm result."),
     "export": ("msc_meta.cli.export", "export", "Export per-study and pooled results to CSV or JSON."),
+    "report": ("msc_meta.cli.report", "report", "Write one self-contained HTML report: pool, forest plot, sensitivity, methods, provenance."),
 }
 
 
