@@ -473,7 +473,8 @@ margin:1rem 0 .3rem}
 table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.9rem;max-width:100%}
 th,td{border:1px solid #888;padding:.25rem .5rem;vertical-align:top;text-align:left}
 th{background:#e8eef5}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-table.provenance td{font-size:.85rem}q.quote{font-family:Georgia,"DejaVu Serif",serif}
+table.provenance td{font-size:.85rem}table.provenance td:nth-child(5){overflow-wrap:anywhere;
+max-width:12rem}table.provenance td:nth-child(6),table.provenance td:nth-child(7){min-width:14rem}q.quote{font-family:Georgia,"DejaVu Serif",serif}
 figure{margin:1rem 0;border:1px solid #ccc;padding:.3rem}figure svg{width:100%;height:auto;display:block}
 .small{font-size:.85rem;color:#444}.headline{font-size:1.1rem;background:#f3f6fa;
 border-left:4px solid #1f4e79;padding:.5rem .8rem}.guidance{background:#fff8e1;padding:.4rem .6rem}
