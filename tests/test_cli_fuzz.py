@@ -110,7 +110,8 @@ class Case:
                                     str(self.tmp),                       # a folder
                                     str(self._package_data() / f"out{n}.csv")])
         suffix = {"forest": [".png", ".svg", ".pdf"], "export": [".csv", ".json"],
-                  "bias": [".png", ".svg"], "regress": [".png", ".svg"]}.get(command, [".png"])
+                  "bias": [".png", ".svg"], "regress": [".png", ".svg"],
+                  "report": [".html"]}.get(command, [".png"])
         return str(self.tmp / f"out{n}{self.rnd.choice(suffix)}")
 
     @staticmethod
@@ -242,8 +243,8 @@ def build_args(rnd, tmp, name, command, datasets, counter):
         if value is None:
             continue
         args += [flag, value]
-    if name == "export":
-        # export needs --outcome or --all (not both): keep it valid unless fuzzed
+    if name in ("export", "report"):
+        # export and report need --outcome or --all (not both): keep it valid unless fuzzed
         has_outcome = "--outcome" in args
         if "--all" in args and (has_outcome or "--timepoint" in args or "--unit" in args):
             args.remove("--all")

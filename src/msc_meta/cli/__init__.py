@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fragility": ("msc_meta.cli.fragility", "fragility", "Fragility index of each two-arm result."),
     "export": ("msc_meta.cli.export", "export", "Export per-study and pooled results to CSV or JSON."),
     "lock": ("msc_meta.cli.lock", "lock", "Write every curated number and pooled result to a lock file (check --lock)."),
+    "report": ("msc_meta.cli.report", "report", "Write one self-contained HTML report: pool, forest plot, sensitivity, methods, provenance."),
 }
 
 
