@@ -106,6 +106,7 @@ class Measure:
     test_null_text: str = ""       # what theta = 0 means, where it is not "no effect"
     family: str = "counts"         # the input type, one of FAMILIES
     bounds: tuple[float, float] | None = None   # range on the natural scale, for linear axes
+    reference: str = ""            # where the measure is defined, beyond escalc (plain text)
     positive: tuple[str, ...] = ()  # inputs that must be > 0 (their log is taken: ROM, MNLN)
     scales: tuple[Scale, ...] = ()  # GEN: the scales it can be on (the first is the default)
 
@@ -256,7 +257,9 @@ for _m in (
             test_null_text="proportion = 0.5", bounds=(0.0, 1.0)),
     Measure("PFT", "Proportion", "Proportion", "Freeman-Tukey double arcsine",
             "Double arcsine proportion", COUNTS_ONE_ARM, _E + "double_arcsine_proportion",
-            back="ipft", uses_cc=False, test_null_text="proportion = 0", bounds=(0.0, 1.0)),
+            back="ipft", uses_cc=False, test_null_text="proportion = 0", bounds=(0.0, 1.0),
+            reference="Freeman MF, Tukey JW (1950). Ann Math Stat 21:607-611; Miller JJ (1978). "
+                      "Am Stat 32:138."),
     Measure("PAS", "Proportion", "Proportion", "arcsine square root", "Arcsine proportion",
             COUNTS_ONE_ARM, _E + "arcsine_proportion", back="iarcsin", uses_cc=False,
             test_null_text="proportion = 0", bounds=(0.0, 1.0)),
@@ -350,6 +353,8 @@ class Method:
     hksj: bool = True              # takes --hksj (metafor test="knha")
     fallback: str = ""             # what to try when it does not converge
     revman: str = "IV"             # RevMan's name of the method in a forest plot's header
+    metafor: str = ""              # the metafor call it reproduces
+    reference: str = ""            # where the method is defined (plain text)
     default_measure: dict = field(default_factory=dict)   # arms -> the measure it implies
 
     @property
@@ -386,25 +391,37 @@ def methods(*, kind: str | None = None, inverse_variance: bool | None = None) ->
 
 
 for _m in (
-    Method("FE", "common", "FE", "inverse variance"),
+    Method("FE", "common", "FE", "inverse variance",
+           metafor='rma(method="FE")', reference=''),
     Method("MH", "common", "MH", "Mantel-Haenszel", inverse_variance=False,
            measures=("RR", "OR", "RD"), hksj=False, default_measure={1: "RR", 2: "RR"},
-           revman="M-H"),
+           revman="M-H",
+           metafor='rma.mh()', reference='Mantel N, Haenszel W (1959). J Natl Cancer Inst 22:719-748; Greenland S, Robins JM (1985). Biometrics 41:55-68; Robins J, Breslow N, Greenland S (1986). Biometrics 42:311-323; Sato T, Greenland S, Robins JM (1989). Biometrics 45:1323-1324.'),
     Method("PETO", "common", "Peto", "Peto", inverse_variance=False, measures=("OR",), hksj=False,
-           default_measure={1: "OR", 2: "OR"}, revman="Peto"),
-    Method("DL", "random", "DL", "DerSimonian-Laird"),
+           default_measure={1: "OR", 2: "OR"}, revman="Peto",
+           metafor='rma.peto()', reference='Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). Prog Cardiovasc Dis 27:335-371.'),
+    Method("DL", "random", "DL", "DerSimonian-Laird",
+           metafor='rma(method="DL")', reference='DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Control Clin Trials 7:177-188.'),
     Method("REML", "random", "REML", "restricted maximum likelihood", iterative=True,
-           fisher_scoring=True, fallback="try --method PM or DL"),
+           fisher_scoring=True, fallback="try --method PM or DL",
+           metafor='rma(method="REML")', reference='Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the random-effects model. J Educ Behav Stat 30:261-293.'),
     Method("ML", "random", "ML", "maximum likelihood", iterative=True, fisher_scoring=True,
-           fallback="try --method REML, PM or DL"),
-    Method("PM", "random", "PM", "Paule-Mandel", iterative=True, fallback="try --method DL"),
-    Method("HE", "random", "HE", "Hedges"),
-    Method("SJ", "random", "SJ", "Sidik-Jonkman"),
-    Method("HS", "random", "HS", "Hunter-Schmidt"),
+           fallback="try --method REML, PM or DL",
+           metafor='rma(method="ML")', reference='Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the random-effects model. J Educ Behav Stat 30:261-293.'),
+    Method("PM", "random", "PM", "Paule-Mandel", iterative=True, fallback="try --method DL",
+           metafor='rma(method="PM")', reference='Paule RC, Mandel J (1982). Consensus values and weighting factors. J Res Natl Bur Stand 87:377-385.'),
+    Method("HE", "random", "HE", "Hedges",
+           metafor='rma(method="HE")', reference='Hedges LV (1983). A random effects model for effect sizes. Psychol Bull 93:388-395.'),
+    Method("SJ", "random", "SJ", "Sidik-Jonkman",
+           metafor='rma(method="SJ")', reference='Sidik K, Jonkman JN (2005). Simple heterogeneity variance estimation for meta-analysis. J R Stat Soc C 54:367-384.'),
+    Method("HS", "random", "HS", "Hunter-Schmidt",
+           metafor='rma(method="HS")', reference='Hunter JE, Schmidt FL (2004). Methods of Meta-Analysis, 2nd ed. Sage.'),
     Method("EB", "random", "EB", "empirical Bayes", iterative=True, fisher_scoring=True,
-           fallback="try --method PM (the same estimator, found by root finding) or DL"),
+           fallback="try --method PM (the same estimator, found by root finding) or DL",
+           metafor='rma(method="EB")', reference='Morris CN (1983). Parametric empirical Bayes inference. J Am Stat Assoc 78:47-55.'),
     Method("GLMM", "glmm", "GLMM", "binomial-normal GLMM", iterative=True, inverse_variance=False,
-           measures=("PLO", "OR"), hksj=False, default_measure={1: "PLO", 2: "OR"}, revman="GLMM"),
+           measures=("PLO", "OR"), hksj=False, default_measure={1: "PLO", 2: "OR"}, revman="GLMM",
+           metafor='rma.glmm()', reference='Stijnen T, Hamza TH, Ozdemir P (2010). Random effects meta-analysis of event outcome in the framework of the generalized linear mixed model. Stat Med 29:3046-3067.'),
 ):
     register_method(_m)
 

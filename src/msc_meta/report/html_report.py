@@ -336,25 +336,6 @@ REFERENCES = {
                "<i>J Stat Softw</i> 36(3):1–48.",
     "handbook": "Higgins JPT, Thomas J, Chandler J, et al. (eds) (2023). <i>Cochrane Handbook for "
                 "Systematic Reviews of Interventions</i>, version 6.4. Cochrane.",
-    "DL": "DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. <i>Control Clin Trials</i> "
-          "7:177–188.",
-    "REML": "Viechtbauer W (2005). Bias and efficiency of meta-analytic variance estimators in the "
-            "random-effects model. <i>J Educ Behav Stat</i> 30:261–293.",
-    "PM": "Paule RC, Mandel J (1982). Consensus values and weighting factors. <i>J Res Natl Bur "
-          "Stand</i> 87:377–385.",
-    "HE": "Hedges LV (1983). A random effects model for effect sizes. <i>Psychol Bull</i> 93:388–395.",
-    "SJ": "Sidik K, Jonkman JN (2005). Simple heterogeneity variance estimation for meta-analysis. "
-          "<i>J R Stat Soc C</i> 54:367–384.",
-    "HS": "Hunter JE, Schmidt FL (2004). <i>Methods of Meta-Analysis</i>, 2nd ed. Sage.",
-    "EB": "Morris CN (1983). Parametric empirical Bayes inference. <i>J Am Stat Assoc</i> 78:47–55.",
-    "MH": "Mantel N, Haenszel W (1959). <i>J Natl Cancer Inst</i> 22:719–748; Greenland S, Robins JM "
-          "(1985). <i>Biometrics</i> 41:55–68; Robins J, Breslow N, Greenland S (1986). "
-          "<i>Biometrics</i> 42:311–323; Sato T, Greenland S, Robins JM (1989). <i>Biometrics</i> "
-          "45:1323–1324.",
-    "PETO": "Yusuf S, Peto R, Lewis J, Collins R, Sleight P (1985). <i>Prog Cardiovasc Dis</i> "
-            "27:335–371.",
-    "GLMM": "Stijnen T, Hamza TH, Özdemir P (2010). Random effects meta-analysis of event outcome in "
-            "the framework of the generalized linear mixed model. <i>Stat Med</i> 29:3046–3067.",
     "hksj": "Hartung J, Knapp G (2001). <i>Stat Med</i> 20:3875–3889; Sidik K, Jonkman JN (2002). "
             "<i>Stat Med</i> 21:3153–3159.",
     "pi": "Higgins JPT, Thompson SG, Spiegelhalter DJ (2009). A re-evaluation of random-effects "
@@ -363,8 +344,6 @@ REFERENCES = {
           "<i>Stat Med</i> 21:1539–1558.",
     "qprofile": "Viechtbauer W (2007). Confidence intervals for the amount of heterogeneity in "
                 "meta-analysis. <i>Stat Med</i> 26:37–52.",
-    "PFT": "Freeman MF, Tukey JW (1950). <i>Ann Math Stat</i> 21:607–611; Miller JJ (1978). "
-           "<i>Am Stat</i> 32:138.",
     "exact": "Clopper CJ, Pearson ES (1934). <i>Biometrika</i> 26:404–413.",
     "wilson": "Wilson EB (1927). <i>J Am Stat Assoc</i> 22:209–212.",
     "influence": "Viechtbauer W, Cheung MWL (2010). Outlier and influence diagnostics for "
@@ -391,8 +370,8 @@ def _methods(section) -> tuple[list[str], list[str]]:
     said.append(f"Effect measure: {esc(m.title.lower())} (<code>{esc(m.name)}</code>), analysed on the "
                 f"{esc(m.scale)} scale as metafor <code>escalc(measure=\"{esc(m.name)}\")</code>; "
                 f"estimates are shown back-transformed ({esc(m.natural)}).")
-    if a.measure == "PFT":
-        refs.append("PFT")
+    if m.reference:
+        refs.append(m.reference)
     if m.uses_cc and a.cc > 0:
         said.append(f"A study with a zero cell gets {a.cc:g} added to every cell "
                     f"(<code>escalc(add={a.cc:g}, to=\"only0\")</code>).")
@@ -403,25 +382,17 @@ def _methods(section) -> tuple[list[str], list[str]]:
         said.append("Only one study could be pooled: the result is that study's own estimate with a "
                     f"Wald {a.level:g}% CI; no model was fitted.")
     elif method.kind == "common":
-        what = {"FE": "the inverse-variance common-effect model (metafor <code>rma(method=\"FE\")</code>)",
-                "MH": "the Mantel-Haenszel method (metafor <code>rma.mh()</code>)",
-                "PETO": "Peto's one-step odds ratio (metafor <code>rma.peto()</code>)"}.get(
-                    method.name, esc(method.long_label))
-        said.append(f"Pooled with {what}.")
-        if method.name in ("MH", "PETO"):
-            refs.append(method.name)
+        said.append(f"Pooled with a common-effect model: {esc(method.long_label)} (metafor "
+                    f"<code>{esc(method.metafor)}</code>).")
     elif method.kind == "glmm":
-        said.append("Pooled with a binomial-normal generalised linear mixed model (exact binomial "
-                    "likelihood; metafor <code>rma.glmm()</code>).")
-        refs.append("GLMM")
+        said.append(f"Pooled with a {esc(method.long_label)} (exact binomial likelihood; metafor "
+                    f"<code>{esc(method.metafor)}</code>).")
     else:
         said.append(f"Pooled with a random-effects model, τ² estimated by {esc(method.long_label)} "
-                    f"(<code>{esc(method.name)}</code>; metafor <code>rma(method=\"{esc(method.name)}\")"
-                    f"</code>), shown beside the inverse-variance common-effect model.")
-        if method.name in REFERENCES:
-            refs.append(method.name)
-        elif method.name == "ML":
-            refs.append("REML")
+                    f"(<code>{esc(method.name)}</code>; metafor <code>{esc(method.metafor)}</code>), "
+                    "shown beside the inverse-variance common-effect model.")
+    if a.k > 1 and method.reference:
+        refs.append(method.reference)
     if a.k > 1 and fit is not None:
         if fit.hksj:
             said.append(f"The {a.level:g}% CI uses the Hartung-Knapp-Sidik-Jonkman adjustment "
@@ -534,7 +505,8 @@ def _section_html(section: ReportSection, many: bool) -> str:
     parts.append("<h3>Methods</h3>")
     parts.append("".join(f"<p>{s}</p>" for s in said))
     parts.append("<h4>References</h4>")
-    parts.append("<ol>" + "".join(f"<li>{REFERENCES[r]}</li>" for r in refs) + "</ol>")
+    # a key of REFERENCES, or a measure's or method's own reference (plain text from the registry)
+    parts.append("<ol>" + "".join(f"<li>{REFERENCES.get(r, esc(r))}</li>" for r in refs) + "</ol>")
     parts.append(_provenance_block(section))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
