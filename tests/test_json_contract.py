@@ -184,7 +184,7 @@ def test_by_document_is_a_list_with_group_and_subgroup_test():
     for element in doc:
         check_schema(element)
         assert element["subgroup_test"] == {"by": "route", "q_between": 2.5, "df": 1, "pval": 0.11,
-                                            "groups": ["iv", "local"]}
+                                            "n_groups": 2, "in_test": True}
 
 
 # ---------------------------------------------------------------- through the CLI, vs metafor

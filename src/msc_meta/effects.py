@@ -76,8 +76,14 @@ class EffectSizes:
         subset of the effect sizes: many groups are computed in one call and
         then split.
         """
-        index = np.arange(self.k)[index]
-        pick = lambda seq: tuple(seq[i] for i in index) if seq else seq   # noqa: E731
+        if isinstance(index, slice):        # a view: O(length of the slice), not O(k)
+            def pick(seq):
+                return tuple(seq[index]) if seq else seq
+        else:
+            index = np.asarray(index, dtype=int)
+
+            def pick(seq):
+                return tuple(seq[i] for i in index) if seq else seq
         return replace(self, yi=self.yi[index], vi=self.vi[index], ni=self.ni[index],
                        keep=self.keep[index], reasons=pick(self.reasons),
                        cc_added=self.cc_added[index], notes=pick(self.notes))

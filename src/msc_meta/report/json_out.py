@@ -44,7 +44,7 @@ STUDY_EXTENSION_KEYS = ("row", "cc_added", "multiarm", "members", "member_rows",
 COMMON_KEYS = ("method", "k", "theta", "se", "theta_ci_low", "theta_ci_high", "estimate",
                "ci_low", "ci_high", "stat", "pval", "q", "q_df", "q_pval", "i2", "h2",
                "test", "weights")
-SUBGROUP_TEST_KEYS = ("by", "q_between", "df", "pval", "groups")
+SUBGROUP_TEST_KEYS = ("by", "q_between", "df", "pval", "n_groups", "in_test")
 
 # PoolResult fields copied unchanged into the document.
 _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
@@ -109,7 +109,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "suggestions": [s.to_dict() for s in getattr(analysis, "suggestions", ())],
     }
     if subgroup_test is not None or analysis.group is not None:
-        doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test)
+        doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
     return jsonable(doc)
 
 
@@ -119,11 +119,14 @@ def _common_to_dict(fit) -> dict | None:
     return {name: getattr(fit, name) for name in COMMON_KEYS}
 
 
-def subgroup_test_to_dict(test) -> dict | None:
+def subgroup_test_to_dict(test, group=None) -> dict | None:
+    """The test, as every ``--by`` element carries it: how many subgroups it used and whether
+    this element's subgroup is one of them (a list of every subgroup in every element would
+    make the document grow with the square of the number of subgroups)."""
     if test is None:
         return None
     return {"by": test.by, "q_between": test.q_between, "df": test.df, "pval": test.pval,
-            "groups": list(test.groups)}
+            "n_groups": len(test.groups), "in_test": group in test.groups}
 
 
 def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
