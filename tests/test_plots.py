@@ -392,3 +392,43 @@ def test_forest_subgroup_with_nothing_to_pool(run_cli, tmp_table, tmp_path):
     text = svg_text(out)
     assert "cell_source = umbilical" in text and "Subtotal: not estimable" in text
     assert "[cell_source = umbilical] NoCounts (row 9): no counts in the source" in text
+
+
+def _label_boxes(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    return ax, renderer, [t.get_window_extent(renderer) for t in ax.texts]
+
+
+def test_funnel_labels_never_overlap_points_lines_or_each_other():
+    from msc_meta.plot.funnel import funnel_plot
+
+    yi = [-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, -1.62, 0.01, -0.47, -1.37, -0.34, 0.45, -0.02]
+    sei = [0.57, 0.44, 0.64, 0.14, 0.23, 0.08, 0.47, 0.06, 0.24, 0.27, 0.11, 0.73, 0.27]
+    labels = [f"Study with a long name {i}" for i in range(len(yi))]
+    fig = funnel_plot(yi, sei, theta=-0.71, measure="RR", labels=labels, theta_filled=-0.65)
+    ax, renderer, boxes = _label_boxes(fig)
+    assert 0 < len(boxes) <= len(yi)
+    inside = ax.get_window_extent(renderer)
+    points = [ax.transData.transform(p) for p in zip(yi, sei)]
+    lines = [ax.transData.transform((x, 0.0))[0] for x in (-0.71, -0.65)]
+    for i, box in enumerate(boxes):
+        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+        assert not any(box.overlaps(other) for other in boxes[i + 1:])
+        assert not any(box.x0 <= lx <= box.x1 for lx in lines)
+        assert sum(box.contains(px, py) for px, py in points) == 0
+    if len(boxes) < len(yi):
+        assert any("labels left out" in t.get_text() for t in fig.texts)
+
+
+def test_contour_funnel_and_natural_axis_for_logit():
+    from msc_meta.plot.funnel import funnel_plot
+
+    fig = funnel_plot([0.2, -0.5, 1.1], [0.4, 0.6, 0.9], theta=0.1, measure="PLO", contours=True)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"p < 0.01", "0.01 < p < 0.05", "0.05 < p < 0.10", "p > 0.10"} <= set(legend)
+    tops = [child for child in ax.get_children() if type(child).__name__ == "SecondaryAxis"]
+    assert tops and tops[0].get_xlabel() == "Proportion"

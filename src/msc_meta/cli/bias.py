@@ -13,6 +13,7 @@ EPILOG = """\b
 Examples:
   msc-meta bias --outcome fistula_closure --timepoint 208 --unit patient
   msc-meta bias --data my_table.csv --outcome remission --method DL --json
+  msc-meta bias --outcome fistula_closure --timepoint 208 --unit fistula --multiarm split -o funnel.png --contours
 
 \b
 Egger's test is metafor regtest(): a meta-regression of the effects on their
@@ -33,8 +34,11 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
                      help="Also draw a funnel plot (with trim-and-fill's filled studies) to FILE: "
                           ".png, .svg or .pdf (not -: stdout carries the results).",
                      stdout_ok=False)
+@click.option("--contours", is_flag=True,
+              help="Draw a contour-enhanced funnel (regions of p < 0.01, 0.05, 0.10 around no "
+                   "effect; Peters et al. 2008) instead of the pseudo-CI region.")
 def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm, as_json,
-         output, force):
+         output, force, contours):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does.
@@ -51,7 +55,8 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     if output:
         from msc_meta.plot.funnel import save_funnel
 
-        diagnostic(f"msc-meta: funnel plot written to {save_funnel(result, output, force=force)}")
+        path = save_funnel(result, output, force=force, contours=contours)
+        diagnostic(f"msc-meta: funnel plot written to {path}")
     if as_json:
         click.echo(report.dumps(report.bias_document(result)))
     else:

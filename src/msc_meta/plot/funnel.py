@@ -26,13 +26,19 @@ FEW_STUDIES = 10
 
 def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
                 yi_filled=(), sei_filled=(), theta_filled: float | None = None,
-                labels=None, title: str | None = None, note: str | None = None):
+                labels=None, title: str | None = None, note: str | None = None,
+                contours: bool = False):
     """Return a matplotlib Figure of the funnel plot (see the module doc).
 
     ``yi``/``sei``: observed studies on the analysis scale; ``theta``: the
     pooled estimate (analysis scale) the funnel is centred on;
     ``yi_filled``/``sei_filled``/``theta_filled``: trim-and-fill's imputed
-    studies and adjusted estimate; ``labels`` optional study labels.
+    studies and adjusted estimate; ``labels`` optional study labels, drawn
+    only where they overlap nothing (:func:`_place_labels`); ``contours``:
+    a contour-enhanced funnel (Peters et al. 2008, J Clin Epidemiol 61:991;
+    metafor ``funnel(refline=0, level=c(90, 95, 99), shade=...)``): the
+    regions where a study's own two-sided p is above 0.10, 0.05-0.10,
+    0.01-0.05 and below 0.01, around no effect instead of the pseudo-CI.
     """
     from scipy.special import ndtri
 
@@ -51,21 +57,28 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
                      f"(Sterne et al. 2011).")
     if note:
         notes.append(note)
-    height = 5.2 + 0.2 * len(notes)
-    bottom_in = 1.15 + 0.2 * len(notes)      # x label, legend, notes
+    lines = len(notes) + (1 if labels is not None else 0)   # room for a note on omitted labels
+    height = 5.2 + 0.2 * lines
+    bottom_in = 1.15 + 0.2 * lines           # x label, legend, notes
     fig = new_figure(6.0, height)
     ax = fig.add_axes([0.13, bottom_in / height, 0.82, (height - bottom_in - 0.95) / height])
     # background, pseudo-CI region and its edges
     span = max([abs(v - theta) for v in yi + yi_filled] + [z * se_max]) * 1.1
     x_low, x_high = theta - span, theta + span
-    ax.set_facecolor("#e6e6e6")
-    ax.fill([theta - z * se_max, theta, theta + z * se_max], [se_max, 0.0, se_max],
-            color="white", zorder=0)
-    for sign in (-1, 1):
-        ax.plot([theta, theta + sign * z * se_max], [0.0, se_max], color="#555555",
-                linestyle=":", linewidth=0.9, zorder=1)
-    ax.plot([theta, theta], [0.0, se_max], color="black", linewidth=0.9, zorder=1,
-            label=f"pooled estimate ({level:g}% pseudo-CI region)")
+    if contours:
+        x_low, x_high = min(x_low, -span), max(x_high, span)
+        _draw_contours(ax, se_max)
+        ax.plot([theta, theta], [0.0, se_max], color="black", linewidth=0.9, zorder=1,
+                label="pooled estimate")
+    else:
+        ax.set_facecolor("#e6e6e6")
+        ax.fill([theta - z * se_max, theta, theta + z * se_max], [se_max, 0.0, se_max],
+                color="white", zorder=0)
+        for sign in (-1, 1):
+            ax.plot([theta, theta + sign * z * se_max], [0.0, se_max], color="#555555",
+                    linestyle=":", linewidth=0.9, zorder=1)
+        ax.plot([theta, theta], [0.0, se_max], color="black", linewidth=0.9, zorder=1,
+                label=f"pooled estimate ({level:g}% pseudo-CI region)")
     if theta_filled is not None and math.isfinite(theta_filled):
         ax.plot([theta_filled, theta_filled], [0.0, se_max], color="black", linestyle="--",
                 linewidth=0.9, zorder=1, label="trim-and-fill estimate")
@@ -73,32 +86,19 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
     if yi_filled:
         ax.scatter(yi_filled, sei_filled, s=28, facecolors="white", edgecolors="black",
                    linewidths=0.9, zorder=3, label=f"filled by trim-and-fill ({len(yi_filled)})")
-    if labels is not None:
-        for x, y, text in zip(yi, sei, labels):
-            ax.annotate(str(text), (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7,
-                        color="#333333")
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(se_max, 0.0)
     ax.set_xlabel(registry.measure(measure).scale_title, fontsize=9)
     ax.set_ylabel("Standard error", fontsize=9)
     ax.tick_params(labelsize=8)
-    if registry.measure(measure).log_axis:
-        import numpy as np
-
-        def safe_log(v):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.log(np.clip(v, 1e-300, None))
-
-        top = ax.secondary_xaxis("top", functions=(np.exp, safe_log))
-        top.set_xlabel(registry.measure(measure).title, fontsize=9)
-        top.tick_params(labelsize=8)
-        from matplotlib.ticker import FuncFormatter, LogLocator
-
-        from matplotlib.ticker import NullFormatter
-
-        top.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        top.xaxis.set_minor_formatter(NullFormatter())
+    _natural_axis(ax, measure, x_low, x_high)
+    if labels is not None:
+        lines_x = [theta] + ([theta_filled] if theta_filled is not None
+                             and math.isfinite(theta_filled) else [])
+        omitted = _place_labels(fig, ax, yi, sei, [str(t) for t in labels], lines_x)
+        if omitted:
+            notes.append(f"{omitted} of {len(yi)} labels left out where they would overlap; "
+                         "--json lists every study.")
     # legend and notes below the axes, where they cannot hide a study
     handles, texts = ax.get_legend_handles_labels()
     fig.legend(handles, texts, loc="upper left", ncol=2, fontsize=7, frameon=False,
@@ -111,8 +111,97 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
     return fig
 
 
+def _draw_contours(ax, se_max):
+    """Regions of a study's own two-sided p around 0 (no effect on the analysis scale)."""
+    from scipy.special import ndtri
+
+    shades = ((0.01, "#9e9e9e", "p < 0.01"), (0.05, "#c4c4c4", "0.01 < p < 0.05"),
+              (0.10, "#e0e0e0", "0.05 < p < 0.10"))
+    ax.set_facecolor(shades[0][1])
+    for p, colour, label in shades:
+        z = float(ndtri(1.0 - p / 2.0))
+        ax.fill([-z * se_max, 0.0, z * se_max], [se_max, 0.0, se_max], color=colour, zorder=0,
+                label=None if p == 0.01 else label)
+    z10 = float(ndtri(0.95))
+    ax.fill([-z10 * se_max, 0.0, z10 * se_max], [se_max, 0.0, se_max], facecolor="white",
+            edgecolor="#9e9e9e", linewidth=0.4, zorder=0, label="p > 0.10")
+    ax.fill([], [], color=shades[0][1], label=shades[0][2])
+
+
+def _natural_axis(ax, measure, x_low, x_high):
+    """A second x axis on top in natural units where the analysis scale is not the natural one
+    (ratios: exp; proportions: the measure's back-transformation, inverted on a fine grid)."""
+    import numpy as np
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    spec = registry.measure(measure)
+    if spec.back == "identity" or spec.back == "ipft":   # PFT's inverse needs each study's n
+        return
+    if spec.log_axis:
+        def forward(v):
+            return np.exp(v)
+
+        def inverse(v):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(np.clip(v, 1e-300, None))
+    else:
+        from msc_meta.effects import transform_back
+
+        grid = np.linspace(x_low - 1.0, x_high + 1.0, 2001)
+        values = transform_back(measure, grid)
+
+        def forward(v):
+            return np.interp(v, grid, values)
+
+        def inverse(v):
+            return np.interp(v, values, grid)
+    top = ax.secondary_xaxis("top", functions=(forward, inverse))
+    top.set_xlabel(spec.title, fontsize=9)
+    top.tick_params(labelsize=8)
+    if spec.log_axis:
+        top.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        top.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _place_labels(fig, ax, xs, ys, labels, lines_x=()) -> int:
+    """Label each point where the label overlaps no point, no other label and no vertical
+    reference line (at ``lines_x``) and stays inside the axes (four positions tried, most
+    precise studies first); returns how many were left out."""
+    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
+    if renderer is None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        renderer = FigureCanvasAgg(fig).get_renderer()
+    points = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
+    line_px = [ax.transData.transform((x, 0.0))[0] for x in lines_x]
+    inside = ax.get_window_extent(renderer)
+    taken, omitted = [], 0
+    for i in sorted(range(len(xs)), key=lambda j: ys[j]):
+        placed = None
+        for dx, dy, ha, va in ((5, 3, "left", "bottom"), (-5, 3, "right", "bottom"),
+                               (5, -3, "left", "top"), (-5, -3, "right", "top")):
+            text = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
+                               fontsize=7, color="#333333", ha=ha, va=va, zorder=4)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            clear = (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+                     and not any(box.overlaps(other) for other in taken)
+                     and not any(box.x0 <= lx <= box.x1 for lx in line_px)
+                     and not any(box.contains(px, py) for j, (px, py) in enumerate(points) if j != i))
+            if clear:
+                placed = box
+                break
+            text.remove()
+        if placed is None:
+            omitted += 1
+        else:
+            taken.append(placed)
+    return omitted
+
+
 def funnel_from_bias(bias, *, theta: float, measure: str, level: float = 95.0,
-                     labels=None, title: str | None = None):
+                     labels=None, title: str | None = None, contours: bool = False):
     """Funnel plot of a ``msc_meta.pooling.bias.SmallStudyResult``.
 
     ``theta`` is the pooled estimate of the model the tests were run on
@@ -135,10 +224,10 @@ def funnel_from_bias(bias, *, theta: float, measure: str, level: float = 95.0,
             note = "Trim-and-fill (L0): no study filled."
     return funnel_plot(bias.yi, bias.sei, theta=theta, measure=measure, level=level,
                        yi_filled=yi_filled, sei_filled=sei_filled, theta_filled=theta_filled,
-                       labels=labels, title=title, note=note)
+                       labels=labels, title=title, note=note, contours=contours)
 
 
-def funnel_for(small):
+def funnel_for(small, *, contours: bool = False):
     """Funnel plot of what ``msc-meta bias`` computed (``run_small_study``).
 
     Centred, as metafor ``funnel(res)``, on the estimate of the model the
@@ -157,12 +246,13 @@ def funnel_for(small):
                       level=small.level, r2=False).beta[0]
     title = f"Funnel plot: {selection_title(small.outcome, small.timepoint_weeks, small.unit)}"
     return funnel_from_bias(result, theta=centre, measure=small.measure, level=small.level,
-                            labels=[s.study_id for s in small.studies], title=title)
+                            labels=[s.study_id for s in small.studies], title=title,
+                            contours=contours)
 
 
-def save_funnel(small, path, *, force: bool = False):
+def save_funnel(small, path, *, force: bool = False, contours: bool = False):
     """Draw :func:`funnel_for` and save it (PNG/SVG/PDF by suffix, ``-`` SVG on stdout);
     an existing file is replaced only with ``force``. Returns the path."""
     from msc_meta.plot._common import save_figure
 
-    return save_figure(funnel_for(small), path, force=force)
+    return save_figure(funnel_for(small, contours=contours), path, force=force)
