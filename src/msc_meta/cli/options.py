@@ -8,6 +8,7 @@ import re
 import click
 
 from msc_meta import registry
+from msc_meta.data import schema as _schema  # noqa: F401  (registers the families the loader reads)
 
 
 class Registered(click.Choice):
