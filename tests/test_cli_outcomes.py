@@ -170,3 +170,9 @@ def test_an_assumed_r_is_used_and_reported(run_cli, tmp_path):
     assert doc["theta"] == pytest.approx(float((w * es.yi).sum() / w.sum()), rel=1e-12)
     code, out, err = run_cli("pool", "--data", path, "--outcome", "x", "--r", "1.5")
     assert code == 2
+
+
+def test_the_forest_plot_says_it_draws_counts_only(run_cli, tmp_path):
+    code, out, err = run_cli("forest", "-o", tmp_path / "f.png", "--data",
+                             ROOT / CASES["normand1999_MD"]["csv"], "--outcome", "length_of_stay")
+    assert code == 2 and "event counts" in err and "Traceback" not in err
