@@ -224,6 +224,18 @@ def families() -> tuple[str, ...]:
     return tuple(FAMILIES)
 
 
+def family_columns(family: str) -> tuple[str, ...]:
+    """The input columns of a family: those its measures read, in registration order
+    (``counts``: events_t, n_t, events_c, n_c; ``means_two``: mean_t, sd_t, n_t, ...)."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown input family {family!r}; known: {', '.join(FAMILIES)}")
+    names: dict[str, None] = {}
+    for m in _MEASURES.values():
+        if m.family == family:
+            names.update(dict.fromkeys(m.inputs))
+    return tuple(names)
+
+
 def default_measure(two_arm: bool, family: str = "counts") -> str:
     """What ``pool`` uses when no ``--measure`` is given.
 
@@ -434,6 +446,6 @@ def _resolve(target):
 
 
 __all__ = ["FAMILIES", "Measure", "Method", "Scale", "add_table_family", "default_measure",
-           "families", "is_measure", "is_method", "measure", "measures", "method", "methods",
+           "families", "family_columns", "is_measure", "is_method", "measure", "measures", "method", "methods",
            "register_measure", "register_method", "remove_table_family", "table_families",
            "unregister_measure"]

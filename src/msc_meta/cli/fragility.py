@@ -48,6 +48,10 @@ def fragility(data_path, outcome, timepoint, unit, multiarm, as_json):
     table = load_table(data_path)
     found = comparisons_of(table, outcome=outcome, timepoint=timepoint, unit=unit,
                            multiarm=multiarm.lower())
+    if not found.comparisons and found.other_families:
+        what = f"outcome '{outcome}'" if outcome else "the selection"
+        raise UsageError(f"{what} holds {', '.join(found.other_families)} rows: the fragility "
+                         "index is defined for event counts in two arms (2x2 tables) only")
     if not found.comparisons:
         what = f"outcome '{outcome}'" if outcome else "the selection"
         raise UsageError(f"{what} has no two-arm rows with counts in {table.path}"

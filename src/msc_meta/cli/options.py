@@ -8,6 +8,7 @@ import re
 import click
 
 from msc_meta import registry
+from msc_meta.data import schema as _schema  # noqa: F401  (registers the families the loader reads)
 
 
 class Registered(click.Choice):
@@ -161,7 +162,8 @@ def fit_options(f):
     f = click.option("--measure", type=MEASURE_CHOICE, default=None,
                      metavar=f"[{'|'.join(registry.measures())}]",
                      help="Effect measure as metafor escalc(). Default: PLO for single-arm "
-                          "rows, RR for comparisons.")(f)
+                          "rows, RR for comparisons; for other outcome types MD, MC, MN, IRR, "
+                          "IR, ZCOR or GEN, from the columns the rows fill.")(f)
     return f
 
 
@@ -172,6 +174,24 @@ def model_options(f):
                      help="Prediction interval: hts = t with k-2 df (Higgins et al. 2009); "
                           "z = normal quantile (metafor predict()).")(f)
     return fit_options(f)
+
+
+# --r: an assumed pre/post correlation of paired means; strictly inside (-1, 1).
+R_VALUE = BoundedFloat(-0.9999, 0.9999, "the assumed correlation r is a number between -1 and 1 "
+                       "(exclusive), e.g. 0.5")
+
+
+def outcome_type_options(f):
+    """--r and --scale: what outcome types beyond counts may need (paired means, generic effects)."""
+    f = click.option("--scale", type=click.Choice(["log", "identity"], case_sensitive=False),
+                     default=None,
+                     help="Scale of generic effects (GEN): log for ratios (HR, adjusted OR), "
+                          "identity for differences. Needed for rows that give an effect with "
+                          "its CI (effect, effect_ci_low, effect_ci_high).")(f)
+    f = click.option("--r", "r", type=R_VALUE, default=None, metavar="VALUE",
+                     help="Assumed pre/post correlation for paired means (MC, SMCC, SMCR) on rows "
+                          "that give no r; always reported in the notes.")(f)
+    return f
 
 
 def multiarm_option(f):

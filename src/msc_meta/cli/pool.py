@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import (data_option, json_option, model_options, multiarm_option, selection_options,
-                                  study_ci_option)
+from msc_meta.cli.options import (data_option, json_option, model_options, multiarm_option,
+                                  outcome_type_options, selection_options, study_ci_option)
 
 EPILOG = """\b
 Examples:
@@ -18,6 +18,8 @@ Examples:
   msc-meta pool --outcome fistula_closure --timepoint 208 --unit patient --measure PLO --method GLMM
   msc-meta pool --outcome fistula_closure --timepoint 24 --unit patient --json | jq .estimate
   msc-meta pool --data my_table.csv --outcome remission --level 90
+  msc-meta pool --data my_table.csv --outcome pain --measure SMD
+  msc-meta pool --data my_table.csv --outcome survival --scale log
 
 \b
 Reading the output:
@@ -46,6 +48,7 @@ Multi-arm trials (--multiarm):
 @data_option
 @selection_options
 @model_options
+@outcome_type_options
 @multiarm_option
 @study_ci_option
 @click.option("--by", "by", metavar="COLUMN", default=None,
@@ -54,7 +57,7 @@ Multi-arm trials (--multiarm):
                    "differences.")
 @json_option
 def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
-         multiarm, study_ci, by, as_json):
+         r, scale, multiarm, study_ci, by, as_json):
     """Pool one outcome across studies and print a forest-style table.
 
     Selects the rows of --outcome (narrowed by --timepoint and --unit),
@@ -71,7 +74,7 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                    method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
-                   multiarm=multiarm, study_ci=study_ci)
+                   multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
     if by:
         analyses, test = run_pool_by(table, by, **options)
     else:

@@ -67,6 +67,28 @@ class Row:
     note: str | None = None
     bind: str | None = None            # how each number is read from the quote (msc_meta.data.bind)
     dose_cells: float | None = None
+    # outcome types beyond counts (schema.OUTCOME_TYPE_COLUMNS); None when blank or absent
+    mean_t: float | None = None
+    sd_t: float | None = None
+    se_t: float | None = None
+    mean_c: float | None = None
+    sd_c: float | None = None
+    se_c: float | None = None
+    mean_pre: float | None = None
+    mean_post: float | None = None
+    sd_pre: float | None = None
+    sd_post: float | None = None
+    r: float | None = None
+    time_t: float | None = None
+    time_c: float | None = None
+    cor_t: float | None = None
+    yi: float | None = None
+    vi: float | None = None
+    sei: float | None = None
+    effect: float | None = None
+    effect_ci_low: float | None = None
+    effect_ci_high: float | None = None
+    effect_level: float | None = None
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
                                      hash=False, compare=True)
 
@@ -74,6 +96,26 @@ class Row:
     def has_counts(self) -> bool:
         """True when the treatment (or single) arm has events and n: the row can be pooled."""
         return self.events_t is not None and self.n_t is not None
+
+    @property
+    def family(self) -> str | None:
+        """The input family (``registry.FAMILIES``) the row's filled columns make.
+
+        The first family of ``schema.FAMILY_MARKERS`` with a marker column
+        filled (generic, correlations, paired means, two-group means,
+        one-group means, two-group rates, one-group rates), else ``counts``
+        when events_t and n_t are given, else None (no data: e.g. only a
+        percentage printed, or only the arm sizes).
+        """
+        for family, markers in schema.FAMILY_MARKERS:
+            if any(getattr(self, name) is not None for name in markers):
+                return family
+        return "counts" if self.has_counts else None
+
+    @property
+    def has_data(self) -> bool:
+        """True when the row holds the inputs of some outcome type (it may be pooled)."""
+        return self.family is not None
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -98,7 +140,9 @@ class Row:
         if column in self.extra:
             text = self.extra[column].strip()
             return text or None
-        known = ", ".join(list(schema.CURATED_COLUMNS) + list(self.extra))
+        known = ", ".join(list(schema.CURATED_COLUMNS) + [c for c in schema.OUTCOME_TYPE_COLUMNS
+                                                            if getattr(self, c) is not None]
+                          + list(self.extra))
         raise UsageError(f"there is no column '{column}' in the outcome table; columns are: {known}")
 
     def to_dict(self) -> dict:
@@ -106,6 +150,9 @@ class Row:
         out: dict = {"row": self.row_number}
         for name in schema.CURATED_COLUMNS:
             out[name] = getattr(self, name)
+        for name in schema.OUTCOME_TYPE_COLUMNS:
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
         for name, text in self.extra.items():
             out.setdefault(name, text.strip() or None)
         return out
@@ -236,7 +283,7 @@ def load_table(path: str | os.PathLike | None = None) -> OutcomeTable:
         if not path.is_file():
             raise InputError("the curated outcome table is missing from this installation "
                              "(reinstall msc-meta, or give your own with --data)", path=str(path))
-    raw = read_csv_records(path, schema.REQUIRED_COLUMNS, schema.KNOWN_COLUMNS, what="outcome table")
+    raw = read_csv_records(path, schema.required_columns, schema.KNOWN_COLUMNS, what="outcome table")
     rows = tuple(_make_row(raw, number, cells) for number, cells in raw.records)
     _check_unique_keys(raw.path, rows)
     _check_one_spelling(raw.path, rows)
@@ -313,7 +360,7 @@ def _one_time_point_per_study(outcome: str, rows) -> None:
     at two time points are not two studies."""
     seen: dict[str, Row] = {}
     for row in rows:
-        if not row.has_counts:
+        if not row.has_data:
             continue
         if key(row.study_id) in seen:
             first = seen[key(row.study_id)]
@@ -430,6 +477,8 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     body = records[1:]
     # A missing column explains a row of the "wrong" length (e.g. a title line
     # above the header), so it is reported first.
+    if callable(required):
+        required = tuple(required(header))
     _check_required(shown, header_row, header, required)
     for number, cells in body:
         _check_long_cells(shown, number, header, cells)
@@ -884,10 +933,14 @@ def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:
                                     decimal_comma=decimal_comma)
     values["dose_cells"] = parse_dose(cells.get("dose_cells", ""), path=path, row=number,
                                       decimal_comma=decimal_comma)
+    for column in schema.OUTCOME_TYPE_COLUMNS:
+        values[column] = parse_measurement(cells.get(column, ""), path=path, row=number,
+                                           column=column, decimal_comma=decimal_comma)
     for column in schema.TEXT_COLUMNS:
         if column not in values:
             values[column] = _text(cells.get(column))
     _check_arms(path, number, values)
+    _check_one_type(path, number, values)
     extra = {name: text for name, text in cells.items() if name not in schema.KNOWN_COLUMNS}
     return Row(row_number=number, extra=MappingProxyType(extra), **values)
 
@@ -898,12 +951,19 @@ def _check_arms(path: str, number: int, v: dict) -> None:
 
     for arm in ("t", "c"):
         events, n = v[f"events_{arm}"], v[f"n_{arm}"]
+        if v.get(f"time_{arm}") is not None:
+            # incidence rates: events over person-time; n (if given) may be below the events
+            if n == 0:
+                fail(f"n_{arm} is 0; an arm needs at least one participant (or fistula)", f"n_{arm}")
+            continue
         if events is not None and n is None:
             fail(f"events_{arm} is given but n_{arm} is blank; give both, or neither", f"n_{arm}")
         if n == 0:
             fail(f"n_{arm} is 0; an arm needs at least one participant (or fistula)", f"n_{arm}")
         if events is not None and events > n:
             fail(f"events_{arm} ({events}) is larger than n_{arm} ({n})", f"events_{arm}")
+    if v.get("time_t") is not None or v.get("time_c") is not None:
+        return
     if v["n_c"] is not None and v["events_c"] is None and v["events_t"] is not None:
         # A row with treatment events and a control size but no control events
         # is half a comparison; arm sizes alone are allowed only on rows that
@@ -912,6 +972,66 @@ def _check_arms(path: str, number: int, v: dict) -> None:
     if v["events_c"] is not None and v["events_t"] is None:
         fail("control counts are given but events_t is blank; fill events_t, or leave the control "
              "counts empty too (put them in note)", "events_t")
+
+
+def _check_one_type(path: str, number: int, v: dict) -> None:
+    """A row holds one outcome type: the marker columns of two families (or of one family
+    beside event counts without person-time) would make it ambiguous which is pooled."""
+    found = [(family, next(c for c in markers if v.get(c) is not None))
+             for family, markers in schema.FAMILY_MARKERS
+             if any(v.get(c) is not None for c in markers)]
+    rates = {"rates_two", "rates_one"}
+    means = {"means_two", "means_one"}
+    families = {f for f, _ in found}
+    if families <= rates or families <= means:   # a two-group row also fills the _t markers
+        found = found[:1]
+    if v.get("events_t") is not None and found and found[0][0] not in rates:
+        found.append(("counts", "events_t"))
+    if len(found) > 1:
+        (first, col1), (second, col2) = found[0], found[1]
+        raise InputError(f"holds {col1} ({first.replace('_', ' ')}) and {col2} "
+                         f"({second.replace('_', ' ')}); a row holds one outcome type: put the "
+                         "other in a row of its own (another outcome key)",
+                         path=path, row=number, column=col2)
+
+
+_MEASUREMENT_HINT = "write a number with digits, e.g. 12.5, -3.1 or 2e-4"
+
+
+def parse_measurement(text: str, *, path: str, row: int, column: str,
+                      decimal_comma: bool = False) -> float | None:
+    """A number of an outcome-type column (``schema.OUTCOME_TYPE_COLUMNS``; blank -> None).
+
+    As strict as the other number columns (``_strict_number``: digits, one decimal point,
+    an exponent; no inf, nan, underscores, thousands separators). Means and effects
+    (``schema.SIGNED_COLUMNS``) may be negative; SDs, SEs, variances and person-time
+    (``schema.POSITIVE_COLUMNS``) must be > 0; ``r`` and ``cor_t`` lie in [-1, 1];
+    ``effect_level`` is a percentage between 0 and 100.
+    """
+    s = _strip(text)
+    if not s:
+        return None
+
+    def fail(message):
+        raise InputError(message, path=path, row=row, column=column)
+
+    if s.lower() in _MISSING_WORDS:
+        fail(f"'{s}' is not a number; leave the cell empty when the source gives no number")
+    try:
+        value = _strict_number(s, hint=_MEASUREMENT_HINT, scientific=True,
+                               decimal_comma=decimal_comma)
+    except NumberError as err:
+        if len(err.args) < 2:
+            fail(str(err))
+        value = -err.args[1]
+    if column in schema.POSITIVE_COLUMNS and not value > 0:
+        what = "person-time" if column.startswith("time_") else "a spread (SD, SE or variance)"
+        fail(f"'{s}' is not above 0; {column} is {what} and must be > 0")
+    if column in schema.CORRELATION_COLUMNS and not -1.0 <= value <= 1.0:
+        fail(f"'{s}' is not a correlation; {column} lies between -1 and 1")
+    if column in schema.LEVEL_COLUMNS and not 0.0 < value < 100.0:
+        fail(f"'{s}' is not a confidence level; write the percentage, e.g. 95 (between 0 and 100)")
+    return value
 
 
 _SAME_KEY = "capitals, character width and invisible characters do not make keys different"
@@ -995,5 +1115,5 @@ def _make_totals_row(raw: RawTable, number: int, cells: dict[str, str]) -> Total
 __all__ = [
     "Row", "OutcomeTable", "TotalsRow", "TotalsTable", "curated_path", "curated_totals_path",
     "load_table", "load_totals", "select", "format_weeks", "parse_count", "read_csv_records",
-    "NumberError", "weeks_from_text", "dose_from_text",
+    "NumberError", "weeks_from_text", "dose_from_text", "parse_measurement",
 ]

@@ -101,8 +101,19 @@ pooled.
 
 from __future__ import annotations
 
+from msc_meta import registry
+
 # Columns the outcome table must have (a user's file may have only these).
 REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "outcome", "events_t", "n_t")
+
+
+def required_columns(header) -> tuple[str, ...]:
+    """The columns a file with this header must have: a table of another outcome type
+    (any of ``OUTCOME_TYPE_COLUMNS`` in its header) needs no event counts."""
+    if any(name in OUTCOME_TYPE_COLUMNS for name in header):
+        return ("study_id", "outcome")
+    return REQUIRED_COLUMNS
+
 
 # Every column the curated file has, in its order.
 CURATED_COLUMNS: tuple[str, ...] = (
@@ -119,7 +130,43 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "study_id", "outcome", "trial", "subgroup_of", "unit", "design", "product", "cell_source",
     "donor", "route", "dose_text", "source", "quote", "note", "bind",
 )
-KNOWN_COLUMNS: frozenset[str] = frozenset(CURATED_COLUMNS)
+# Outcome types beyond counts (``shared/cli-contract.md``, "Outcome types beyond counts"):
+# a row may hold one of them instead of counts. Numbers, parsed strictly like the other
+# number columns (digits, one decimal point, an exponent such as 1e-4; no inf, nan, 1_0).
+SIGNED_COLUMNS: tuple[str, ...] = (      # any sign: means, effects on the analysis scale
+    "mean_t", "mean_c", "mean_pre", "mean_post", "yi", "effect", "effect_ci_low", "effect_ci_high",
+)
+POSITIVE_COLUMNS: tuple[str, ...] = (    # > 0: spreads, variances, standard errors, person-time
+    "sd_t", "sd_c", "sd_pre", "sd_post", "se_t", "se_c", "vi", "sei", "time_t", "time_c",
+)
+CORRELATION_COLUMNS: tuple[str, ...] = ("r", "cor_t")   # from -1 to 1
+LEVEL_COLUMNS: tuple[str, ...] = ("effect_level",)      # a confidence level in percent, (0, 100)
+OUTCOME_TYPE_COLUMNS: tuple[str, ...] = (
+    "mean_t", "sd_t", "se_t", "mean_c", "sd_c", "se_c",
+    "mean_pre", "mean_post", "sd_pre", "sd_post", "r",
+    "time_t", "time_c", "cor_t",
+    "yi", "vi", "sei", "effect", "effect_ci_low", "effect_ci_high", "effect_level",
+)
+
+# Which input family (``registry.FAMILIES``) a row's filled columns make, tried in this
+# order: the first whose marker columns hold a value decides. Counts (events_t and n_t)
+# come last, since rates also have events_t. A row with none is no data (e.g. only a
+# percentage printed): listed, never pooled.
+FAMILY_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("generic", ("yi", "vi", "sei", "effect", "effect_ci_low", "effect_ci_high")),
+    ("correlations", ("cor_t",)),
+    ("means_paired", ("mean_pre", "mean_post", "sd_pre", "sd_post")),
+    ("means_two", ("mean_c", "sd_c", "se_c")),
+    ("means_one", ("mean_t", "sd_t", "se_t")),
+    ("rates_two", ("time_c",)),
+    ("rates_one", ("time_t",)),
+)
+
+KNOWN_COLUMNS: frozenset[str] = frozenset(CURATED_COLUMNS) | frozenset(OUTCOME_TYPE_COLUMNS)
+
+# The loader reads every family's columns: the command line offers their measures.
+for _family, _ in FAMILY_MARKERS:
+    registry.add_table_family(_family)
 
 UNITS: tuple[str, ...] = ("patient", "fistula")
 

@@ -322,6 +322,13 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, title: str | None
         raise ValueError("forest_plot needs at least one analysis")
     first = analyses[0]
     measure = first.measure
+    family = registry.measure(measure).family
+    if family != "counts":
+        from msc_meta.errors import UsageError
+
+        raise UsageError(f"the forest plot draws event counts; {measure} pools "
+                         f"{registry.FAMILIES[family]} (family {family}), which it does not draw "
+                         "yet: `msc-meta pool` prints its forest-style table")
     two_arm = registry.measure(measure).two_arm
     by_groups = len(analyses) > 1 or getattr(first, "group", None) is not None
     primary = first.result if not by_groups else (overall.result if overall is not None

@@ -98,6 +98,10 @@ class StudyLine:
     members: tuple[str, ...] = ()
     member_rows: tuple[int, ...] = ()
     control_share: float | None = None   # fraction of the shared control in this line
+    # The row's outcome type (registry.FAMILIES) and its input columns as the table gives
+    # them (column -> value), e.g. mean_t, sd_t, n_t, ... for two-group means.
+    family: str = "counts"
+    inputs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -301,32 +305,73 @@ def subgroup_test(analyses, by) -> SubgroupTest | None:
 def resolve_measure(rows, options: PoolOptions) -> str:
     """The measure asked for, or the default the rows and the method imply.
 
-    No measure given: the method's own (Peto: OR; GLMM: OR for comparisons,
-    PLO for single arms; MH: RR), else RR when the selected rows with counts
-    include a comparison and PLO when not (``registry.default_measure``). It
-    is chosen once for the whole selection, so that ``--by`` subgroups share
-    one scale.
+    No measure given: the selected rows' outcome type (``Row.family``)
+    decides. A selection mixing types is refused (``pool`` pools one
+    measure: choose it). Counts: the method's own (Peto: OR; GLMM: OR for
+    comparisons, PLO for single arms; MH: RR), else RR when the selected
+    rows with counts include a comparison and PLO when not; other types:
+    ``registry.default_measure(..., family)`` (MD, MC, MN, IRR, IR, ZCOR,
+    GEN). It is chosen once for the whole selection, so that ``--by``
+    subgroups share one scale. MH, Peto and the GLMM pool event counts only.
     """
-    counted = [r for r in rows if r.has_counts]
-    any_comparison = any(r.is_comparison for r in counted)
+    families = _families(rows)
     measure = options.measure
+    if measure is None:
+        if len(families) > 1:
+            listed = "; ".join(
+                f"{family} (rows {', '.join(str(r.row_number) for r in who[:3])}"
+                f"{' ...' if len(who) > 3 else ''})" for family, who in families.items())
+            choices = " or ".join(f"{{measure:{registry.default_measure(True, f)}}}"
+                                  for f in families)
+            raise OptionError(f"the selected rows hold different outcome types: {listed}; "
+                              f"pool pools one measure: choose {choices} (rows of the other "
+                              "types are then listed as left out)")
+        family = next(iter(families), "counts")
+        if family != "counts":
+            if not registry.method(options.method).inverse_variance:
+                raise OptionError(f"{{method:{options.method}}} pools event counts only; the selected "
+                                  f"rows hold {registry.FAMILIES[family]} (family {family}): use "
+                                  "{method:FE} or a random-effects method such as REML")
+            two = family.endswith("_two")
+            return registry.default_measure(two, family)
+    counted = [r for r in rows if r.has_counts and _family(r) in ("counts", None)]
+    any_comparison = any(r.is_comparison for r in counted)
     if measure is None:
         arms = 2 if any_comparison else 1
         measure = registry.method(options.method).default_measure.get(arms) \
             or registry.default_measure(any_comparison)
         check_measure_method(measure, options.method)
-    if registry.measure(measure).two_arm and counted and not any_comparison:
+    spec = registry.measure(measure)
+    if spec.family == "counts" and spec.two_arm and counted and not any_comparison:
         first = registry.default_measure(False)
-        others = [m for m in registry.measures(arms=1) if m != first]
+        others = [m for m in registry.measures(arms=1, family="counts") if m != first]
         rest = (", ".join(others[:-1]) + " or " + others[-1]) if len(others) > 1 else "".join(others)
         raise OptionError(f"{{measure:{measure}}} compares two arms, but every selected row with "
                           f"counts is single-arm; use {{measure:{first}}}{', ' + rest if rest else ''}")
     return measure
 
 
+def _family(row):
+    """A row's outcome type; rows built elsewhere (tests, multi-arm units) without one hold counts."""
+    family = getattr(row, "family", None)
+    if family is None and not hasattr(row, "family"):
+        return "counts" if row.has_counts else None
+    return family
+
+
+def _families(rows) -> dict:
+    """Outcome type -> the selected rows holding it (rows without data left aside)."""
+    out: dict = {}
+    for row in rows:
+        family = _family(row)
+        if family is not None:
+            out.setdefault(family, []).append(row)
+    return out
+
+
 def resolve_study_ci(measure, study_ci) -> str:
     """None means the ``pool`` command's default: exact for proportions, Wald for comparisons."""
-    if registry.measure(measure).two_arm:
+    if registry.measure(measure).two_arm or registry.measure(measure).family != "counts":
         if study_ci not in (None, "wald"):
             single = ", ".join(registry.measures(arms=1))
             raise OptionError(f"{{study_ci:{study_ci}}} applies to single-arm proportions ({single}); "
@@ -360,7 +405,8 @@ class PreparedStudies:
         return np.asarray(self.es.ni, dtype=float)
 
 
-def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudies:
+def prepare_studies(rows, measure, method, cc, pre_excluded=(), *, r=None,
+                    scale=None) -> PreparedStudies:
     """Apply the exclusion rules of the module docstring and compute the effect sizes.
 
     Shared by ``run_pool`` and the batch engine (``pooling.batch``), so that
@@ -368,10 +414,10 @@ def prepare_studies(rows, measure, method, cc, pre_excluded=()) -> PreparedStudi
     ``pre_excluded`` holds ``(Excluded, row)`` pairs already left out (e.g.
     by ``selection.drop_overlaps``).
     """
-    return prepare_many([(rows, pre_excluded)], measure, method, cc)[0]
+    return prepare_many([(rows, pre_excluded)], measure, method, cc, r=r, scale=scale)[0]
 
 
-def prepare_many(groups, measure, method, cc) -> list[PreparedStudies]:
+def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[PreparedStudies]:
     """:func:`prepare_studies` for many ``(rows, pre_excluded)`` groups, with one escalc call.
 
     escalc works study by study, so computing every group's effect sizes in
@@ -379,7 +425,7 @@ def prepare_many(groups, measure, method, cc) -> list[PreparedStudies]:
     """
     plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
     every = [row for kept, *_ in plans for row in kept]
-    es_all = _effect_sizes(measure, every, cc) if every else None
+    es_all = _effect_sizes(measure, every, cc, r=r, scale=scale) if every else None
     out, start = [], 0
     for kept, excluded, n_rows, arms_only in plans:
         es = es_all.take(slice(start, start + len(kept))) if kept else None
@@ -400,7 +446,7 @@ def _kept_rows(rows, measure, pre_excluded):
         if reason is not None:
             excluded.append(Excluded(row.study_id, row.row_number, reason))
             continue
-        if not two_arm and row.is_comparison:
+        if not two_arm and row.is_comparison and registry.measure(measure).family == "counts":
             arms_only += 1
         kept.append(row)
     return kept, excluded, n_rows, arms_only
@@ -445,7 +491,7 @@ def _pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
     measure = options.measure
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
-                            options.method, options.cc)
+                            options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
     return [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
 
@@ -457,7 +503,7 @@ def _fit_prepared(measure, options, prepared):
     for i, prep in enumerate(prepared):
         if len(prep.kept) == 1:
             fits[i] = (single_study_result(measure, options.method, prep.yi[0], prep.vi[0],
-                                           prep.ni, options.level), None)
+                                           prep.ni, options.level, options.scale), None)
         elif prep.kept:
             many.append(i)
     groups = [(prepared[i].kept, prepared[i].yi, prepared[i].vi, prepared[i].ni) for i in many]
@@ -483,7 +529,7 @@ def _analysis_of(spec, prep, fit, options) -> Analysis:
     studies = _study_lines(kept, es, result, options, cc_added)
     notes = pool_notes(measure=measure, options=options, kept=kept, yi=yi, cc_added=cc_added,
                        result=result, common=common, excluded=excluded, n_rows=n_rows,
-                       multiarm_notes=multiarm_notes, arms_only=prep.arms_only)
+                       multiarm_notes=multiarm_notes, arms_only=prep.arms_only, es=es)
     advice = guidance_for(measure, options.method, options.hksj, kept, options.cc, options.multiarm)
     return Analysis(result=result, common=common, studies=studies, excluded=tuple(excluded),
                     notes=tuple(notes), guidance=None if advice is None else advice.text(),
@@ -491,7 +537,9 @@ def _analysis_of(spec, prep, fit, options) -> Analysis:
 
 
 def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
-    two_arm = registry.measure(es.measure).two_arm
+    spec = registry.measure(es.measure)
+    two_arm = spec.two_arm
+    columns = registry.family_columns(spec.family)
     yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
     estimate, low, high = _study_intervals(es, kept, options.study_ci, options.level)
     weights = list(result.weights) if result.weights else [None] * len(kept)
@@ -505,17 +553,36 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
                   multiarm=r.multiarm if isinstance(r, MultiArmUnit) else None,
                   members=r.members if isinstance(r, MultiArmUnit) else (),
                   member_rows=r.member_rows if isinstance(r, MultiArmUnit) else (),
-                  control_share=r.control_share if isinstance(r, MultiArmUnit) else None)
+                  control_share=r.control_share if isinstance(r, MultiArmUnit) else None,
+                  family=spec.family,
+                  inputs=() if spec.family == "counts" else
+                  tuple((c, getattr(r, c, None)) for c in columns))
         for i, r in enumerate(kept))
 
 
-def _effect_sizes(measure, rows, cc):
-    """escalc on the columns the measure reads (registry: ``Measure.inputs``)."""
-    from msc_meta.effects import escalc
+def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
+    """Effect sizes from the columns the measure reads (registry: ``Measure.inputs``).
 
-    columns = [np.array([getattr(r, name) for r in rows], dtype=float)
-               for name in registry.measure(measure).inputs]
-    return escalc(measure, *columns, cc=cc)
+    Counts: ``escalc``; other outcome types: ``effects.compute`` with the
+    assumed ``r`` (``--r``, for rows without one) and the scale of generic
+    effects (``--scale``).
+    """
+    from msc_meta import effects
+
+    spec = registry.measure(measure)
+    if spec.family == "counts":
+        columns = [np.array([getattr(row, name) for row in rows], dtype=float)
+                   for name in spec.inputs]
+        return effects.escalc(measure, *columns, cc=cc)
+    names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
+    columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
+               for name in names}
+    return effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
+                           scale=scale if spec.scales else None)
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _cc_flags(es, k):
@@ -543,7 +610,8 @@ def _study_intervals(es, rows, method, level):
     proportion x/n with its Clopper-Pearson or Wilson interval, which keep
     their coverage at 0/n and n/n and in studies of a handful of patients.
     """
-    if method == "wald" or registry.measure(es.measure).two_arm:
+    spec = registry.measure(es.measure)
+    if method == "wald" or spec.two_arm or spec.family != "counts":
         from msc_meta.effects import study_estimate
 
         low, high = _study_ci(es, level)

@@ -36,11 +36,11 @@ def fit_studies(measure, options, rows, yi, vi, ni) -> tuple[PoolResult, PoolRes
     from msc_meta.pooling.rma import pool_rma
 
     result = pool_rma(yi, vi, method=method.name, measure=measure, ni=ni, hksj=options.hksj,
-                      pi=options.pi, level=options.level)
+                      pi=options.pi, level=options.level, scale=_scale(options))
     if method.kind == "common":
         return result, None
     common = pool_rma(yi, vi, method="FE", measure=measure, ni=ni, hksj=False, pi=options.pi,
-                      level=options.level)
+                      level=options.level, scale=_scale(options))
     return result, common
 
 
@@ -59,7 +59,8 @@ def fit_many(measure, options, groups) -> list[tuple[PoolResult, PoolResult | No
     from msc_meta.pooling.rma import pool_rma_batch
 
     Y, V, N, mask = _padded(groups)
-    kw = dict(measure=measure, ni=N, pi=options.pi, level=options.level, errors="none")
+    kw = dict(measure=measure, ni=N, pi=options.pi, level=options.level, errors="none",
+              scale=_scale(options))
     results = pool_rma_batch(Y, V, mask, method=method.name, hksj=options.hksj, **kw)
     commons = [None] * len(groups)
     if method.kind != "common":
@@ -117,7 +118,12 @@ def fit_glmm(measure, rows, *, pi, level) -> PoolResult:
                                pi_low=float(nat[0]), pi_high=float(nat[1]), pi_method="hts")
 
 
-def single_study_result(measure, method, yi, vi, ni, level) -> PoolResult:
+def _scale(options):
+    """The scale of generic effects (GEN --scale), None for every other measure."""
+    return getattr(options, "scale", None)
+
+
+def single_study_result(measure, method, yi, vi, ni, level, scale=None) -> PoolResult:
     """k = 1: the study's own estimate with a z-based CI and no heterogeneity.
 
     metafor fits k = 1 too (tau2 = 0, QE = 0, QEp = 1); heterogeneity is
@@ -129,7 +135,7 @@ def single_study_result(measure, method, yi, vi, ni, level) -> PoolResult:
     low, high = yi - z * se, yi + z * se
     stat = yi / se if se > 0 else math.nan
     pval = float(2.0 * special.ndtr(-abs(stat))) if math.isfinite(stat) else math.nan
-    nat = back_transform(measure, np.array([yi, low, high]), ni)
+    nat = back_transform(measure, np.array([yi, low, high]), ni, scale)
     nan = math.nan
     return PoolResult(
         measure=measure, method=method, k=1, theta=float(yi), se=se,
@@ -141,11 +147,12 @@ def single_study_result(measure, method, yi, vi, ni, level) -> PoolResult:
     )
 
 
-def back_transform(measure, x, ni) -> np.ndarray:
-    """Analysis scale -> natural scale (``effects.transform_back``) as a float array."""
+def back_transform(measure, x, ni, scale=None) -> np.ndarray:
+    """Analysis scale -> natural scale (``effects.transform_back``; GEN on ``scale``) as a float array."""
     from msc_meta.effects import transform_back
 
-    return np.asarray(transform_back(measure, np.asarray(x, dtype=float), ni=ni), dtype=float)
+    return np.asarray(transform_back(measure, np.asarray(x, dtype=float), ni=ni, scale=scale),
+                      dtype=float)
 
 
 def _column(rows, name) -> np.ndarray:

@@ -78,6 +78,7 @@ class Comparisons:
     comparisons: tuple        # rows (or combined multi-arm units) with counts in both arms
     no_counts: int            # two-arm rows whose source gives no counts
     single_arm: int           # rows with counts in one arm only
+    other_families: tuple = ()   # outcome types other than counts among the selected rows
 
 
 def comparisons_of(table, *, outcome=None, timepoint=None, unit=None,
@@ -98,15 +99,19 @@ def comparisons_of(table, *, outcome=None, timepoint=None, unit=None,
                 if _matches(t, timepoint) and (unit is None or u == unit)]
     else:
         keys = [(outcome, timepoint, unit)]
-    found, no_counts, single = [], 0, 0
+    found, no_counts, single, others = [], 0, 0, {}
     for key in keys:
         rows = select_rows(table, *key, lineage=lineage).rows
+        for r in rows:
+            if getattr(r, "family", "counts") not in ("counts", None):
+                others[r.family] = None
+        rows = [r for r in rows if getattr(r, "family", "counts") in ("counts", None)]
         no_counts += sum(1 for r in rows if not r.has_counts
                          and (r.pct_c is not None or r.events_c is not None or r.n_c is not None))
         single += sum(1 for r in rows if r.has_counts and not r.is_comparison)
         two_arm = [r for r in rows if r.has_counts and r.is_comparison]
         found.extend(apply_multiarm(two_arm, "RD", multiarm)[0])
-    return Comparisons(tuple(found), no_counts, single)
+    return Comparisons(tuple(found), no_counts, single, tuple(others))
 
 
 def _matches(timepoint, wanted) -> bool:

@@ -69,6 +69,8 @@ _GLMM = registry.method("GLMM")
 
 def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
     """Guidance for a pool of ``rows`` (the studies pooled), or None when none is needed."""
+    if registry.measure(measure).family != "counts":
+        return _other_family(measure, method, hksj, len(rows))
     two_arm = registry.measure(measure).two_arm
     kind = registry.method(method).kind
     random = kind == "random"
@@ -102,6 +104,19 @@ def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
                         (Suggestion("pool", ("--hksj",), "t with k-1 df"),) + bayes)
     return Guidance(f"{what}: between-study variation is barely estimable from {k} studies; "
                     "see how far the result depends on it", bayes)
+
+
+def _other_family(measure, method, hksj, k) -> Guidance | None:
+    """Outcome types other than counts: no count methods (MH, Peto, GLMM, fragility, bayes
+    read event counts); only the number of studies can call for a t-based CI."""
+    if k >= 5:
+        return None
+    if k == 1:
+        return Guidance(f"k = 1: one study, nothing to pool; the pooled row is its own {measure}", ())
+    if registry.method(method).kind == "random" and not hksj:
+        return Guidance(f"k = {k}: tau² is barely estimable and the z-based random-effects CI "
+                        "ignores its uncertainty", (Suggestion("pool", ("--hksj",), "t with k-1 df"),))
+    return Guidance(f"k = {k}: between-study variation is barely estimable from {k} studies", ())
 
 
 def _what(k, two_arm, zero, full) -> str:

@@ -59,8 +59,9 @@ def shared_control_sets(rows, measure) -> list[tuple[tuple, list]]:
     key is (trial, events_c, n_c). Only two-arm measures use control arms.
     Returns ``[((trial, events_c, n_c), [rows...]), ...]`` in table order.
     """
-    if not registry.measure(measure).two_arm:
-        return []
+    spec = registry.measure(measure)
+    if not spec.two_arm or spec.family != "counts":
+        return []       # shared control arms are found among event counts only
     sets: dict[tuple, list] = {}
     for r in rows:
         trial = (getattr(r, "trial", None) or "").strip()

@@ -18,13 +18,14 @@ from msc_meta.pooling.multiarm import count_text
 
 
 def pool_notes(*, measure, options, kept, yi, cc_added, result, common, excluded, n_rows,
-               multiarm_notes, arms_only) -> list[str]:
+               multiarm_notes, arms_only, es=None) -> list[str]:
     """Every note of a pool of ``kept`` studies, in the order the table prints them."""
     notes: list[str] = []
     if excluded:
         notes.append(exclusion_note(excluded, n_rows))
     notes.extend(multiarm_notes)
     notes.extend(_timepoint_notes(kept))
+    notes.extend(assumption_notes(kept, es))
     if arms_only:
         notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms_only} "
                      f"two-arm row{'s' if arms_only > 1 else ''} are pooled and their control "
@@ -81,10 +82,42 @@ def _cc_notes(measure, options, kept, yi, cc_added):
     return notes
 
 
+def assumption_notes(kept, es) -> list[str]:
+    """What study values assumed (``EffectSizes.notes``: an r taken from ``--r``, a standard
+    error from a CI), one note per distinct assumption, naming the studies."""
+    if es is None or not getattr(es, "notes", ()):
+        return []
+    by_text: dict[str, list[str]] = {}
+    for row, text in zip(kept, es.notes):
+        if text:
+            by_text.setdefault(text, []).append(row.study_id)
+    return [f"{text} ({', '.join(ids)})" for text, ids in by_text.items()]
+
+
+_FAMILY_WORDS = {
+    "counts": "event counts", "means_two": "two-group means", "means_paired": "paired means",
+    "means_one": "one-group means", "rates_two": "two-group rates", "rates_one": "one-group rates",
+    "correlations": "correlation", "generic": "generic effect",
+}
+
+
+def family_words(family) -> str:
+    """A family in a few words, for reasons and headers ("two-group means")."""
+    return _FAMILY_WORDS.get(family, str(family).replace("_", " "))
+
+
 def exclusion_reason(row, measure) -> str | None:
+    spec = registry.measure(measure)
+    family = getattr(row, "family", "counts" if row.has_counts else None)
+    if family is None:
+        return no_counts_reason(row)
+    if family != spec.family:
+        return (f"{family_words(family)} row: not pooled with {measure}, a measure of "
+                f"{family_words(spec.family)} ({', '.join(registry.family_columns(spec.family))})")
+    if spec.family != "counts":
+        return None        # blank or invalid inputs: effects.compute gives the reason
     if not row.has_counts:
         return no_counts_reason(row)
-    spec = registry.measure(measure)
     if spec.two_arm:
         if not row.is_comparison:
             return f"single-arm row: no control arm for {measure}"
@@ -222,6 +255,6 @@ def engine_notes(engine, ours):
         yield note
 
 
-__all__ = ["engine_notes", "exclusion_note", "exclusion_reason", "fragility_notes",
+__all__ = ["assumption_notes", "engine_notes", "family_words", "exclusion_note", "exclusion_reason", "fragility_notes",
            "hksj_narrower_note", "no_counts_reason", "nothing_to_pool_message", "pool_notes",
            "scale_notes", "single_study_note"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from msc_meta import registry
 from msc_meta.errors import UsageError
@@ -24,6 +24,7 @@ from msc_meta.errors import UsageError
 PI_METHODS = ("hts", "z")
 MULTIARM_MODES = ("combine", "split", "keep")
 STUDY_CI_METHODS = ("exact", "wilson", "wald")
+SCALES = ("log", "identity")
 LEVEL_RANGE = (50.0, 99.99)
 CC_RANGE = (0.001, 1.0)          # or exactly 0 (no correction)
 
@@ -79,6 +80,8 @@ class PoolOptions:
     level: float = 95.0
     multiarm: str = "combine"
     study_ci: str | None = "wald"    # None: exact for proportions (the pool command's default)
+    r: float | None = None           # assumed pre/post correlation of paired means (--r)
+    scale: str | None = None         # scale of generic effects (GEN: log | identity; --scale)
 
     @classmethod
     def build(cls, **values) -> "PoolOptions":
@@ -89,19 +92,25 @@ class PoolOptions:
         fields above: the defaults live in one place.
         """
         defaults = cls()
-        unknown = sorted(set(values) - set(defaults.to_dict()))
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
         if unknown:
             raise UsageError(f"unknown pooling option(s): {', '.join(unknown)}")
         given = {k: v for k, v in values.items() if v is not None or k == "study_ci"}
-        merged = {**defaults.to_dict(), **given}
+        merged = {**{name: getattr(defaults, name) for name in names}, **given}
         return cls._checked(**merged)
 
     @classmethod
-    def _checked(cls, measure, method, hksj, pi, cc, level, multiarm, study_ci) -> "PoolOptions":
+    def _checked(cls, measure, method, hksj, pi, cc, level, multiarm, study_ci, r=None,
+                 scale=None) -> "PoolOptions":
         method = _method(method)
         measure = None if measure is None else _measure(measure)
         if measure is not None:
             check_measure_method(measure, method)
+        r = _r(r)
+        scale = None if scale is None else _choice("scale", scale, SCALES)
+        if measure is not None:
+            check_measure_scale(measure, scale)
         spec = registry.method(method)
         if hksj and not spec.hksj:
             # metafor's rma.mh(), rma.peto() and rma.glmm() have no test="knha"
@@ -115,18 +124,32 @@ class PoolOptions:
         if study_ci is not None:
             study_ci = _choice("study_ci", study_ci, STUDY_CI_METHODS)
         return cls(measure=measure, method=method, hksj=bool(hksj), pi=pi, cc=_cc(cc),
-                   level=_level(level), multiarm=multiarm, study_ci=study_ci)
+                   level=_level(level), multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
 
     def with_measure(self, measure: str) -> "PoolOptions":
         """The same options with the measure the rows decided (checked against the method)."""
         measure = _measure(measure)
         check_measure_method(measure, self.method)
+        check_measure_scale(measure, self.scale)
         return replace(self, measure=measure)
 
     def to_dict(self) -> dict:
         return {"measure": self.measure, "method": self.method, "hksj": self.hksj, "pi": self.pi,
                 "cc": self.cc, "level": self.level, "multiarm": self.multiarm,
-                "study_ci": self.study_ci}
+                "study_ci": self.study_ci,
+                # the options of other outcome types only when given (a locked table's options stay)
+                **{name: getattr(self, name) for name in ("r", "scale")
+                   if getattr(self, name) is not None}}
+
+
+def check_measure_scale(measure: str, scale: str | None) -> None:
+    """``scale`` (--scale) belongs to the measures that take one (GEN)."""
+    if scale is None:
+        return
+    scaled = registry.measures(scaled=True, every=True)
+    if measure.upper() not in scaled:
+        raise OptionError(f"{{scale:{_quote(scale)}}} is the scale of generic effects "
+                          f"({', '.join(scaled)}); {_quote(measure)} has its own scale")
 
 
 def check_measure_method(measure: str, method: str) -> None:
@@ -134,6 +157,11 @@ def check_measure_method(measure: str, method: str) -> None:
     spec = registry.method(method)
     if spec.pools(measure):
         return
+    family = registry.measure(measure).family
+    if family != "counts" and not spec.inverse_variance:
+        raise OptionError(f"{{method:{method}}} pools event counts only; {_quote(measure)} is a "
+                          f"measure of {registry.FAMILIES[family]} (family {family}): use "
+                          "{method:FE} or a random-effects method such as REML")
     allowed = spec.measures
     if len(allowed) == 1:
         raise OptionError(f"{{method:{method}}} pools {registry.measure(allowed[0]).title.lower()}s "
@@ -169,6 +197,16 @@ def _choice(option, value, choices) -> str:
     return value
 
 
+def _r(value) -> float | None:
+    if value is None:
+        return None
+    r = float(value)
+    if not (math.isfinite(r) and -1.0 < r < 1.0):
+        raise OptionError(f"{{r:{_quote(value)}}}: the assumed correlation is a number between "
+                          "-1 and 1 (exclusive), e.g. 0.5")
+    return r
+
+
 def _cc(value) -> float:
     cc = float(value)
     if not (cc == 0.0 or CC_RANGE[0] <= cc <= CC_RANGE[1]):
@@ -185,4 +223,4 @@ def _level(value) -> float:
     return level
 
 
-__all__ = ["OptionError", "PoolOptions", "check_measure_method"]
+__all__ = ["OptionError", "PoolOptions", "check_measure_method", "check_measure_scale"]

@@ -349,12 +349,12 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
 # PoolResult (one group, with the natural scale)
 # ---------------------------------------------------------------------------
 
-def _back(measure, x, ni):
-    if measure == "GEN":
+def _back(measure, x, ni, scale=None):
+    if measure == "GEN" and scale is None:
         return np.asarray(x, dtype=float)
     from msc_meta.effects import transform_back
 
-    return np.asarray(transform_back(measure, x, ni=ni), dtype=float)
+    return np.asarray(transform_back(measure, x, ni=ni, scale=scale), dtype=float)
 
 
 def _opt(x):
@@ -362,7 +362,7 @@ def _opt(x):
     return x if np.isfinite(x) else None
 
 
-def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None) -> PoolResult:
+def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None) -> PoolResult:
     """The PoolResult of group ``g`` of a batch fit; natural scale via ``transform_back``.
 
     ``ni`` (sample sizes of that group's studies) is needed for PFT, whose
@@ -374,7 +374,7 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None) -> PoolResult:
     if measure == "PFT" and ni is None:
         raise UsageError("PFT back-transformation needs the studies' sample sizes (ni)")
     nat = _back(measure, np.array([fit.theta[g], fit.theta_ci_low[g], fit.theta_ci_high[g],
-                                   fit.theta_pi_low[g], fit.theta_pi_high[g]]), ni)
+                                   fit.theta_pi_low[g], fit.theta_pi_high[g]]), ni, scale)
     has_pi = fit.pi_method[g] is not None
     random = fit.method != "FE"
     t_test = fit.test[g] == "t"
@@ -407,7 +407,7 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None) -> PoolResult:
 
 def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hksj=False,
                    pi="hts", level=95.0, errors="raise", tol=DEFAULT_TOL,
-                   maxiter=DEFAULT_MAXITER) -> list:
+                   maxiter=DEFAULT_MAXITER, scale=None) -> list:
     """:func:`fit_batch` then one PoolResult per group.
 
     ``ni`` is (groups, kmax) like ``Y`` (needed for PFT). ``errors="raise"``
@@ -427,12 +427,12 @@ def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hk
             out.append(None)
             continue
         ni_g = None if ni_rows is None else ni_rows[g][fit.mask[g]]
-        out.append(result_of(fit, g, measure=measure, ni=ni_g))
+        out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale))
     return out
 
 
 def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="hts",
-             level=95.0, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> PoolResult:
+             level=95.0, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER, scale=None) -> PoolResult:
     """Pool one set of studies as metafor ``rma(yi, vi, method=, test=)``.
 
     ``method``: FE, DL, REML, ML, PM, HE, SJ, HS or EB. ``hksj=True`` is
@@ -450,4 +450,4 @@ def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="h
     ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(1, -1)
     return pool_rma_batch(yi[None, :], vi[None, :], np.ones((1, yi.size), dtype=bool),
                           method=method, measure=measure, ni=ni_rows, hksj=hksj, pi=pi,
-                          level=level, tol=tol, maxiter=maxiter)[0]
+                          level=level, tol=tol, maxiter=maxiter, scale=scale)[0]

@@ -75,13 +75,13 @@ def drop_overlaps(lineage, rows):
     """
     finer_of: dict[str, list[str]] = {}
     for row in rows:
-        if row.has_counts:
+        if row.has_data:
             for ancestor in lineage.get(row.study_id, ()):
                 finer_of.setdefault(ancestor, []).append(row.study_id)
     kept, dropped = [], []
     for row in rows:
         finer = [sid for sid in finer_of.get(row.study_id, ()) if sid != row.study_id]
-        if row.has_counts and finer:
+        if row.has_data and finer:
             reason = (f"its people are already counted in {', '.join(finer)} (subgroup_of): "
                       "pooling both would count them twice")
             dropped.append((Excluded(row.study_id, row.row_number, reason), row))

@@ -106,9 +106,10 @@ def title(analysis) -> str:
 class Axis:
     """Maps natural-scale values to character columns of a plot of ``width``."""
 
-    def __init__(self, measure, values, core, width):
-        self.log = registry.measure(measure).log_axis
-        self.null = registry.measure(measure).null
+    def __init__(self, measure, values, core, width, scale=None):
+        spec = registry.measure(measure, scale)
+        self.log = spec.log_axis
+        self.null = spec.null
         self.width = width
         full = [self._t(v) for v in values if self._ok(v)]
         centre = [self._t(v) for v in core if self._ok(v)]
@@ -204,7 +205,9 @@ def render_analysis(analysis, width=80):
     from rich.table import Table
     from msc_meta.report.terminal import cell as Text
 
-    two_arm = registry.measure(analysis.measure).two_arm
+    scale = getattr(getattr(analysis, "options", None), "scale", None)
+    spec = registry.measure(analysis.measure, scale)
+    two_arm = spec.two_arm
     fits = [f for f in (analysis.common, analysis.result) if f is not None]
     out = [Text(title(analysis), style="bold")]
 
@@ -220,20 +223,31 @@ def render_analysis(analysis, width=80):
               for s in analysis.studies]
     # Keep the CIs aligned when some studies carry the continuity-correction mark.
     mark_pad = " " if any(marked) else ""
+    arms = None if spec.family == "counts" else arm_cells(spec.family, analysis.studies)
+    if arms is not None:
+        two_arm = len(arms[0]) == 2      # the arm columns of this outcome type
     rows = []
-    for s, mark in zip(analysis.studies, marked):
+    for i, (s, mark) in enumerate(zip(analysis.studies, marked)):
+        if arms is not None:
+            t, c = (arms[1][i] + ("",))[:2]
+        else:
+            t = f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}"
+            c = f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}" if two_arm else ""
         rows.append(dict(
             label=s.study_id,
-            t=f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}",
-            c=f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}" if two_arm else "",
+            t=t,
+            c=c,
             effect=fmt_ci(s.estimate, s.ci_low, s.ci_high) + ("*" if mark else mark_pad),
             weight=fmt_weight(s.weight),
             draw=(s.estimate, s.ci_low, s.ci_high, False),
         ))
-    total_t = (f"{fmt_count(sum(s.events_t for s in analysis.studies))}/"
-               f"{fmt_count(sum(s.n_t for s in analysis.studies))}")
-    total_c = (f"{fmt_count(sum(s.events_c for s in analysis.studies))}/"
-               f"{fmt_count(sum(s.n_c for s in analysis.studies))}" if two_arm else "")
+    if arms is not None:
+        total_t = total_c = ""      # means, rates, correlations, effects do not add up
+    else:
+        total_t = (f"{fmt_count(sum(s.events_t for s in analysis.studies))}/"
+                   f"{fmt_count(sum(s.n_t for s in analysis.studies))}")
+        total_c = (f"{fmt_count(sum(s.events_c for s in analysis.studies))}/"
+                   f"{fmt_count(sum(s.n_c for s in analysis.studies))}" if two_arm else "")
     no_weights = all(isinstance(s.weight, float) and math.isnan(s.weight) for s in analysis.studies)
     pooled_rows = []
     for fit in fits:
@@ -245,8 +259,11 @@ def render_analysis(analysis, width=80):
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
-    effect_head = f"{registry.measure(analysis.measure).natural} [{analysis.level:g}% CI]"
-    t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
+    effect_head = f"{spec.natural} [{analysis.level:g}% CI]"
+    if arms is not None:
+        t_head, c_head = (arms[0] + ("",))[:2]
+    else:
+        t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
     # Pooled labels may wrap at their space ("Random effects" / "(REML)");
     # study labels longer than STUDY_COL_MAX fold.
     longest_word_run = max(len(part) for r in pooled_rows for part in _wrap_parts(r["label"]))
@@ -265,7 +282,7 @@ def render_analysis(analysis, width=80):
     estimates = [s.estimate for s in analysis.studies]
     values = estimates + [v for s in analysis.studies for v in (s.ci_low, s.ci_high)]
     core = estimates + [v for f in fits for v in (f.estimate, f.ci_low, f.ci_high)]
-    axis = Axis(analysis.measure, values + core, core, plot_w)
+    axis = Axis(analysis.measure, values + core, core, plot_w, scale=scale)
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 0, 0, 1),
                   collapse_padding=False, header_style="bold")
@@ -295,9 +312,57 @@ def render_analysis(analysis, width=80):
     legend += ", log axis" if axis.log else ""
     if any(marked):
         legend += f"  * cc {analysis.cc:g} added"
+    if arms is not None and arms[2]:
+        legend += f"  ({arms[2]})"
     out.append(Text(legend, style="dim"))
     out.extend(_footer(analysis))
     return out
+
+
+def arm_cells(family, studies):
+    """Column headers and per-study cells of the input columns of an outcome type other
+    than counts: ``mean (sd) n`` per arm for means, ``events/time`` for rates, ``r n`` for
+    correlations, the given estimate with its CI (or yi with its SE) for generic effects."""
+    def v(study, name):
+        return dict(getattr(study, "inputs", ())).get(name)
+
+    def num(x):
+        return "NA" if x is None else f"{float(x):.4g}"
+
+    def mean(study, m, sd, n=None):
+        text = f"{num(v(study, m))} ({num(v(study, sd))})"
+        return text + (f" {fmt_count(v(study, n))}" if n else "")
+
+    if family == "means_two":
+        return (("Treated", "Control"),
+                [(mean(s, "mean_t", "sd_t", "n_t"), mean(s, "mean_c", "sd_c", "n_c")) for s in studies],
+                "arms: mean (SD) n")
+    if family == "means_one":
+        return (("Mean (SD) n",), [(mean(s, "mean_t", "sd_t", "n_t"),) for s in studies], "")
+    if family == "means_paired":
+        return (("Before", "After"),
+                [(mean(s, "mean_pre", "sd_pre", "n_t"),
+                  f"{mean(s, 'mean_post', 'sd_post')} {num(v(s, 'r')) if v(s, 'r') is not None else '-'}")
+                 for s in studies], "before: mean (SD) n; after: mean (SD) r")
+    if family == "rates_two":
+        return (("Treated", "Control"),
+                [(f"{fmt_count(v(s, 'events_t'))}/{num(v(s, 'time_t'))}",
+                  f"{fmt_count(v(s, 'events_c'))}/{num(v(s, 'time_c'))}") for s in studies],
+                "arms: events/person-time")
+    if family == "rates_one":
+        return (("Events/time",), [(f"{fmt_count(v(s, 'events_t'))}/{num(v(s, 'time_t'))}",)
+                                   for s in studies], "events/person-time")
+    if family == "correlations":
+        return (("r n",), [(f"{num(v(s, 'cor_t'))} {fmt_count(v(s, 'n_t'))}",) for s in studies], "")
+
+    def given(s):
+        if v(s, "yi") is not None:
+            se = v(s, "sei") if v(s, "sei") is not None else (
+                math.sqrt(v(s, "vi")) if v(s, "vi") is not None else None)
+            return f"yi {num(v(s, 'yi'))} (SE {num(se)})"
+        return f"{num(v(s, 'effect'))} [{num(v(s, 'effect_ci_low'))}, {num(v(s, 'effect_ci_high'))}]"
+
+    return (("Given",), [(given(s),) for s in studies], "given: the study's effect as the table gives it")
 
 
 def _footer(analysis):

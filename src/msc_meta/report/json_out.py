@@ -27,6 +27,8 @@ CONTRACT_KEYS = (
 )
 STUDY_KEYS = ("study_id", "events_t", "n_t", "events_c", "n_c", "yi", "vi",
               "estimate", "ci_low", "ci_high", "weight")
+# Other outcome types carry their own input columns in place of events_t ... n_c
+# (``registry.family_columns``: e.g. mean_t, sd_t, n_t, mean_c, sd_c, n_c).
 EXCLUDED_KEYS = ("study_id", "reason")
 EXTENSION_KEYS = (
     "outcome", "timepoint_weeks", "unit", "group", "level", "hksj", "test", "df",
@@ -76,8 +78,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
         "studies": [
-            {"study_id": s.study_id, "events_t": s.events_t, "n_t": s.n_t,
-             "events_c": s.events_c, "n_c": s.n_c, "yi": s.yi, "vi": s.vi,
+            {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
              "multiarm": getattr(s, "multiarm", None),
@@ -111,6 +112,16 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
     return jsonable(doc)
+
+
+def _inputs(study) -> dict:
+    """The input columns of the study's outcome type: events_t, n_t, events_c, n_c for counts;
+    e.g. mean_t, sd_t, n_t, mean_c, sd_c, n_c for two-group means (the contract)."""
+    inputs = getattr(study, "inputs", ())
+    if getattr(study, "family", "counts") == "counts" or not inputs:
+        return {"events_t": study.events_t, "n_t": study.n_t, "events_c": study.events_c,
+                "n_c": study.n_c}
+    return dict(inputs)
 
 
 def _common_to_dict(fit) -> dict | None:
