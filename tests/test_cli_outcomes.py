@@ -176,3 +176,24 @@ def test_the_forest_plot_says_it_draws_counts_only(run_cli, tmp_path):
     code, out, err = run_cli("forest", "-o", tmp_path / "f.png", "--data",
                              ROOT / CASES["normand1999_MD"]["csv"], "--outcome", "length_of_stay")
     assert code == 2 and "event counts" in err and "Traceback" not in err
+
+
+def test_an_sem_is_turned_into_the_sd_and_said(run_cli, tmp_path):
+    """sd = se * sqrt(n) (Cochrane Handbook 6.5.2.2): the same pool as with the SD, and a note."""
+    rows = [("A", 5.1, 1.2, 20, 4.0, 1.1, 22), ("B", 4.8, 1.5, 30, 4.1, 1.4, 28),
+            ("C", 6.0, 2.0, 15, 4.2, 1.9, 16)]
+    sd_csv = tmp_path / "sd.csv"
+    sd_csv.write_text("study_id,outcome,mean_t,sd_t,n_t,mean_c,sd_c,n_c\n" + "".join(
+        f"{s},x,{m1},{s1},{n1},{m2},{s2},{n2}\n" for s, m1, s1, n1, m2, s2, n2 in rows))
+    se_csv = tmp_path / "se.csv"
+    se_csv.write_text("study_id,outcome,mean_t,se_t,n_t,mean_c,sd_c,n_c\n" + "".join(
+        f"{s},x,{m1},{s1 / math.sqrt(n1)!r},{n1},{m2},{s2},{n2}\n" for s, m1, s1, n1, m2, s2, n2 in rows))
+    docs = []
+    for path in (sd_csv, se_csv):
+        code, out, err = run_cli("pool", "--data", path, "--outcome", "x", "--measure", "SMD", "--json")
+        assert code == 0, err
+        docs.append(json.loads(out))
+    for key in ("theta", "se", "tau2", "q"):
+        assert docs[1][key] == pytest.approx(docs[0][key], rel=1e-12, abs=1e-15)
+    assert any("sd_t from the SEM" in n and "(A, B, C)" in n for n in docs[1]["notes"])
+    assert not any("SEM" in n for n in docs[0]["notes"])

@@ -577,8 +577,42 @@ def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
     names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
     columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
                for name in names}
-    return effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
-                           scale=scale if spec.scales else None)
+    converted = _sd_from_sem(columns, rows)
+    es = effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
+                         scale=scale if spec.scales else None)
+    return _add_notes(es, converted)
+
+
+def _sd_from_sem(columns, rows) -> list:
+    """Fill a blank SD from the arm's standard error of the mean, sd = se * sqrt(n)
+    (Cochrane Handbook 6.5.2.2, ``conversions.sd_from_se``); returns a note per study."""
+    from msc_meta.conversions import sd_from_se
+
+    said = [None] * len(rows)
+    for arm in ("t", "c"):
+        sd = columns.get(f"sd_{arm}")
+        if sd is None:
+            continue
+        se = np.array([_number(getattr(row, f"se_{arm}", None)) for row in rows], dtype=float)
+        n = columns.get(f"n_{arm}", np.full(len(rows), np.nan))
+        use = np.isnan(sd) & ~np.isnan(se)
+        if use.any():
+            sd[use] = sd_from_se(se, n)[use]
+            for i in np.flatnonzero(use):
+                text = f"sd_{arm} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)"
+                said[i] = text if said[i] is None else f"{said[i]}; {text}"
+    return said
+
+
+def _add_notes(es, extra):
+    """EffectSizes with the conversion notes added to its own per-study notes."""
+    from dataclasses import replace
+
+    if not any(extra):
+        return es
+    own = list(es.notes) if es.notes else [None] * es.k
+    merged = tuple(a if b is None else (b if a is None else f"{a}; {b}") for a, b in zip(own, extra))
+    return replace(es, notes=merged)
 
 
 def _number(value) -> float:
