@@ -7,7 +7,7 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
-from msc_meta.cli.options import data_option, model_options, timepoint_unit_options
+from msc_meta.cli.options import data_option, model_options, outcome_or_all_options
 
 EPILOG = """\b
 Examples:
@@ -34,11 +34,7 @@ replaced file's permissions. -o - writes the CSV (or JSON) to stdout.
 
 @click.command(epilog=EPILOG)
 @data_option
-@click.option("--outcome", default=None, metavar="KEY",
-              help="Outcome key (see `msc-meta studies`); or use --all.")
-@timepoint_unit_options
-@click.option("--all", "export_all", is_flag=True,
-              help="Every poolable outcome x time point x unit of the table in one file.")
+@outcome_or_all_options("export_all", "in one file")
 @model_options
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,

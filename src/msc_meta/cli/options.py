@@ -137,6 +137,19 @@ def timepoint_unit_options(f):
     return f
 
 
+def outcome_or_all_options(dest: str, into: str):
+    """--outcome (optional) or --all, with --timepoint and --unit: for commands that can cover
+    every analysis of the table (export, report). ``dest`` names --all's parameter."""
+    def decorate(f):
+        f = click.option("--all", dest, is_flag=True,
+                         help=f"Every poolable outcome x time point x unit of the table {into}.")(f)
+        f = timepoint_unit_options(f)
+        return click.option("--outcome", default=None, metavar="KEY",
+                            help="Outcome key, e.g. fistula_closure (see `msc-meta studies`); "
+                                 "or use --all.")(f)
+    return decorate
+
+
 def selection_options(f):
     f = timepoint_unit_options(f)
     f = click.option("--outcome", required=True, metavar="KEY",

@@ -7,7 +7,7 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
-from msc_meta.cli.options import data_option, model_options, timepoint_unit_options
+from msc_meta.cli.options import data_option, model_options, outcome_or_all_options
 
 EPILOG = """\b
 Examples:
@@ -33,11 +33,7 @@ without --force; -o - writes the HTML to stdout.
 
 @click.command(epilog=EPILOG)
 @data_option
-@click.option("--outcome", default=None, metavar="KEY",
-              help="Outcome key, e.g. fistula_closure (see `msc-meta studies`); or use --all.")
-@timepoint_unit_options
-@click.option("--all", "report_all", is_flag=True,
-              help="Every poolable outcome x time point x unit of the table in one report.")
+@outcome_or_all_options("report_all", "in one report")
 @model_options
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
