@@ -480,13 +480,6 @@ def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> Prepa
     return PreparedStudies(kept, es, excluded, n_rows, arms_only)
 
 
-def _pool_rows(rows, *, outcome, timepoint, unit, group, options, by=None, multiarm_notes=(),
-               pre_excluded=()) -> Analysis:
-    spec = dict(rows=rows, outcome=outcome, timepoint=timepoint, unit=unit, group=group, by=by,
-                multiarm_notes=multiarm_notes, pre_excluded=pre_excluded)
-    return _pool_groups([spec], options)[0]
-
-
 def _pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
     measure = options.measure

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.special import chdtrc, expit, gammaln, log_expit, ndtr, ndtri, xlogy
 
 from msc_meta.errors import ComputationError, UsageError
+from msc_meta.pooling.glmm_checks import or_refusal, plo_refusal
 from msc_meta.pooling.results import PoolResult
 
 # lme4's logit link clamps eta to +-30 (DBL_EPSILON floors); glm() then works
@@ -468,15 +469,9 @@ def _check_plo(x, n, n_agq):
         raise UsageError("the GLMM needs at least 2 studies")
     if np.any(n < 1) or np.any(x < 0) or np.any(x > n):
         raise UsageError("the GLMM needs 0 <= events <= n and n >= 1")
-    if np.all(x == 0) or np.all(x == n):
-        raise ComputationError("the GLMM has no finite estimate when every study has 0 events "
-                               "(or only events): the pooled logit is infinite")
-    if np.all((x == 0) | (x == n)):
-        # Some studies at 0%, the others at 100%: the likelihood grows without
-        # bound as tau -> infinity (lme4 stops at an arbitrary huge tau²).
-        raise ComputationError("the GLMM has no finite estimate when every study has 0 events or only "
-                               "events (complete separation: tau² grows without bound); use an "
-                               "inverse-variance method such as --method REML, or `msc-meta bayes`")
+    refusal = plo_refusal(x, n)
+    if refusal is not None:
+        raise ComputationError(refusal)
     if int(n_agq) < 1:
         raise UsageError("nAGQ must be at least 1")
 
@@ -690,15 +685,8 @@ def _check_or(a, n1, c, n2, n_agq):
     if np.any(double):
         raise UsageError("studies with no events (or only events) in both arms carry no information "
                          "on the OR; leave them out (metafor drop00=TRUE)")
-    if np.all(a == 0) or np.all(c == 0) or np.all(a == n1) or np.all(c == n2):
-        raise ComputationError("the GLMM has no finite odds ratio when one arm has no events "
-                               "(or only events) in every study")
-    if np.all(((a == n1) & (c == 0)) | ((a == 0) & (c == n2))):
-        # Every study's own OR is +inf or -inf (both occur, else caught above):
-        # the likelihood grows without bound as tau -> infinity, and the fit
-        # would search for ever (metafor ends at an arbitrary huge tau²).
-        raise ComputationError("the GLMM has no finite estimate: in every study one arm has all "
-                               "events and the other none (complete separation); use an "
-                               "inverse-variance method such as --method REML, or `msc-meta bayes`")
+    refusal = or_refusal(a, n1, c, n2)
+    if refusal is not None:
+        raise ComputationError(refusal)
     if int(n_agq) < 1:
         raise UsageError("nAGQ must be at least 1")

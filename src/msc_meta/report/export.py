@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from msc_meta.errors import UsageError
-from msc_meta.io_safe import check_output_path, is_stdout, write_output  # noqa: F401
+from msc_meta.io_safe import check_output_path, write_output  # noqa: F401  (library API)
 from msc_meta.pooling.results import jsonable
 
 ANALYSIS_KEYS = ("analysis", "row_type", "model", "measure", "method",
