@@ -221,13 +221,20 @@ def _spec(measure, scale=None) -> registry.Measure:
 # escalc
 # ---------------------------------------------------------------------------
 
-def _counts(name, values, k=None):
+def as_column(name, values, what="numbers") -> np.ndarray:
+    """``values`` as a one-dimensional float array, or a UsageError naming ``name``."""
     try:
         arr = np.atleast_1d(np.asarray(values, dtype=float))
     except (TypeError, ValueError):
-        raise UsageError(f"{name} must be numbers (counts), got {values!r}") from None
+        noun = "numbers" if what == "numbers" else f"numbers ({what})"
+        raise UsageError(f"{name} must be {noun}, got {values!r}") from None
     if arr.ndim != 1:
-        raise UsageError(f"{name} must be a one-dimensional sequence of counts")
+        raise UsageError(f"{name} must be a one-dimensional sequence of {what}")
+    return arr
+
+
+def _counts(name, values, k=None):
+    arr = as_column(name, values, "counts")
     if k is not None and arr.shape[0] != k:
         raise UsageError(f"{name} has {arr.shape[0]} values but events_t has {k}")
     bad = np.flatnonzero(arr < 0)
@@ -499,12 +506,7 @@ def _read_columns(spec, columns, names) -> tuple[int, dict]:
         values = columns.get(name)
         if values is None:
             continue
-        try:
-            arr = np.atleast_1d(np.asarray(values, dtype=float))
-        except (TypeError, ValueError):
-            raise UsageError(f"{name} must be numbers, got {values!r}") from None
-        if arr.ndim != 1:
-            raise UsageError(f"{name} must be a one-dimensional sequence of numbers")
+        arr = as_column(name, values)
         if k is None:
             k, first = arr.shape[0], name
         elif arr.shape[0] != k:

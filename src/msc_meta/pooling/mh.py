@@ -26,22 +26,15 @@ import numpy as np
 from msc_meta._dist import chdtrc, ndtr
 
 from msc_meta import registry
-from msc_meta.effects import _z_crit, escalc, transform_back
+from msc_meta.effects import _z_crit, as_column, escalc, transform_back
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.results import PoolResult
 
 
 
 def _tables(ai, n1i, ci, n2i):
-    arrays = []
-    for name, values in (("events_t", ai), ("n_t", n1i), ("events_c", ci), ("n_c", n2i)):
-        try:
-            arr = np.atleast_1d(np.asarray(values, dtype=float))
-        except (TypeError, ValueError):
-            raise UsageError(f"{name} must be numbers (counts), got {values!r}") from None
-        if arr.ndim != 1:
-            raise UsageError(f"{name} must be a one-dimensional sequence of counts")
-        arrays.append(arr)
+    arrays = [as_column(name, values, "counts")
+              for name, values in (("events_t", ai), ("n_t", n1i), ("events_c", ci), ("n_c", n2i))]
     k = arrays[0].shape[0]
     if any(arr.shape[0] != k for arr in arrays):
         raise UsageError("events_t, n_t, events_c and n_c must have the same length")
