@@ -43,10 +43,10 @@ def is_invisible(ch: str) -> bool:
     return ch in _IGNORABLE_NOT_CF or unicodedata.category(ch) == "Cf"
 
 
-@lru_cache(maxsize=65536)
 def key(text: str | None) -> str | None:
     """The comparison key of a label (``None`` stays ``None``): see the module docstring.
-    Cached: a pure function of the text, called for every row by every check."""
+    Called for every row by every check: ASCII takes an exact shortcut, and the Unicode
+    path (the costly one) is cached."""
     if text is None:
         return None
     if text.isascii():
