@@ -73,6 +73,13 @@ def _package_dir() -> Path:
     return Path(msc_meta.__file__).resolve().parent
 
 
+def check_output_early(path, *, force: bool = False) -> None:
+    """:func:`check_output_path` before a command does any work, so that a bad ``-o`` fails at
+    once; no path (an optional ``-o`` not given) and ``-`` (stdout) need no check."""
+    if path is not None and not is_stdout(path):
+        check_output_path(path, force=force)
+
+
 def check_output_path(path, *, force: bool = False) -> Path:
     """Validate an output path; raise ``UsageError`` with a one-line reason.
 

@@ -6,7 +6,7 @@ import click
 
 from msc_meta.report.terminal import diagnostic
 
-from msc_meta.cli.forest import check_image_output, image_output_option
+from msc_meta.cli.forest import image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
 
 EPILOG = """\b
@@ -44,10 +44,11 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     Studies are selected and their effects computed exactly as `pool` does.
     """
     from msc_meta.data import load_table
+    from msc_meta.io_safe import check_output_early
     from msc_meta.pooling.bias import run_small_study
     from msc_meta.report import diagnostics_tables as report
 
-    check_image_output(output, force)
+    check_output_early(output, force=force)
     table = load_table(data_path)
     result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level,

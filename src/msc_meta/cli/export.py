@@ -7,7 +7,8 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
-from msc_meta.cli.options import data_option, model_options, outcome_or_all_options
+from msc_meta.cli.options import (data_option, model_options, outcome_or_all_options,
+                                  require_outcome_or_all)
 
 EPILOG = """\b
 Examples:
@@ -48,18 +49,13 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
            level, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
-    from msc_meta.io_safe import check_output_path, is_stdout
+    from msc_meta.io_safe import check_output_early
     from msc_meta.report.export import export_rows
 
-    if export_all and (outcome or timepoint is not None or unit):
-        raise UsageError("--all exports every outcome, time point and unit: drop --outcome, "
-                         "--timepoint and --unit, or drop --all")
-    if not export_all and not outcome:
-        raise UsageError("give --outcome KEY (see `msc-meta studies`) or --all")
+    require_outcome_or_all(outcome, timepoint, unit, export_all, "exports")
     if fmt is None:
         fmt = "json" if str(output).lower().endswith(".json") else "csv"
-    if not is_stdout(output):
-        check_output_path(output, force=force)  # fail before pooling anything
+    check_output_early(output, force=force)       # fail before pooling anything
 
     from msc_meta.data import load_table
 

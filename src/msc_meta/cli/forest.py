@@ -39,7 +39,7 @@ def multiarm_options(f):
 def image_output_option(*, required: bool, help: str, stdout_ok: bool = True):
     """``-o/--output FILE`` for an image, and ``--force``. A suffix other than
     .png/.svg/.pdf fails at once (exit 2), before any pooling; so does an
-    existing file without ``--force`` (see :func:`check_image_output`).
+    existing file without ``--force`` (``io_safe.check_output_early``).
     ``-o -`` writes SVG to stdout where ``stdout_ok``; commands whose stdout
     carries their table (bias, regress) refuse it. Used by forest, bias, regress."""
     def check(ctx, param, value):
@@ -67,17 +67,6 @@ def image_output_option(*, required: bool, help: str, stdout_ok: bool = True):
     return decorate
 
 
-def check_image_output(output, force: bool) -> None:
-    """Refuse, before any work, an image path that exists (without --force),
-    is a folder, has no parent folder or lies inside the package (``-``,
-    stdout, needs no check)."""
-    if output is not None:
-        from msc_meta.io_safe import check_output_path, is_stdout
-
-        if not is_stdout(output):
-            check_output_path(output, force=force)
-
-
 @click.command(epilog=EPILOG)
 @data_option
 @selection_options
@@ -103,9 +92,10 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     and draws the result in the layout of a Cochrane review.
     """
     from msc_meta.data import load_table
+    from msc_meta.io_safe import check_output_early
     from msc_meta.pooling.analysis import run_pool, run_pool_by
 
-    check_image_output(output, force)
+    check_output_early(output, force=force)
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                    method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,

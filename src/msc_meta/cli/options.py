@@ -150,6 +150,17 @@ def outcome_or_all_options(dest: str, into: str):
     return decorate
 
 
+def require_outcome_or_all(outcome, timepoint, unit, every: bool, verb: str) -> None:
+    """--outcome KEY or --all, not both and not neither (``verb``: what --all does, e.g. "exports")."""
+    from msc_meta.errors import UsageError
+
+    if every and (outcome or timepoint is not None or unit):
+        raise UsageError(f"--all {verb} every outcome, time point and unit: drop --outcome, "
+                         "--timepoint and --unit, or drop --all")
+    if not every and not outcome:
+        raise UsageError("give --outcome KEY (see `msc-meta studies`) or --all")
+
+
 def selection_options(f):
     f = timepoint_unit_options(f)
     f = click.option("--outcome", required=True, metavar="KEY",

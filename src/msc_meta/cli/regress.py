@@ -6,7 +6,7 @@ import click
 
 from msc_meta.report.terminal import diagnostic
 
-from msc_meta.cli.forest import check_image_output, image_output_option
+from msc_meta.cli.forest import image_output_option
 from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
 
 
@@ -48,10 +48,11 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     moderators (metafor test="knha").
     """
     from msc_meta.data import load_table
+    from msc_meta.io_safe import check_output_early
     from msc_meta.pooling.metareg import run_regression
     from msc_meta.report import diagnostics_tables as report
 
-    check_image_output(output, force)
+    check_output_early(output, force=force)
     table = load_table(data_path)
     reg = run_regression(table, mods, outcome=outcome, timepoint=timepoint, unit=unit,
                          measure=measure, method=method, hksj=hksj, cc=cc, level=level)

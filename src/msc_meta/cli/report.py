@@ -7,7 +7,8 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
-from msc_meta.cli.options import data_option, model_options, outcome_or_all_options
+from msc_meta.cli.options import (data_option, model_options, outcome_or_all_options,
+                                  require_outcome_or_all)
 
 EPILOG = """\b
 Examples:
@@ -50,15 +51,10 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
     notes); the report only presents those results.
     """
     from msc_meta.errors import UsageError
-    from msc_meta.io_safe import check_output_path, is_stdout, write_output
+    from msc_meta.io_safe import check_output_early, write_output
 
-    if report_all and (outcome or timepoint is not None or unit):
-        raise UsageError("--all reports every outcome, time point and unit: drop --outcome, "
-                         "--timepoint and --unit, or drop --all")
-    if not report_all and not outcome:
-        raise UsageError("give --outcome KEY (see `msc-meta studies`) or --all")
-    if not is_stdout(output):
-        check_output_path(output, force=force)      # fail before pooling anything
+    require_outcome_or_all(outcome, timepoint, unit, report_all, "reports")
+    check_output_early(output, force=force)      # fail before pooling anything
 
     from msc_meta.data import load_table
     from msc_meta.report.html_report import ReportInfo, library_versions, render_html

@@ -51,7 +51,7 @@ def save_figure(fig, path, *, dpi: int = 200, force: bool = False):
     ``msc_meta.io_safe.write_output``: an existing file (also one that
     appears while the figure is saved) is replaced only with ``force``; the
     commands also refuse one before doing any work
-    (``cli.forest.check_image_output``); never writes inside the package folder.
+    (``io_safe.check_output_early``); never writes inside the package folder.
     """
     import matplotlib
 
