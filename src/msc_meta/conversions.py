@@ -273,6 +273,155 @@ def mean_sd_from_quantiles(median, n, *, q1=None, q3=None, minimum=None, maximum
                   skewed=skewed, reasons=tuple(reasons))
 
 
+# ---------------------------------------------------------------------------
+# the pool path: every conversion of a table's columns, in one place
+# ---------------------------------------------------------------------------
+
+# Where the assumed r of a paired row would otherwise apply, the pool notes a
+# sensitivity over these values (``pooling.analysis``).
+R_SENSITIVITY = (0.2, 0.5, 0.8)
+
+
+def _g(x) -> str:
+    return f"{x:.4g}"
+
+
+def _say(notes, i, text):
+    notes[i] = text if notes[i] is None else f"{notes[i]}; {text}"
+
+
+def fill_spreads(family, columns, column, *, level=95.0) -> list:
+    """Fill the blank SDs (and means) a family's measures read from a spread given another way.
+
+    ``columns`` maps the measure's input columns (and n) to float arrays (NaN:
+    blank) and is filled in place; ``column(name)`` gives any other column of
+    the same rows (``schema.SPREAD_COLUMNS``) as a float array. A given SD (or
+    r) always wins; a blank one is converted from, in this order:
+
+    - two-group and one-group means, per arm: the SEM (:func:`sd_from_se`),
+      the 95% CI of the mean (:func:`sd_from_ci`, t quantile with n - 1 df;
+      the mean from the CI's midpoint when blank), the median with the IQR
+      and/or the range (:func:`mean_sd_from_quantiles`, Wan et al. 2014, with
+      metafor conv.fivenum's skewness test);
+    - paired means: each SD from its SEM; when r is blank, the paired
+      ``t_stat`` or two-sided ``p_value`` with n gives the SD of the change
+      (:func:`sd_change_from_t`, :func:`sd_change_from_p`), and with both SDs
+      the r they imply (:func:`r_from_sds`), which escalc's MC, SMCC and SMCR
+      then read; without the SDs, MC and SMCC need only the SD of the change
+      (``sd_pre = sd_post = sd_change`` with ``r = 0.5`` give exactly
+      ``sd_change``), SMCR cannot be had.
+
+    Returns one entry per study: None, or the conversions used (or why one
+    could not be made), in words, for the notes. Imports nothing beyond numpy.
+    """
+    k = _length(columns)
+    notes = [None] * k
+    if family in ("means_two", "means_one"):
+        for arm in ("t", "c") if family == "means_two" else ("t",):
+            _fill_arm(arm, columns, column, notes, level)
+    elif family == "means_paired":
+        _fill_paired(columns, column, notes)
+    return notes
+
+
+def _length(columns) -> int:
+    for values in columns.values():
+        return int(np.asarray(values).shape[0])
+    return 0
+
+
+def _fill_arm(arm, columns, column, notes, level):
+    sd, mean = columns.get(f"sd_{arm}"), columns.get(f"mean_{arm}")
+    if sd is None or mean is None:
+        return
+    n = columns.get(f"n_{arm}")
+    n = column(f"n_{arm}") if n is None else n
+    se = column(f"se_{arm}")
+    use = np.isnan(sd) & ~np.isnan(se)
+    sd[use] = sd_from_se(se, n)[use]
+    for i in np.flatnonzero(use):
+        _say(notes, i, f"sd_{arm} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)")
+    lo, hi = column(f"mean_ci_low_{arm}"), column(f"mean_ci_high_{arm}")
+    use = np.isnan(sd) & ~np.isnan(lo) & ~np.isnan(hi)
+    if use.any():
+        sd[use] = sd_from_ci(lo, hi, n, level=level)[use]
+        mid = use & np.isnan(mean)
+        mean[mid] = ((lo + hi) / 2.0)[mid]
+        for i in np.flatnonzero(use):
+            _say(notes, i, f"sd_{arm} from the {level:g}% CI of the mean (sd = √n (upper − lower)/"
+                           f"(2 t_n−1), Cochrane Handbook 6.5.2.2)"
+                           + (f", mean_{arm} its midpoint" if mid[i] else ""))
+    med = column(f"median_{arm}")
+    use = np.isnan(sd) & ~np.isnan(med)
+    if use.any():
+        idx = np.flatnonzero(use)
+        est = mean_sd_from_quantiles(med[idx], n[idx], q1=column(f"q1_{arm}")[idx],
+                                     q3=column(f"q3_{arm}")[idx], minimum=column(f"min_{arm}")[idx],
+                                     maximum=column(f"max_{arm}")[idx], method="wan2014")
+        words = {"range": "range", "iqr": "IQR", "both": "IQR and range"}
+        for j, i in enumerate(idx):
+            if est.reasons[j] is not None:
+                _say(notes, i, f"median_{arm} not converted to a mean and SD: {est.reasons[j]}")
+                continue
+            sd[i] = est.sd[j]
+            took_mean = bool(np.isnan(mean[i]))
+            if took_mean:
+                mean[i] = est.mean[j]
+            _say(notes, i, f"{f'mean_{arm} and ' if took_mean else ''}sd_{arm} from the median with the "
+                           f"{words[est.case[j]]} (Wan et al. 2014, as metafor conv.fivenum(method = "
+                           f"\"wan2014\"); assumes roughly normal data)")
+
+
+def _fill_paired(columns, column, notes):
+    n = columns.get("n_t")
+    n = column("n_t") if n is None else n
+    sds = {}
+    for when in ("pre", "post"):
+        sd = columns.get(f"sd_{when}")
+        sd = column(f"sd_{when}").copy() if sd is None else sd
+        se = column(f"se_{when}")
+        use = np.isnan(sd) & ~np.isnan(se)
+        sd[use] = sd_from_se(se, n)[use]
+        for i in np.flatnonzero(use):
+            _say(notes, i, f"sd_{when} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)")
+        sds[when] = sd
+    r = columns.get("r")
+    if r is None:
+        return
+    change = columns["mean_post"] - columns["mean_pre"]
+    t_given, p = column("t_stat"), column("p_value")
+    t = np.where(np.isnan(t_given), t_from_p(p, n), np.abs(t_given))
+    use = np.isnan(r) & ~np.isnan(t) & ~np.isnan(change)
+    sdd = sd_change_from_t(change, t, n)
+    implied = r_from_sds(sds["pre"], sds["post"], sdd)
+    own_sds = "sd_post" in columns      # MC, SMCC: the SD of the change is enough
+    for i in np.flatnonzero(use):
+        if np.isnan(sdd[i]):
+            _say(notes, i, "no SD of the change from the paired test (the change or t is 0, or n < 2)")
+            continue
+        source = (f"t = {_g(abs(t_given[i]))}" if not np.isnan(t_given[i])
+                  else f"p = {_g(p[i])} (t = {_g(t[i])})")
+        said = (f"SD of the change {_g(sdd[i])} from the paired {source} with n = {_g(n[i])} "
+                f"(sd = |change|·√n/t, t_n−1; Cochrane Handbook 6.5.2.3)")
+        if not np.isnan(implied[i]):
+            r[i] = implied[i]
+            said += f", with the SDs the r it implies, r = {_g(implied[i])} (Handbook 6.5.2.8)"
+        elif not (np.isnan(sds["pre"][i]) or np.isnan(sds["post"][i])):
+            said += " — inconsistent with the SDs (|r| > 1): not used"
+            _say(notes, i, said)
+            continue
+        elif own_sds:
+            columns["sd_pre"][i] = columns["sd_post"][i] = sdd[i]
+            r[i] = 0.5
+        else:
+            said += "; SMCR also needs sd_pre and r, which the study does not give"
+        _say(notes, i, said)
+    for when in ("pre", "post"):
+        if f"sd_{when}" in columns:
+            keep = np.isnan(columns[f"sd_{when}"])
+            columns[f"sd_{when}"][keep] = sds[when][keep]
+
+
 __all__ = ["MeanSD", "QUANTILE_METHODS", "ci_quantile", "mean_sd_from_quantiles", "r_from_sds",
            "sd_change_from_p", "sd_change_from_r", "sd_change_from_t", "sd_from_ci", "sd_from_se",
-           "t_from_p"]
+           "t_from_p", "fill_spreads", "R_SENSITIVITY"]

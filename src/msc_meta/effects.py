@@ -606,6 +606,11 @@ def _compute_means(spec, columns, *, cc=0.5, r=None, scale_given=False) -> Effec
     return _finish(spec.name, yi, vi, ni, reasons, none, none)
 
 
+# How a study note says that the assumed r (--r) stood in for the study's own (the pool
+# adds a sensitivity over r where it finds it).
+ASSUMED_R_MARK = "assumed (--r)"
+
+
 def _compute_paired(spec, columns, *, cc=0.5, r=None, scale_given=False) -> EffectSizes:
     """Paired before/after means: the ``r`` column, else the assumed r, then the formula."""
     k, cols = _read_columns(spec, columns, spec.inputs)
@@ -615,7 +620,7 @@ def _compute_paired(spec, columns, *, cc=0.5, r=None, scale_given=False) -> Effe
         assumed = np.isnan(given)
         cols["r"] = np.where(assumed, r, given)
         for i in np.flatnonzero(assumed):
-            notes[i] = f"r = {r:g} assumed (--r): the study reports no pre/post correlation"
+            notes[i] = f"r = {r:g} {ASSUMED_R_MARK}: the study reports no pre/post correlation"
     reasons = _check_rows(spec, cols, k, spec.inputs)
     for i in range(k):
         if reasons[i] is not None and np.isnan(cols["r"][i]):

@@ -89,6 +89,25 @@ class Row:
     effect_ci_low: float | None = None
     effect_ci_high: float | None = None
     effect_level: float | None = None
+    # spread given another way (schema.SPREAD_COLUMNS), converted by conversions.fill_spreads
+    se_pre: float | None = None
+    se_post: float | None = None
+    mean_ci_low_t: float | None = None
+    mean_ci_high_t: float | None = None
+    mean_ci_low_c: float | None = None
+    mean_ci_high_c: float | None = None
+    median_t: float | None = None
+    q1_t: float | None = None
+    q3_t: float | None = None
+    min_t: float | None = None
+    max_t: float | None = None
+    median_c: float | None = None
+    q1_c: float | None = None
+    q3_c: float | None = None
+    min_c: float | None = None
+    max_c: float | None = None
+    p_value: float | None = None
+    t_stat: float | None = None
     extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}),
                                      hash=False, compare=True)
 
@@ -1029,6 +1048,8 @@ def parse_measurement(text: str, *, path: str, row: int, column: str,
         fail(f"'{s}' is not above 0; {column} is {what} and must be > 0")
     if column in schema.CORRELATION_COLUMNS and not -1.0 <= value <= 1.0:
         fail(f"'{s}' is not a correlation; {column} lies between -1 and 1")
+    if column in schema.PVALUE_COLUMNS and not 0.0 < value <= 1.0:
+        fail(f"'{s}' is not a p-value; write the exact two-sided p, e.g. 0.006 (above 0, at most 1)")
     if column in schema.LEVEL_COLUMNS and not 0.0 < value < 100.0:
         fail(f"'{s}' is not a confidence level; write the percentage, e.g. 95 (between 0 and 100)")
     return value

@@ -133,20 +133,36 @@ TEXT_COLUMNS: tuple[str, ...] = (
 # Outcome types beyond counts (``shared/cli-contract.md``, "Outcome types beyond counts"):
 # a row may hold one of them instead of counts. Numbers, parsed strictly like the other
 # number columns (digits, one decimal point, an exponent such as 1e-4; no inf, nan, 1_0).
+# Spread given another way ("Spread given another way" in the contract), converted to the
+# SD (and mean) the measures read, in one place (``conversions.fill_spreads``), before
+# ``effects.compute``: the 95% CI of an arm's mean, its median with the IQR and/or range
+# (Wan et al. 2014), and for paired means the SEMs of the two means and the paired
+# t statistic or two-sided p-value (the SD of the change when r is not reported).
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(
+    f"{what}_{arm}" for arm in ("t", "c") for what in ("median", "q1", "q3", "min", "max"))
+MEAN_CI_COLUMNS: tuple[str, ...] = ("mean_ci_low_t", "mean_ci_high_t", "mean_ci_low_c", "mean_ci_high_c")
+PAIRED_TEST_COLUMNS: tuple[str, ...] = ("p_value", "t_stat")
+SPREAD_COLUMNS: tuple[str, ...] = (
+    ("se_t", "se_c", "se_pre", "se_post") + MEAN_CI_COLUMNS + QUANTILE_COLUMNS + PAIRED_TEST_COLUMNS)
+
 SIGNED_COLUMNS: tuple[str, ...] = (      # any sign: means, effects on the analysis scale
     "mean_t", "mean_c", "mean_pre", "mean_post", "yi", "effect", "effect_ci_low", "effect_ci_high",
-)
+    "t_stat",
+) + MEAN_CI_COLUMNS + QUANTILE_COLUMNS
 POSITIVE_COLUMNS: tuple[str, ...] = (    # > 0: spreads, variances, standard errors, person-time
-    "sd_t", "sd_c", "sd_pre", "sd_post", "se_t", "se_c", "vi", "sei", "time_t", "time_c",
+    "sd_t", "sd_c", "sd_pre", "sd_post", "se_t", "se_c", "se_pre", "se_post", "vi", "sei",
+    "time_t", "time_c",
 )
 CORRELATION_COLUMNS: tuple[str, ...] = ("r", "cor_t")   # from -1 to 1
 LEVEL_COLUMNS: tuple[str, ...] = ("effect_level",)      # a confidence level in percent, (0, 100)
+PVALUE_COLUMNS: tuple[str, ...] = ("p_value",)          # a two-sided p-value, (0, 1]
 OUTCOME_TYPE_COLUMNS: tuple[str, ...] = (
     "mean_t", "sd_t", "se_t", "mean_c", "sd_c", "se_c",
     "mean_pre", "mean_post", "sd_pre", "sd_post", "r",
     "time_t", "time_c", "cor_t",
     "yi", "vi", "sei", "effect", "effect_ci_low", "effect_ci_high", "effect_level",
-)
+    "se_pre", "se_post",
+) + MEAN_CI_COLUMNS + QUANTILE_COLUMNS + PAIRED_TEST_COLUMNS
 
 # Which input family (``registry.FAMILIES``) a row's filled columns make, tried in this
 # order: the first whose marker columns hold a value decides. Counts (events_t and n_t)
@@ -155,9 +171,12 @@ OUTCOME_TYPE_COLUMNS: tuple[str, ...] = (
 FAMILY_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("generic", ("yi", "vi", "sei", "effect", "effect_ci_low", "effect_ci_high")),
     ("correlations", ("cor_t",)),
-    ("means_paired", ("mean_pre", "mean_post", "sd_pre", "sd_post")),
-    ("means_two", ("mean_c", "sd_c", "se_c")),
-    ("means_one", ("mean_t", "sd_t", "se_t")),
+    ("means_paired", ("mean_pre", "mean_post", "sd_pre", "sd_post", "se_pre", "se_post")
+     + PAIRED_TEST_COLUMNS),
+    ("means_two", ("mean_c", "sd_c", "se_c", "mean_ci_low_c", "mean_ci_high_c")
+     + QUANTILE_COLUMNS[5:]),
+    ("means_one", ("mean_t", "sd_t", "se_t", "mean_ci_low_t", "mean_ci_high_t")
+     + QUANTILE_COLUMNS[:5]),
     ("rates_two", ("time_c",)),
     ("rates_one", ("time_t",)),
 )

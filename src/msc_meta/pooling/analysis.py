@@ -486,7 +486,44 @@ def _pool_groups(specs, options) -> list[Analysis]:
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
-    return [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
+    analyses = [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
+    return _with_r_sensitivity(specs, prepared, analyses, options)
+
+
+def _assumed_r(prep) -> bool:
+    """Did a study of this group take the assumed r (``--r``) in place of its own?"""
+    from msc_meta.effects import ASSUMED_R_MARK
+
+    return prep.es is not None and any(text and ASSUMED_R_MARK in text for text in prep.es.notes)
+
+
+def _with_r_sensitivity(specs, prepared, analyses, options):
+    """Where a pool rests on the assumed r, a note with the pooled estimate and CI at
+    r = 0.2, 0.5 and 0.8 (``conversions.R_SENSITIVITY``) in place of the assumed one."""
+    from dataclasses import replace
+
+    from msc_meta.conversions import R_SENSITIVITY
+
+    which = [i for i, (prep, a) in enumerate(zip(prepared, analyses))
+             if a.result is not None and _assumed_r(prep)]
+    if not which or options.r is None:
+        return analyses
+    lines = {i: [] for i in which}
+    for alt in R_SENSITIVITY:
+        alt_options = replace(options, r=alt)
+        alt_prep = prepare_many([(specs[i]["rows"], specs[i]["pre_excluded"]) for i in which],
+                                options.measure, options.method, options.cc, r=alt,
+                                scale=options.scale)
+        for i, fit in zip(which, _fit_prepared(options.measure, alt_options, alt_prep)):
+            if fit is not None:
+                res = fit[0]
+                lines[i].append(f"r = {alt:g}: {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]")
+    out = list(analyses)
+    for i in which:
+        note = (f"sensitivity to the assumed r (--r {options.r:g}) of the studies that report none: "
+                f"pooled {options.measure} with its {options.level:g}% CI at " + "; ".join(lines[i]))
+        out[i] = replace(analyses[i], notes=analyses[i].notes + (note,))
+    return out
 
 
 def _fit_prepared(measure, options, prepared):
@@ -548,9 +585,21 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
                   member_rows=r.member_rows if isinstance(r, MultiArmUnit) else (),
                   control_share=r.control_share if isinstance(r, MultiArmUnit) else None,
                   family=spec.family,
-                  inputs=() if spec.family == "counts" else
-                  tuple((c, getattr(r, c, None)) for c in columns))
+                  inputs=() if spec.family == "counts" else _inputs(r, columns, es.notes, i))
         for i, r in enumerate(kept))
+
+
+def _inputs(row, columns, notes, i) -> tuple:
+    """A study's input columns, then the spreads given another way that it fills
+    (``schema.SPREAD_COLUMNS``), then ``conversion``: what its values assumed or were
+    converted from (``EffectSizes.notes``), when anything was."""
+    from msc_meta.data.schema import SPREAD_COLUMNS
+
+    out = [(c, getattr(row, c, None)) for c in columns]
+    out += [(c, getattr(row, c)) for c in SPREAD_COLUMNS if getattr(row, c, None) is not None]
+    if notes and notes[i]:
+        out.append(("conversion", notes[i]))
+    return tuple(out)
 
 
 def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
@@ -570,31 +619,22 @@ def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
     names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
     columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
                for name in names}
-    converted = _sd_from_sem(columns, rows)
+    converted = _fill_spreads(spec.family, columns, rows)
     es = effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
                          scale=scale if spec.scales else None)
     return _add_notes(es, converted)
 
 
-def _sd_from_sem(columns, rows) -> list:
-    """Fill a blank SD from the arm's standard error of the mean, sd = se * sqrt(n)
-    (Cochrane Handbook 6.5.2.2, ``conversions.sd_from_se``); returns a note per study."""
-    from msc_meta.conversions import sd_from_se
+def _fill_spreads(family, columns, rows) -> list:
+    """Blank SDs (and means) from a spread given another way, in place, before compute():
+    ``conversions.fill_spreads`` (SEM, CI of a mean, median with IQR/range, paired t or p);
+    returns a note per study naming the conversion."""
+    from msc_meta.conversions import fill_spreads
 
-    said = [None] * len(rows)
-    for arm in ("t", "c"):
-        sd = columns.get(f"sd_{arm}")
-        if sd is None:
-            continue
-        se = np.array([_number(getattr(row, f"se_{arm}", None)) for row in rows], dtype=float)
-        n = columns.get(f"n_{arm}", np.full(len(rows), np.nan))
-        use = np.isnan(sd) & ~np.isnan(se)
-        if use.any():
-            sd[use] = sd_from_se(se, n)[use]
-            for i in np.flatnonzero(use):
-                text = f"sd_{arm} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)"
-                said[i] = text if said[i] is None else f"{said[i]}; {text}"
-    return said
+    def column(name):
+        return np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
+
+    return fill_spreads(family, columns, column)
 
 
 def _add_notes(es, extra):
@@ -605,7 +645,9 @@ def _add_notes(es, extra):
         return es
     own = list(es.notes) if es.notes else [None] * es.k
     merged = tuple(a if b is None else (b if a is None else f"{a}; {b}") for a, b in zip(own, extra))
-    return replace(es, notes=merged)
+    # a study left out says what its conversion did (or why there was none)
+    reasons = tuple(a if a is None or b is None else f"{a} ({b})" for a, b in zip(es.reasons, extra))
+    return replace(es, notes=merged, reasons=reasons)
 
 
 def _number(value) -> float:
