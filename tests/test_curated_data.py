@@ -33,7 +33,10 @@ def _find_sources() -> Path:
 SOURCES = _find_sources()
 
 COLUMNS = ("study_id,trial,subgroup_of,outcome,timepoint_weeks,unit,events_t,n_t,pct_t,events_c,n_c,pct_c,"
-           "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note,bind").split(",")
+           "design,product,cell_source,donor,route,dose_cells,dose_text,source,quote,note,bind,"
+           "mean_pre,se_pre,mean_post,se_post,p_value").split(",")
+# The continuous columns the curated rows use (paired before/after means, shared/cli-contract.md).
+MEASUREMENTS = ("mean_pre", "se_pre", "mean_post", "se_post", "p_value")
 TOTALS_COLUMNS = "trial,timepoint_weeks,unit,arm,members,total_n,source,quote,note".split(",")
 COUNTS = ("events_t", "n_t", "events_c", "n_c")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -235,7 +238,8 @@ def test_every_number_has_a_bind_entry():
     for r in ROWS:
         bound = {entry.split("=", 1)[0].strip() for entry in re.split(r';(?=(?:[^"]*"[^"]*")*[^"]*$)', r["bind"])
                  if entry.strip()}
-        given = {c for c in COUNTS + ("pct_t", "pct_c", "timepoint_weeks", "dose_cells") if r[c].strip()}
+        given = {c for c in COUNTS + ("pct_t", "pct_c", "timepoint_weeks", "dose_cells") + MEASUREMENTS
+                 if r[c].strip()}
         assert bound == given, (r["study_id"], r["outcome"], bound ^ given)
 
 
@@ -460,3 +464,50 @@ def test_packaged_table_loads_with_the_package_loader_when_available():
     table = load.load_table(PACKAGED / "outcomes.csv")
     assert len(table.rows) == len(ROWS)
     assert [r.study_id for r in table.rows] == [r["study_id"] for r in ROWS]
+
+
+# ---------------------------------------------------------------------------
+# continuous results (paired before/after means)
+
+
+def _paired(row: dict) -> tuple:
+    return tuple(float(row[c]) if row[c].strip() else None for c in ("n_t",) + MEASUREMENTS)
+
+
+def test_leiden_maximal_fistula_diameter_is_means_and_sems_with_the_paired_p():
+    r = _row("leiden_bmmsc_mri", "max_fistula_diameter", 208, "patient")
+    assert _paired(r) == (9, 6.1, 1.2, 2.6, 0.9, 0.006)
+    assert "means ± SEM" in r["quote"] and "Paired t-test" in r["quote"]
+    assert "does not state the n" in r["note"]
+
+
+def test_leiden_cdai_is_read_against_its_printed_order():
+    """Printed "46.2 vs 101.5" where the text says activity was lower at 4 years: before 101.5."""
+    r = _row("leiden_bmmsc_no_stoma", "cdai", 208, "patient")
+    assert _paired(r) == (11, 101.5, None, 46.2, None, 0.014)
+    assert float(r["mean_post"]) < float(r["mean_pre"])
+    assert "significantly lower disease activity 4 years after" in r["quote"]
+    assert "reversed" in r["note"]
+
+
+@pytest.mark.parametrize("outcome, expected", [
+    ("pdai", (13, 4.3, None, 3.8, None, 0.585)),
+    ("sibdq", (13, 54.8, None, 60.1, None, 0.047)),
+    ("sf36_mcs", (13, 42.8, None, 48.1, None, 0.089)),
+    ("sf36_pcs", (13, 52.2, None, 52.8, None, None)),
+])
+def test_leiden_scores_before_and_after(outcome, expected):
+    assert _paired(_row("leiden_bmmsc_followed", outcome, 208, "patient")) == expected
+
+
+def test_case_report_cdai_270_to_215():
+    r = _row("taddio_ifng_case", "cdai", 4, "patient")
+    assert _paired(r) == (1, 270, None, 215, None, None)
+
+
+def test_every_measurement_appears_in_the_quote():
+    for r in ROWS:
+        tokens = NUMBER.findall(r["quote"])
+        for c in MEASUREMENTS:
+            if r[c]:
+                assert any(float(t) == float(r[c]) for t in tokens), (r["study_id"], r["outcome"], c)

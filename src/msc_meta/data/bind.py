@@ -37,7 +37,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-BINDABLE = ("events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c", "timepoint_weeks", "dose_cells")
+from msc_meta.data.schema import OUTCOME_TYPE_COLUMNS
+
+# Every column that holds a number of the source: counts, printed percentages, the time
+# point, the dose, and the outcome types beyond counts (means, spreads, p-values, ...).
+BINDABLE = ("events_t", "n_t", "pct_t", "events_c", "n_c", "pct_c", "timepoint_weeks",
+            "dose_cells") + OUTCOME_TYPE_COLUMNS
 
 # Span separator inside a quote: a quote may join several verbatim spans of
 # one source with " … " (each span is checked on its own).
@@ -184,7 +189,8 @@ class _Parser:
         start = self.i
         column = self.take("name", what="a column name")
         if column not in BINDABLE:
-            raise BindError(f"'{column}' is not a column that holds a number ({', '.join(BINDABLE)})")
+            raise BindError(f"'{column}' is not a column that holds a number ({', '.join(BINDABLE[:8])}, "
+                            "or a column of another outcome type: mean_pre, se_pre, p_value, ...)")
         self.take(value="=", what=f"'=' after {column}")
         terms = [(1, self.ref())]
         while self.peek("+") or self.peek("-"):

@@ -8,7 +8,9 @@ What is locked (docs/data.md, "The results lock"):
 
 - ``curated``: per row (``study_id / outcome / timepoint / unit``) the numbers
   events_t, n_t, pct_t (as printed), events_c, n_c, pct_c, timepoint_weeks,
-  dose_cells; per totals row its ``total_n``. Compared exactly.
+  dose_cells, and the columns of other outcome types it fills (means, spreads,
+  p-values: ``schema.OUTCOME_TYPE_COLUMNS``); per totals row its ``total_n``.
+  Compared exactly.
 - ``analyses``: per ``analysis_keys(table)`` entry, ``run_pool`` with its
   default options (recorded under ``options``, read from ``run_pool``'s
   signature so that a changed default shows up as a difference): k, measure,
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import json
 import math
+
+from msc_meta.data.schema import OUTCOME_TYPE_COLUMNS
 
 FORMAT = 1
 POOLED_RTOL = 1e-9
@@ -58,6 +62,9 @@ def _number(value):
 def curated_numbers(table, totals=None) -> dict:
     """Every number of every row (and each totals row's total_n), by row key."""
     out = {row_key(r): {c: _number(getattr(r, c)) for c in CURATED_FIELDS} for r in table.rows}
+    for r in table.rows:       # the outcome types beyond counts: the columns a row fills
+        out[row_key(r)].update({c: _number(getattr(r, c)) for c in OUTCOME_TYPE_COLUMNS
+                                if getattr(r, c) is not None})
     for t in (totals.rows if totals is not None else ()):
         out[f"totals: {t.trial} / {t.arm} / {';'.join(t.members)} / {_weeks(t.timepoint_weeks)} / "
             f"{t.unit or 'blank'}"] = {"total_n": t.total_n}
