@@ -130,3 +130,24 @@ def test_the_curated_diameter_change_from_its_paired_p(run_cli):
     assert doc["studies"][0]["vi"] == pytest.approx(sdd ** 2 / 9, rel=1e-12)
     assert doc["ci_low"] == pytest.approx(-3.5 - 1.959963984540054 * sdd / 3, rel=1e-9)
     assert "from the paired p = 0.006" in doc["studies"][0]["conversion"]
+
+
+@pytest.mark.parametrize("text", ["0", "1.5", "-0.01", "<0.05"])
+def test_a_p_value_must_be_an_exact_p(run_cli, tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_text("study_id,outcome,n_t,mean_pre,mean_post,p_value\ns,x,10,5,4," + text + "\n",
+                    encoding="utf-8")
+    code, out, err = run_cli("pool", "--data", path, "--outcome", "x")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "row 2" in err and "p_value" in err
+
+
+def test_spread_columns_make_the_row_type(tmp_path):
+    from msc_meta.data import load_table
+
+    path = tmp_path / "t.csv"
+    path.write_text("study_id,outcome,n_t,median_t,q1_t,q3_t,n_c,median_c,q1_c,q3_c,mean_pre,p_value\n"
+                    "a,x,10,5,4,6,10,4,3,5,,\n"
+                    "b,x,10,5,4,6,,,,,,\n"
+                    "c,y,10,,,,,,,,5,0.2\n", encoding="utf-8")
+    assert [r.family for r in load_table(path).rows] == ["means_two", "means_one", "means_paired"]

@@ -84,6 +84,7 @@ timepoint_weeks not plain digits 0-5200    R       C           '24 weeks' is not
   (no 1e3, 1_0, -0, inf, nan)                                     '-0' has a minus sign; is over 5,200 weeks
 dose_cells not a number from 1 to 1e12      R       C           '3x10^7' is not a number; write e.g. 3e7
 pct_t / pct_c not a percentage 0-100        R       C           '63 pct' is not a percentage
+p_value not in (0, 1] (``p < 0.05``, 0)     R       p_value     '0' is not a p-value; write the exact two-sided p
 duplicate (study_id, outcome,               R       study_id    repeats row R0: same study_id, outcome,
   timepoint_weeks, unit), compared as keys                        timepoint_weeks and unit
 key written two ways (Closure / closure)    R       C           'Closure' and 'closure' (row R0) are the same
