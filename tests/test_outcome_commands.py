@@ -1,0 +1,130 @@
+"""`sensitivity`, `bias` and `regress` on outcome types beyond counts equal metafor, through the CLI.
+
+Reference: tests/fixtures/outcome_commands.json, written by tests/r/fixtures_outcome_commands.R
+(which also writes the input tables under tests/fixtures/outcome_commands/): leave1out(),
+cumul(), influence(), regtest(), trimfill() and rma(mods=) after rma(method="REML") on escalc()
+of dat.normand1999 (MD, SMD), Morris (2008) (MC, SMCC), dat.hart1999 (IRR), dat.molloy2014
+(ZCOR) and the log risk ratios of dat.bcg given as yi, vi (GEN --scale log). Every key the
+commands' --json shares with metafor is compared, to 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli_in_process
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "outcome_commands.json").read_text())
+CASES = {case["name"]: case for case in FIXTURE["cases"]}
+RTOL = 1e-6
+
+
+def close(actual, expected, key=""):
+    expected = np.array([np.nan if x is None else x for x in np.atleast_1d(expected)], dtype=float)
+    actual = np.array([np.nan if x is None else x for x in np.atleast_1d(actual)], dtype=float)
+    # tau² = 0 (hart1999; some cumulative fits of molloy2014): an absolute tolerance there,
+    # relative elsewhere. At that boundary metafor's Fisher scoring stops at tau² ~ 2e-13
+    # (below its 1e-12 threshold) where the REML estimate is 0; I² (in percent) is tau²
+    # times about 1e4 there, so it gets 1e-6 percentage points.
+    absolute = 1e-6 if key in ("i2", "h2") else 1e-10
+    assert actual == pytest.approx(expected, rel=RTOL, abs=absolute, nan_ok=True), key
+
+
+def run_json(*args):
+    here = os.getcwd()
+    os.chdir(ROOT)      # the fixture names the tables relative to the repository root
+    try:
+        code, out, err = run_cli_in_process(*args, "--json")
+    finally:
+        os.chdir(here)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request):
+    return CASES[request.param]
+
+
+@pytest.fixture(scope="module")
+def sensitivity(case):
+    return run_json("sensitivity", *case["args"])
+
+
+def test_sensitivity_leave_one_out(case, sensitivity):
+    ref, loo = case["leave1out"], sensitivity["leave_one_out"]
+    assert [r["omitted"] for r in loo] == case["study_id"]
+    assert all(r["k"] == case["full"]["k"] - 1 for r in loo)
+    for key, rkey in [("theta", "estimate"), ("se", "se"), ("stat", "zval"), ("pval", "pval"),
+                      ("theta_ci_low", "ci_lb"), ("theta_ci_high", "ci_ub"), ("q", "Q"),
+                      ("q_pval", "Qp"), ("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"),
+                      ("estimate", "estimate_natural"), ("ci_low", "ci_lb_natural"),
+                      ("ci_high", "ci_ub_natural")]:
+        close([r[key] for r in loo], ref[rkey], key)
+
+
+def test_sensitivity_cumulative(case, sensitivity):
+    ref, cum = case["cumul"], sensitivity["cumulative"]
+    # metafor cumul(res) adds the studies in data order (its slab 1, ..., k): the table order
+    assert ref["slab"] == [str(i) for i in range(1, case["full"]["k"] + 1)]
+    assert [r["added"] for r in cum] == case["study_id"]
+    assert [r["k"] for r in cum] == list(range(1, case["full"]["k"] + 1))
+    for key, rkey in [("theta", "estimate"), ("se", "se"), ("stat", "zval"), ("pval", "pval"),
+                      ("q", "Q"), ("tau2", "tau2"), ("i2", "I2"),
+                      ("estimate", "estimate_natural"), ("ci_low", "ci_lb_natural"),
+                      ("ci_high", "ci_ub_natural")]:
+        close([r[key] for r in cum], ref[rkey], key)
+
+
+def test_sensitivity_influence(case, sensitivity):
+    ref, infl = case["influence"], sensitivity["influence"]
+    assert [r["study_id"] for r in infl] == case["study_id"]
+    for key, rkey in [("rstudent", "rstudent"), ("dffits", "dffits"), ("cooks_d", "cook_d"),
+                      ("cov_r", "cov_r"), ("tau2_del", "tau2_del"), ("qe_del", "QE_del"),
+                      ("hat", "hat"), ("weight", "weight"), ("dfbetas", "dfbs")]:
+        close([r[key] for r in infl], ref[rkey], key)
+    assert [r["influential"] for r in infl] == ref["inf"]
+    pooled = sensitivity["pooled"]
+    close(pooled["theta"], case["full"]["beta"], "theta")
+    close(pooled["tau2"], case["full"]["tau2"], "tau2")
+
+
+def test_bias_egger_and_trimfill(case):
+    doc = run_json("bias", *case["args"])
+    assert doc["k"] == case["full"]["k"]
+    close(doc["egger_z"], case["regtest"]["zval"], "egger_z")
+    close(doc["egger_pval"], case["regtest"]["pval"], "egger_pval")
+    close(doc["egger"]["limit_estimate"], case["regtest"]["est"], "limit_estimate")
+    close(doc["egger"]["limit_ci_low"], case["regtest"]["ci_lb"], "limit_ci_low")
+    ref, tf = case["trimfill"], doc["trimfill"]
+    assert tf["k0"] == ref["k0"] and tf["side"] == ref["side"] and tf["k"] == ref["k"]
+    for key, rkey in [("theta", "beta"), ("se", "se"), ("theta_ci_low", "ci_lb"),
+                      ("theta_ci_high", "ci_ub"), ("tau2", "tau2"), ("se_k0", "se_k0"),
+                      ("estimate", "estimate_natural"), ("ci_low", "ci_lb_natural"),
+                      ("ci_high", "ci_ub_natural")]:
+        close(tf[key], ref[rkey], key)
+    assert (doc["warning"] is not None) == (case["full"]["k"] < 10)
+    close([s["yi"] for s in doc["funnel"]["studies"]], case["yi"], "yi")
+    close([s["sei"] for s in doc["funnel"]["studies"]], np.sqrt(case["vi"]), "sei")
+
+
+def test_regress_with_a_moderator(case):
+    doc = run_json("regress", *case["args"], "--mods", case["mods"])
+    ref = case["regress"]
+    assert doc["k"] == ref["k"] and doc["method"] == "REML"
+    assert len(doc["coefficients"]) == len(ref["names"])
+    assert doc["coefficients"][0]["name"] == "intercept"
+    for key, rkey in [("estimate", "beta"), ("se", "se"), ("stat", "zval"), ("pval", "pval"),
+                      ("ci_low", "ci_lb"), ("ci_high", "ci_ub")]:
+        close([c[key] for c in doc["coefficients"]], ref[rkey], key)
+    for key, rkey in [("tau2", "tau2"), ("i2", "I2"), ("h2", "H2"), ("r2", "R2"), ("qm", "QM"),
+                      ("qm_pval", "QMp"), ("qe", "QE"), ("qe_pval", "QEp")]:
+        close(doc[key], ref[rkey], key)
+    assert doc["qm_df"] == ref["QMdf"][0] and doc["qe_df"] == ref["QEdf"]
+    close([s["yi"] for s in doc["studies"]], case["yi"], "yi")
