@@ -107,7 +107,7 @@ def print_bayes(bayes, analysis) -> None:
 
     console = Console()
     measure = bayes.measure or analysis.measure
-    spec = registry.measure(measure)
+    spec = registry.measure(measure, bayes.scale)
     natural = spec.natural.lower() if spec.natural == "Proportion" else spec.natural
     where = [analysis.outcome.replace("_", " ")]
     if analysis.timepoint_weeks is not None:
@@ -136,7 +136,7 @@ def print_bayes(bayes, analysis) -> None:
     lines = [f"Priors: tau ~ {bayes.prior_tau}; mu ~ {bayes.prior_mu}. "
              f"Credible intervals are equal-tailed posterior quantiles."]
     if bayes.p_benefit is not None:
-        exceeds = f"{measure} > {spec.null:g}" if spec.null is not None else "the effect exceeds the null"
+        exceeds = f"{spec.natural} > {spec.null:g}" if spec.null is not None else "the effect exceeds the null"
         lines.append(f"Posterior probability that {exceeds}: "
                      f"{bayes.p_benefit:.3f}")
     ref = analysis.result
