@@ -128,3 +128,78 @@ def test_regress_with_a_moderator(case):
         close(doc[key], ref[rkey], key)
     assert doc["qm_df"] == ref["QMdf"][0] and doc["qe_df"] == ref["QEdf"]
     close([s["yi"] for s in doc["studies"]], case["yi"], "yi")
+
+
+# ---------------------------------------------------------------- export
+
+POOL = {case["name"]: case for case in json.loads(
+    (ROOT / "tests" / "fixtures" / "cli_outcomes.json").read_text())["cases"]}
+
+
+def _export(*args):
+    code, out, err = run_cli_in_process("export", *args, "-o", "-", "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("name, inputs", [
+    ("normand1999_MD", ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")),
+    ("normand1999_SMD", ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c")),
+    ("hart1999_IRR", ("events_t", "time_t", "events_c", "time_c")),
+    ("bcg_GEN_log", ("effect", "effect_ci_low", "effect_ci_high")),
+])
+def test_export_carries_the_input_columns_and_metafors_numbers(name, inputs):
+    """cli_outcomes.json (tests/r/fixtures_cli_outcomes.R): rma(REML) on escalc()."""
+    import csv
+    import shlex
+
+    ref = POOL[name]
+    args = shlex.split(ref["command"])[1:-1]           # pool's arguments without --json
+    rows = _export(*[str(ROOT / a) if a.endswith(".csv") else a for a in args])
+    studies = [r for r in rows if r["row_type"] == "study"]
+    pooled = next(r for r in rows if r["row_type"] == "pooled" and r["model"] == "random")
+    with open(ROOT / ref["csv"], encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert [s["study_id"] for s in studies] == ref["studies"]["study_id"]
+    for study, given in zip(studies, table):
+        for column in inputs:
+            assert study[column] == pytest.approx(float(given[column]), rel=1e-15), column
+    close([s["yi"] for s in studies], ref["studies"]["yi"], "yi")
+    close([s["vi"] for s in studies], ref["studies"]["vi"], "vi")
+    close([s["weight"] for s in studies], ref["studies"]["weight"], "weight")
+    for key in ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
+                "i2", "h2", "q", "q_pval", "stat", "pval"):
+        close(pooled[key], ref[key], key)
+    assert pooled["measure"] == ref["name"].split("_")[1]
+    assert (pooled.get("scale") == "log") == name.startswith("bcg")
+
+
+def test_export_all_of_a_table_mixing_outcome_types(tmp_path):
+    """Each analysis gets the measure its rows imply; the CSV has the union of the columns,
+    blank where a row's type has none, and a count-only export keeps its old columns."""
+    import csv
+    import io
+
+    from msc_meta.report.export import COLUMNS
+
+    path = tmp_path / "mixed.csv"
+    path.write_text("study_id,outcome,events_t,n_t,events_c,n_c,mean_t,sd_t,mean_c,sd_c\n"
+                    "a,healing,3,10,5,10,,,,\n"
+                    "b,healing,4,12,2,11,,,,\n"
+                    "a,pain,,20,,21,5.1,1.2,6.0,1.3\n"
+                    "b,pain,,30,,28,4.8,1.1,5.9,1.5\n", encoding="utf-8")
+    code, out, err = run_cli_in_process("export", "--data", path, "--all", "-o", "-")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    header = out.splitlines()[0].split(",")
+    assert tuple(header[:len(COLUMNS)]) == COLUMNS
+    assert header[len(COLUMNS):] == ["mean_t", "sd_t", "mean_c", "sd_c"]
+    measures = {r["outcome"]: r["measure"] for r in rows if r["row_type"] == "pooled"}
+    assert measures == {"healing": "RR", "pain": "MD"}
+    pain = [r for r in rows if r["outcome"] == "pain" and r["row_type"] == "study"]
+    assert [r["mean_t"] for r in pain] == ["5.1", "4.8"] and [r["events_t"] for r in pain] == ["", ""]
+    assert float(pain[0]["yi"]) == pytest.approx(5.1 - 6.0, rel=1e-12)
+    healing = [r for r in rows if r["outcome"] == "healing" and r["row_type"] == "study"]
+    assert [r["mean_t"] for r in healing] == ["", ""] and [r["events_t"] for r in healing] == ["3", "4"]
+    code, out, err = run_cli_in_process("export", "--data", path, "--outcome", "healing", "-o", "-")
+    assert code == 0 and tuple(out.splitlines()[0].split(",")) == COLUMNS
