@@ -203,3 +203,46 @@ def test_export_all_of_a_table_mixing_outcome_types(tmp_path):
     assert [r["mean_t"] for r in healing] == ["", ""] and [r["events_t"] for r in healing] == ["3", "4"]
     code, out, err = run_cli_in_process("export", "--data", path, "--outcome", "healing", "-o", "-")
     assert code == 0 and tuple(out.splitlines()[0].split(",")) == COLUMNS
+
+
+# ---------------------------------------------------------------- report
+
+@pytest.mark.parametrize("name", sorted(POOL))
+def test_report_pools_every_outcome_type(tmp_path, name):
+    """The HTML report of a non-count outcome: the metafor pool (cli_outcomes.json) in the
+    headline and the tables, each study's input columns, and the forest plot drawn or, while
+    the figure does not draw that type, a note saying so (never a refusal)."""
+    import shlex
+
+    from msc_meta.report.forest_table import fmt_ci
+
+    ref = POOL[name]
+    args = [str(ROOT / a) if a.endswith(".csv") else a for a in shlex.split(ref["command"])[1:-1]]
+    out = tmp_path / "report.html"
+    code, _, err = run_cli_in_process("report", *args, "-o", out)
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert fmt_ci(ref["estimate"], ref["ci_low"], ref["ci_high"]) in text
+    assert ("<figure><svg" in text) != ("Not drawn:" in text)
+    assert "Sensitivity: leave-one-out" in text and "Not run" not in text
+    if name.startswith("normand"):
+        assert "55 (47) 155" in text and "75 (64) 156" in text
+    if name.startswith("hart"):
+        assert "9/413" in text and "19/398" in text
+
+
+def test_units_from_the_outcome_units_column(tmp_path):
+    """MD is in the outcome's units: the outcome_units column (days) labels it; SMD is not."""
+    table = ROOT / "tests" / "fixtures" / "outcome_commands" / "normand1999.csv"
+    base = ("--data", table, "--outcome", "length_of_stay")
+    code, out, err = run_cli_in_process("sensitivity", *base)
+    assert code == 0 and "MD (days) [95% CI]" in out and "All studies: MD (days)" in out
+    code, out, err = run_cli_in_process("sensitivity", *base, "--measure", "SMD")
+    assert code == 0 and "days" not in out
+    code, out, err = run_cli_in_process("bayes", *base, "--prior-tau", "halfnormal:30")
+    assert code == 0 and "Overall effect (MD, days)" in out
+    code, out, err = run_cli_in_process("report", *base, "-o", tmp_path / "r.html")
+    assert code == 0 and "MD (days) [95% CI]" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    code, out, err = run_cli_in_process("sensitivity", "--data", ROOT / POOL["normand1999_MD"]["csv"],
+                                        "--outcome", "length_of_stay")
+    assert code == 0 and "MD [95% CI]" in out      # no outcome_units column: no units

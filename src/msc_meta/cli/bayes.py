@@ -83,11 +83,13 @@ def bayes(data_path, outcome, timepoint, unit, measure, prior_tau, prior_mu, cc,
                       measure=analysis.measure, ni=ni, scale=analysis.options.scale)
 
     from msc_meta.report import tiny_tables
+    from msc_meta.report.units import units_in_table
 
+    units = units_in_table(analysis.measure, studies, table, analysis.options.scale)
     if as_json:
-        click.echo(tiny_tables.bayes_json(result, analysis))
+        click.echo(tiny_tables.bayes_json(result, analysis, units))
     else:
-        tiny_tables.print_bayes(result, analysis)
+        tiny_tables.print_bayes(result, analysis, units)
 
 
 def default_tau_prior(analysis, vi, ni) -> str:

@@ -60,7 +60,10 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
 
         path = save_funnel(result, output, force=force, contours=contours)
         diagnostic(f"msc-meta: funnel plot written to {path}")
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(result.measure, result.studies, table, result.scale)
     if as_json:
-        click.echo(report.dumps(report.bias_document(result)))
+        click.echo(report.dumps(report.bias_document(result, units)))
     else:
-        report.print_renderables(report.render_bias(result))
+        report.print_renderables(report.render_bias(result, units))

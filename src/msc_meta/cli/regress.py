@@ -66,10 +66,13 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
         # drawn before anything is printed, so that a model it cannot draw
         # (not exactly one numeric moderator) fails with nothing on stdout
         figure = bubble_for(reg, table)
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(reg.measure, reg.studies, table, reg.scale)
     if as_json:
-        click.echo(report.dumps(report.regress_document(reg)))
+        click.echo(report.dumps(report.regress_document(reg, units)))
     else:
-        report.print_renderables(report.render_regress(reg))
+        report.print_renderables(report.render_regress(reg, units))
     if figure is not None:
         from msc_meta.plot._common import save_figure
 

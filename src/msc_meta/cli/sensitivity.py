@@ -46,7 +46,10 @@ def sensitivity(data_path, outcome, timepoint, unit, measure, method, hksj, cc, 
     result = run_sensitivity(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level,
                              order_by=order_by, multiarm=multiarm, r=r, scale=scale)
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(result.result.measure, result.studies, table, result.result.scale)
     if as_json:
-        click.echo(report.dumps(report.sensitivity_document(result)))
+        click.echo(report.dumps(report.sensitivity_document(result, units)))
     else:
-        report.print_renderables(report.render_sensitivity(result))
+        report.print_renderables(report.render_sensitivity(result, units))
