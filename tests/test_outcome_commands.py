@@ -246,3 +246,43 @@ def test_units_from_the_outcome_units_column(tmp_path):
     code, out, err = run_cli_in_process("sensitivity", "--data", ROOT / POOL["normand1999_MD"]["csv"],
                                         "--outcome", "length_of_stay")
     assert code == 0 and "MD [95% CI]" in out      # no outcome_units column: no units
+
+
+# ---------------------------------------------------------------- pool_many
+
+def test_pool_many_pools_every_outcome_type_as_pool_and_metafor():
+    """One DataFrame holding five outcome types, one group per outcome: each group gets the
+    measure its columns imply and equals `pool` on that group alone and metafor (rma REML)."""
+    import pandas as pd
+
+    import msc_meta
+
+    files = ("normand1999", "morris2008", "hart1999", "molloy2014", "bcg_yi_vi")
+    frame = pd.concat([pd.read_csv(ROOT / "tests" / "fixtures" / "outcome_commands" / f"{f}.csv")
+                       for f in files], ignore_index=True)
+    pooled = msc_meta.pool_many(frame, by="outcome").set_index("outcome")
+    assert pooled["error"].isna().all(), pooled["error"].tolist()
+    expected = {"length_of_stay": ("MD", "normand1999_MD"), "performance": ("MC", "morris2008_MC"),
+                "stroke": ("IRR", "hart1999_IRR"), "adherence": ("ZCOR", "molloy2014_ZCOR"),
+                "tb": ("GEN", "bcg_GEN_log")}
+    for outcome, (measure, name) in expected.items():
+        row, ref = pooled.loc[outcome], CASES[name]["full"]
+        assert row["measure"] == measure and row["k"] == ref["k"]
+        close(row["theta"], ref["beta"], "theta")
+        close(row["se"], ref["se"], "se")
+        close(row["tau2"], ref["tau2"], "tau2")
+        close(row["i2"], ref["I2"], "i2")
+        close(row["q"], ref["QE"], "q")
+        doc = run_json("pool", *CASES[name]["args"][:4])      # --data, --outcome: the default measure
+        for key in ("theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2",
+                    "i2", "h2", "q", "q_pval", "stat", "pval"):
+            assert row[key] == pytest.approx(doc[key], rel=1e-12, abs=1e-15), (outcome, key)
+    # generic effects on the log scale (--scale log): back-transformed by exp
+    gen = frame[frame["outcome"] == "tb"].dropna(axis=1, how="all")
+    logged = msc_meta.pool_many(gen, by="outcome", scale="log").iloc[0]
+    assert logged["error"] is None
+    assert logged["estimate"] == pytest.approx(np.exp(CASES["bcg_GEN_log"]["full"]["beta"]), rel=RTOL)
+    # --scale given to a table of means: that group reports why, the others are unaffected
+    mixed = msc_meta.pool_many(frame, by="outcome", scale="log").set_index("outcome")
+    assert "scale" in mixed.loc["length_of_stay", "error"]
+    assert mixed.loc["tb", "estimate"] == pytest.approx(logged["estimate"], rel=1e-12)
