@@ -286,3 +286,25 @@ def test_pool_many_pools_every_outcome_type_as_pool_and_metafor():
     mixed = msc_meta.pool_many(frame, by="outcome", scale="log").set_index("outcome")
     assert "scale" in mixed.loc["length_of_stay", "error"]
     assert mixed.loc["tb", "estimate"] == pytest.approx(logged["estimate"], rel=1e-12)
+
+
+# ---------------------------------------------------------------- counts only: fragility, GLMM
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fragility_and_glmm_say_they_apply_to_counts_only(name):
+    """One line, exit 2, naming the rows' outcome type and what to use instead."""
+    from msc_meta import registry
+
+    args = CASES[name]["args"]
+    data, outcome = args[1], args[3]
+    measure = args[5]
+    family = registry.measure(measure).family
+    code, out, err = run_cli_in_process("fragility", "--data", ROOT / data, "--outcome", outcome)
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert f"family {family}" in err and registry.FAMILIES[family] in err
+    assert "2x2" in err and "msc-meta pool" in err and "msc-meta sensitivity" in err
+    code, out, err = run_cli_in_process("pool", "--data", ROOT / data, "--outcome", outcome,
+                                        "--method", "GLMM")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "GLMM" in err and "event counts only" in err and f"family {family}" in err
+    assert "--method FE" in err and "REML" in err
