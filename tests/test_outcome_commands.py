@@ -308,3 +308,12 @@ def test_fragility_and_glmm_say_they_apply_to_counts_only(name):
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "GLMM" in err and "event counts only" in err and f"family {family}" in err
     assert "--method FE" in err and "REML" in err
+
+
+def test_pool_table_shows_the_outcome_units():
+    table = ROOT / "tests" / "fixtures" / "outcome_commands" / "normand1999.csv"
+    code, out, err = run_cli_in_process("pool", "--data", table, "--outcome", "length_of_stay")
+    assert code == 0 and "MD (days) [95% CI]" in out
+    code, out, err = run_cli_in_process("pool", "--data", table, "--outcome", "length_of_stay",
+                                        "--measure", "ROM")
+    assert code == 0 and "days" not in out            # a ratio of means has no units

@@ -199,8 +199,9 @@ def _put(cells, at, text):
 
 # ---------------------------------------------------------------- the table
 
-def render_analysis(analysis, width=80):
-    """A list of rich renderables: title, table, then heterogeneity, PI and notes."""
+def render_analysis(analysis, width=80, units=None):
+    """A list of rich renderables: title, table, then heterogeneity, PI and notes; ``units``:
+    the outcome's units (report.units), shown beside measures that have them."""
     from rich import box
     from rich.table import Table
     from msc_meta.report.terminal import cell as Text
@@ -259,7 +260,9 @@ def render_analysis(analysis, width=80):
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
-    effect_head = f"{spec.natural} [{analysis.level:g}% CI]"
+    from msc_meta.report.units import with_units
+
+    effect_head = f"{with_units(spec.natural, units)} [{analysis.level:g}% CI]"
     if arms is not None:
         t_head, c_head = (arms[0] + ("",))[:2]
     else:
@@ -445,7 +448,7 @@ def subgroup_test_line(test, analyses) -> str:
     return line
 
 
-def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
+def print_report(analyses, subgroup_test=None, *, grouped=False, console=None, units=None):
     """Print one table per analysis (then the subgroup test with ``--by``) to stdout."""
     from msc_meta.report.terminal import console as Console
     from msc_meta.report.terminal import cell as Text
@@ -455,7 +458,7 @@ def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
     for i, analysis in enumerate(analyses):
         if i:
             console.print()
-        for part in render_analysis(analysis, width=width):
+        for part in render_analysis(analysis, width=width, units=units):
             console.print(part)
     if grouped:
         console.print()
