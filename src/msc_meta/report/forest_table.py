@@ -280,7 +280,14 @@ def render_analysis(analysis, width=80, units=None):
     ]
     n_cols = 6 if two_arm else 5
     gaps = 2 * (n_cols - 1)
-    plot_w = max(PLOT_MIN, min(PLOT_MAX, width - sum(widths) - gaps))
+    # Wide input columns (means: "55 (47) 155" per arm) can leave no room for the plot: then
+    # the numbers keep their width and the text plot is left out (the legend says so), rather
+    # than folding the study labels letter by letter.
+    spare = width - sum(widths) - gaps
+    show_plot = spare >= PLOT_MIN
+    plot_w = max(PLOT_MIN, min(PLOT_MAX, spare))
+    if not show_plot:
+        n_cols -= 1
 
     estimates = [s.estimate for s in analysis.studies]
     values = estimates + [v for s in analysis.studies for v in (s.ci_low, s.ci_high)]
@@ -295,24 +302,31 @@ def render_analysis(analysis, width=80, units=None):
         table.add_column(c_head, justify="right", no_wrap=True)
     table.add_column(effect_head, justify="right", no_wrap=True)
     table.add_column("Weight", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True, width=plot_w)
+    if show_plot:
+        table.add_column("", no_wrap=True, width=plot_w)
 
     def add(r, end_section=False):
         cells = [r["label"], r["t"]] + ([r["c"]] if two_arm else [])
-        cells += [r["effect"], r["weight"], axis.draw(*r["draw"][:3], pooled=r["draw"][3])]
+        cells += [r["effect"], r["weight"]]
+        if show_plot:
+            cells.append(axis.draw(*r["draw"][:3], pooled=r["draw"][3]))
         table.add_row(*cells, end_section=end_section)
 
     for i, r in enumerate(rows):
         add(r, end_section=(i == len(rows) - 1))
     for r in pooled_rows:
         add(r)
-    table.add_row(*([""] * (n_cols - 1)), axis.ticks())
+    if show_plot:
+        table.add_row(*([""] * (n_cols - 1)), axis.ticks())
     out.append(table)
 
-    legend = "■ study  ◆ pooled"
-    if axis.null is not None:
-        legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
-    legend += ", log axis" if axis.log else ""
+    if show_plot:
+        legend = "■ study  ◆ pooled"
+        if axis.null is not None:
+            legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
+        legend += ", log axis" if axis.log else ""
+    else:
+        legend = "no room for the plot (a wider terminal shows it)"
     if any(marked):
         legend += f"  * cc {analysis.cc:g} added"
     if arms is not None and arms[2]:
