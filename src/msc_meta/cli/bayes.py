@@ -34,7 +34,9 @@ How the numbers are made:
 @data_option
 @selection_options
 @click.option("--measure", type=MEASURE_CHOICE, default=None,
-              help="Effect measure as metafor escalc(). Default: PLO for single-arm rows, RR for comparisons.")
+              help="Effect measure as metafor escalc(). Default: PLO for single-arm rows, RR for "
+                   "comparisons; for other outcome types MD, MC, MN, IRR, IR, ZCOR or GEN, from "
+                   "the columns the rows fill.")
 @click.option("--prior-tau", "prior_tau", default=None, metavar="PRIOR",
               help="Prior on tau (the between-study SD on the analysis scale): halfnormal:SCALE, "
                    f"halfcauchy:SCALE or uniform:LOWER:UPPER. Default {registry.DEFAULT_TAU_PRIOR} "
@@ -57,9 +59,9 @@ def bayes(data_path, outcome, timepoint, unit, measure, prior_tau, prior_mu, cc,
 
     Prints the posterior median and credible interval of the overall effect
     and of the heterogeneity tau, the predictive interval of a new study's
-    effect, and for comparisons the posterior probability that the effect
-    exceeds the null (RR, OR > 1; RD > 0). The frequentist REML pool of the
-    same studies is shown for comparison.
+    effect, and for measures with a null the posterior probability that the
+    effect exceeds it (RR, OR, IRR > 1; RD, MD, SMD, MC, r > 0). The
+    frequentist REML pool of the same studies is shown for comparison.
     """
     from msc_meta.data import load_table
     from msc_meta.pooling.analysis import run_pool
