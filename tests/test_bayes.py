@@ -28,9 +28,10 @@ def _cum_trapz(f, x):
     return c / c[-1]
 
 
-def brute_force(y, v, log_prior_tau, tau_max, mu_prior=None, n_mu=1301, n_tau=2001):
+def brute_force(y, v, log_prior_tau, tau_max, mu_prior=None, n_mu=1301, n_tau=2001,
+                mu_range=(-7.0, 6.0)):
     """Joint posterior of (mu, tau) on a plain rectangular grid, summed by the trapezoid rule."""
-    mu = np.linspace(-7.0, 6.0, n_mu)
+    mu = np.linspace(*mu_range, n_mu)
     tau = np.linspace(0.0, tau_max, n_tau)
     lp = np.broadcast_to(log_prior_tau(tau)[None, :], (n_mu, n_tau)).copy()
     for yi, vi in zip(y, v):          # one study at a time keeps memory at one grid
@@ -207,3 +208,78 @@ def test_bad_data():
         bayes_re([0.1, 0.2], [0.1, -0.1])
     with pytest.raises(UsageError):
         bayes_re([], [])
+
+
+# ---------------------------------------------------------------- continuous measures, via the CLI
+
+def _normand(name):
+    """dat.normand1999 (tests/fixtures/cli_outcomes.json: escalc MD / SMD, from metafor)."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).parent / "fixtures" / "cli_outcomes.json").read_text())
+    case = next(c for c in doc["cases"] if c["name"] == name)
+    return case, np.array(case["studies"]["yi"]), np.array(case["studies"]["vi"])
+
+
+@pytest.mark.parametrize("name, prior, scale, mu_range, tau_max", [
+    ("normand1999_MD", ["--prior-tau", "halfnormal:30"], 30.0, (-120.0, 90.0), 200.0),
+    ("normand1999_SMD", [], 0.5, (-4.0, 3.0), 4.5),
+])
+def test_continuous_measure_matches_brute_force_grid(run_cli, name, prior, scale, mu_range, tau_max):
+    """MD (a prior in the outcome's units) and SMD (the default half-normal(0.5)) through
+    `msc-meta bayes`: the same brute-force 2-D grid as the count measures above."""
+    import json
+    from pathlib import Path
+
+    case, y, v = _normand(name)
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = run_cli("bayes", "--data", root / case["csv"], "--outcome", "length_of_stay",
+                             "--measure", name.split("_")[1], *prior, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["prior_tau"] == f"halfnormal:{scale:g}" and doc["k"] == 9
+    mu, tau, p, cum_mu, cum_tau = brute_force(y, v, lambda t: -0.5 * (t / scale) ** 2, tau_max,
+                                              n_mu=2601, n_tau=2001, mu_range=mu_range)
+    q = [0.025, 0.5, 0.975]
+    width = mu_range[1] - mu_range[0]
+    assert [doc["theta_ci_low"], doc["theta_median"], doc["theta_ci_high"]] == pytest.approx(
+        _quant(cum_mu, mu, q), abs=2e-4 * width)
+    assert [doc["tau_ci_low"], doc["tau_median"], doc["tau_ci_high"]] == pytest.approx(
+        _quant(cum_tau, tau, q), abs=2e-4 * tau_max)
+    # P(MD > 0), P(SMD > 0): the registry's null (0) on the analysis scale
+    assert doc["p_benefit"] == pytest.approx(1.0 - np.interp(0.0, mu, cum_mu), abs=1e-3)
+    assert _pred_cdf(doc["pred_low"], mu, tau, p) == pytest.approx(0.025, abs=5e-4)
+    assert _pred_cdf(doc["pred_high"], mu, tau, p) == pytest.approx(0.975, abs=5e-4)
+    # identity back-transformation: the natural scale is the analysis scale
+    assert doc["estimate"] == doc["theta_median"] and doc["ci_low"] == doc["theta_ci_low"]
+
+
+def test_a_measure_in_the_outcomes_units_asks_for_its_prior(run_cli):
+    from pathlib import Path
+
+    case, y, v = _normand("normand1999_MD")
+    root = Path(__file__).resolve().parents[1]
+    code, out, err = run_cli("bayes", "--data", root / case["csv"], "--outcome", "length_of_stay")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "MD" in err and "--prior-tau halfnormal:" in err and "unit-information SD" in err
+    import csv
+
+    with open(root / case["csv"], encoding="utf-8") as handle:
+        n = np.array([float(r["n_t"]) + float(r["n_c"]) for r in csv.DictReader(handle)])
+    assert f"{math.sqrt(n.sum() / np.sum(1 / v)):.3g}" in err     # Roever et al. 2021, eq. 6
+
+
+def test_generic_effects_on_the_log_scale_are_back_transformed(run_cli):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "outcome_commands" / "bcg_yi_vi.csv"
+    code, out, err = run_cli("bayes", "--data", path, "--outcome", "tb", "--scale", "log", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["measure"] == "GEN" and doc["scale"] == "log" and doc["null"] == 0.0
+    assert doc["estimate"] == pytest.approx(math.exp(doc["theta_median"]), rel=1e-12)
+    assert doc["pred_high"] == pytest.approx(math.exp(doc["theta_pred_high"]), rel=1e-12)
+    code, out, err = run_cli("bayes", "--data", path, "--outcome", "tb", "--scale", "log")
+    assert "Posterior probability that Ratio > 1" in out

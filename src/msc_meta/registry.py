@@ -72,6 +72,11 @@ FAMILIES = {
 }
 
 
+# bayes: the default prior on tau for log, logit and other scale-free analysis scales: half-normal
+# with scale 0.5 (Friede et al. 2017, Biom J 59:658; Roever et al. 2021, Res Synth Methods 12:448).
+DEFAULT_TAU_PRIOR = "halfnormal:0.5"
+
+
 @dataclass(frozen=True)
 class Scale:
     """How a measure with an optional scale (GEN) reads and shows its values on one scale."""
@@ -84,6 +89,7 @@ class Scale:
     scale_title: str               # analysis-scale axis title
     null: float                    # no effect on the natural scale
     log_axis: bool = False
+    tau_prior: str | None = DEFAULT_TAU_PRIOR   # bayes: default prior on tau (see Measure)
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,12 @@ class Measure:
     reference: str = ""            # where the measure is defined, beyond escalc (plain text)
     positive: tuple[str, ...] = ()  # inputs that must be > 0 (their log is taken: ROM, MNLN)
     scales: tuple[Scale, ...] = ()  # GEN: the scales it can be on (the first is the default)
+    # bayes: the default prior on tau (analysis scale); None where that scale carries the
+    # outcome's own units (MD in days, mm, points...), where no one scale fits every outcome:
+    # `bayes` then asks for --prior-tau
+    tau_prior: str | None = DEFAULT_TAU_PRIOR
+    units: bool = False            # natural-scale values are in the outcome's units (the
+                                   # outcome_units column of the table names them)
 
     @property
     def arms(self) -> int:
@@ -138,7 +150,7 @@ class Measure:
                                  f"{', '.join(s.name for s in self.scales)}")
         return replace(self, back=chosen.back, natural=chosen.natural, title=chosen.title,
                        scale=chosen.scale, scale_title=chosen.scale_title, null=chosen.null,
-                       log_axis=chosen.log_axis, scales=(chosen,))
+                       log_axis=chosen.log_axis, tau_prior=chosen.tau_prior, scales=(chosen,))
 
     @property
     def scale_name(self) -> str | None:
@@ -285,7 +297,8 @@ for _m in (
             COUNTS_TWO_ARMS, _E + "risk_difference", null=0.0, absolute=True, bounds=(-1.0, 1.0)),
     # two-group means (escalc m1i=mean_t, sd1i=sd_t, n1i=n_t, m2i=mean_c, sd2i=sd_c, n2i=n_c)
     Measure("MD", "Mean difference", "MD", "mean difference", "Mean difference",
-            MEANS_TWO_GROUPS, _E + "mean_difference", null=0.0, uses_cc=False, family="means_two"),
+            MEANS_TWO_GROUPS, _E + "mean_difference", null=0.0, uses_cc=False, family="means_two",
+            tau_prior=None, units=True),
     Measure("SMD", "Standardised mean difference", "SMD", "standardised mean difference (Hedges' g)",
             "Standardized mean difference", MEANS_TWO_GROUPS, _E + "standardised_mean_difference",
             null=0.0, uses_cc=False, family="means_two"),
@@ -298,7 +311,8 @@ for _m in (
             uses_cc=False, family="means_two", positive=("mean_t", "mean_c")),
     # paired before/after in one group
     Measure("MC", "Mean change", "Mean change", "mean change (post - pre)", "Mean change",
-            MEANS_PAIRED, _E + "mean_change", null=0.0, uses_cc=False, family="means_paired"),
+            MEANS_PAIRED, _E + "mean_change", null=0.0, uses_cc=False, family="means_paired",
+            tau_prior=None, units=True),
     Measure("SMCC", "Standardised mean change", "SMC",
             "standardised mean change (change-score standardisation)", "Standardized mean change",
             MEANS_PAIRED, _E + "standardised_mean_change_change_sd", null=0.0,
@@ -309,24 +323,25 @@ for _m in (
             null=0.0, uses_cc=False, family="means_paired"),
     # one-group means
     Measure("MN", "Mean", "Mean", "mean", "Mean", MEANS_ONE_GROUP, _E + "raw_mean",
-            test_null_text="mean = 0", uses_cc=False, family="means_one"),
+            test_null_text="mean = 0", uses_cc=False, family="means_one", tau_prior=None,
+            units=True),
     Measure("MNLN", "Mean", "Mean", "log mean", "Log mean", MEANS_ONE_GROUP, _E + "log_mean",
             back="exp", log_axis=True, test_null_text="mean = 1", uses_cc=False, family="means_one",
-            positive=("mean_t",)),
+            positive=("mean_t",), units=True),
     # incidence rates (events per unit of person-time)
     Measure("IRR", "Incidence rate ratio", "IRR", "log IRR", "Log incidence rate ratio",
             RATES_TWO_GROUPS, _E + "log_incidence_rate_ratio", back="exp", null=1.0,
             log_axis=True, drop00=True, family="rates_two"),
     Measure("IRD", "Incidence rate difference", "IRD", "incidence rate difference",
             "Incidence rate difference", RATES_TWO_GROUPS, _E + "incidence_rate_difference",
-            null=0.0, family="rates_two"),
+            null=0.0, family="rates_two", tau_prior=None),
     Measure("IRSD", "Square-root incidence rate difference", "IRSD",
             "square-root incidence rate difference", "Square root incidence rate difference",
             RATES_TWO_GROUPS, _E + "sqrt_incidence_rate_difference", null=0.0, uses_cc=False,
-            family="rates_two"),
+            family="rates_two", tau_prior=None),
     Measure("IR", "Incidence rate", "Incidence rate", "incidence rate", "Incidence rate",
             RATES_ONE_GROUP, _E + "raw_incidence_rate", test_null_text="rate = 0",
-            family="rates_one"),
+            family="rates_one", tau_prior=None),
     Measure("IRLN", "Incidence rate", "Incidence rate", "log incidence rate", "Log incidence rate",
             RATES_ONE_GROUP, _E + "log_incidence_rate", back="exp", log_axis=True,
             test_null_text="rate = 1", family="rates_one"),
@@ -339,7 +354,8 @@ for _m in (
     # generic: effects computed elsewhere, on the scale --scale names
     Measure("GEN", "Effect", "Effect", "effect", "Effect", GENERIC, _E + "generic_effect",
             null=0.0, uses_cc=False, family="generic",
-            scales=(Scale("identity", "identity", "Effect", "Effect", "effect", "Effect", 0.0),
+            scales=(Scale("identity", "identity", "Effect", "Effect", "effect", "Effect", 0.0,
+                          tau_prior=None),
                     Scale("log", "exp", "Ratio", "Ratio", "log ratio", "Log ratio", 1.0,
                           log_axis=True))),
 ):

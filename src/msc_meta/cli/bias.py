@@ -7,7 +7,8 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import image_output_option
-from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
+from msc_meta.cli.options import (data_option, fit_options, json_option, multiarm_option,
+                                  outcome_type_options, selection_options)
 
 EPILOG = """\b
 Examples:
@@ -28,6 +29,7 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
 @data_option
 @selection_options
 @fit_options
+@outcome_type_options
 @multiarm_option
 @json_option
 @image_output_option(required=False,
@@ -37,8 +39,8 @@ estimate is a sensitivity analysis, not a corrected effect. With fewer than
 @click.option("--contours", is_flag=True,
               help="Draw a contour-enhanced funnel (regions of p < 0.01, 0.05, 0.10 around no "
                    "effect; Peters et al. 2008) instead of the pseudo-CI region.")
-def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm, as_json,
-         output, force, contours):
+def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, r, scale, multiarm,
+         as_json, output, force, contours):
     """Small-study effects: Egger's regression test and trim-and-fill, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does.
@@ -52,13 +54,16 @@ def bias(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, 
     table = load_table(data_path)
     result = run_small_study(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level,
-                             multiarm=multiarm)
+                             multiarm=multiarm, r=r, scale=scale)
     if output:
         from msc_meta.plot.funnel import save_funnel
 
         path = save_funnel(result, output, force=force, contours=contours)
         diagnostic(f"msc-meta: funnel plot written to {path}")
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(result.measure, result.studies, table, result.scale)
     if as_json:
-        click.echo(report.dumps(report.bias_document(result)))
+        click.echo(report.dumps(report.bias_document(result, units)))
     else:
-        report.print_renderables(report.render_bias(result))
+        report.print_renderables(report.render_bias(result, units))

@@ -8,7 +8,7 @@ from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import (data_option, model_options, outcome_or_all_options,
-                                  require_outcome_or_all)
+                                  outcome_type_options, require_outcome_or_all)
 
 EPILOG = """\b
 Examples:
@@ -25,7 +25,9 @@ excluded, with the reason) and with --by one subgroup_test row. The
 `analysis` column (e.g. fistula_closure|208w|patient) groups them. Floats
 keep full precision. A text cell starting with = + - @ (or a tab) gets a
 leading ' so that spreadsheets do not run it as a formula; numbers are never
-changed. --all pools every outcome x time point x unit that has counts;
+changed. Study rows of outcome types beyond counts carry the columns their
+measure reads (mean_t, sd_t, ..., time_t, cor_t, effect, ...) after the
+count columns. --all pools every outcome x time point x unit that has data;
 selections with nothing to pool are skipped and listed on stderr. The file
 is written completely before it appears under its name, and never replaces
 a file (even one created meanwhile) without --force; --force keeps the
@@ -37,6 +39,7 @@ replaced file's permissions. -o - writes the CSV (or JSON) to stdout.
 @data_option
 @outcome_or_all_options("export_all", "in one file")
 @model_options
+@outcome_type_options
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (as pool --by) plus the subgroup test row.")
@@ -46,7 +49,7 @@ replaced file's permissions. -o - writes the CSV (or JSON) to stdout.
               help="csv or json (default: from the file name, else csv).")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 def export(data_path, outcome, timepoint, unit, export_all, measure, method, hksj, pi_method, cc,
-           level, multiarm, study_ci, by, output, fmt, force):
+           level, r, scale, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
     from msc_meta.io_safe import check_output_early
@@ -61,7 +64,7 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
 
     table = load_table(data_path)
     options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
-                   multiarm=multiarm, study_ci=study_ci)
+                   multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
     if export_all:
         rows, skipped = _export_all(table, by, options)
         for line in skipped:

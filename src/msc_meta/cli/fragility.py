@@ -23,6 +23,19 @@ Reading the output:
 """
 
 
+def counts_only_message(outcome, families) -> str:
+    """One line: the rows' outcome type (in words and by family name), why the fragility index
+    does not apply, and what answers the same question for them."""
+    from msc_meta import registry
+
+    what = f"outcome '{outcome}'" if outcome else "the selection"
+    held = "; ".join(f"{registry.FAMILIES.get(f, f)} (family {f})" for f in families)
+    return (f"{what} holds {held}: the fragility index counts patients whose event would flip "
+            "Fisher's exact test, so it applies to event counts in two arms (2x2 tables) only; "
+            "for these rows use `msc-meta pool` (the test of the pooled effect) or "
+            "`msc-meta sensitivity` (how much the result rests on each study)")
+
+
 @click.command(epilog=EPILOG)
 @data_option
 @click.option("--outcome", default=None, metavar="KEY",
@@ -49,9 +62,7 @@ def fragility(data_path, outcome, timepoint, unit, multiarm, as_json):
     found = comparisons_of(table, outcome=outcome, timepoint=timepoint, unit=unit,
                            multiarm=multiarm.lower())
     if not found.comparisons and found.other_families:
-        what = f"outcome '{outcome}'" if outcome else "the selection"
-        raise UsageError(f"{what} holds {', '.join(found.other_families)} rows: the fragility "
-                         "index is defined for event counts in two arms (2x2 tables) only")
+        raise UsageError(counts_only_message(outcome, found.other_families))
     if not found.comparisons:
         what = f"outcome '{outcome}'" if outcome else "the selection"
         raise UsageError(f"{what} has no two-arm rows with counts in {table.path}"

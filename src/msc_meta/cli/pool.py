@@ -86,5 +86,8 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
         click.echo(to_json(analyses, test, grouped=bool(by)))
     else:
         from msc_meta.report.forest_table import print_report
+        from msc_meta.report.units import units_in_table
 
-        print_report(analyses, test, grouped=bool(by))
+        units = units_in_table(analyses[0].measure, [s for a in analyses for s in a.studies],
+                               table, analyses[0].options.scale)
+        print_report(analyses, test, grouped=bool(by), units=units)

@@ -7,7 +7,8 @@ import click
 from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import image_output_option
-from msc_meta.cli.options import data_option, fit_options, json_option, selection_options
+from msc_meta.cli.options import (data_option, fit_options, json_option, outcome_type_options,
+                                  selection_options)
 
 
 EPILOG = """\b
@@ -33,13 +34,14 @@ correlated, which this model does not yet account for (the output says so).
 @click.option("--mods", required=True, metavar="EXPR",
               help="Moderators: e.g. 'log10(dose_cells)' or 'cell_source + route'.")
 @fit_options
+@outcome_type_options
 @json_option
 @image_output_option(required=False,
                      help="Also draw a bubble plot (one numeric moderator) to FILE: .png, .svg "
                           "or .pdf (not -: stdout carries the results).",
                      stdout_ok=False)
-def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, as_json,
-            output, force):
+def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc, level, r, scale,
+            as_json, output, force):
     """Mixed-effects meta-regression on moderators (e.g. dose), as metafor rma(mods=).
 
     Studies are selected and their effects computed exactly as `pool` does;
@@ -55,7 +57,8 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
     check_output_early(output, force=force)
     table = load_table(data_path)
     reg = run_regression(table, mods, outcome=outcome, timepoint=timepoint, unit=unit,
-                         measure=measure, method=method, hksj=hksj, cc=cc, level=level)
+                         measure=measure, method=method, hksj=hksj, cc=cc, level=level, r=r,
+                         scale=scale)
     figure = None
     if output:
         from msc_meta.plot.bubble import bubble_for
@@ -63,10 +66,13 @@ def regress(data_path, outcome, timepoint, unit, mods, measure, method, hksj, cc
         # drawn before anything is printed, so that a model it cannot draw
         # (not exactly one numeric moderator) fails with nothing on stdout
         figure = bubble_for(reg, table)
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(reg.measure, reg.studies, table, reg.scale)
     if as_json:
-        click.echo(report.dumps(report.regress_document(reg)))
+        click.echo(report.dumps(report.regress_document(reg, units)))
     else:
-        report.print_renderables(report.render_regress(reg))
+        report.print_renderables(report.render_regress(reg, units))
     if figure is not None:
         from msc_meta.plot._common import save_figure
 

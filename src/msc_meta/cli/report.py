@@ -8,7 +8,7 @@ from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import (data_option, model_options, outcome_or_all_options,
-                                  require_outcome_or_all)
+                                  outcome_type_options, require_outcome_or_all)
 
 EPILOG = """\b
 Examples:
@@ -36,6 +36,7 @@ without --force; -o - writes the HTML to stdout.
 @data_option
 @outcome_or_all_options("report_all", "in one report")
 @model_options
+@outcome_type_options
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN with subtotals and the test for subgroup "
@@ -44,7 +45,7 @@ without --force; -o - writes the HTML to stdout.
               help="HTML file to write, or - for stdout; an existing file is kept unless --force.")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 def report(data_path, outcome, timepoint, unit, report_all, measure, method, hksj, pi_method, cc,
-           level, multiarm, study_ci, by, output, force):
+           level, r, scale, multiarm, study_ci, by, output, force):
     """Write one self-contained HTML report: pool, forest plot, sensitivity, methods, provenance.
 
     Pools exactly as `pool` does (same selection, options, exclusions and
@@ -63,7 +64,7 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
     if by:
         table.require_column(by)
     options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
-                   multiarm=multiarm, study_ci=study_ci)
+                   multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
     sections, skipped = [], []
     if report_all:
         from msc_meta.pooling.selection import analysis_keys
@@ -93,7 +94,6 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
     """Pool one selection (as `pool`/`forest`), draw it, run leave-one-out; a ReportSection."""
     from msc_meta import registry
     from msc_meta.errors import MscMetaError
-    from msc_meta.plot.forest import forest_plot
     from msc_meta.pooling.analysis import run_pool, run_pool_by
     from msc_meta.report.html_report import ReportSection
 
@@ -106,8 +106,7 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
         analyses = [run_pool(table, **selection)]
     primary = overall if overall is not None else analyses[0]
 
-    fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=options["cc"])
-    svg = _svg_of(fig, prefix=anchor)
+    svg, figure_note = _forest_svg(analyses, overall, test, options["cc"], anchor, primary)
 
     sensitivity, reason = None, None
     method = registry.method(primary.method)
@@ -124,13 +123,31 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
             sensitivity = run_sensitivity(table, outcome=outcome, timepoint=timepoint, unit=unit,
                                           measure=primary.measure, method=primary.method,
                                           hksj=primary.hksj, cc=primary.cc, level=primary.level,
-                                          multiarm=primary.multiarm)
+                                          multiarm=primary.multiarm, r=primary.options.r,
+                                          scale=primary.options.scale)
         except MscMetaError as err:
             reason = _words(err)
     rows = {row.row_number: row for row in table.rows}
     return ReportSection(analyses=tuple(analyses), svg=svg, rows=rows, overall=overall,
                          subgroup_test=test, by=by, sensitivity=sensitivity,
-                         sensitivity_reason=reason, anchor=anchor)
+                         sensitivity_reason=reason, anchor=anchor, figure_note=figure_note)
+
+
+def _forest_svg(analyses, overall, test, cc, anchor, primary):
+    """(svg, None), or (None, why) when the forest plot refuses an outcome type beyond counts:
+    the report then shows the tables without the figure and says so (a refusal for counts is
+    an error, as in `msc-meta forest`)."""
+    from msc_meta import registry
+    from msc_meta.errors import UsageError
+    from msc_meta.plot.forest import forest_plot
+
+    try:
+        fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=cc)
+    except UsageError as err:
+        if registry.measure(primary.measure).family == "counts":
+            raise
+        return None, _words(err)
+    return _svg_of(fig, prefix=anchor), None
 
 
 def _svg_of(fig, *, prefix: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from msc_meta.cli.options import data_option, fit_options, json_option, multiarm_option, selection_options
+from msc_meta.cli.options import (data_option, fit_options, json_option, multiarm_option,
+                                  outcome_type_options, selection_options)
 
 EPILOG = """\b
 Examples:
@@ -24,13 +25,14 @@ influence() diagnostics and marks influential studies with '*'.
 @data_option
 @selection_options
 @fit_options
+@outcome_type_options
 @multiarm_option
 @click.option("--order", "order_by", metavar="COLUMN", default=None,
               help="Order of the cumulative analysis: ascending values of COLUMN "
                    "(e.g. dose_cells, timepoint_weeks); default table order.")
 @json_option
-def sensitivity(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, multiarm,
-                order_by, as_json):
+def sensitivity(data_path, outcome, timepoint, unit, measure, method, hksj, cc, level, r, scale,
+                multiarm, order_by, as_json):
     """Leave-one-out, cumulative and influence analyses, as metafor.
 
     Studies are selected and their effects computed exactly as `pool` does;
@@ -43,8 +45,11 @@ def sensitivity(data_path, outcome, timepoint, unit, measure, method, hksj, cc, 
     table = load_table(data_path)
     result = run_sensitivity(table, outcome=outcome, timepoint=timepoint, unit=unit,
                              measure=measure, method=method, hksj=hksj, cc=cc, level=level,
-                             order_by=order_by, multiarm=multiarm)
+                             order_by=order_by, multiarm=multiarm, r=r, scale=scale)
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(result.result.measure, result.studies, table, result.result.scale)
     if as_json:
-        click.echo(report.dumps(report.sensitivity_document(result)))
+        click.echo(report.dumps(report.sensitivity_document(result, units)))
     else:
-        report.print_renderables(report.render_sensitivity(result))
+        report.print_renderables(report.render_sensitivity(result, units))

@@ -51,7 +51,7 @@ _SHOWN = "<DataFrame>"
 
 
 def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", cc=0.5,
-              level=95.0, multiarm="combine"):
+              level=95.0, multiarm="combine", r=None, scale=None):
     """Pool every group of ``table`` (grouped by the columns ``by``) in one vectorised pass.
 
     ``table``: pandas DataFrame with at least ``study_id, outcome, events_t,
@@ -59,7 +59,10 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
     each group must hold one outcome at one time point and unit (group by
     ``outcome``, ``timepoint_weeks`` and ``unit`` when the table mixes
     them). ``measure=None`` chooses per group as ``pool`` does (RR when the
-    group has comparisons, else PLO). Other options are ``pool``'s.
+    group has comparisons, else PLO; for the other outcome types the
+    registry's default of the group's columns: MD, MC, MN, IRR, IR, ZCOR,
+    GEN). Other options are ``pool``'s, ``r`` (``--r``) and ``scale``
+    (``--scale``) included.
 
     Returns a DataFrame: the grouping columns, then ``RESULT_KEYS`` and
     ``error`` (None, or why the group has no fit). Groups are in order of
@@ -78,7 +81,7 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
         raise UsageError(f"there is no column {', '.join(repr(c) for c in missing)} in the table; "
                          f"columns are: {', '.join(map(str, table.columns))}")
     options = PoolOptions.build(measure=measure, method=method, hksj=hksj, pi=pi, cc=cc, level=level,
-                                multiarm=multiarm)
+                                multiarm=multiarm, r=r, scale=scale)
 
     from msc_meta.data import OutcomeTable
 
@@ -118,10 +121,11 @@ def frame_to_rows(table):
     from msc_meta.data import load, schema
 
     columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in schema.REQUIRED_COLUMNS if c not in columns]
+    required = schema.required_columns(columns)      # other outcome types need no counts
+    missing = [c for c in required if c not in columns]
     if missing:
         raise UsageError(f"the table lacks the required column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(missing)}; required: {', '.join(schema.REQUIRED_COLUMNS)}")
+                         f"{', '.join(missing)}; required: {', '.join(required)}")
     records = []
     for pos, values in enumerate(table.itertuples(index=False, name=None)):
         records.append((pos + 2, {c: _cell_text(v) for c, v in zip(columns, values)}))
@@ -202,11 +206,11 @@ def _prepare(rows, by, key, options, lineage) -> _Prepared:
     prep.unit = an.common_value([r.unit for r in rows], None)
     try:
         prep.measure = an.resolve_measure(rows, options)
+        prep.options = options.with_measure(prep.measure)
     except UsageError as err:
-        # e.g. measure RR on a group of single-arm rows: that group only
+        # e.g. measure RR on a group of single-arm rows (or --scale on MD rows): that group only
         prep.measure, prep.error = options.measure, str(err)
         return prep
-    prep.options = options.with_measure(prep.measure)
     units, _ = apply_multiarm(rows, prep.measure, options.multiarm)
     prep.plan = (units, overlapping)
     return prep
@@ -221,7 +225,8 @@ def _effect_sizes_all(prepared, options) -> None:
         if prep.plan is not None:
             by_measure.setdefault(prep.measure, []).append(prep)
     for measure, preps in by_measure.items():
-        studies = prepare_many([p.plan for p in preps], measure, options.method, options.cc)
+        studies = prepare_many([p.plan for p in preps], measure, options.method, options.cc,
+                               r=options.r, scale=options.scale)
         for prep, done in zip(preps, studies):
             prep.excluded = done.excluded
             if done.kept:
@@ -246,7 +251,7 @@ def _fit_all(prepared, options):
             out[g] = (None, nothing_to_pool_message(prep.outcome, prep.measure, prep.excluded))
         elif k == 1:
             out[g] = (single_study_result(prep.measure, method, prep.yi[0], prep.vi[0], prep.ni,
-                                          level), None)
+                                          level, _scale(prep, options)), None)
         elif not registry.method(method).inverse_variance:
             try:
                 out[g] = (fit_studies(prep.measure, prep.options, prep.kept, prep.yi, prep.vi,
@@ -272,8 +277,14 @@ def _fit_all(prepared, options):
         if not fit.converged[row]:
             out[g] = (None, fit.messages[row])
             continue
-        out[g] = (result_of(fit, row, measure=prep.measure, ni=prep.ni), None)
+        out[g] = (result_of(fit, row, measure=prep.measure, ni=prep.ni, scale=_scale(prep, options)),
+                  None)
     return out
+
+
+def _scale(prep, options):
+    """``scale`` for the measures that take one (GEN), None for the others."""
+    return options.scale if registry.measure(prep.measure).scales else None
 
 
 def _result_record(prep, result, method, hksj, level) -> dict:

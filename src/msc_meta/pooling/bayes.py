@@ -357,9 +357,10 @@ class BayesResult:
     theta_pred_high: float
     pred_low: float | None       # natural scale
     pred_high: float | None
-    p_benefit: float | None      # P(mu > null | y); None for single-arm measures
+    p_benefit: float | None      # P(mu > null | y); None for measures without a null (PLO, MN)
     null: float | None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    scale: str | None = None     # GEN: the scale of the given effects
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -374,23 +375,37 @@ class BayesResult:
         return {key: clean(value) for key, value in asdict(self).items()}
 
 
-def _back(measure, x, ni):
+def _back(measure, x, ni, scale=None):
     if measure is None:
         return None
     from msc_meta.effects import transform_back
 
-    return float(np.asarray(transform_back(measure, np.asarray([x], dtype=float), ni), dtype=float)[0])
+    return float(np.asarray(transform_back(measure, np.asarray([x], dtype=float), ni, scale=scale),
+                            dtype=float)[0])
+
+
+def unit_information_sd(vi, ni) -> float:
+    """The unit-information standard deviation sqrt(sum n_i / sum 1/v_i) (Roever et al. 2021,
+    Res Synth Methods 12:448, eq. 6; bayesmeta ``uisd()``): the within-study SD of one
+    participant on the analysis scale, a yardstick for a prior on tau in the outcome's units.
+    NaN when a study has no n."""
+    ni = np.asarray(ni, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    return float(math.sqrt(np.sum(ni) / np.sum(1.0 / vi)))
 
 
 def bayes_re(yi, vi, *, prior_tau="halfnormal:0.5", prior_mu="flat", level: float = 95.0,
-             measure: str | None = None, ni=None, n_grid: int = 2001) -> BayesResult:
+             measure: str | None = None, ni=None, n_grid: int = 2001,
+             scale: str | None = None) -> BayesResult:
     """Bayesian random-effects pool of ``yi`` (analysis scale) with variances ``vi``.
 
     Returns posterior medians and equal-tailed ``level``% credible intervals
     of mu and tau, the posterior predictive interval of a new study's theta,
-    and for two-arm measures (RR, OR on the log scale; RD) ``p_benefit`` =
-    P(mu > 0 | y), i.e. P(RR > 1), P(OR > 1) or P(RD > 0). ``ni`` (sample
-    sizes) is needed only for the PFT back-transformation.
+    and for measures with a null value (the registry's ``null``: RR, OR, RD,
+    MD, SMD, MC, IRR, COR, ZCOR, GEN, ...) ``p_benefit`` = P(mu > 0 | y), on
+    the analysis scale, i.e. P(RR > 1), P(RD > 0), P(MD > 0), P(r > 0).
+    ``ni`` (sample sizes) is needed only for the PFT back-transformation;
+    ``scale`` is the scale of GEN effects (``--scale``).
     """
     if not 0.0 < level < 100.0:
         raise UsageError(f"--level {level}: must be between 0 and 100")
@@ -412,7 +427,8 @@ def bayes_re(yi, vi, *, prior_tau="halfnormal:0.5", prior_mu="flat", level: floa
     theta_sd = math.sqrt(float(np.sum(w * (post.mu_var + (post.mu_mean - theta_mean) ** 2))))
 
     m = measure.upper() if measure else None
-    null = 0.0 if m is not None and registry.measure(m).two_arm else None
+    # Every registered null maps to 0 on the analysis scale (log 1, atanh 0, a difference of 0).
+    null = 0.0 if m is not None and registry.measure(m, scale).null is not None else None
     p_benefit = None
     if null is not None:
         # P(mu > 0) = sum_j w_j Phi(mean_j / sd_j); log_ndtr keeps tiny tails exact.
@@ -433,10 +449,11 @@ def bayes_re(yi, vi, *, prior_tau="halfnormal:0.5", prior_mu="flat", level: floa
         measure=m, k=k, level=float(level), prior_tau=tp.label, prior_mu=mp.label,
         theta_median=float(mu_q[1]), theta_ci_low=float(mu_q[0]), theta_ci_high=float(mu_q[2]),
         theta_mean=theta_mean, theta_sd=theta_sd,
-        estimate=_back(m, mu_q[1], ni_arr), ci_low=_back(m, mu_q[0], ni_arr), ci_high=_back(m, mu_q[2], ni_arr),
+        estimate=_back(m, mu_q[1], ni_arr, scale), ci_low=_back(m, mu_q[0], ni_arr, scale),
+        ci_high=_back(m, mu_q[2], ni_arr, scale),
         tau_median=float(tau_q[1]), tau_ci_low=float(tau_q[0]), tau_ci_high=float(tau_q[2]),
         tau_mode=post.mode(),
         theta_pred_low=float(pred_q[0]), theta_pred_high=float(pred_q[1]),
-        pred_low=_back(m, pred_q[0], ni_arr), pred_high=_back(m, pred_q[1], ni_arr),
-        p_benefit=p_benefit, null=null, notes=tuple(notes),
+        pred_low=_back(m, pred_q[0], ni_arr, scale), pred_high=_back(m, pred_q[1], ni_arr, scale),
+        p_benefit=p_benefit, null=null, notes=tuple(notes), scale=scale,
     )

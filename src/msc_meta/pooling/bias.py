@@ -267,17 +267,30 @@ class SmallStudyAnalysis:
     trimfill_ci_low: float | None
     trimfill_ci_high: float | None
     notes: tuple[str, ...]
+    scale: str | None = None             # GEN: the scale of the given effects (--scale)
 
 
 def study_sizes(lines, measure) -> np.ndarray:
-    """escalc's ni: n_t for single-arm measures, n_t + n_c for two-arm ones."""
+    """escalc's ni: n_t for single-arm measures, n_t + n_c for two-arm ones (NaN where a row
+    has no n, e.g. rates or generic effects: only PFT's back-transformation reads ni)."""
     two_arm = registry.measure(measure).two_arm
-    return np.array([s.n_t + ((s.n_c or 0) if two_arm else 0) for s in lines], dtype=float)
+
+    def n(value):
+        return math.nan if value is None else float(value)
+
+    return np.array([n(s.n_t) + (n(s.n_c) if two_arm and s.n_c is not None else 0.0)
+                     for s in lines], dtype=float)
 
 
 def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
-                    hksj=False, cc=0.5, level=95.0, multiarm="combine") -> SmallStudyAnalysis:
-    """Select rows and compute effect sizes exactly as ``pool``, then Egger and trim-and-fill."""
+                    hksj=False, cc=0.5, level=95.0, multiarm="combine", r=None,
+                    scale=None) -> SmallStudyAnalysis:
+    """Select rows and compute effect sizes exactly as ``pool``, then Egger and trim-and-fill.
+
+    Every measure of the registry: the tests work on the analysis scale (yi, vi), and the
+    trim-and-fill estimate is back-transformed as the measure says (GEN on its ``scale``).
+    ``r`` and ``scale`` are ``pool``'s ``--r`` (paired means) and ``--scale`` (GEN).
+    """
     from msc_meta.effects import transform_back
     from msc_meta.pooling.analysis import run_pool
     from msc_meta.pooling.metareg import INVERSE_VARIANCE_ONLY, _study_notes
@@ -286,7 +299,9 @@ def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, 
     if _raw_counts_only(method):
         raise UsageError(INVERSE_VARIANCE_ONLY.format(what="bias", method=method))
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm)
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm,
+                        r=r, scale=scale)
+    scale = analysis.options.scale
     lines = analysis.studies
     yi = np.array([s.yi for s in lines])
     vi = np.array([s.vi for s in lines])
@@ -297,7 +312,7 @@ def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, 
         ni = study_sizes(lines, analysis.measure)
         ni_all = np.concatenate([ni, ni[list(tf.fill_source)]])
         nat = transform_back(analysis.measure, np.array([tf.theta, tf.theta_ci_low, tf.theta_ci_high]),
-                             ni=ni_all)
+                             ni=ni_all, scale=scale)
         estimate, low, high = (float(v) for v in nat)
     rows = {row.row_number: row for row in table.rows}
     notes = list(result.notes)
@@ -311,4 +326,5 @@ def run_small_study(table, *, outcome, timepoint=None, unit=None, measure=None, 
                               unit=analysis.unit, measure=analysis.measure, method=method,
                               level=float(level), result=result, studies=lines,
                               excluded=analysis.excluded, trimfill_estimate=estimate,
-                              trimfill_ci_low=low, trimfill_ci_high=high, notes=tuple(notes))
+                              trimfill_ci_low=low, trimfill_ci_high=high, notes=tuple(notes),
+                              scale=scale)

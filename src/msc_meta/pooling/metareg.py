@@ -639,6 +639,7 @@ class Regression:
     studies: tuple[RegressionStudy, ...]
     excluded: tuple                     # msc_meta.pooling.analysis.Excluded
     notes: tuple[str, ...]
+    scale: str | None = None            # GEN: the scale of the given effects (--scale)
 
 
 INVERSE_VARIANCE_ONLY = ("{what} fits inverse-variance models: use --method FE or a random-effects "
@@ -646,11 +647,12 @@ INVERSE_VARIANCE_ONLY = ("{what} fits inverse-variance models: use --method FE o
 
 
 def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, measure=None,
-                   method="REML", hksj=False, cc=0.5, level=95.0) -> Regression:
+                   method="REML", hksj=False, cc=0.5, level=95.0, r=None, scale=None) -> Regression:
     """Select rows and compute effect sizes exactly as ``pool``, then regress on ``mods``.
 
     Rows ``pool`` leaves out stay out (with its reasons); rows missing a
-    moderator value are left out too, with the column named.
+    moderator value are left out too, with the column named. ``r`` and ``scale``
+    are ``pool``'s ``--r`` (paired means) and ``--scale`` (GEN).
     """
     from msc_meta.pooling.analysis import Excluded, run_pool
 
@@ -662,7 +664,8 @@ def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, meas
         table.require_column(term.column)
     # Dose-response needs each cohort on its own: never combine shared-control arms here.
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm="keep")
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm="keep",
+                        r=r, scale=scale)
     rows = {row.row_number: row for row in table.rows}
     lines = analysis.studies
     needed = list(dict.fromkeys(t.column for t in terms))
@@ -694,7 +697,8 @@ def run_regression(table, mods: str, *, outcome, timepoint=None, unit=None, meas
         for i, s in enumerate(lines) if design.used[i])
     return Regression(outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks,
                       unit=analysis.unit, measure=analysis.measure, mods=mods, fit=fit,
-                      design=design, studies=studies, excluded=tuple(excluded), notes=tuple(notes))
+                      design=design, studies=studies, excluded=tuple(excluded), notes=tuple(notes),
+                      scale=analysis.options.scale)
 
 
 def _study_notes(lines, rows, measure, cc) -> list[str]:

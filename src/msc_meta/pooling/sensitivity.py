@@ -85,6 +85,7 @@ class Sensitivity:
     order: str                                 # "table order" or the column name
     influence: tuple[InfluenceRow, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    scale: str | None = None                   # GEN: the scale of the given effects (--scale)
 
 
 def _prepare(yi, vi, labels):
@@ -101,21 +102,29 @@ def _prepare(yi, vi, labels):
     return yi, vi, labels
 
 
-def _natural(measure, theta, lo, hi, ni_rows):
-    """Back-transform per row; PFT uses the harmonic mean of each row's own ni."""
+def _needs_ni(measure) -> bool:
+    """A back-transformation that needs the studies' sample sizes (PFT: transf.ipft.hm)."""
+    from msc_meta import registry
+
+    return measure is not None and registry.measure(measure).back == "ipft"
+
+
+def _natural(measure, theta, lo, hi, ni_rows, scale=None):
+    """Back-transform per row, as the registry says (GEN on its ``scale``); PFT uses the
+    harmonic mean of each row's own ni."""
     from msc_meta.effects import transform_back
 
-    if measure is None or measure == "GEN":
+    if measure is None:
         return theta, lo, hi
-    if measure == "PFT":
-        out = np.array([transform_back("PFT", np.array([t, a, b]), ni=n)
+    if _needs_ni(measure):
+        out = np.array([transform_back(measure, np.array([t, a, b]), ni=n)
                         for t, a, b, n in zip(theta, lo, hi, ni_rows)]).reshape(-1, 3)
         return out[:, 0], out[:, 1], out[:, 2]
-    nat = transform_back(measure, np.stack([theta, lo, hi]))
+    nat = transform_back(measure, np.stack([theta, lo, hi]), scale=scale)
     return nat[0], nat[1], nat[2]
 
 
-def _subset_fits(yi, vi, mask, labels, *, method, hksj, level, measure, ni):
+def _subset_fits(yi, vi, mask, labels, *, method, hksj, level, measure, ni, scale=None):
     from msc_meta.pooling.rma import fit_batch
 
     k = yi.size
@@ -123,12 +132,12 @@ def _subset_fits(yi, vi, mask, labels, *, method, hksj, level, measure, ni):
     V = np.broadcast_to(vi, (mask.shape[0], k))
     fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi="z", level=level)
     ni_rows = None
-    if measure == "PFT":
+    if _needs_ni(measure):
         if ni is None:
-            raise UsageError("PFT back-transformation needs the studies' sample sizes (ni)")
+            raise UsageError(f"the {measure} back-transformation needs the studies' sample sizes (ni)")
         ni = np.asarray(ni, dtype=float)
         ni_rows = [ni[row] for row in mask]
-    est, lo, hi = _natural(measure, fit.theta, fit.theta_ci_low, fit.theta_ci_high, ni_rows)
+    est, lo, hi = _natural(measure, fit.theta, fit.theta_ci_low, fit.theta_ci_high, ni_rows, scale)
     rows = tuple(
         SubsetFit(label=labels[g], k=int(fit.k[g]), theta=float(fit.theta[g]), se=float(fit.se[g]),
                   stat=float(fit.stat[g]), pval=float(fit.pval[g]),
@@ -142,17 +151,17 @@ def _subset_fits(yi, vi, mask, labels, *, method, hksj, level, measure, ni):
 
 
 def leave_one_out(yi, vi, *, labels=None, method="REML", hksj=False, level=95.0,
-                  measure=None, ni=None) -> tuple[SubsetFit, ...]:
+                  measure=None, ni=None, scale=None) -> tuple[SubsetFit, ...]:
     """metafor ``leave1out(rma(yi, vi, method=, test=))``, one row per omitted study.
 
     Each row is the model without that study: estimate, CI, z (t) test,
     tau², I², H² and Q, plus the natural scale when ``measure`` is given
-    (PFT with the harmonic mean of the remaining studies' ``ni``).
+    (PFT with the harmonic mean of the remaining studies' ``ni``; GEN on its ``scale``).
     """
     yi, vi, labels = _prepare(yi, vi, labels)
     mask = ~np.eye(yi.size, dtype=bool)
     return _subset_fits(yi, vi, mask, labels, method=method, hksj=hksj, level=level,
-                        measure=measure, ni=ni)[0]
+                        measure=measure, ni=ni, scale=scale)[0]
 
 
 def cumulative_order(values) -> tuple[np.ndarray, int]:
@@ -179,7 +188,7 @@ def cumulative_order(values) -> tuple[np.ndarray, int]:
 
 
 def cumulative(yi, vi, *, order=None, labels=None, method="REML", hksj=False, level=95.0,
-               measure=None, ni=None) -> tuple[SubsetFit, ...]:
+               measure=None, ni=None, scale=None) -> tuple[SubsetFit, ...]:
     """metafor ``cumul(res, order=)``: row i pools the first i + 1 studies of ``order``.
 
     ``order`` is a permutation of ``range(k)`` (default: input order). The
@@ -196,7 +205,7 @@ def cumulative(yi, vi, *, order=None, labels=None, method="REML", hksj=False, le
     mask = ranks[None, :] <= np.arange(k)[:, None]
     ordered_labels = tuple(labels[i] for i in perm)
     return _subset_fits(yi, vi, mask, ordered_labels, method=method, hksj=hksj, level=level,
-                        measure=measure, ni=ni)[0]
+                        measure=measure, ni=ni, scale=scale)[0]
 
 
 def influence_diagnostics(yi, vi, *, labels=None, method="REML", hksj=False,
@@ -297,11 +306,12 @@ class SensitivityAnalysis:
 
 def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, method="REML",
                     hksj=False, cc=0.5, level=95.0, order_by: str | None = None,
-                    multiarm="combine") -> SensitivityAnalysis:
+                    multiarm="combine", r=None, scale=None) -> SensitivityAnalysis:
     """Select rows and compute effect sizes exactly as ``pool``, then the three analyses.
 
     ``order_by`` names the column whose ascending values order the
     cumulative analysis (ties keep table order; blanks go last, with a note).
+    ``r`` and ``scale`` are ``pool``'s ``--r`` (paired means) and ``--scale`` (GEN).
     """
     from msc_meta.pooling.analysis import run_pool
     from msc_meta.pooling.bias import study_sizes
@@ -313,7 +323,9 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
     if order_by is not None:
         table.require_column(order_by)
     analysis = run_pool(table, outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
-                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm)
+                        method=method, hksj=hksj, pi="z", cc=cc, level=level, multiarm=multiarm,
+                        r=r, scale=scale)
+    scale = analysis.options.scale
     lines = analysis.studies
     if len(lines) < 2:
         only = lines[0].study_id if lines else "none"
@@ -327,7 +339,7 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
     common = dict(labels=labels, method=method, hksj=hksj, level=level)
     notes: list[str] = []
 
-    loo = leave_one_out(yi, vi, measure=analysis.measure, ni=ni, **common)
+    loo = leave_one_out(yi, vi, measure=analysis.measure, ni=ni, scale=scale, **common)
     if order_by is None:
         perm, order_label = None, "table order"
     else:
@@ -336,7 +348,7 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
         if n_missing:
             notes.append(f"cumulative analysis: {n_missing} stud{'ies' if n_missing > 1 else 'y'} "
                          f"without a value of '{order_by}' added last")
-    cum = cumulative(yi, vi, order=perm, measure=analysis.measure, ni=ni, **common)
+    cum = cumulative(yi, vi, order=perm, measure=analysis.measure, ni=ni, scale=scale, **common)
     infl = influence_diagnostics(yi, vi, **common)
 
     for fit in loo + cum:
@@ -351,7 +363,8 @@ def run_sensitivity(table, *, outcome, timepoint=None, unit=None, measure=None, 
     notes.extend(_study_notes(lines, [rows[s.row_number] for s in lines], analysis.measure, cc))
     result = Sensitivity(method=method, test="t" if hksj else "z", level=float(level),
                          k=len(lines), measure=analysis.measure, leave_one_out=loo,
-                         cumulative=cum, order=order_label, influence=infl, notes=tuple(notes))
+                         cumulative=cum, order=order_label, influence=infl, notes=tuple(notes),
+                         scale=scale)
     return SensitivityAnalysis(outcome=analysis.outcome, timepoint_weeks=analysis.timepoint_weeks,
                                unit=analysis.unit, result=result, full=analysis.result,
                                studies=lines, excluded=analysis.excluded, notes=tuple(notes))

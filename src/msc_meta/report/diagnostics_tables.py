@@ -15,6 +15,7 @@ from msc_meta import registry
 from msc_meta.pooling.results import jsonable
 from msc_meta.report.forest_table import fmt, fmt_ci, fmt_p, fmt_pct, hanging_list
 from msc_meta.report.terminal import json_document
+from msc_meta.report.units import scale_with_units, with_units
 
 # The contract's keys of `msc-meta regress --json`, in its order (extensions follow).
 REGRESS_KEYS = ("method", "k", "coefficients", "tau2", "i2", "r2", "qm", "qm_df", "qm_pval",
@@ -35,7 +36,7 @@ def _excluded(excluded) -> list:
     return [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number} for e in excluded]
 
 
-def sensitivity_document(sa) -> dict:
+def sensitivity_document(sa, units=None) -> dict:
     """``msc-meta sensitivity --json``."""
     res = sa.result
     full = sa.full
@@ -60,8 +61,8 @@ def sensitivity_document(sa) -> dict:
         # extensions
         "order": res.order,
         **_selection(sa),
-        "measure": res.measure, "method": res.method, "test": res.test, "level": res.level,
-        "k": res.k,
+        "measure": res.measure, "scale": res.scale, "outcome_units": units,
+        "method": res.method, "test": res.test, "level": res.level, "k": res.k,
         "pooled": None if full is None else {
             "theta": full.theta, "estimate": full.estimate, "ci_low": full.ci_low,
             "ci_high": full.ci_high, "tau2": full.tau2, "i2": full.i2, "q": full.q,
@@ -71,14 +72,15 @@ def sensitivity_document(sa) -> dict:
     }
 
 
-def regress_document(reg) -> dict:
+def regress_document(reg, units=None) -> dict:
     """``msc-meta regress --json``."""
     fit = reg.fit
     doc = fit.to_dict()
     out = {key: doc[key] for key in REGRESS_KEYS}
     out.update({
         "test": fit.test, "level": fit.level, "p": fit.p, "h2": fit.h2, "qm_df2": fit.qm_df2,
-        "mods": reg.mods, "measure": reg.measure, **_selection(reg),
+        "mods": reg.mods, "measure": reg.measure, "scale": reg.scale, "outcome_units": units,
+        **_selection(reg),
         "studies": [{"study_id": s.study_id, "row": s.row_number, "yi": s.yi, "vi": s.vi,
                      **{col: value for col, value in s.moderators}} for s in reg.studies],
         "excluded": _excluded(reg.excluded),
@@ -87,7 +89,7 @@ def regress_document(reg) -> dict:
     return out
 
 
-def bias_document(b) -> dict:
+def bias_document(b, units=None) -> dict:
     """``msc-meta bias --json``."""
     res = b.result
     egger = res.egger
@@ -114,7 +116,8 @@ def bias_document(b) -> dict:
         "egger_test": None if egger is None else egger.test,
         "egger_df": None if egger is None else egger.df,
         "egger": None if egger is None else egger.to_dict(),
-        "measure": b.measure, "method": b.method, "level": b.level, **_selection(b),
+        "measure": b.measure, "scale": b.scale, "outcome_units": units, "method": b.method,
+        "level": b.level, **_selection(b),
         "funnel": {"studies": [{"study_id": s.study_id, "yi": y, "sei": se}
                                for s, y, se in zip(b.studies, res.yi, res.sei)],
                    "filled": filled},
@@ -134,8 +137,8 @@ def _title(a, measure, method, k, extra="") -> str:
     return f"{' · '.join(parts)} — {measure}, {method}{extra}, k = {k}"
 
 
-def _scale_name(measure) -> str:
-    return registry.measure(measure).scale
+def _scale_name(measure, scale=None) -> str:
+    return registry.measure(measure, scale).scale
 
 
 LABEL_MAX = 28
@@ -173,11 +176,12 @@ def _footer(excluded, notes, warning=None):
     return out
 
 
-def render_sensitivity(sa) -> list:
+def render_sensitivity(sa, units=None) -> list:
+    """``units``: the outcome's units (report.units), shown beside measures that have them."""
     from msc_meta.report.terminal import cell as Text
 
     res = sa.result
-    label = registry.measure(res.measure).natural
+    label = with_units(registry.measure(res.measure, res.scale).natural, units)
     ci_head = f"{label} [{res.level:g}% CI]"
     hk = " + HKSJ" if res.test == "t" else ""
     out = [Text(_title(sa, res.measure, res.method, res.k, hk), style="bold")]
@@ -221,23 +225,25 @@ def _p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def render_regress(reg) -> list:
+def render_regress(reg, units=None) -> list:
     from msc_meta.report.terminal import cell as Text
 
     fit = reg.fit
     hk = " + Knapp-Hartung" if fit.test == "t" else ""
     out = [Text(_title(reg, reg.measure, fit.method, fit.k, hk), style="bold")]
     model = "Meta-regression (FE)" if fit.method == "FE" else f"Mixed-effects meta-regression ({fit.method})"
-    out.append(Text(f"{model} on {reg.mods}; coefficients on the {_scale_name(reg.measure)} scale"))
+    scale = scale_with_units(registry.measure(reg.measure, reg.scale), units)
+    out.append(Text(f"{model} on {reg.mods}; coefficients on the {scale} scale"))
     table = _table("Coefficient", "Estimate", "SE", fit.test, "p", f"{fit.level:g}% CI",
                    labels=fit.names)
     for c in fit.coefficients:
         table.add_row(c.name, fmt(c.estimate), fmt(c.se), fmt(c.stat, 2), _p(c.pval),
                       f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]")
     out.append(table)
-    if registry.measure(reg.measure).log_axis:
+    spec = registry.measure(reg.measure, reg.scale)
+    if spec.log_axis:
         for c in fit.coefficients[1:]:
-            out.append(Text(f"{c.name}: the {reg.measure} is multiplied by "
+            out.append(Text(f"{c.name}: the {spec.natural} is multiplied by "
                             f"{fmt_ci(math.exp(c.estimate), math.exp(c.ci_low), math.exp(c.ci_high))} "
                             f"{_per_unit(c.name)}"))
     lines = []
@@ -276,11 +282,11 @@ def _per_unit(name) -> str:
     return f"per unit of {name}"
 
 
-def render_bias(b) -> list:
+def render_bias(b, units=None) -> list:
     from msc_meta.report.terminal import cell as Text
 
     res = b.result
-    label = registry.measure(b.measure).natural
+    label = with_units(registry.measure(b.measure, b.scale).natural, units)
     hk = " + HKSJ" if (res.egger is not None and res.egger.test == "t") else ""
     out = [Text(_title(b, b.measure, b.method, res.k, hk), style="bold")]
     if res.warning:
@@ -303,7 +309,8 @@ def render_bias(b) -> list:
         out.append(Text("Trim-and-fill: not computed (see notes)"))
 
     fill_labels = [] if tf is None else [f"filled (mirrors {b.studies[i].study_id})" for i in tf.fill_source]
-    table = _table("Study", f"yi ({_scale_name(b.measure)})", "sei", title="Funnel data",
+    table = _table("Study", f"yi ({scale_with_units(registry.measure(b.measure, b.scale), units)})", "sei",
+                   title="Funnel data",
                    labels=[s.study_id for s in b.studies] + fill_labels)
     for s, y, se in zip(b.studies, res.yi, res.sei):
         table.add_row(s.study_id, fmt(y), fmt(se))

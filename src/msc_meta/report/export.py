@@ -24,10 +24,16 @@ study keys          study rows: ``study_id``, ``row_number``, ``events_t``,
                     for comparisons sharing a control arm, ``multiarm_role``
                     (``combine``/``split``), ``members`` (the study groups,
                     ``;``-separated) and ``control_share``
+input columns       study rows of outcome types beyond counts: the columns their
+                    measure reads (registry ``family_columns``: ``mean_t``,
+                    ``sd_t``, ... ``mean_pre``, ... ``time_t``, ``cor_t``,
+                    ``sei``, ``effect`` ...), in place of the counts; only the
+                    columns of the types exported appear, after ``control_share``
 ``reason``          excluded rows: why the row was not pooled
 ``guidance``        pooled rows: a better-suited method, if the pool names one
 options             ``hksj``, ``pi``, ``cc``, ``level``, ``multiarm``,
-                    ``study_ci`` as the pool was run
+                    ``study_ci`` as the pool was run; ``scale`` (GEN's
+                    ``--scale``) and ``assumed_r`` (``--r``) when given
 ==================  =========================================================
 
 ``estimate``/``ci_low``/``ci_high`` mean the same on every row: an effect on
@@ -92,6 +98,28 @@ def _ordered_columns() -> tuple[str, ...]:
 
 COLUMNS = _ordered_columns()
 
+
+def _input_columns() -> tuple[str, ...]:
+    """Every input column of the outcome types beyond counts (registry order), less COLUMNS."""
+    from msc_meta import registry
+
+    seen: dict[str, None] = {}
+    for family in registry.families():
+        if family != "counts":
+            seen.update(dict.fromkeys(registry.family_columns(family)))
+    return tuple(c for c in seen if c not in COLUMNS)
+
+
+# Options beyond OPTION_KEYS, as columns only when an analysis was run with them.
+EXTRA_OPTION_KEYS = (("scale", "scale"), ("assumed_r", "r"))
+
+
+def columns_of(rows: Sequence[dict]) -> tuple[str, ...]:
+    """COLUMNS, then the input columns and extra options any of ``rows`` holds."""
+    present = {key for row in rows for key in row}
+    extra = [c for c in _input_columns() + tuple(k for k, _ in EXTRA_OPTION_KEYS) if c in present]
+    return COLUMNS + tuple(extra)
+
 # Characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -135,7 +163,13 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
     rows: list[dict] = []
 
     def opts_of(analysis) -> dict:
-        return {key: getattr(analysis, key, options.get(key)) for key in OPTION_KEYS}
+        out = {key: getattr(analysis, key, options.get(key)) for key in OPTION_KEYS}
+        run_with = getattr(analysis, "options", None)
+        for column, name in EXTRA_OPTION_KEYS:
+            value = getattr(run_with, name, None)
+            if value is not None:
+                out[column] = value
+        return out
 
     for analysis in analyses:
         result = analysis.result
@@ -152,6 +186,10 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             # tidy cells are atomic: the combined study groups as one text cell
             row["members"] = ";".join(getattr(line, "members", ()) or ()) or None
             row["multiarm_role"] = getattr(line, "multiarm", None)
+            # outcome types beyond counts: the columns the measure read, as the table gave them
+            for column, value in getattr(line, "inputs", ()) or ():
+                if column not in COLUMNS:       # n_t, yi, vi... are already there
+                    row[column] = value
             rows.append(row)
         for ex in analysis.excluded:
             rows.append(dict(base, row_type="excluded", method=method, study_id=ex.study_id,
@@ -184,10 +222,8 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             "notes": "test for subgroup differences: Q between subgroups, chi-square on "
                      f"{subgroup_test.df} df",
         })
-    for row in rows:
-        for key in COLUMNS:
-            row[key] = jsonable(row.get(key))
-    return [{key: row[key] for key in COLUMNS} for row in rows]
+    columns = columns_of(rows)
+    return [{key: jsonable(row.get(key)) for key in columns} for row in rows]
 
 
 # --------------------------------------------------------------------------
@@ -213,15 +249,18 @@ def csv_cell(value) -> str:
     return neutralise_formula(str(value))
 
 
-def write_csv(rows: Iterable[dict], stream, columns: Sequence[str] = COLUMNS) -> None:
+def write_csv(rows: Sequence[dict], stream, columns: Sequence[str] | None = None) -> None:
+    """``columns`` default: ``columns_of(rows)`` (COLUMNS and any input columns present)."""
+    columns = columns_of(rows) if columns is None else columns
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([csv_cell(row.get(key)) for key in columns])
 
 
-def write_json(rows: Iterable[dict], stream) -> None:
-    json.dump([{k: jsonable(v) for k, v in row.items()} for row in rows], stream,
+def write_json(rows: Sequence[dict], stream) -> None:
+    columns = columns_of(rows)        # every object with the same keys, as the CSV's columns
+    json.dump([{k: jsonable(row.get(k)) for k in columns} for row in rows], stream,
               indent=2, allow_nan=False, ensure_ascii=False)
     stream.write("\n")
 

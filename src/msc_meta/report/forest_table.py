@@ -199,8 +199,9 @@ def _put(cells, at, text):
 
 # ---------------------------------------------------------------- the table
 
-def render_analysis(analysis, width=80):
-    """A list of rich renderables: title, table, then heterogeneity, PI and notes."""
+def render_analysis(analysis, width=80, units=None):
+    """A list of rich renderables: title, table, then heterogeneity, PI and notes; ``units``:
+    the outcome's units (report.units), shown beside measures that have them."""
     from rich import box
     from rich.table import Table
     from msc_meta.report.terminal import cell as Text
@@ -259,7 +260,9 @@ def render_analysis(analysis, width=80):
             draw=(fit.estimate, fit.ci_low, fit.ci_high, True),
         ))
 
-    effect_head = f"{spec.natural} [{analysis.level:g}% CI]"
+    from msc_meta.report.units import with_units
+
+    effect_head = f"{with_units(spec.natural, units)} [{analysis.level:g}% CI]"
     if arms is not None:
         t_head, c_head = (arms[0] + ("",))[:2]
     else:
@@ -277,7 +280,14 @@ def render_analysis(analysis, width=80):
     ]
     n_cols = 6 if two_arm else 5
     gaps = 2 * (n_cols - 1)
-    plot_w = max(PLOT_MIN, min(PLOT_MAX, width - sum(widths) - gaps))
+    # Wide input columns (means: "55 (47) 155" per arm) can leave no room for the plot: then
+    # the numbers keep their width and the text plot is left out (the legend says so), rather
+    # than folding the study labels letter by letter.
+    spare = width - sum(widths) - gaps
+    show_plot = spare >= PLOT_MIN
+    plot_w = max(PLOT_MIN, min(PLOT_MAX, spare))
+    if not show_plot:
+        n_cols -= 1
 
     estimates = [s.estimate for s in analysis.studies]
     values = estimates + [v for s in analysis.studies for v in (s.ci_low, s.ci_high)]
@@ -292,24 +302,31 @@ def render_analysis(analysis, width=80):
         table.add_column(c_head, justify="right", no_wrap=True)
     table.add_column(effect_head, justify="right", no_wrap=True)
     table.add_column("Weight", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True, width=plot_w)
+    if show_plot:
+        table.add_column("", no_wrap=True, width=plot_w)
 
     def add(r, end_section=False):
         cells = [r["label"], r["t"]] + ([r["c"]] if two_arm else [])
-        cells += [r["effect"], r["weight"], axis.draw(*r["draw"][:3], pooled=r["draw"][3])]
+        cells += [r["effect"], r["weight"]]
+        if show_plot:
+            cells.append(axis.draw(*r["draw"][:3], pooled=r["draw"][3]))
         table.add_row(*cells, end_section=end_section)
 
     for i, r in enumerate(rows):
         add(r, end_section=(i == len(rows) - 1))
     for r in pooled_rows:
         add(r)
-    table.add_row(*([""] * (n_cols - 1)), axis.ticks())
+    if show_plot:
+        table.add_row(*([""] * (n_cols - 1)), axis.ticks())
     out.append(table)
 
-    legend = "■ study  ◆ pooled"
-    if axis.null is not None:
-        legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
-    legend += ", log axis" if axis.log else ""
+    if show_plot:
+        legend = "■ study  ◆ pooled"
+        if axis.null is not None:
+            legend += f"  ┊ no effect ({analysis.measure} = {axis.null:g})"
+        legend += ", log axis" if axis.log else ""
+    else:
+        legend = "no room for the plot (a wider terminal shows it)"
     if any(marked):
         legend += f"  * cc {analysis.cc:g} added"
     if arms is not None and arms[2]:
@@ -445,7 +462,7 @@ def subgroup_test_line(test, analyses) -> str:
     return line
 
 
-def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
+def print_report(analyses, subgroup_test=None, *, grouped=False, console=None, units=None):
     """Print one table per analysis (then the subgroup test with ``--by``) to stdout."""
     from msc_meta.report.terminal import console as Console
     from msc_meta.report.terminal import cell as Text
@@ -455,7 +472,7 @@ def print_report(analyses, subgroup_test=None, *, grouped=False, console=None):
     for i, analysis in enumerate(analyses):
         if i:
             console.print()
-        for part in render_analysis(analysis, width=width):
+        for part in render_analysis(analysis, width=width, units=units):
             console.print(part)
     if grouped:
         console.print()

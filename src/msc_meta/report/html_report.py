@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from msc_meta import registry
-from msc_meta.report.forest_table import (PI_LABEL, fmt, fmt_ci, fmt_count, fmt_p, fmt_pct, fmt_weight,
-                                          pooled_label, subgroup_test_line, title)
+from msc_meta.report.forest_table import (PI_LABEL, arm_cells, fmt, fmt_ci, fmt_count, fmt_p,
+                                          fmt_pct, fmt_weight, pooled_label, subgroup_test_line,
+                                          title)
+from msc_meta.report.units import units_of, with_units
 
 SVG_NS = "http://www.w3.org/2000/svg"
 LIBRARIES = ("numpy", "scipy", "matplotlib", "rich", "click")
@@ -36,7 +38,7 @@ class ReportSection:
     """One analysis of the report: the pools, its figure, its sensitivity results and its rows."""
 
     analyses: tuple                       # Analysis: one, or the --by subgroups
-    svg: str                              # the forest plot, from inline_svg()
+    svg: str | None                       # the forest plot, from inline_svg(); None: not drawn
     rows: Mapping[int, object]            # table Row by row_number (provenance)
     overall: object | None = None         # with --by: the pool of all rows
     subgroup_test: object | None = None
@@ -44,6 +46,7 @@ class ReportSection:
     sensitivity: object | None = None     # SensitivityAnalysis, or None with a reason
     sensitivity_reason: str | None = None
     anchor: str = "a1"
+    figure_note: str | None = None        # why the forest plot is not drawn (svg None)
 
     @property
     def primary(self):
@@ -149,14 +152,30 @@ def _has(x) -> bool:
 
 # --------------------------------------------------------------------------- an analysis
 
-def _studies_table(analysis) -> str:
-    measure = registry.measure(analysis.measure)
+def _spec(analysis):
+    """The analysis's measure as the registry defines it, on its scale (GEN: --scale)."""
+    return registry.measure(analysis.measure, getattr(analysis.options, "scale", None))
+
+
+def _natural(analysis, units=None) -> str:
+    """The natural-scale label, with the outcome's units where the measure has them."""
+    return with_units(_spec(analysis).natural, units)
+
+
+def _studies_table(analysis, units=None) -> str:
+    measure = _spec(analysis)
     two_arm = measure.two_arm
     marked = [s.cc_added and (two_arm or analysis.study_ci == "wald") for s in analysis.studies]
-    effect_head = f"{esc(measure.natural)} [{analysis.level:g}% CI]"
-    head = ["Study", "Table rows", "Treated" if two_arm else "Events/N"]
-    if two_arm:
-        head.append("Control")
+    effect_head = f"{esc(_natural(analysis, units))} [{analysis.level:g}% CI]"
+    # outcome types beyond counts: their own input columns (the terminal table's arm_cells)
+    arms = None if measure.family == "counts" else arm_cells(measure.family, analysis.studies)
+    if arms is not None:
+        two_arm = len(arms[0]) == 2
+        head = ["Study", "Table rows", *arms[0]]
+    else:
+        head = ["Study", "Table rows", "Treated" if two_arm else "Events/N"]
+        if two_arm:
+            head.append("Control")
     head += [effect_head, "Weight"]
     rows = []
     for s, mark in zip(analysis.studies, marked):
@@ -167,22 +186,27 @@ def _studies_table(analysis) -> str:
         elif s.multiarm == "split" and members:
             label += (f'<br><span class="small">control shared with '
                       f'{esc(", ".join(m for m in members if m != s.study_id))}, split</span>')
-        row = [label, esc(", ".join(str(r) for r in _rows_of(s))),
-               f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}"]
-        if two_arm:
-            row.append(f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}")
+        row = [label, esc(", ".join(str(r) for r in _rows_of(s)))]
+        if arms is not None:
+            row += [esc(cell) for cell in arms[1][len(rows)]]
+        else:
+            row.append(f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}")
+            if two_arm:
+                row.append(f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}")
         row += [esc(fmt_ci(s.estimate, s.ci_low, s.ci_high)) + ("*" if mark else ""),
                 esc(fmt_weight(s.weight))]
         rows.append(row)
     numeric = (2, 3, 4, 5) if two_arm else (2, 3, 4)
     text = _table(head, rows, numeric=numeric)
+    if arms is not None and arms[2]:
+        text += f'<p class="small">{esc(arms[2])}</p>'
     if any(marked):
         text += f'<p class="small">* continuity correction {analysis.cc:g} added to every cell</p>'
     return text
 
 
-def _fits_table(analysis) -> str:
-    measure = registry.measure(analysis.measure)
+def _fits_table(analysis, units=None) -> str:
+    measure = _spec(analysis)
     fits = [f for f in (analysis.common, analysis.result) if f is not None]
     rows = []
     for fit in fits:
@@ -193,7 +217,8 @@ def _fits_table(analysis) -> str:
         rows.append([esc(label), str(fit.k),
                      f'<span class="estimate">{esc(fmt_ci(fit.estimate, fit.ci_low, fit.ci_high))}</span>',
                      esc(f"{test}, {fmt_p(fit.pval)}")])
-    head = ["Model", "k", f"{esc(measure.natural)} [{analysis.level:g}% CI]", "Test of the pooled effect"]
+    head = ["Model", "k", f"{esc(_natural(analysis, units))} [{analysis.level:g}% CI]",
+            "Test of the pooled effect"]
     said = measure.test_null_text
     text = _table(head, rows, numeric=(1, 2))
     if said:
@@ -252,7 +277,7 @@ def _left_out_and_notes(analysis) -> str:
     return "\n".join(parts)
 
 
-def _analysis_block(analysis, heading_level: int = 3, show_title: bool = True) -> str:
+def _analysis_block(analysis, heading_level: int = 3, show_title: bool = True, units=None) -> str:
     h = f"h{heading_level}"
     parts = [f"<{h}>{esc(title(analysis))}</{h}>"] if show_title else []
     if analysis.result is None:
@@ -260,9 +285,9 @@ def _analysis_block(analysis, heading_level: int = 3, show_title: bool = True) -
         parts.append(_left_out_and_notes(analysis))
         return "\n".join(parts)
     parts.append("<h4>Studies pooled</h4>")
-    parts.append(_studies_table(analysis))
+    parts.append(_studies_table(analysis, units))
     parts.append("<h4>Pooled estimate</h4>")
-    parts.append(_fits_table(analysis))
+    parts.append(_fits_table(analysis, units))
     parts.append("<h4>Heterogeneity</h4>")
     parts.append(_heterogeneity(analysis))
     parts.append(_left_out_and_notes(analysis))
@@ -278,7 +303,7 @@ def _sensitivity_block(section) -> str:
         parts.append(f"<p>Not run: {esc(section.sensitivity_reason or 'no reason given')}.</p>")
         return "\n".join(parts)
     res = sa.result
-    natural = registry.measure(res.measure).natural
+    natural = with_units(registry.measure(res.measure, res.scale).natural, _units(section))
     if sa.full is not None:
         parts.append(f"<p>All {res.k} studies: {esc(natural)} "
                      f"{esc(fmt_ci(sa.full.estimate, sa.full.ci_low, sa.full.ci_high))}, "
@@ -355,7 +380,7 @@ def _methods(section) -> tuple[list[str], list[str]]:
     """Sentences (HTML) describing how the section was pooled, and the reference keys they cite."""
     a = section.primary
     fit = a.result
-    m = registry.measure(a.measure)
+    m = _spec(a)
     method = registry.method(fit.method if fit is not None else a.method)
     refs = ["metafor"]
     said = []
@@ -480,26 +505,31 @@ def _section_html(section: ReportSection, many: bool) -> str:
     fit = a.result
     parts = [f'<section id="{esc(section.anchor)}">']
     parts.append(f"<h2>{esc(title(a))}</h2>")
+    units = _units(section)
     if fit is not None:
         label = pooled_label(fit) if a.k > 1 else "Study's own estimate"
-        natural = registry.measure(a.measure).natural
+        natural = _natural(a, units)
         parts.append(f'<p class="headline">{esc(label)}: {esc(natural)} '
                      f'<span class="estimate">{esc(fmt_ci(fit.estimate, fit.ci_low, fit.ci_high))}</span> '
                      f"({a.level:g}% CI), k = {a.k}"
                      + (f"; τ² = {esc(fmt(fit.tau2, 4))}, I² = {esc(fmt_pct(fit.i2))}" if a.k > 1 else "")
                      + "</p>")
     parts.append("<h3>Forest plot</h3>")
-    parts.append(f"<figure>{section.svg}</figure>")
+    if section.svg is not None:
+        parts.append(f"<figure>{section.svg}</figure>")
+    else:
+        parts.append(f'<p class="figure-note">Not drawn: {esc(section.figure_note or "no figure")}. '
+                     "The tables below give every study's effect and the pooled estimate.</p>")
     if section.by:
         parts.append(f"<h3>Pooled, by {esc(section.by)}</h3>")
         for sub in section.analyses:
-            parts.append(_analysis_block(sub, heading_level=4))
+            parts.append(_analysis_block(sub, heading_level=4, units=units))
         parts.append("<h4>All subgroups together</h4>")
-        parts.append(_analysis_block(a, heading_level=4))
+        parts.append(_analysis_block(a, heading_level=4, units=units))
         parts.append(f"<p><b>{esc(subgroup_test_line(section.subgroup_test, section.analyses))}</b></p>")
     else:
         parts.append("<h3>What was pooled and what was left out</h3>")
-        parts.append(_analysis_block(a, heading_level=4, show_title=False))
+        parts.append(_analysis_block(a, heading_level=4, show_title=False, units=units))
     parts.append(_sensitivity_block(section))
     said, refs = _methods(section)
     parts.append("<h3>Methods</h3>")
@@ -510,6 +540,12 @@ def _section_html(section: ReportSection, many: bool) -> str:
     parts.append(_provenance_block(section))
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
+
+
+def _units(section) -> str | None:
+    """The outcome's units (the table's outcome_units column) for measures that have them."""
+    a = section.primary
+    return units_of(a.measure, a.studies, section.rows, getattr(a.options, "scale", None))
 
 
 def _versions_html(info: ReportInfo) -> str:

@@ -42,7 +42,7 @@ def _weeks(weeks) -> str:
 # bayes
 # ---------------------------------------------------------------------------
 
-def bayes_document(bayes, analysis) -> dict:
+def bayes_document(bayes, analysis, units=None) -> dict:
     """The ``msc-meta bayes --json`` object: the contract keys, then context.
 
     ``bayes`` is a :class:`~msc_meta.pooling.bayes.BayesResult`; ``analysis``
@@ -55,6 +55,7 @@ def bayes_document(bayes, analysis) -> dict:
         "outcome": analysis.outcome,
         "timepoint_weeks": analysis.timepoint_weeks,
         "unit": analysis.unit,
+        "outcome_units": units,
         "excluded": [{"study_id": e.study_id, "reason": e.reason} for e in analysis.excluded],
         "studies": [{"study_id": s.study_id, "events_t": s.events_t, "n_t": s.n_t,
                      "events_c": s.events_c, "n_c": s.n_c, "yi": s.yi, "vi": s.vi}
@@ -91,12 +92,13 @@ def _clean(x):
     return x if math.isfinite(x) else None
 
 
-def bayes_json(bayes, analysis) -> str:
-    return json_document(bayes_document(bayes, analysis))
+def bayes_json(bayes, analysis, units=None) -> str:
+    return json_document(bayes_document(bayes, analysis, units))
 
 
-def print_bayes(bayes, analysis) -> None:
-    """A short table of the posterior, the REML fit beside it, and the notes."""
+def print_bayes(bayes, analysis, units=None) -> None:
+    """A short table of the posterior, the REML fit beside it, and the notes; ``units``: the
+    outcome's units (report.units), shown beside measures that have them."""
     import textwrap
 
     from rich import box
@@ -107,8 +109,9 @@ def print_bayes(bayes, analysis) -> None:
 
     console = Console()
     measure = bayes.measure or analysis.measure
-    spec = registry.measure(measure)
+    spec = registry.measure(measure, bayes.scale)
     natural = spec.natural.lower() if spec.natural == "Proportion" else spec.natural
+    in_units = f", {units}" if units else ""
     where = [analysis.outcome.replace("_", " ")]
     if analysis.timepoint_weeks is not None:
         where.append(f"{_weeks(analysis.timepoint_weeks)} weeks")
@@ -122,21 +125,22 @@ def print_bayes(bayes, analysis) -> None:
     table.add_column("Quantity")
     table.add_column("Median", justify="right")
     table.add_column(f"{lvl} interval", justify="right")
-    table.add_row(Text(f"Overall effect ({natural})"), _f(bayes.estimate),
+    table.add_row(Text(f"Overall effect ({natural}{in_units})"), _f(bayes.estimate),
                   f"{_f(bayes.ci_low)} to {_f(bayes.ci_high)}")
     if spec.back != "identity":       # the analysis scale is not the natural one
         table.add_row(Text(f"Overall effect ({spec.scale})"), _f(bayes.theta_median),
                       f"{_f(bayes.theta_ci_low)} to {_f(bayes.theta_ci_high)}")
-    table.add_row(Text(f"Heterogeneity tau ({spec.scale})"), _f(bayes.tau_median),
+    tau_scale = f"{spec.scale}{in_units}" if spec.back == "identity" else spec.scale
+    table.add_row(Text(f"Heterogeneity tau ({tau_scale})"), _f(bayes.tau_median),
                   f"{_f(bayes.tau_ci_low)} to {_f(bayes.tau_ci_high)}")
-    table.add_row(Text(f"New study ({natural}), predictive"), "",
+    table.add_row(Text(f"New study ({natural}{in_units}), predictive"), "",
                   f"{_f(bayes.pred_low)} to {_f(bayes.pred_high)}")
     console.print(table)
 
     lines = [f"Priors: tau ~ {bayes.prior_tau}; mu ~ {bayes.prior_mu}. "
              f"Credible intervals are equal-tailed posterior quantiles."]
     if bayes.p_benefit is not None:
-        exceeds = f"{measure} > {spec.null:g}" if spec.null is not None else "the effect exceeds the null"
+        exceeds = f"{spec.natural} > {spec.null:g}" if spec.null is not None else "the effect exceeds the null"
         lines.append(f"Posterior probability that {exceeds}: "
                      f"{bayes.p_benefit:.3f}")
     ref = analysis.result
