@@ -122,9 +122,11 @@ HEADERS = (("outcome", "Outcome"), ("comparator", "Control*"), ("intervention", 
            ("participants", "N\n(studies)"), ("certainty", "Certainty"), ("comments", "Comments"))
 
 
-def columns_of(rows) -> list[str]:
-    """The columns shown: Comments only when a rater wrote one."""
-    return [key for key, _ in HEADERS if key != "comments" or any(r.comments for r in rows)]
+def columns_of(rows, terminal: bool = False) -> list[str]:
+    """The columns shown: Comments only when a rater wrote one, and not in a terminal, whose
+    80 columns it would squeeze (the footnotes print it in full)."""
+    return [key for key, _ in HEADERS
+            if key != "comments" or (not terminal and any(r.comments for r in rows))]
 
 
 def caption(rows) -> str:
@@ -146,7 +148,7 @@ def render(rows, *, label_t: str = "MSC"):
                   box=box.SIMPLE_HEAVY, show_lines=True, title_justify="left",
 
                   padding=(0, 1))
-    shown = columns_of(rows)
+    shown = columns_of(rows, terminal=True)
     for key, header in HEADERS:
         if key in shown:
             table.add_column(Text(header.format(t=label_t)), overflow="fold",
@@ -162,6 +164,8 @@ def footnotes(row) -> list[str]:
     """The lines printed under the table for one row: certainty inputs, hints, NNT, notes."""
     cert = row.certainty
     lines = [f"{outcome_label(row).replace(chr(10), ' ')}:"]
+    if row.comments:
+        lines.append(f"  Comments: {row.comments}")
     if row.risk is not None:
         lines.append(f"  NNT: {row.risk.nnt.text}; events counted as {row.risk.events}")
     a = row.absolute
