@@ -443,7 +443,7 @@ def test_report_has_the_sof_section(run_cli, curated_path, tmp_path):
     code, out, err = run_cli("report", *CX601, "--certainty", grade_file, "-o", target)
     assert code == 0, err
     html = target.read_text(encoding="utf-8")
-    assert '<section id="sof">' in html and "MODERATE" in html and "single trial" in html
+    assert '<div id="sof" class="sof">' in html and "MODERATE" in html and "single trial" in html
 
 
 def test_terminal_prints_the_raters_text_as_text(run_cli, curated_path, tmp_path):

@@ -529,12 +529,12 @@ def sof_html(findings: Sequence) -> str:
         lines = footnotes(f)
         notes.append(f"<li><b>{esc(lines[0])}</b>"
                      + _list([esc(line.strip().lstrip("- ")) for line in lines[1:]]) + "</li>")
-    return ('<section id="sof"><h2>Summary of findings</h2>\n'
+    return ('<div id="sof" class="sof"><h2>Summary of findings</h2>\n'
             + _table(head, rows, numeric=[i for i, k in enumerate(shown)
                                           if k in ("comparator", "intervention", "difference")],
                      caption=esc(caption(findings)), cls="sof")
             + "\n<h3>Certainty inputs, hints and notes per outcome</h3>\n<ul>"
-            + "".join(notes) + "</ul></section>")
+            + "".join(notes) + "</ul></div>")
 
 
 def _versions_html(info: ReportInfo) -> str:
