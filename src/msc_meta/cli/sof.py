@@ -11,7 +11,7 @@ from msc_meta.cli.options import (data_option, json_option, model_options, outco
 EPILOG = """\b
 Examples:
   msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient
-  msc-meta sof --all --timepoint 208
+  msc-meta sof --all --timepoint 208 --brief
   msc-meta sof --outcome fistula_closure --outcome partial_fistula_closure --timepoint 208
   msc-meta sof --all --timepoint 208 --certainty grade.csv -o sof.csv
   msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient --risk-of-bias serious \\
@@ -85,6 +85,8 @@ def _domain_options(f):
 @_domain_options
 @click.option("--intervention", "label_t", default="MSC", show_default=True, metavar="NAME",
               help="Name of the intervention in the table's title and header.")
+@click.option("--brief", is_flag=True,
+              help="The table only: no per-outcome certainty inputs, hints and notes under it.")
 @click.option("-o", "--output", "output", default=None, metavar="FILE",
               help="Write the table as CSV (or JSON: --format json or a .json name); - for stdout.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
@@ -93,8 +95,8 @@ def _domain_options(f):
 @json_option
 def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_method, cc, level,
         r, scale, multiarm, study_ci, by, control_risk, events, certainty_path, design,
-        risk_of_bias, inconsistency, indirectness, imprecision, publication_bias, label_t, output,
-        fmt, force, as_json):
+        risk_of_bias, inconsistency, indirectness, imprecision, publication_bias, label_t, brief,
+        output, fmt, force, as_json):
     """GRADE summary of findings: one row per outcome, absolute effects and certainty.
 
     Pools each outcome exactly as `pool` does (same selection, options and
@@ -148,7 +150,7 @@ def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_m
     elif as_json:
         click.echo(sof_table.to_json(rows, grouped=grouped))
     else:
-        sof_table.print_report(rows, label_t=label_t)
+        sof_table.print_report(rows, label_t=label_t, brief=brief)
 
 
 def _analyses(table, outcomes, every, timepoint, unit, by, options) -> list:

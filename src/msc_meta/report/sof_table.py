@@ -110,7 +110,7 @@ def cells(row) -> dict:
     else:
         n = _studies(row.k)
     label = outcome_label(row, compact=True)
-    if a.scale:
+    if a.scale and a.scale != "per 1,000":        # risks per 1,000: said in the caption
         label += f"\n({a.scale})"
     return {"outcome": label, "comparator": "\u2014" if a.comparator is None else _n(a.comparator, d),
             "intervention": with_t, "difference": difference, "relative": relative,
@@ -137,27 +137,47 @@ def caption(rows) -> str:
             f"from the rater's inputs only.")
 
 
-def render(rows, *, label_t: str = "MSC"):
-    """The rich table of one or several outcomes."""
+def render(rows, *, label_t: str = "MSC", width: int = 80):
+    """The rich table of one or several outcomes, its columns fitted to ``width``."""
     from rich import box
     from rich.table import Table
 
     from msc_meta.report.terminal import cell as Text
 
     table = Table(title=f"Summary of findings: {label_t} compared with control",
-                  box=box.SIMPLE_HEAVY, show_lines=True, title_justify="left",
-
-                  padding=(0, 1))
+                  box=box.SIMPLE_HEAVY, show_lines=True, title_justify="left", padding=(0, 1),
+                  pad_edge=False)
     shown = columns_of(rows, terminal=True)
-    for key, header in HEADERS:
-        if key in shown:
-            table.add_column(Text(header.format(t=label_t)), overflow="fold",
-                             min_width=9 if key == "certainty" else None)
-    for row in rows:
-        c = cells(row)
+    headers = {key: header.format(t=label_t) for key, header in HEADERS}
+    body = [cells(row) for row in rows]
+    widths = fit_widths([[headers[k]] + [c[k] for c in body] for k in shown],
+                        width - 3 * len(shown) + 1,   # padding 1+1 inside, n+1 box edges
+                        first=[i for i, k in enumerate(shown) if k == "outcome"])
+    for key, w in zip(shown, widths):
+        table.add_column(Text(headers[key]), overflow="fold", width=w)
+    for c in body:
         # Text, not markup: a group label like "[adipose]" or a comment must print as it is
         table.add_row(*(Text(c[key]) for key in shown))
     return table
+
+
+def fit_widths(columns, available: int, first=()) -> list[int]:
+    """Column widths: each column's longest line, shrunk (the text columns ``first``, then the
+    widest, never below a column's longest word) until they fit ``available`` characters.
+    rich's own shrinking squeezes short columns and, with minimum widths, crops the last one."""
+    natural = [max(len(line) for text in col for line in text.split("\n")) for col in columns]
+    floor = [max(len(word) for text in col for word in text.split()) if any(t.split() for t in col)
+             else 1 for col in columns]
+    widths = list(natural)
+    for i in first:
+        widths[i] = max(floor[i], widths[i] - max(0, sum(widths) - available))
+    while sum(widths) > available:
+        room = [(w - f, i) for i, (w, f) in enumerate(zip(widths, floor)) if w > f]
+        if not room:
+            break
+        _, i = max((widths[i], i) for _, i in room)
+        widths[i] -= 1
+    return widths
 
 
 def footnotes(row) -> list[str]:
@@ -171,7 +191,8 @@ def footnotes(row) -> list[str]:
     a = row.absolute
     if a.comparator_source:
         lines.append(f"  Comparator: {a.comparator_source}")
-    lines.append(f"  Pooled {row.measure} with {row.method}; k = {row.k}")
+    lines.append(f"  {row.measure}: the study's own estimate (k = 1)" if row.k == 1
+                 else f"  Pooled {row.measure} with {row.method}; k = {row.k}")
     start = f"starts {cert.start} ({cert.design}; {cert.design_source})" if cert.design else \
         "design not known (give design in the certainty file)"
     rated = [f"{d.replace('_', ' ')}: {w}" for d, w, _ in cert.domains if w is not None]
@@ -189,18 +210,24 @@ def footnotes(row) -> list[str]:
     return lines
 
 
-def print_report(rows, *, label_t: str = "MSC") -> None:
-    """The table, then the footnotes wrapped to the terminal with hanging indents."""
+def print_report(rows, *, label_t: str = "MSC", brief: bool = False) -> None:
+    """The table, then (unless ``brief``) the footnotes wrapped to the terminal with hanging
+    indents."""
     import textwrap
 
     from msc_meta.report.terminal import console as Console
 
     console = Console()
-    console.print(render(rows, label_t=label_t))
     width = max(40, console.width - 1)
+    console.print(render(rows, label_t=label_t, width=console.width))
     # the caption as a paragraph: a rich caption is measured into the table's width
     console.print(textwrap.fill(caption(rows), width), markup=False, highlight=False, soft_wrap=True)
     console.print()
+    if brief:
+        console.print(textwrap.fill("Certainty inputs, hints (computed, not a rating) and notes "
+                                    "per outcome: run without --brief, or see --json.", width),
+                      markup=False, highlight=False, soft_wrap=True)
+        return
     for row in rows:
         for line in footnotes(row):
             indent = len(line) - len(line.lstrip())
