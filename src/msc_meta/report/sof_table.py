@@ -102,7 +102,9 @@ def cells(row) -> dict:
             difference += f"\n{a.interpretation.split(' (')[0]}"
     else:
         difference = "\u2014"
-    relative = _effect(row) if row.relative else ("\u2014" if a.kind == "single_group" else _effect(row))
+    # a difference (RD, MD, ...) is the Difference column, not a relative effect (as GRADEpro);
+    # a correlation or a generic effect has no absolute effect, so its estimate shows here
+    relative = _effect(row) if row.relative or a.kind == "none" else "\u2014"
     if row.participants is not None:
         n = f"{_count(row.participants)}\n{_studies(row.k)}"
     elif row.person_time is not None:
@@ -132,9 +134,9 @@ def columns_of(rows, terminal: bool = False) -> list[str]:
 def caption(rows) -> str:
     return (f"{rows[0].level:g}% CIs in brackets. Risks and rates per 1,000, means in the "
             f"outcome's units (under each outcome). *Control: the comparator's risk, mean or rate "
-            f"(paired means: before). \u2014: not applicable (one group, no comparator). N: "
-            f"participants, a shared control arm counted once; PT: person-time. Certainty: GRADE, "
-            f"from the rater's inputs only.")
+            f"(paired means: before). \u2014: not applicable (one group has no comparator; a "
+            f"difference has no relative effect). N: participants, a shared control arm counted "
+            f"once; PT: person-time. Certainty: GRADE, from the rater's inputs only.")
 
 
 def render(rows, *, label_t: str = "MSC", width: int = 80):
