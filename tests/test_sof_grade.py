@@ -456,3 +456,43 @@ def test_terminal_prints_the_raters_text_as_text(run_cli, curated_path, tmp_path
     code, out, err = run_cli("sof", *CX601, "--certainty", grade_file)
     assert code == 0, err
     assert "Comments: [bold red]see[/] RoB 2" in out
+
+
+def test_correlations_and_generic_effects_have_no_absolute_effect(run_cli, tmp_table):
+    data = tmp_table([dict(study_id="A", outcome="c", cor_t=0.3, n_t=40),
+                      dict(study_id="B", outcome="c", cor_t=0.5, n_t=60)])
+    doc = _json(run_cli, "sof", "--data", data, "--outcome", "c")
+    pool = _json(run_cli, "pool", "--data", data, "--outcome", "c")
+    assert doc["absolute"]["kind"] == "none" and doc["absolute"]["value"] is None
+    assert "carries no comparator" in doc["absolute"]["text"]
+    assert doc["estimate"] == pool["estimate"] and doc["participants"] == 100
+
+
+def test_observational_upgrade_from_the_file(run_cli, tmp_table, tmp_path):
+    rows = [dict(study_id=s, outcome="healing", design="cohort", events_t=a, n_t=n, events_c=c,
+                 n_c=m) for s, a, n, c, m in [("A", 30, 40, 5, 40), ("B", 25, 35, 4, 36)]]
+    data = tmp_table(rows)
+    grade_file = _file(tmp_path, "outcome,risk_of_bias,inconsistency,indirectness,imprecision,"
+                                 "publication_bias,large_effect\nhealing,0,0,0,0,0,very large\n")
+    doc = _json(run_cli, "sof", "--data", data, "--outcome", "healing", "--certainty", grade_file)
+    # observational (design column: cohort) starts low; a very large effect: +2 -> high
+    assert doc["start"] == "low" and doc["design_source"] == "design column: cohort"
+    assert doc["large_effect"] == "very large" and doc["large_effect_upgrade"] == 2
+    assert doc["certainty"] == "high"
+
+
+def test_measures_name_their_sof_rule_in_the_registry():
+    """sof reads Measure.absolute, .baseline and .standardised, never a list of names."""
+    from msc_meta import registry
+
+    for name in registry.measures(every=True):
+        spec = registry.measure(name)
+        assert spec.baseline in ("", "ratio", "odds", "difference", "sqrt_difference"), name
+        if spec.absolute:
+            assert spec.baseline and spec.two_arm and spec.family == "counts", name
+        if spec.standardised:
+            assert not spec.baseline, name
+        if spec.baseline == "ratio" or spec.baseline == "odds":
+            assert spec.null == 1.0 and spec.log_axis, name
+        if spec.baseline in ("difference", "sqrt_difference"):
+            assert spec.null == 0.0, name
