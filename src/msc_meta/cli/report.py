@@ -138,11 +138,11 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
 
 def _sof_rows(table, sections, certainty_path) -> list:
     """The summary-of-findings rows of the reported pools (as `msc-meta sof` makes them)."""
-    from msc_meta.cli.sof import _findings
+    from msc_meta.cli.sof import findings_for
     from msc_meta.pooling.certainty import read_certainty_file
 
     raters = read_certainty_file(certainty_path, table.outcomes()) if certainty_path else ()
-    return _findings(table, [s.primary for s in sections], raters, certainty_path, None,
+    return findings_for(table, [s.primary for s in sections], raters, certainty_path, None,
                      control_risk=None, events="beneficial")
 
 

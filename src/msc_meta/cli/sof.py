@@ -13,7 +13,8 @@ Examples:
   msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient
   msc-meta sof --all --timepoint 208 --brief
   msc-meta sof --outcome fistula_closure --outcome partial_fistula_closure --timepoint 208
-  msc-meta sof --all --timepoint 208 --certainty grade.csv -o sof.csv
+  msc-meta sof --all --timepoint 208 -o sof.csv
+  msc-meta sof --data my_table.csv --all --certainty grade.csv -o sof.csv
   msc-meta sof --outcome fistula_closure --timepoint 24 --unit patient --risk-of-bias serious \\
       --inconsistency not-serious --indirectness not-serious --imprecision serious \\
       --publication-bias undetected
@@ -138,7 +139,7 @@ def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_m
                    multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
     single = not every and len(outcomes) == 1
     analyses = _analyses(table, outcomes, every, timepoint, unit, by, options)
-    rows = _findings(table, analyses, rater_rows, certainty_path, option_ratings,
+    rows = findings_for(table, analyses, rater_rows, certainty_path, option_ratings,
                      control_risk=control_risk, events=events)
     _unused_ratings(rater_rows, rows, certainty_path)
 
@@ -209,7 +210,7 @@ def _keys(table, outcomes, every, timepoint, unit) -> list:
     return keys
 
 
-def _findings(table, analyses, rater_rows, certainty_path, option_ratings, *, control_risk,
+def findings_for(table, analyses, rater_rows, certainty_path, option_ratings, *, control_risk,
               events) -> list:
     from msc_meta.pooling.certainty import rating_for
     from msc_meta.pooling.sof import finding, inferred_design

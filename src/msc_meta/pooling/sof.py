@@ -407,8 +407,7 @@ class Finding:
         data["notes"] = list(self.notes)
         if self.risk is not None:
             legacy = self.risk.to_dict()
-            for key in ("flags", "notes"):
-                legacy.pop(key)
+            legacy.pop("notes")          # the row's notes (above) hold them
             data.update({k: v for k, v in legacy.items() if k not in data})
         return jsonable(data)
 
