@@ -496,3 +496,27 @@ def test_measures_name_their_sof_rule_in_the_registry():
             assert spec.null == 1.0 and spec.log_axis, name
         if spec.baseline in ("difference", "sqrt_difference"):
             assert spec.null == 0.0, name
+
+
+def test_control_risk_is_said_unused_for_non_risk_rows(run_cli, curated_path):
+    rows = _json(run_cli, "sof", "--outcome", "follow_up_available", "--outcome", "mri_improvement",
+                 "--timepoint", "208", "--control-risk", "0.3")
+    follow, mri = rows
+    assert follow["absolute"]["comparator"] == pytest.approx(300.0, **REL)
+    assert follow["absolute"]["value"] == pytest.approx(1000 * 0.3 * (13 / 15) / (3 / 6), **REL)
+    assert any("--control-risk applies to risks" in note for note in mri["notes"])
+
+
+def test_csv_export_guards_text_cells_against_formulas(run_cli, curated_path, tmp_path):
+    grade_file = _file(tmp_path, "outcome,comments\nfistula_closure,=HYPERLINK(\"x\")\n")
+    target = tmp_path / "sof.csv"
+    code, out, err = run_cli("sof", *CX601, "--certainty", grade_file, "-o", target)
+    assert code == 0, err
+    (row,) = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert row["comments"] == "'=HYPERLINK(\"x\")"
+    assert float(row["difference"]) == pytest.approx(1000 * (53 / 107 - 36 / 105), **REL)
+    json_target = tmp_path / "sof.json"
+    code, out, err = run_cli("sof", *CX601, "-o", json_target)
+    assert code == 0, err
+    (doc,) = json.loads(json_target.read_text(encoding="utf-8"))
+    assert doc["absolute"]["value"] == pytest.approx(1000 * 53 / 107, **REL)

@@ -445,6 +445,9 @@ def finding(analysis, *, ratings=None, design: tuple = (None, None), control_ris
             notes.append(f"control risk from {ratings.source}")
     else:
         absolute = _other_absolute(analysis, spec, ratings, notes)
+        if control_risk is not None:
+            notes.append(f"--control-risk applies to risks (two-arm counts), not to "
+                         f"{spec.natural}: not used here")
         notes.extend(getattr(analysis, "notes", ()) or ())
     arms = _arms(analysis, spec, trials or {})
     cert = grade(ratings, *design)
