@@ -520,3 +520,18 @@ def test_csv_export_guards_text_cells_against_formulas(run_cli, curated_path, tm
     assert code == 0, err
     (doc,) = json.loads(json_target.read_text(encoding="utf-8"))
     assert doc["absolute"]["value"] == pytest.approx(1000 * 53 / 107, **REL)
+
+
+def test_assumed_rate_is_per_unit_of_person_time(run_cli, tmp_table, tmp_path):
+    data = tmp_table([dict(study_id="A", outcome="flare", events_t=5, time_t=100, events_c=9, time_c=95),
+                      dict(study_id="B", outcome="flare", events_t=3, time_t=80, events_c=7, time_c=85)])
+    grade_file = _file(tmp_path, "outcome,assumed_control,units\nflare,0.05,person-years\n")
+    doc = _json(run_cli, "sof", "--data", data, "--outcome", "flare", "--certainty", grade_file)
+    pool = _json(run_cli, "pool", "--data", data, "--outcome", "flare")
+    a = doc["absolute"]
+    assert a["scale"] == "per 1,000 person-years"
+    assert a["comparator"] == pytest.approx(50.0, **REL)              # 0.05 per person-year
+    assert a["value"] == pytest.approx(50.0 * pool["estimate"], **REL)
+    bad = _file(tmp_path, "outcome,assumed_control\nflare,-1\n")
+    code, out, err = run_cli("sof", "--data", data, "--outcome", "flare", "--certainty", bad)
+    assert code == 2 and "row 2, column 'assumed_control'" in err and "negative" in err

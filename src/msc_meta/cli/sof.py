@@ -159,7 +159,6 @@ def _analyses(table, outcomes, every, timepoint, unit, by, options) -> list:
     from msc_meta.errors import UsageError
     from msc_meta.pooling.analysis import run_pool, run_pool_all, run_pool_by
     from msc_meta.pooling.options import PoolOptions
-    from msc_meta.pooling.selection import analysis_keys
     from msc_meta.report.export import selection_label
     from msc_meta.report.terminal import diagnostic
 

@@ -1,5 +1,10 @@
 """Absolute effects and numbers needed to treat for a summary of findings.
 
+:func:`finding` makes one GRADE summary-of-findings row of any pooled
+outcome (risks, means, mean changes, rates, standardised differences,
+single groups; the block comment before it says how); the rest of this
+docstring is about risks, whose rules :func:`summary_of_findings` keeps.
+
 A pooled relative effect becomes an absolute one at an assumed control risk
 (CR), as in GRADE summary-of-findings tables (Guyatt et al. 2013, "GRADE
 guidelines 12/13", J Clin Epidemiol 66:158-172 and 173-183; Cochrane
@@ -539,46 +544,28 @@ def _comparator(analysis, spec) -> tuple[float, str] | None:
     return value, f"n-weighted mean {what} of the pooled studies{spread}"
 
 
-def _other_absolute(analysis, spec, ratings, notes) -> Absolute:
-    result = analysis.result
-    est, lo, hi = result.estimate, result.ci_low, result.ci_high
-    per_1000 = spec.family in PER_1000_FAMILIES
-    factor = 1000.0 if per_1000 else 1.0
+def _scale(spec, ratings) -> tuple[str, float]:
+    """What the absolute effects are in, and the factor from the natural scale to it."""
     units = ratings.units if ratings is not None and ratings.units else None
-    if spec.family in PER_1000_FAMILIES and spec.family != "counts":
-        scale = f"per 1,000 {units or 'person-time units'}"
-    elif per_1000:
-        scale = "per 1,000"
-    else:
-        scale = units or "units of the outcome"
+    if spec.family not in PER_1000_FAMILIES:
+        return units or "units of the outcome", 1.0
+    if spec.family == "counts":
+        return "per 1,000", 1000.0
+    return f"per 1,000 {units or 'person-time units'}", 1000.0
+
+
+def _other_absolute(analysis, spec, ratings, notes) -> Absolute:
+    """The absolute effect of a measure other than a risk (see the block comment above)."""
+    result = analysis.result
+    effect = (result.estimate, result.ci_low, result.ci_high)
+    scale, factor = _scale(spec, ratings)
     if spec.standardised:
-        return _standardised(spec, est, lo, hi, ratings, notes)
-    if spec.baseline and spec.two_arm or spec.baseline and spec.family == "means_paired":
-        assumed = ratings.assumed_control if ratings is not None else None
-        if assumed is not None:
-            base, source = assumed / factor if per_1000 else assumed, f"assumed: {ratings.source}"
-        else:
-            found = _comparator(analysis, spec)
-            if found is None:
-                return _none(spec, "no comparator value in the pooled studies; give "
-                             "assumed_control in the certainty file")
-            base, source = found
-        value = [apply_baseline(spec.baseline, base, x) for x in (est, lo, hi)]
-        diff = [v - base for v in value]
-        label = "Mean before" if spec.family == "means_paired" else (
-            "Rate with control" if spec.family == "rates_two" else "Mean with control")
-        digits = 0 if per_1000 else 2
-        return Absolute(
-            kind="comparison", scale=scale, comparator_label=label, comparator=factor * base,
-            comparator_source=source, value=factor * value[0], value_ci_low=factor * value[1],
-            value_ci_high=factor * value[2], difference=factor * diff[0],
-            difference_ci_low=factor * diff[1], difference_ci_high=factor * diff[2],
-            text=difference_text(factor * diff[0], factor * diff[1], factor * diff[2], scale,
-                                 more="more" if per_1000 else "higher",
-                                 fewer="fewer" if per_1000 else "lower", digits=digits))
+        return _standardised(spec, *effect, ratings, notes)
+    if spec.baseline and (spec.two_arm or spec.family == "means_paired"):
+        return _comparison(analysis, spec, effect, ratings, scale, factor)
     if spec.arms == 1 and spec.family in PER_1000_FAMILIES + CONTINUOUS_FAMILIES:
-        digits = 0 if per_1000 else 2
-        shown = [factor * x for x in (est, lo, hi)]
+        digits = 0 if factor == 1000.0 else 2
+        shown = [factor * x for x in effect]
         return Absolute(
             kind="single_group", scale=scale, comparator_label=None, comparator=None,
             comparator_source=None, value=shown[0], value_ci_low=shown[1], value_ci_high=shown[2],
@@ -587,6 +574,35 @@ def _other_absolute(analysis, spec, ratings, notes) -> Absolute:
                  f"{shown[2]:,.{digits}f}); one group, no comparator")
     return _none(spec, f"no absolute effect: a pooled {spec.natural} carries no comparator "
                        f"value to apply it to")
+
+
+def _comparison(analysis, spec, effect, ratings, scale: str, factor: float) -> Absolute:
+    """A comparison applied to the comparator's value: the rater's ``assumed_control`` (a mean,
+    or a rate per unit of person-time), else the pooled studies' (:func:`_comparator`)."""
+    assumed = ratings.assumed_control if ratings is not None else None
+    if assumed is not None:
+        if spec.baseline in ("ratio", "sqrt_difference") and assumed < 0:
+            raise _file_error(ratings, "assumed_control",
+                              f"{assumed:g} is negative; a {spec.natural} applies to a mean or "
+                              f"rate of 0 or more")
+        base, source = assumed, f"assumed: {ratings.source}"
+    else:
+        found = _comparator(analysis, spec)
+        if found is None:
+            return _none(spec, "no comparator value in the pooled studies; give "
+                               "assumed_control in the certainty file")
+        base, source = found
+    value = [factor * apply_baseline(spec.baseline, base, x) for x in effect]
+    diff = [v - factor * base for v in value]
+    label = "Mean before" if spec.family == "means_paired" else (
+        "Rate with control" if spec.family == "rates_two" else "Mean with control")
+    per_1000 = factor == 1000.0
+    return Absolute(
+        kind="comparison", scale=scale, comparator_label=label, comparator=factor * base,
+        comparator_source=source, value=value[0], value_ci_low=value[1], value_ci_high=value[2],
+        difference=diff[0], difference_ci_low=diff[1], difference_ci_high=diff[2],
+        text=difference_text(*diff, scale, more="more" if per_1000 else "higher",
+                             fewer="fewer" if per_1000 else "lower", digits=0 if per_1000 else 2))
 
 
 def _none(spec, why: str) -> Absolute:
