@@ -210,7 +210,8 @@ def test_cli_sof_table_and_by(run_cli, tmp_table):
     code, out, err = run_cli("sof", "--data", path, "--outcome", "healing", "--control-risk", "0.2")
     assert code == 0, err
     assert "Summary of findings" in out and "NNT" in out and "200" in out
-    assert "not graded" in out
+    # no rater input: the certainty is "not rated", the computed facts are hints
+    assert "not rated" in out and "Hints (computed, not a rating)" in out
     code, out, err = run_cli("sof", "--data", path, "--outcome", "healing", "--by", "cell_source",
                              "--json")
     assert code == 0, err
@@ -220,7 +221,8 @@ def test_cli_sof_table_and_by(run_cli, tmp_table):
 
 @pytest.mark.parametrize("args, message", [
     (["--control-risk", "2"], "between 0 and 1"),
-    (["--measure", "PLO"], "two-arm outcome"),
+    (["--by", "cell_source", "--all"], "--all covers every outcome"),
+    (["--risk-of-bias", "bad"], "--risk-of-bias: 'bad' is not a rating"),
 ])
 def test_cli_sof_errors(run_cli, tmp_table, args, message):
     path = tmp_table(_rows())

@@ -121,6 +121,11 @@ class Measure:
     tau_prior: str | None = DEFAULT_TAU_PRIOR
     units: bool = False            # natural-scale values are in the outcome's units (the
                                    # outcome_units column of the table names them)
+    # sof: how a pooled effect x turns the comparator's value b into the value with the
+    # intervention ("ratio" b*x, "odds" b*x/(1-b+b*x), "difference" b+x, "sqrt_difference"
+    # (sqrt(b)+x)^2; "" none), and whether x is in SD units (re-expressed, not applied)
+    baseline: str = ""
+    standardised: bool = False
 
     @property
     def arms(self) -> int:
@@ -360,6 +365,16 @@ for _m in (
                           log_axis=True))),
 ):
     register_measure(_m)
+
+# How a summary of findings applies each measure to a comparator value (GRADE handbook 5.2;
+# Cochrane Handbook 14.1.5 and 15.5.3): kept in one block so that the table above reads as
+# escalc's, and sof reads these fields, never names.
+for _name, _baseline, _standardised in (
+        ("RR", "ratio", False), ("OR", "odds", False), ("RD", "difference", False),
+        ("MD", "difference", False), ("ROM", "ratio", False), ("MC", "difference", False),
+        ("IRR", "ratio", False), ("IRD", "difference", False), ("IRSD", "sqrt_difference", False),
+        ("SMD", "", True), ("SMDH", "", True), ("SMCC", "", True), ("SMCR", "", True)):
+    register_measure(replace(_MEASURES[_name], baseline=_baseline, standardised=_standardised))
 
 
 # ---------------------------------------------------------------------------

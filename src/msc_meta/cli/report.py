@@ -44,8 +44,11 @@ without --force; -o - writes the HTML to stdout.
 @click.option("-o", "--output", "output", required=True, metavar="FILE",
               help="HTML file to write, or - for stdout; an existing file is kept unless --force.")
 @click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@click.option("--certainty", "certainty_path", metavar="FILE", default=None,
+              help="The rater's GRADE inputs for the summary-of-findings section (as sof "
+                   "--certainty); without it the certainty is 'not rated'.")
 def report(data_path, outcome, timepoint, unit, report_all, measure, method, hksj, pi_method, cc,
-           level, r, scale, multiarm, study_ci, by, output, force):
+           level, r, scale, multiarm, study_ci, by, output, force, certainty_path):
     """Write one self-contained HTML report: pool, forest plot, sensitivity, methods, provenance.
 
     Pools exactly as `pool` does (same selection, options, exclusions and
@@ -84,7 +87,7 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
 
     info = ReportInfo(data_path=str(table.path), versions=library_versions(),
                       skipped=tuple(skipped), command=_command_line())
-    document = render_html(sections, info).encode("utf-8")
+    document = render_html(sections, info, sof=_sof_rows(table, sections, certainty_path)).encode("utf-8")
     path = write_output(output, lambda stream: stream.write(document), binary=True, force=force)
     pooled = len(sections)
     diagnostic(f"msc-meta: report of {pooled} analys{'es' if pooled != 1 else 'is'} written to {path}")
@@ -148,6 +151,16 @@ def _forest_svg(analyses, overall, test, cc, anchor, primary):
             raise
         return None, _words(err)
     return _svg_of(fig, prefix=anchor), None
+
+
+def _sof_rows(table, sections, certainty_path) -> list:
+    """The summary-of-findings rows of the reported pools (as `msc-meta sof` makes them)."""
+    from msc_meta.cli.sof import findings_for
+    from msc_meta.pooling.certainty import read_certainty_file
+
+    raters = read_certainty_file(certainty_path, table.outcomes()) if certainty_path else ()
+    return findings_for(table, [s.primary for s in sections], raters, certainty_path, None,
+                     control_risk=None, events="beneficial")
 
 
 def _svg_of(fig, *, prefix: str) -> str:

@@ -478,8 +478,9 @@ code{font-size:.9em;background:#f2f2f2;padding:0 .2em}
 """
 
 
-def render_html(sections: Sequence[ReportSection], info: ReportInfo) -> str:
-    """The whole report as one HTML document (a str)."""
+def render_html(sections: Sequence[ReportSection], info: ReportInfo, sof: Sequence = ()) -> str:
+    """The whole report as one HTML document (a str); ``sof``: summary-of-findings rows
+    (``msc_meta.pooling.sof.Finding``), shown as one table before the analyses."""
     many = len(sections) > 1
     heading = "msc-meta report" + ("" if many else f": {sections[0].primary.outcome}")
     body = [f"<h1>{esc(heading)}</h1>",
@@ -491,6 +492,8 @@ def render_html(sections: Sequence[ReportSection], info: ReportInfo) -> str:
     if info.skipped:
         body.append("<h2>Not pooled</h2><p>Selections of the table with nothing to pool:</p>")
         body.append(_list([esc(line) for line in info.skipped]))
+    if sof:
+        body.append(sof_html(sof))
     for section in sections:
         body.append(_section_html(section, many))
     body.append(_versions_html(info))
@@ -546,6 +549,28 @@ def _units(section) -> str | None:
     """The outcome's units (the table's outcome_units column) for measures that have them."""
     a = section.primary
     return units_of(a.measure, a.studies, section.rows, getattr(a.options, "scale", None))
+
+
+def sof_html(findings: Sequence) -> str:
+    """The GRADE summary-of-findings table of every outcome (``msc-meta sof``'s cells, escaped),
+    with each outcome's certainty inputs and hints (computed, never a rating) below it."""
+    from msc_meta.report.sof_table import HEADERS, caption, cells, columns_of, footnotes
+
+    shown = columns_of(findings)
+    head = [esc(title_.format(t="intervention").replace("-\n", "")).replace("\n", "<br>")
+            for key, title_ in HEADERS if key in shown]
+    rows = [[esc(cells(f)[key]).replace("\n", "<br>") for key in shown] for f in findings]
+    notes = []
+    for f in findings:
+        lines = footnotes(f)
+        notes.append(f"<li><b>{esc(lines[0])}</b>"
+                     + _list([esc(line.strip().lstrip("- ")) for line in lines[1:]]) + "</li>")
+    return ('<div id="sof" class="sof"><h2>Summary of findings</h2>\n'
+            + _table(head, rows, numeric=[i for i, k in enumerate(shown)
+                                          if k in ("comparator", "intervention", "difference")],
+                     caption=esc(caption(findings)), cls="sof")
+            + "\n<h3>Certainty inputs, hints and notes per outcome</h3>\n<ul>"
+            + "".join(notes) + "</ul></div>")
 
 
 def _versions_html(info: ReportInfo) -> str:
