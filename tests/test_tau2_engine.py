@@ -184,3 +184,29 @@ def test_large_meta_regression_needs_no_k_by_k_matrix():
     fit = fit_mods(yi, vi, np.column_stack([np.ones(k), x]), method="REML")
     assert fit.tau2 == pytest.approx(0.02, rel=0.15)
     assert fit.beta[1] == pytest.approx(0.3, abs=0.02)
+
+
+# one study of 10⁹ patients per arm beside three small ones: a variance ratio of 1e16
+RD_DOMINANT = [(999999999, 10**9, 999999999, 10**9), (23, 29, 11, 14), (5, 17, 1, 8), (24, 48, 9, 33)]
+
+
+@pytest.mark.parametrize("method", ["DL", "PM"])
+def test_egger_with_a_dominant_study_matches_50_digit_reference(method):
+    # before: the DL Egger slope was 0.9794 (k×k P), then 1.0841 (1 - h_i by
+    # subtraction), against 1.0484 here; metafor itself cannot tell
+    from msc_meta.effects import escalc
+    from msc_meta.pooling.bias import egger_test
+
+    a = np.array(RD_DOMINANT, dtype=float)
+    es = escalc("RD", a[:, 0], a[:, 1], a[:, 2], a[:, 3])
+    assert es.vi.max() / es.vi.min() > 1e15
+    X = np.column_stack([np.ones(4), np.sqrt(es.vi)])
+    tau2 = _ref_tau2(es.yi, es.vi, X, method)
+    w = [1 / (mp.mpf(float(v)) + tau2) for v in es.vi]
+    Xm = mp.matrix([[mp.mpf(float(x)) for x in row] for row in X])
+    W = mp.diag(w)
+    beta = mp.inverse(Xm.T * W * Xm) * Xm.T * W * mp.matrix([mp.mpf(float(y)) for y in es.yi])
+    test = egger_test(es.yi, es.vi, method=method)
+    assert test.fit.tau2 == pytest.approx(float(tau2), rel=1e-9)
+    assert test.slope == pytest.approx(float(beta[1]), rel=1e-9)
+    assert test.limit_estimate == pytest.approx(float(beta[0]), rel=1e-9, abs=1e-15)
