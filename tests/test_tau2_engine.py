@@ -210,3 +210,25 @@ def test_egger_with_a_dominant_study_matches_50_digit_reference(method):
     assert test.fit.tau2 == pytest.approx(float(tau2), rel=1e-9)
     assert test.slope == pytest.approx(float(beta[1]), rel=1e-9)
     assert test.limit_estimate == pytest.approx(float(beta[0]), rel=1e-9, abs=1e-15)
+
+
+def test_design_must_have_full_column_rank_and_groups_with_k_equal_p_get_zero():
+    from msc_meta.errors import UsageError
+
+    with pytest.raises(UsageError, match="not of full column rank"):
+        estimate_tau2("REML", [0.1, 0.2, 0.3, 0.4], [0.1] * 4,
+                      X=np.column_stack([np.ones(4), np.full(4, 2.0)]))
+    # a moderator in cells (1e7 .. 1e9) is not rank deficient
+    cells = np.array([1e7, 3e7, 1e8, 5e8, 1e9])
+    yi, vi = np.array([0.1, 0.5, 0.2, 0.45, 0.9]), np.array([0.01, 0.02, 0.01, 0.03, 0.02])
+    est = estimate_tau2("DL", yi, vi, X=np.column_stack([np.ones(5), cells]))
+    scaled = estimate_tau2("DL", yi, vi, X=np.column_stack([np.ones(5), cells / 1e8]))
+    assert est.tau2[0] > 0 and est.tau2[0] == pytest.approx(scaled.tau2[0], rel=1e-12)
+    # k = p: nothing left for tau² (as k = 1 without moderators)
+    Y = np.array([[0.1, 0.2, 0.3, 0.5], [0.1, 0.3, 0.0, 0.0]])
+    mask = np.array([[True] * 4, [True, True, False, False]])
+    X = np.zeros((2, 4, 2))
+    X[..., 0] = 1.0
+    X[..., 1] = [[0, 1, 2, 3], [0, 1, 0, 0]]
+    batch = estimate_tau2("REML", Y, np.full((2, 4), 0.1), mask, X=X)
+    assert batch.tau2[1] == 0.0 and np.isnan(batch.se_tau2[1])

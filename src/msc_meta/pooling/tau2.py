@@ -151,7 +151,17 @@ def as_design(X, Y, mask):
         raise InputError("the design matrix X has a value that is not finite")
     if X.shape[2] == 1 and (X[mask] == 1.0).all():
         return None
-    return np.where(mask[:, :, None], X, 0.0)
+    X = np.where(mask[:, :, None], X, 0.0)
+    # metafor refuses a design that is not of full column rank (its evtol check of X'X);
+    # columns scaled to unit length first, so that a moderator in cells (1e8) is no reason
+    norms = np.sqrt((X * X).sum(axis=1, keepdims=True))
+    R = np.linalg.qr(X / np.where(norms > 0, norms, 1.0), mode="r")
+    deficient = (np.abs(np.diagonal(R, axis1=1, axis2=2)) <= 1e-7).any(axis=1)
+    if X.shape[1] < X.shape[2] or deficient.any():
+        g = int(np.nonzero(deficient)[0][0]) if deficient.any() else 0
+        raise UsageError(f"the design matrix X is not of full column rank (group {g + 1}): drop a "
+                         "column that the others determine, or add studies")
+    return X
 
 
 def _p(X) -> int:
