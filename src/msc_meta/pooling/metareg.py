@@ -176,12 +176,17 @@ def tau2_mods(yi, vi, X, method: str) -> tuple[float, int | None]:
     only where even that fails. ``iterations`` is None for the
     non-iterative estimators.
     """
+    est = _estimate(yi, vi, X, method)
+    iterative = registry.is_method(est.method) and registry.method(est.method).fisher_scoring
+    return float(est.tau2[0]), (int(est.iterations[0]) if iterative else None)
+
+
+def _estimate(yi, vi, X, method):
     Y, V, mask, _ = as_batch(yi, vi)
     est = estimate_tau2(method, Y, V, mask, X=np.asarray(X, dtype=float)[None])
     if not est.converged[0]:
         raise ComputationError(est.messages[0])
-    iterative = registry.is_method(est.method) and registry.method(est.method).fisher_scoring
-    return float(est.tau2[0]), (int(est.iterations[0]) if iterative else None)
+    return est
 
 
 # --------------------------------------------------------------------------- the fit
@@ -247,7 +252,10 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
     if np.any(np.linalg.eigvalsh(X.T @ X) <= EVTOL):
         raise ComputationError("model matrix not of full rank: cannot fit the meta-regression")
 
-    tau2, iterations = tau2_mods(yi, vi, X, method)
+    est = _estimate(yi, vi, X, method)
+    tau2 = float(est.tau2[0])
+    iterations = int(est.iterations[0]) if registry.method(method).fisher_scoring else None
+    notes.extend(est.iteration_notes(0))     # as pool says them
     Y, V, mask, _ = as_batch(yi, vi)
     design = as_design(X, Y, mask)           # None for the intercept-only model
     beta, inv, rss = (a[0] for a in wls_fit(Y, V, mask, np.array([tau2]), design))

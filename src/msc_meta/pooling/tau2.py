@@ -87,6 +87,16 @@ class Tau2Estimate:
     truncated: np.ndarray
     rescued: np.ndarray
 
+    def iteration_notes(self, g: int) -> list[str]:
+        """The notes of group ``g`` on how its Fisher scoring ended (rescued, ll0check), for every fit."""
+        notes = []
+        if self.rescued[g]:
+            notes.append(f"{self.method} Fisher scoring did not converge in {METAFOR_MAXITER} steps (metafor's "
+                         "default stops here); the estimate was found by root finding on the same score equation")
+        if self.ll0_reset[g]:
+            notes.append(f"{self.method} Fisher scoring stopped at a local maximum; tau² set to 0 as metafor")
+        return notes
+
 
 # ---------------------------------------------------------------------------
 # input handling
