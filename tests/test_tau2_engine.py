@@ -232,3 +232,16 @@ def test_design_must_have_full_column_rank_and_groups_with_k_equal_p_get_zero():
     X[..., 1] = [[0, 1, 2, 3], [0, 1, 0, 0]]
     batch = estimate_tau2("REML", Y, np.full((2, 4), 0.1), mask, X=X)
     assert batch.tau2[1] == 0.0 and np.isnan(batch.se_tau2[1])
+
+
+def test_slow_fisher_scoring_with_moderators_is_rescued_as_in_pool():
+    # metafor stops here ("Fisher scoring algorithm did not converge"); the old
+    # metareg fitter iterated 134 times; the engine solves the same score equation
+    case = EXTREME["slow_fisher_scoring"]
+    assert "did not converge" in case["error_at_default_maxiter"]
+    X = np.column_stack([np.ones(len(case["x"])), case["x"]])
+    fit = fit_mods(case["yi"], case["vi"], X, method="REML")
+    close(fit.tau2, case["tau2"])
+    close(fit.beta, case["beta"])
+    close(fit.se, case["se"])
+    assert any("root finding on the same score equation" in n for n in fit.notes)

@@ -42,7 +42,24 @@ for (mods in c("~ x", "~ x + g")) {
   }
 }
 
+# REML Fisher scoring that needs more than metafor's 100 steps at threshold 1e-12
+# (found by simulation); the reference is metafor with stepadj = 0.5, as the
+# oscillating fixtures of tests/r/fixtures_rma.R
+slow <- data.frame(yi = c(0.0904, 0.6044, 0.3591, 0.204, -0.2477, -0.0427, 0.5421, 0.4795),
+                   vi = c(0.2017, 0.0742, 0.025, 0.6381, 0.1696, 2.4087, 0.7235, 1.7924),
+                   x = c(-1.136, 1.811, -1.326, 1.265, -1.049, 0.767, -0.686, 1.559))
+slow_fail <- tryCatch({ rma(yi, vi, mods = ~ x, data = slow, method = "REML",
+                           control = list(threshold = 1e-12, tol = 1e-12)); "" },
+                      error = function(e) conditionMessage(e))
+slow_fit <- rma(yi, vi, mods = ~ x, data = slow, method = "REML",
+                control = c(ctrl, list(stepadj = 0.5)))
+slow_case <- list(
+  call = 'rma(yi, vi, mods = ~ x, data = slow, method = "REML", control = c(ctrl, list(stepadj = 0.5)))',
+  error_at_default_maxiter = slow_fail,
+  yi = slow$yi, vi = slow$vi, x = slow$x,
+  tau2 = num(slow_fit$tau2), beta = num(slow_fit$beta), se = num(slow_fit$se))
+
 write_json(list(versions = versions, ctrl = ctrl,
-                data = list(yi = yi, vi = vi, x = x, g = g), cases = cases),
+                data = list(yi = yi, vi = vi, x = x, g = g), cases = cases, slow_fisher_scoring = slow_case),
            file.path("tests", "fixtures", "metareg_extreme.json"),
            digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null", null = "null")
