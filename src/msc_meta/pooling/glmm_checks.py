@@ -11,7 +11,7 @@ study). During the fit (:func:`or_divergence`): near-separated data, where
 some studies have a zero cell (their own OR is 0 or infinite), can hold a
 finite but meaningless maximum far out in tau², which the iterations chase
 for thousands of likelihood evaluations (metafor 3.8 ``rma.glmm`` returns
-tau² = 1672 on log-OR scale for the data of
+tau² ≈ 1674 on log-OR scale for the data of
 ``tests/test_glmm_separation.py``, without a warning). The documented rule:
 the two-arm GLMM is refused as soon as an accepted iterate has
 ``tau² > OR_TAU2_MAX`` = 100, a between-study SD of 10 on the log-OR scale
