@@ -44,7 +44,7 @@ import numpy as np
 from scipy.special import chdtrc, expit, gammaln, log_expit, ndtr, ndtri, xlogy
 
 from msc_meta.errors import ComputationError, UsageError
-from msc_meta.pooling.glmm_checks import or_refusal, plo_refusal
+from msc_meta.pooling.glmm_checks import or_divergence, or_refusal, plo_refusal
 from msc_meta.pooling.results import PoolResult
 
 # lme4's logit link clamps eta to +-30 (DBL_EPSILON floors); glm() then works
@@ -52,7 +52,9 @@ from msc_meta.pooling.results import PoolResult
 _EPS = np.finfo(float).eps
 _THRESH = 30.0
 # Safety bounds for pathological data (an ordinary fit converges in < 15
-# Newton iterations and < 600 AGQ evaluations of the two-arm model).
+# Newton iterations and < 800 AGQ evaluations of the two-arm model).
+# Near-separated two-arm data are refused by an explicit rule before
+# these are reached (glmm_checks.or_divergence).
 _MAX_NEWTON = 100
 _OR_MAX_EVALUATIONS = 15000
 _NOT_CONVERGED = ("the GLMM did not converge (the likelihood seems to have no finite maximum: studies "
@@ -315,7 +317,7 @@ def _newton_direction(hess, g):
     return -(vec @ ((vec.T @ g) / lam)), definite
 
 
-def _minimise(objective, gradient, par, *, max_step=2.0, max_iter=_MAX_NEWTON):
+def _minimise(objective, gradient, par, *, max_step=2.0, max_iter=_MAX_NEWTON, diverged=None):
     """Damped Newton on a smooth deviance until the Newton step is below 1e-10 (relative).
 
     Each iteration: exact gradient, Hessian by ``_fd_hessian``, the Newton
@@ -325,6 +327,8 @@ def _minimise(objective, gradient, par, *, max_step=2.0, max_iter=_MAX_NEWTON):
     decrease (~|g|^2) is smaller than the rounding of the deviance. Converged
     when the Hessian is positive definite and the Newton step (so the
     gradient) is ~0; ``ComputationError`` after ``max_iter`` iterations.
+    ``diverged(par)``, if given, is asked after every accepted step and
+    returns a refusal message (raised) or None.
     """
     par = np.array(par, dtype=float)
     f = objective(par)
@@ -344,12 +348,15 @@ def _minimise(objective, gradient, par, *, max_step=2.0, max_iter=_MAX_NEWTON):
         else:
             raise ComputationError(_NOT_CONVERGED)
         par, f = new, fn
+        refusal = diverged(par) if diverged is not None else None
+        if refusal is not None:
+            raise ComputationError(refusal)
         if definite and np.max(np.abs(step)) < 1e-10 * scale:
             return par
     raise ComputationError(_NOT_CONVERGED)
 
 
-def _fit_from_starts(deviance, gradient, starts):
+def _fit_from_starts(deviance, gradient, starts, diverged=None):
     """``_minimise`` from the first start, and from the next ones only while the fit ends at tau = 0.
 
     The likelihood of these models is usually unimodal in tau > 0; the
@@ -359,7 +366,7 @@ def _fit_from_starts(deviance, gradient, starts):
     for start in starts:
         if best is not None and best[0] > 1e-6:
             break
-        par = _minimise(deviance, gradient, start)
+        par = _minimise(deviance, gradient, start, diverged=diverged)
         par[0] = abs(par[0])                     # the deviance is even in theta
         dev = deviance(par)
         if dev < best_dev:
@@ -601,6 +608,8 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     (``nAGQ`` points); the study intercepts ``alpha_i`` are profiled out
     study by study, and se(beta) comes from the profile's observed
     information (equal to the beta element of the full inverse information).
+    A fit whose tau² passes ``glmm_checks.OR_TAU2_MAX`` (near-separated
+    studies) is refused with a ComputationError naming what runs instead.
     Studies with no events (or only events) in both arms carry no
     information and must be left out by the caller (metafor
     ``drop00=TRUE``); here they raise ``UsageError``. Heterogeneity tests
@@ -625,7 +634,9 @@ def glmm_or(events_t, n_t, events_c, n_c, *, n_agq: int = 7, level: float = 95.0
     vi = 1.0 / (a + add) + 1.0 / (n1 - a + add) + 1.0 / (c + add) + 1.0 / (n2 - c + add)
     if starts is None:
         starts = _dl_start(yi, vi, float(np.sum(yi / vi) / np.sum(1.0 / vi)))
-    par, dev = _fit_from_starts(deviance, gradient, [np.asarray(s, dtype=float) for s in starts])
+    # par[0] is tau (its sign is free): refuse a fit running off to tau² -> infinity
+    par, dev = _fit_from_starts(deviance, gradient, [np.asarray(s, dtype=float) for s in starts],
+                                diverged=lambda par: or_divergence(a, n1, c, n2, float(par[0]) ** 2))
 
     # Boundary tau = 0: the common-OR logistic model with study intercepts.
     beta0 = _minimise(lambda b: deviance(np.array([0.0, b[0]])),

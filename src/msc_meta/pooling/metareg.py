@@ -16,7 +16,11 @@ text columns as treatment (dummy) contrasts with the alphabetically first
 level as reference. It is a tiny parser, never ``eval``.
 
 The same fitter serves ``bias`` (Egger's test is a meta-regression on the
-standard error) and ``trimfill``.
+standard error), ``trimfill`` and the funnel plot's centre. τ² comes from
+the one engine of ``pool`` (:func:`msc_meta.pooling.tau2.estimate_tau2`
+with the design ``X``), and so do β̂, its covariance and QE
+(:func:`~msc_meta.pooling.tau2.wls_fit`, a QR of ``W^½X``: O(k p²), no k×k
+matrix). An intercept-only model (X = 1) takes exactly the path of ``pool``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from scipy import special
 from msc_meta import registry
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.rma import VARIANCE_RATIO_WARN, variance_ratio_note
+from msc_meta.pooling.tau2 import as_batch, as_design, estimate_tau2, generalized_q, typical_variance, wls_fit
 
 def regression_methods() -> tuple[str, ...]:
     """The methods a meta-regression fits: the inverse-variance ones (FE and every tau² estimator)."""
@@ -43,10 +48,6 @@ def _raw_counts_only(method) -> bool:
     spec = registry.method(method) if registry.is_method(method) else None
     return spec is not None and spec.kind == "common" and not spec.inverse_variance
 
-# metafor's tight fixture control (threshold = tol = 1e-12): we always want the
-# exact root, never metafor's default 1e-5 stopping point.
-THRESHOLD = 1e-12
-MAXITER = 10000
 EVTOL = 1e-7          # metafor control evtol: rank check of X'X
 
 
@@ -135,16 +136,7 @@ def _json_float(value):
     return value if math.isfinite(value) else None
 
 
-# --------------------------------------------------------------------------- linear algebra
-
-
-def _wls_parts(X: np.ndarray, w: np.ndarray):
-    """``(X'WX)^-1`` and the projection ``P = W - W X (X'WX)^-1 X' W`` (metafor's P)."""
-    XtWX = X.T @ (w[:, None] * X)
-    inv = np.linalg.inv(XtWX)
-    WX = w[:, None] * X
-    P = np.diag(w) - WX @ inv @ WX.T
-    return inv, P
+# --------------------------------------------------------------------------- design
 
 
 def drop_redundant_columns(X: np.ndarray, names: Sequence[str]):
@@ -171,139 +163,30 @@ def drop_redundant_columns(X: np.ndarray, names: Sequence[str]):
     return X[:, kept], tuple(names[j] for j in kept), dropped
 
 
-# --------------------------------------------------------------------------- tau² estimators
+# --------------------------------------------------------------------------- tau²
 
 
-def _mad(x: np.ndarray) -> float:
-    # R's mad(): 1.4826 * median absolute deviation from the median.
-    return 1.4826 * float(np.median(np.abs(x - np.median(x))))
+def tau2_mods(yi, vi, X, method: str) -> tuple[float, int | None]:
+    """Residual heterogeneity τ² of a meta-regression, as metafor ``rma.uni``: ``(tau2, iterations)``.
 
-
-def tau2_mods(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, method: str) -> tuple[float, int | None]:
-    """Residual heterogeneity tau² of a meta-regression, as metafor ``rma.uni``.
-
-    Formulas (metafor rma.uni source; Viechtbauer 2005, J Educ Behav Stat
-    30:261; Raudenbush 2009): with ``p = ncol(X)`` and ``ymc`` the centred
-    outcomes,
-
-    * DL  ``(ymc' P ymc - (k - p)) / tr(P)``, P at ``W = 1/vi``;
-    * HE  ``(ymc' P ymc - tr(P V)) / (k - p)``, P the OLS residual maker;
-    * HS  ``(ymc' P ymc - k) / sum(1/vi)``;
-    * SJ  ``tau0² ymc' P ymc / (k - p)`` with ``tau0² = mean(ymc²)`` and P at
-      ``W = 1/(vi + tau0²)``;
-    * ML, REML, EB  Fisher scoring from the HE value (step halving at the
-      0 bound), with metafor's check that tau² = 0 does not have a higher
-      likelihood (then tau² = 0);
-    * PM  root of ``ymc' P(tau²) ymc = k - p`` (Paule & Mandel 1982), 0 if
-      the Q statistic at 0 is already below k - p.
-
-    All are truncated at 0. Returns ``(tau2, iterations)``.
+    The estimators (DL, HE, HS, SJ, ML, REML, EB, PM; Viechtbauer 2005,
+    J Educ Behav Stat 30:261; Raudenbush 2009) are those of
+    :func:`msc_meta.pooling.tau2.estimate_tau2` with the design ``X``, which
+    also rescues a Fisher scoring that does not converge; a ComputationError
+    only where even that fails. ``iterations`` is None for the
+    non-iterative estimators.
     """
-    k, p = X.shape
-    ymc = yi - yi.mean()
-    if method == "FE":
-        return 0.0, None
-    if method == "DL":
-        _, P = _wls_parts(X, 1.0 / vi)
-        tau2 = (ymc @ P @ ymc - (k - p)) / np.trace(P)
-        return max(0.0, float(tau2)), None
-    if method == "HS":
-        w = 1.0 / vi
-        _, P = _wls_parts(X, w)
-        return max(0.0, float((ymc @ P @ ymc - k) / w.sum())), None
-    if method == "SJ":
-        tau2_0 = float(np.mean(ymc ** 2))
-        _, P = _wls_parts(X, 1.0 / (vi + tau2_0))
-        return max(0.0, float(tau2_0 * (ymc @ P @ ymc) / (k - p))), None
-    if method == "PM":
-        return _tau2_pm(ymc, vi, X), None
-    # HE is both an estimator and the starting value of ML / REML / EB.
-    P_ols = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
-    tau2_he = float((ymc @ P_ols @ ymc - np.trace(P_ols * vi[None, :])) / (k - p))
-    if method == "HE":
-        return max(0.0, tau2_he), None
-    if registry.method(method).fisher_scoring:
-        return _tau2_fisher_scoring(ymc, vi, X, method, max(0.0, tau2_he))
-    raise UsageError(f"method {method} is not available for meta-regression "
-                     f"(choose one of {', '.join(regression_methods())})")
+    est = _estimate(yi, vi, X, method)
+    iterative = registry.is_method(est.method) and registry.method(est.method).fisher_scoring
+    return float(est.tau2[0]), (int(est.iterations[0]) if iterative else None)
 
 
-def _tau2_fisher_scoring(ymc, vi, X, method, tau2):
-    k, p = X.shape
-    change = THRESHOLD + 1.0
-    iterations = 0
-    while change > THRESHOLD:
-        iterations += 1
-        if iterations > MAXITER:
-            raise ComputationError(f"{method}: Fisher scoring for tau² did not converge "
-                                   f"in {MAXITER} iterations")
-        w = 1.0 / (vi + tau2)
-        _, P = _wls_parts(X, w)
-        Py = P @ ymc
-        if method == "ML":
-            adj = (Py @ Py - w.sum()) / np.sum(w ** 2)
-        elif method == "REML":
-            adj = (Py @ Py - np.trace(P)) / np.sum(P * P)   # tr(PP) = sum(P*P), P symmetric
-        else:  # EB
-            adj = ((ymc @ Py) * k / (k - p) - k) / w.sum()
-        if not np.isfinite(adj):
-            # was set to 0, i.e. "converged" wherever the step broke (tr(PP)
-            # rounding to 0 at extreme variance ratios): a silent wrong tau²
-            raise ComputationError(f"{method}: Fisher scoring for tau² took a non-finite step (sampling "
-                                   f"variances {vi.max() / vi.min():.3g} times apart); try --method DL or PM")
-        adj = float(adj)
-        if tau2 + adj < 0.0:
-            # metafor halves the step until it stays inside [0, inf); any
-            # finite step is halved to 0 within 2200 halvings (2^-1074)
-            if tau2 == 0.0:
-                adj = 0.0
-            else:
-                for _ in range(2200):
-                    if tau2 + adj >= 0.0:
-                        break
-                    adj /= 2.0
-        old = tau2
-        tau2 = tau2 + adj
-        change = abs(tau2 - old)
-        if adj > 0.0 and change > 1e-10 * tau2:
-            # an upward step below THRESHOLD only because sum(w) is huge at
-            # small tau² (vi ratio ~1e16) is a stall, not convergence: EB
-            # stopped at 1e-18 beside its root 4.8e-3
-            change = THRESHOLD + 1.0
-    if method in ("ML", "REML") and tau2 > THRESHOLD:
-        # metafor's ll0check: Fisher scoring can stop at a local maximum.
-        if _loglik(ymc, vi, X, 0.0, method) - _loglik(ymc, vi, X, tau2, method) > THRESHOLD:
-            tau2 = 0.0
-    return max(0.0, tau2), iterations
-
-
-def _loglik(ymc, vi, X, tau2, method):
-    k, p = X.shape
-    w = 1.0 / (vi + tau2)
-    XtWX = X.T @ (w[:, None] * X)
-    beta = np.linalg.solve(XtWX, X.T @ (w * ymc))
-    rss = float(np.sum(w * (ymc - X @ beta) ** 2))
-    if method == "ML":
-        return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.sum(np.log(vi + tau2)) - 0.5 * rss
-    return (-0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * np.sum(np.log(vi + tau2))
-            - 0.5 * np.linalg.slogdet(XtWX)[1] - 0.5 * rss)
-
-
-def _tau2_pm(ymc, vi, X):
-    k, p = X.shape
-
-    def q_minus_target(tau2):
-        _, P = _wls_parts(X, 1.0 / (vi + tau2))
-        return float(ymc @ P @ ymc) - (k - p)
-
-    if q_minus_target(0.0) < 0:
-        return 0.0
-    tau2_max = max(100.0, 10.0 * _mad(ymc) ** 2)
-    if q_minus_target(tau2_max) > 0:
-        raise ComputationError(f"PM: tau² is above {tau2_max:g}; the Paule-Mandel root was not bracketed")
-    from scipy.optimize import brentq
-
-    return float(brentq(q_minus_target, 0.0, tau2_max, xtol=1e-14, rtol=1e-14, maxiter=MAXITER))
+def _estimate(yi, vi, X, method):
+    Y, V, mask, _ = as_batch(yi, vi)
+    est = estimate_tau2(method, Y, V, mask, X=np.asarray(X, dtype=float)[None])
+    if not est.converged[0]:
+        raise ComputationError(est.messages[0])
+    return est
 
 
 # --------------------------------------------------------------------------- the fit
@@ -353,9 +236,8 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
         raise ComputationError("meta-regression needs positive sampling variances")
     ratio = float(np.max(vi) / np.min(vi))
     if ratio >= VARIANCE_RATIO_WARN:
-        # the k x k fit below loses digits at such ratios (the intercept-only
-        # engine of rma.py does not): say so rather than print a number silently
-        notes.append(variance_ratio_note(ratio) + "; the meta-regression fit may be imprecise here")
+        # metafor warns here too; the fit keeps its digits (tests/test_tau2_engine.py)
+        notes.append(variance_ratio_note(ratio))
     X, names, dropped = drop_redundant_columns(X, names)
     if dropped:
         notes.append(f"redundant predictors dropped from the model (as metafor): {', '.join(dropped)}")
@@ -370,17 +252,19 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
     if np.any(np.linalg.eigvalsh(X.T @ X) <= EVTOL):
         raise ComputationError("model matrix not of full rank: cannot fit the meta-regression")
 
-    tau2, iterations = tau2_mods(yi, vi, X, method)
-    w = 1.0 / (vi + tau2)
-    inv, _ = _wls_parts(X, w)
-    beta = inv @ (X.T @ (w * yi))
+    est = _estimate(yi, vi, X, method)
+    tau2 = float(est.tau2[0])
+    iterations = int(est.iterations[0]) if registry.method(method).fisher_scoring else None
+    notes.extend(est.iteration_notes(0))     # as pool says them
+    Y, V, mask, _ = as_batch(yi, vi)
+    design = as_design(X, Y, mask)           # None for the intercept-only model
+    beta, inv, rss = (a[0] for a in wls_fit(Y, V, mask, np.array([tau2]), design))
     s2w = 1.0
     ddf = None
     if knha:
         if method == "FE":
             notes.append("Knapp-Hartung is not meant for FE models (metafor warns too)")
-        rss = float(np.sum(w * (yi - X @ beta) ** 2))
-        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
+        s2w = 0.0 if rss <= np.finfo(float).eps else float(rss) / (k - p)
         ddf = k - p
     vb = s2w * inv
     se = np.sqrt(np.diag(vb))
@@ -409,10 +293,9 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
 
     # Residual heterogeneity (always at FE weights) and I², H² (metafor i2def = "1").
     if k > p:
-        _, P_fe = _wls_parts(X, 1.0 / vi)
-        qe = max(0.0, float((yi - yi.mean()) @ P_fe @ (yi - yi.mean())))
+        qe = max(0.0, float(generalized_q(Y, V, mask, np.zeros(1), design)[0][0]))
         qe_pval = float(special.chdtrc(k - p, qe))
-        vt = (k - p) / np.trace(P_fe)
+        vt = float(typical_variance(V, mask, design)[0])
         if method == "FE":
             i2 = max(0.0, 100.0 * (qe - (k - p)) / qe) if qe > 0 else 0.0
             h2 = qe / (k - p)
@@ -426,7 +309,7 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
     tau2_re = None
     if r2 and p > 1:
         if method == "FE":
-            r2_value = _adjusted_r2_weighted(yi, X, 1.0 / vi)
+            r2_value = _adjusted_r2_weighted(yi, vi, design)
         else:
             tau2_re, _ = tau2_mods(yi, vi, np.ones((k, 1)), method)
             r2_value = 0.0 if tau2_re == 0.0 else max(0.0, 100.0 * (tau2_re - tau2) / tau2_re)
@@ -441,19 +324,18 @@ def fit_mods(yi, vi, X, *, names: Sequence[str] | None = None, method: str = "RE
         tau2_intercept_only=tau2_re, iterations=iterations, notes=tuple(notes))
 
 
-def _adjusted_r2_weighted(yi, X, w):
-    # summary(lm(yi ~ X, weights = w))$adj.r.squared, truncated at 0, in percent.
-    k, p = X.shape
+def _adjusted_r2_weighted(yi, vi, design):
+    # summary(lm(yi ~ X, weights = 1/vi))$adj.r.squared, truncated at 0, in percent.
+    k, p = design.shape[1:]
     if np.allclose(yi, yi[0]):
         return 0.0
     if k <= p:
         # saturated: lm's adjusted R² is 0/0 (R gives NaN with a warning)
         return float("nan")
-    XtWX = X.T @ (w[:, None] * X)
-    beta = np.linalg.solve(XtWX, X.T @ (w * yi))
-    rss = np.sum(w * (yi - X @ beta) ** 2)
-    ybar = np.sum(w * yi) / np.sum(w)
-    tss = np.sum(w * (yi - ybar) ** 2)
+    Y, V, mask, _ = as_batch(yi, vi)
+    zero = np.zeros(1)
+    rss = wls_fit(Y, V, mask, zero, design)[2][0]
+    tss = generalized_q(Y, V, mask, zero)[0][0]
     r2 = 1.0 - rss / tss
     adj = 1.0 - (1.0 - r2) * (k - 1) / (k - p)
     return max(0.0, 100.0 * float(adj))

@@ -316,11 +316,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
                 n.append(f"{method} estimate of tau² was negative and is truncated at 0")
             elif est.converged[g] and tau2[g] <= 1e-8 * s2[g]:
                 n.append("tau² is estimated at (or numerically at) its boundary 0")
-            if est.rescued[g]:
-                n.append(f"{method} Fisher scoring did not converge in 100 steps (metafor's default stops "
-                         "here); the estimate was found by root finding on the same score equation")
-            if est.ll0_reset[g]:
-                n.append(f"{method} Fisher scoring stopped at a local maximum; tau² set to 0 as metafor")
+            n.extend(est.iteration_notes(g))
             if at_limit[g]:
                 n.append(f"Q-profile CI of tau² reaches the search limit {max(100.0, 10 * tau2[g]):g}; "
                          "the upper bound is at least this")
