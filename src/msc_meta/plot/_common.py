@@ -69,9 +69,68 @@ def save_figure(fig, path, *, dpi: int = 200, force: bool = False):
     return write_output(path, write, binary=True, force=force)
 
 
+def page_paths(path, pages: int) -> list:
+    """Where the pages of a figure go: one file for one page or a PDF (one page each);
+    ``NAME-1.png``, ``NAME-2.png``, ... for several PNG or SVG pages. Several pages cannot go
+    to stdout (UsageError)."""
+    from msc_meta.io_safe import is_stdout
+
+    if pages <= 1 or output_format(path) == "pdf":
+        return [path]
+    if is_stdout(path):
+        raise UsageError(f"the figure has {pages} pages, which cannot all go to stdout; give a "
+                         "file name (.pdf keeps them in one file), or --rows-per-page 0")
+    target = Path(str(path))
+    return [target.with_name(f"{target.stem}-{i}{target.suffix}") for i in range(1, pages + 1)]
+
+
+def save_pages(figures, path, *, dpi: int = 200, force: bool = False, progress=None) -> list:
+    """Save the pages of a figure (:func:`page_paths`): several pages in one PDF, or one
+    file per page; every target is checked before the first is written. ``progress``:
+    called once per page saved. Returns the paths written."""
+    from msc_meta.io_safe import check_output_path, is_stdout, write_output
+
+    if len(figures) == 1:
+        out = [save_figure(figures[0], path, dpi=dpi, force=force)]
+        if progress is not None:
+            progress()
+        return out
+    paths = page_paths(path, len(figures))
+    for target in paths:
+        if not is_stdout(target):
+            check_output_path(target, force=force)
+    if len(paths) == 1:
+        import matplotlib
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        def write(stream):
+            with matplotlib.rc_context({"pdf.fonttype": 42}), \
+                    PdfPages(stream, metadata={"CreationDate": None, "Creator": "msc-meta"}) as pdf:
+                for fig in figures:
+                    pdf.savefig(fig, dpi=dpi, facecolor="white")
+                    if progress is not None:
+                        progress()
+
+        return [write_output(path, write, binary=True, force=force)]
+    out = []
+    for fig, target in zip(figures, paths):
+        out.append(save_figure(fig, target, dpi=dpi, force=force))
+        if progress is not None:
+            progress()
+    return out
+
+
 def selection_title(outcome: str, weeks, unit) -> str:
-    """``fistula_closure, 208.0, patient`` -> "Fistula closure, 208 weeks, per patient"."""
-    parts = [str(outcome).replace("_", " ").capitalize()]
+    """``fistula_closure, 208.0, patient`` -> "Fistula closure, 208 weeks, per patient".
+
+    A key of one word is kept as written (``tb`` stays "tb", not "Tb": it may be an
+    abbreviation); a key of several words gets spaces and a capital first letter, the rest
+    as written."""
+    text = str(outcome)
+    if "_" in text.strip("_"):
+        text = text.replace("_", " ")
+        text = text[:1].upper() + text[1:]      # CRP_level -> "CRP level", not "Crp level"
+    parts = [text]
     if weeks is not None:
         weeks = float(weeks)
         parts.append(f"{int(weeks) if weeks.is_integer() else weeks:g} weeks")
