@@ -6,7 +6,8 @@ import click
 
 from msc_meta.report.terminal import diagnostic
 
-from msc_meta.cli.options import data_option, model_options, multiarm_option, selection_options, study_ci_option
+from msc_meta.cli.options import (data_option, model_options, multiarm_option, outcome_type_options,
+                                  selection_options, study_ci_option)
 
 EPILOG = """\b
 Examples:
@@ -108,6 +109,7 @@ def image_output_option(*, required: bool, help: str, stdout_ok: bool = True):
 @data_option
 @selection_options
 @model_options
+@outcome_type_options
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One subgroup per value of COLUMN, with subtotals and the test for subgroup "
@@ -159,7 +161,7 @@ def image_output_option(*, required: bool, help: str, stdout_ok: bool = True):
               help="Split a longer plot into pages (a PDF of several pages, or NAME-1.png, "
                    "NAME-2.png, ...); 0: one page however long.")
 def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, cc, level,
-           multiarm, study_ci, by, output, force, title, label_t, label_c, favours_left,
+           r, scale, multiarm, study_ci, by, output, force, title, label_t, label_c, favours_left,
            favours_right, columns, order, xlim, ticks, units, style, notes, rob, width, height,
            dpi, rows_per_page):
     """Draw a forest plot of one outcome to PNG, SVG or PDF.
@@ -175,7 +177,7 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,
                    method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
-                   multiarm=multiarm, study_ci=study_ci)
+                   multiarm=multiarm, study_ci=study_ci, r=r, scale=scale)
     overall = test = None
     if by:
         analyses, test = run_pool_by(table, by, **options)

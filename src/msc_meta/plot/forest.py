@@ -181,6 +181,7 @@ def fmt_bound(x) -> str:
             or 1e-4 <= abs(x) < 1e4:
         return fmt_num(x)
     mantissa, exponent = f"{x:.1e}".split("e")
+    mantissa = mantissa.removesuffix(".0")
     sup = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
     return f"{mantissa.replace('-', chr(0x2212))}\u00d710{str(int(exponent)).translate(sup)}"
 
@@ -354,7 +355,7 @@ def study_info(table, columns=(), *, rob: bool | None = None, headers=None,
             elif column == "timepoint_weeks":
                 text = format_weeks(value).replace(" weeks", "")
             elif isinstance(value, float):
-                text = _value(value) if abs(value) < 1e7 else f"{value:.3g}"
+                text = _value(value) if abs(value) < 1e4 else fmt_bound(value)
             else:
                 text = str(value)
             cells[column] = text
@@ -617,6 +618,10 @@ def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None
         raise UsageError(f"--order {options.order}: give data, effect, weight or a column "
                          "of the table")
     by_groups = len(analyses) > 1 or getattr(first, "group", None) is not None
+    if by_groups and getattr(first, "by", None) in _rob_columns():
+        # risk-of-bias subgroups read from low to high, not alphabetically
+        analyses = sorted(analyses, key=lambda a: (ROB_WORST.index(a.group)
+                                                   if a.group in ROB_WORST else len(ROB_WORST)))
     primary = first.result if not by_groups else (overall.result if overall is not None
                                                    else first.result)
     level = primary.level if primary is not None else 95.0
@@ -711,7 +716,10 @@ class _Layout:
                         self.col_left[key] += shift
                     x += shift
         text_right = x
-        rob_w = (len(self.rob_cols) * ROB_COL_IN + 0.15) if self.rob_cols else 0.0
+        # traffic-light columns: as wide as a light, or as their header ("Overall")
+        self.rob_widths = [max(ROB_COL_IN, measurer.width(_rob_header(c), True) + 0.06)
+                           for c in self.rob_cols]
+        rob_w = (sum(self.rob_widths) + 0.15) if self.rob_cols else 0.0
         fixed = text_right + 0.1 + 0.35 + rob_w
         plot_in = PLOT_IN
         if options.width is not None:
@@ -743,9 +751,32 @@ class _Layout:
             from msc_meta.data.schema import ROB_DOMAINS
 
             legend = "Risk of bias (RoB 2): " + "; ".join(
-                f"{_rob_header(c)} {what}" for c, what in ROB_DOMAINS)
+                f"{_rob_header(c)} {what}" for c, what in ROB_DOMAINS if c != "rob_overall") \
+                + "; Overall: the overall judgement"
             self.rob_lines = textwrap.wrap(legend, wrap)
         self.axis_limits()
+        self.fit_favours()
+
+    def fit_favours(self):
+        """Widen the page so that the favours label right of the null ends inside it."""
+        from msc_meta.errors import UsageError
+
+        right = self.favours()[1]
+        if not right:
+            return
+        low, high, pad, null = self.low, self.high, self.pad, self.spec.null
+        if null is not None and low < null < high:
+            f = ((math.log(null) - math.log(low)) / (math.log(high) - math.log(low))
+                 if self.spec.log_axis else (null - low + pad) / (high - low + 2 * pad))
+            start = self.plot_left + f * (self.plot_right - self.plot_left) + 6 / 72
+        else:
+            start = self.plot_right - self.measurer.width(right)
+        need = start + self.measurer.width(right) + MARGIN_IN
+        if need > self.width + 1e-9:
+            if self.options.width is not None:
+                raise UsageError(f"--width {self.options.width:g}: the favours label "
+                                 f"'{right}' needs {need:.1f} in")
+            self.width = need
 
     # ---- axis -----------------------------------------------------------
     def axis_limits(self):
@@ -867,12 +898,10 @@ class _Layout:
                 clip_on=False, **kw)
         right_edge = self.plot_right + 0.1
         if self.rob_cols:
-            right_edge = self.rob_left + len(self.rob_cols) * ROB_COL_IN
-            put(self.rob_left + len(self.rob_cols) * ROB_COL_IN / 2, y0, "Risk of bias",
-                ha="center", bold=True)
-            for j, column in enumerate(self.rob_cols):
-                put(self.rob_left + (j + 0.5) * ROB_COL_IN, y1, _rob_header(column),
-                    ha="center", bold=True)
+            right_edge = self.rob_left + sum(self.rob_widths)
+            put((self.rob_left + right_edge) / 2, y0, "Risk of bias", ha="center", bold=True)
+            for x, column in zip(self.rob_centres(), self.rob_cols):
+                put(x, y1, _rob_header(column), ha="center", bold=True)
         rule_y = y1 - 0.55
         ax.plot([MARGIN_IN, right_edge], [rule_y, rule_y], transform=text_tf, color="black",
                 linewidth=0.6, clip_on=False)
@@ -996,13 +1025,18 @@ class _Layout:
         return (options.favours_left if options.favours_left is not None else left,
                 options.favours_right if options.favours_right is not None else right)
 
+    def rob_centres(self) -> list[float]:
+        edges = [self.rob_left]
+        for w in self.rob_widths:
+            edges.append(edges[-1] + w)
+        return [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+
     def _traffic_lights(self, ax, text_tf, y, rob, row_in):
-        for j, column in enumerate(self.rob_cols):
+        for x, column in zip(self.rob_centres(), self.rob_cols):
             level = rob.get(column)
             if not level:
                 continue
             colour, symbol = ROB_LOOK[level]
-            x = self.rob_left + (j + 0.5) * ROB_COL_IN
             ax.scatter([x], [y], s=(row_in * 72 * 0.8) ** 2, marker="o", color=colour,
                        edgecolors="#555555", linewidths=0.4, transform=text_tf, clip_on=False,
                        zorder=3)
