@@ -16,8 +16,8 @@ Examples:
   msc-meta forest --outcome fistula_closure --timepoint 24 --unit patient --by cell_source -o by_source.svg
   msc-meta forest --outcome fistula_closure --timepoint 24 --unit patient -o f.png \\
       --favours-left "Favours control" --favours-right "Favours MSC"
-  msc-meta forest --data examples/rob_example.csv --outcome remission -o rob.png \\
-      --columns year,dose_cells --order year --style journal
+  msc-meta forest --outcome fistula_closure --timepoint 208 --unit patient --multiarm split \\
+      --columns dose_cells --order dose_cells --style journal -o by_dose.pdf
 
 \b
 What is drawn (the RevMan layout):
