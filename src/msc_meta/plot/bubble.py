@@ -116,8 +116,10 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         shown = np.maximum(sizes, 12.0)
         radii = np.sqrt(shown) / 2 * fig.dpi / 72
         hlines = [1.0 if spec.log_axis else spec.null] if (spec.log_axis or spec.null is not None) else []
+        curves = [(grid, back(pred))] if fit is not None else []   # nor the fitted line
         omitted = place_labels(fig, ax, list(x), list(back(yi)), [str(t) for t in labels],
-                               hlines=hlines, radii=radii, order=list(np.argsort(-weights)))
+                               hlines=hlines, curves=curves, radii=radii,
+                               order=list(np.argsort(-weights)))
         if omitted:
             notes.append(f"{omitted} of {len(x)} labels left out where they would overlap; "
                          "--json lists every study.")
@@ -142,8 +144,8 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
                    f"{stat} = {fit.stat[slope_index]:.2f}, p = {fit.pval[slope_index]:.3g}; "
                    f"\u03c4\u00b2 = {fit.tau2:.3g}; k = {fit.k}")
         fig.text(0.13, 1 - 0.5 / height, summary, fontsize=7.5, va="center", color="#333333")
-    for i, line in enumerate(notes):
-        fig.text(0.13, (0.15 + 0.2 * (len(notes) - 1 - i)) / height, line, fontsize=7.5,
+    for i, line in enumerate(notes):          # under the legend, top down
+        fig.text(0.13, (bottom_in - 0.8 - 0.2 * i) / height, line, fontsize=7.5,
                  va="center", color="#333333")
     return fig
 
