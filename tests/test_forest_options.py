@@ -212,7 +212,7 @@ def test_styles(tmp_table):
     path = tmp_table(two_arm_rows())
     for name in STYLES:
         fig = draw(path, outcome="healing", style=name)[0]
-        squares = [c for c in fig.axes[0].collections if c.get_paths() and len(c.get_offsets()) == 1]
+        squares = [c for c in fig.axes[0].collections if len(c.get_offsets()) == 4]
         colours = {tuple(round(v, 3) for v in c.get_facecolor()[0]) for c in squares}
         from matplotlib.colors import to_rgba
 
@@ -228,19 +228,23 @@ def test_square_at_a_proportion_of_one_is_drawn_whole(tmp_table):
 
     rows = [{"study_id": f"P{i}", "outcome": "closure", "events_t": e, "n_t": n}
             for i, (e, n) in enumerate([(4, 4), (3, 5), (1, 5)])]
-    fig = draw(tmp_table(rows), outcome="closure", measure="PR")[0]
+    fig = draw(tmp_table(rows), outcome="closure", measure="PR", study_ci="exact")[0]
     ax = fig.axes[0]
     renderer = FigureCanvasAgg(fig).get_renderer()
     low, high = ax.get_xlim()
     assert low < 0 and high > 1                      # a margin beyond the bounds
     box = ax.get_window_extent(renderer)
+    seen = 0
     for coll in ax.collections:
-        for x, _ in coll.get_offsets():
+        for i, (x, _) in enumerate(coll.get_offsets()):
             if x == pytest.approx(1.0):
-                side = coll.get_sizes()[0] ** 0.5 * fig.dpi / 72
+                seen += 1
+                sizes = coll.get_sizes()
+                side = sizes[i % len(sizes)] ** 0.5 * fig.dpi / 72
                 px = ax.transData.transform((1.0, 0))[0]
                 assert px + side / 2 <= box.x1 + 0.5
                 assert not coll.get_clip_on() or px + side / 2 <= box.x1
+    assert seen == 1
 
 
 def test_absurd_prediction_interval_is_clipped_with_arrows(tmp_table):
@@ -268,10 +272,12 @@ def test_rob_traffic_lights_and_legend(tmp_path):
         assert domain in text.replace("\n", " ")
     assert "low risk of bias" in text and "some concerns" in text and "high risk of bias" in text
     # one light per study and domain: 7 studies x 6 columns
-    lights = [c for c in fig.axes[0].collections
-              if c.get_facecolor().size and len(c.get_offsets()) == 1
-              and tuple(c.get_facecolor()[0][:3]) in _rob_colours()]
-    assert len(lights) == 7 * 6
+    lights = [len(c.get_offsets()) for c in fig.axes[0].collections
+              if c.get_facecolor().size and tuple(c.get_facecolor()[0][:3]) in _rob_colours()]
+    assert sum(lights) == 7 * 6
+    # and each light where its study's row and its column are
+    symbols = [t for t in fig.axes[0].texts if t.get_text() in ("+", "\u2212", "\u00d7")]
+    assert len(symbols) == 7 * 6
     assert_no_overlap_inside(fig)
 
 

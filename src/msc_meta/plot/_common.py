@@ -86,12 +86,13 @@ def page_paths(path, pages: int) -> list:
 
 def save_pages(figures, path, *, dpi: int = 200, force: bool = False, progress=None) -> list:
     """Save the pages of a figure (:func:`page_paths`): several pages in one PDF, or one
-    file per page; every target is checked before the first is written. ``progress``:
-    called once per page saved. Returns the paths written."""
+    file per page; every target is checked before the first is written. ``figures``: a
+    sequence with a length, iterated once (pages may be drawn as they are taken).
+    ``progress``: called once per page saved. Returns the paths written."""
     from msc_meta.io_safe import check_output_path, is_stdout, write_output
 
     if len(figures) == 1:
-        out = [save_figure(figures[0], path, dpi=dpi, force=force)]
+        out = [save_figure(next(iter(figures)), path, dpi=dpi, force=force)]
         if progress is not None:
             progress()
         return out

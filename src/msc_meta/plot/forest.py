@@ -513,12 +513,17 @@ class _Measurer:
         self._props = {w: FontProperties(family=style.font, size=style.font_size, weight=w)
                        for w in ("normal", "bold")}
 
+        self._cache: dict = {}
+
     def width(self, text: str, bold: bool = False) -> float:
         if not text:
             return 0.0
-        w, _, _ = self._renderer.get_text_width_height_descent(
-            text, self._props["bold" if bold else "normal"], ismath=False)
-        return w / 72.0
+        key = (text, bold)
+        if key not in self._cache:        # a long table repeats most cells ("30", "—")
+            w, _, _ = self._renderer.get_text_width_height_descent(
+                text, self._props["bold" if bold else "normal"], ismath=False)
+            self._cache[key] = w / 72.0
+        return self._cache[key]
 
 
 RATIO_TICKS = {
@@ -596,9 +601,10 @@ def forest_plot(analyses, *, overall=None, subgroup_test=None, cc: float | None 
 
 def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None = None,
                  options: ForestOptions | None = None, progress=None) -> list:
-    """The forest plot as a list of Figures, one per page of ``options.rows_per_page`` rows
+    """The forest plot as a sequence of Figures, one per page of ``options.rows_per_page`` rows
     (the title, column headers and axis repeat on every page; the pooled rows, footnotes and
-    legends come on the last). ``progress``: called once per page drawn."""
+    legends come on the last), each drawn when taken. ``progress``: called once per page
+    drawn."""
     from msc_meta.errors import UsageError
 
     options = options or ForestOptions()
@@ -660,13 +666,30 @@ def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None
     layout = _Layout(rows, spec=spec, style=style, options=options, primary=primary, level=level,
                      arm_keys=arm_keys, title=options.title or default_title(first),
                      footnotes=footnotes)
-    pages = layout.pages()
-    figures = []
-    for number, page_rows in enumerate(pages, start=1):
-        figures.append(layout.draw(page_rows, number, len(pages)))
-        if progress is not None:
-            progress()
-    return figures
+    return _Pages(layout, progress)
+
+
+class _Pages:
+    """The pages of a forest plot, each drawn when it is asked for, so that saving a long
+    table holds one page's figure in memory at a time (``len()`` is known beforehand)."""
+
+    def __init__(self, layout, progress=None):
+        self._layout, self._rows, self._progress = layout, layout.pages(), progress
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int):
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        fig = self._layout.draw(self._rows[i], i + 1, len(self))
+        if self._progress is not None:
+            self._progress()
+        return fig
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 class _Layout:
@@ -921,6 +944,7 @@ class _Layout:
         # body
         body_top = -header_rows + 0.5
         last_graph_y = body_top
+        lines = _Segments()               # every CI line and square of the page, drawn at once
         weights = [r.point[3] for r in self.rows if r.point and _has_weight(r.point[3])]
         max_weight = max(weights + [1e-12])
         no_weights = not weights          # a GLMM fit: equal mid-size squares
@@ -942,10 +966,10 @@ class _Layout:
                     put(self.col_right[key], y, text, ha="right",
                         bold=r.bold and key == "effect", italic=r.italic)
             if r.rob is not None:
-                self._traffic_lights(ax, text_tf, y, r.rob, row_in)
+                lines.lights(self.rob_centres(), self.rob_cols, y, r.rob)
             if r.point is not None:
                 est, lo, hi, weight = r.point
-                _ci_line(ax, y, lo, hi, low, high)
+                lines.ci(y, lo, hi, low, high)
                 inside = low <= est <= high
                 if no_weights and weight is not None:
                     side = 0.5 * full_side_pt
@@ -954,11 +978,9 @@ class _Layout:
                 else:
                     side = None
                 if inside and side is not None:
-                    ax.scatter([est], [y], marker="s", s=side ** 2, color=style.square,
-                               edgecolors="none", zorder=3, clip_on=False)
+                    lines.squares.append((est, y, side ** 2))
                 elif inside:
-                    ax.scatter([est], [y], marker="s", s=16, facecolors="white",
-                               edgecolors=style.square, linewidths=0.8, zorder=3, clip_on=False)
+                    lines.hollow.append((est, y))
                 last_graph_y = y
             if r.diamond is not None:
                 est, lo, hi, colour, filled = r.diamond
@@ -973,6 +995,7 @@ class _Layout:
                 lo, hi = r.interval
                 _ci_line(ax, y, lo, hi, low, high, colour=style.pi, width=1.6, caps=True)
                 last_graph_y = y
+        lines.draw(ax, text_tf, style, row_in)
         if spec.null is not None and low <= spec.null <= high:
             ax.plot([spec.null, spec.null], [body_top, last_graph_y - 0.5], color="black",
                     linewidth=0.6, zorder=1)
@@ -1031,18 +1054,67 @@ class _Layout:
             edges.append(edges[-1] + w)
         return [(a + b) / 2 for a, b in zip(edges, edges[1:])]
 
-    def _traffic_lights(self, ax, text_tf, y, rob, row_in):
-        for x, column in zip(self.rob_centres(), self.rob_cols):
-            level = rob.get(column)
-            if not level:
+
+
+class _Segments:
+    """The study rows' CI lines, arrowheads, squares and traffic lights of one page, each
+    kind drawn as one artist: a table of 1,000 studies is 1,000 rows, not 5,000 artists."""
+
+    def __init__(self):
+        self.segments, self.left, self.right = [], [], []
+        self.squares, self.hollow = [], []
+        self.light = {level: [] for level in ROB_LOOK}
+
+    def ci(self, y, lo, hi, low, high):
+        """A CI line clipped to the axis, with an arrowhead where it runs off."""
+        if lo is None or hi is None or not (math.isfinite(lo) or math.isfinite(hi)):
+            return
+        lo_c = low if (not math.isfinite(lo) or lo < low) else lo
+        hi_c = high if (not math.isfinite(hi) or hi > high) else hi
+        if lo_c > high or hi_c < low:
+            return
+        self.segments.append([(lo_c, y), (hi_c, y)])
+        if lo_c != lo:
+            self.left.append((lo_c, y))
+        if hi_c != hi:
+            self.right.append((hi_c, y))
+
+    def lights(self, centres, columns, y, rob):
+        for x, column in zip(centres, columns):
+            if rob.get(column):
+                self.light[rob[column]].append((x, y))
+
+    def draw(self, ax, text_tf, style, row_in):
+        from matplotlib.collections import LineCollection
+
+        if self.segments:
+            ax.add_collection(LineCollection(self.segments, colors="black", linewidths=0.8,
+                                             capstyle="butt", zorder=2), autolim=False)
+        for points, marker in ((self.left, "<"), (self.right, ">")):
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, color="black",
+                        clip_on=False, zorder=2)
+        if self.squares:
+            xs, ys, sizes = zip(*self.squares)
+            ax.scatter(xs, ys, marker="s", s=sizes, color=style.square, edgecolors="none",
+                       zorder=3, clip_on=False)
+        if self.hollow:
+            xs, ys = zip(*self.hollow)
+            ax.scatter(xs, ys, marker="s", s=16, facecolors="white", edgecolors=style.square,
+                       linewidths=0.8, zorder=3, clip_on=False)
+        for level, points in self.light.items():
+            if not points:
                 continue
             colour, symbol = ROB_LOOK[level]
-            ax.scatter([x], [y], s=(row_in * 72 * 0.8) ** 2, marker="o", color=colour,
+            xs, ys = zip(*points)
+            ax.scatter(xs, ys, s=(row_in * 72 * 0.8) ** 2, marker="o", color=colour,
                        edgecolors="#555555", linewidths=0.4, transform=text_tf, clip_on=False,
                        zorder=3)
-            ax.text(x, y, symbol, transform=text_tf, ha="center", va="center", clip_on=False,
-                    fontsize=self.style.font_size - 1, fontweight="bold", zorder=4,
-                    family=self.style.font)
+            for x, y in points:
+                ax.text(x, y, symbol, transform=text_tf, ha="center", va="center", clip_on=False,
+                        fontsize=style.font_size - 1, fontweight="bold", zorder=4,
+                        family=style.font)
 
 
 def _rob_header(column: str) -> str:
