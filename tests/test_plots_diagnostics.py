@@ -81,6 +81,25 @@ def test_labbe_zero_cell_gets_the_correction(tmp_table):
     assert points.risk_t[1] == pytest.approx(4 / 12)
 
 
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+def test_labbe_effect_curve(measure):
+    """metafor labbe()'s line y = x + theta, back on the risk scale."""
+    from msc_meta.pooling.labbe import effect_curve
+
+    pc = np.array([0.01, 0.1, 0.3, 0.6])
+    theta = {"RR": math.log(0.5), "OR": math.log(2.0), "RD": 0.2}[measure]
+    got = effect_curve(measure, theta, pc)
+    if measure == "RR":
+        want = pc * 0.5
+    elif measure == "OR":
+        odds = pc / (1 - pc) * 2.0
+        want = odds / (1 + odds)
+    else:
+        want = pc + 0.2
+    assert got == pytest.approx(want, rel=1e-9)
+    assert math.isnan(effect_curve("RD", 0.5, np.array([0.7]))[0])     # 1.2 is no risk
+
+
 def assert_labels_clear(fig, ax, xs, ys, *, radii=None, curves=()):
     """Labels inside the axes, not over each other, a point, or a curve."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg

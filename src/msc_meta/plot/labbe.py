@@ -1,7 +1,8 @@
 """L'Abbé plot (L'Abbé et al. 1987, Ann Intern Med 107:224; metafor ``labbe()``): each
 study's event risk in the control arm (x) against the treatment arm (y), circle area
 proportional to its weight in the pooled model, the line of no effect (y = x) and the
-pooled effect as a line (RR: y = RR·x; OR: odds(y) = OR·odds(x); RD: y = x + RD).
+pooled effect as a line (RR: y = RR·x; OR: odds(y) = OR·odds(x); RD: y = x + RD;
+``msc_meta.pooling.labbe.effect_curve``).
 
 Ratio measures use log axes, as metafor draws log risks (RR) on both axes; the risks come
 from ``msc_meta.pooling.labbe.labbe_points`` and the line from the pooled estimate;
@@ -29,16 +30,11 @@ def labbe_plot(points, *, title: str | None = None, label_t: str = "treatment",
     hi = 1.0
     grid = np.geomspace(lo, hi, 200) if log else np.linspace(0.0, 1.0, 200)
     ax.plot(grid, grid, color="black", linewidth=0.8, zorder=1, label="no effect")
-    # the pooled effect as a curve on the risk scale: the measure's own back-transformation
-    # of (analysis-scale control value + theta), as metafor adds the estimate to x
-    if spec.name == "RD" or not log and spec.back == "identity":
-        line = grid + points.theta
-    elif spec.back == "exp":
-        line = grid * float(np.exp(points.theta))
-    else:
-        odds = grid / (1 - np.where(grid < 1, grid, np.nan)) * float(np.exp(points.theta))
-        line = odds / (1 + odds)
-    keep = (line > (lo if log else 0.0)) & (line <= 1.0)
+    # the pooled effect on the risk scale (metafor's y = x + theta), from the pooling module
+    from msc_meta.pooling.labbe import effect_curve
+
+    line = effect_curve(points.measure, points.theta, grid)
+    keep = np.isfinite(line) & (line > (lo if log else 0.0)) & (line <= 1.0)
     ax.plot(grid[keep], line[keep], color="#1f4e79", linestyle="--", linewidth=1.0, zorder=1,
             label=f"pooled {spec.natural} = {points.estimate:.2f}")
     w = np.asarray(points.weight, dtype=float)

@@ -5,7 +5,8 @@ metafor ``labbe(res)`` draws, for each study of a two-arm count model, the contr
 outcome (x) against the treatment arm's (y) on the measure's scale: log risks for RR,
 logits for OR, risks for RD, with the model's continuity correction added to the cells of
 a study with a zero cell (``escalc(add=, to="only0")``), and the pooled effect as the line
-``y = x + theta``. The plot shows them back on the risk scale.
+``y = x + theta``. The plot shows them back on the risk scale, where that line is the curve
+:func:`effect_curve`.
 """
 
 from __future__ import annotations
@@ -53,3 +54,32 @@ def labbe_points(analysis) -> LabbePoints:
                        risk_t=(et + add) / (nt + 2 * add), risk_c=(ec + add) / (nc + 2 * add),
                        weight=np.nan_to_num(weights, nan=0.0), measure=analysis.measure,
                        theta=fit.theta, estimate=fit.estimate)
+
+
+def effect_curve(measure: str, theta: float, risk_c, *, iterations: int = 200):
+    """The treatment-arm risk at which a study with control risk ``risk_c`` has the effect
+    ``theta`` (analysis scale): metafor labbe()'s line ``y = x + theta`` on the risk scale.
+
+    Solved by bisection on the measure's own effect-size function (registry), which rises
+    with the treatment risk for every two-arm count measure (RR: ``risk_c·exp(theta)``, OR:
+    odds ``·exp(theta)``, RD: ``risk_c + theta``); NaN where no risk in (0, 1) gives
+    ``theta``.
+    """
+    effect = registry.measure(measure).effect_function()
+    pc = np.asarray(risk_c, dtype=float)
+
+    def yi(pt):
+        return np.asarray(effect(pt, 1.0 - pt, pc, 1.0 - pc)[0], dtype=float)
+
+    lo = np.full(pc.shape, 1e-12)
+    hi = np.full(pc.shape, 1.0 - 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reachable = (yi(lo) <= theta) & (theta <= yi(hi))
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            below = yi(mid) < theta
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+            if np.all(hi - lo < 1e-15):
+                break
+    return np.where(reachable, (lo + hi) / 2, np.nan)
