@@ -226,9 +226,9 @@ def place_labels(fig, ax, xs, ys, labels, *, vlines=(), hlines=(), curves=(), ra
                  order=None, fontsize: float = 7) -> int:
     """Label each point where the label overlaps no point (a disc of ``radii`` pixels, default
     a few), no other label and no reference line (vertical at x in ``vlines``, horizontal at
-    y in ``hlines``, data units), and lies inside the axes. Four positions are tried around
-    each point, in ``order`` (default: as given); a point whose four positions all collide
-    stays unlabelled. ``curves``: other reference lines, as (x values, y values) in data
+    y in ``hlines``, data units), and lies inside the axes. Six positions are tried around
+    each point (the four corners, then above and below), points in ``order`` (default: as
+    given); a point whose six positions all collide stays unlabelled. ``curves``: other reference lines, as (x values, y values) in data
     units, which no label may cross either. Returns how many were left out. The rule of the
     funnel, bubble, Baujat and L'Abbé plots."""
     import numpy as np
@@ -246,7 +246,8 @@ def place_labels(fig, ax, xs, ys, labels, *, vlines=(), hlines=(), curves=(), ra
         placed = None
         gap = 3 + radii[i] * 72 / fig.dpi * 0.7
         for dx, dy, ha, va in ((gap, gap * 0.6, "left", "bottom"), (-gap, gap * 0.6, "right", "bottom"),
-                               (gap, -gap * 0.6, "left", "top"), (-gap, -gap * 0.6, "right", "top")):
+                               (gap, -gap * 0.6, "left", "top"), (-gap, -gap * 0.6, "right", "top"),
+                               (0, gap, "center", "bottom"), (0, -gap, "center", "top")):
             text = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
                                fontsize=fontsize, color="#333333", ha=ha, va=va, zorder=4,
                                annotation_clip=False)
