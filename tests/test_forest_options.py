@@ -467,3 +467,49 @@ def test_progress_bar_only_on_a_terminal(tmp_table, tmp_path):
     text = seen.decode("utf-8", "replace")
     assert "forest plot" in text and "\u2501" in text      # the bar was drawn
     assert "written to" in text
+
+
+def _run_on_terminal(cmd, env) -> tuple[int, str]:
+    """Run ``cmd`` with stderr on a pseudo-terminal; return its exit code and what it wrote there."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower, env=env)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    code = proc.wait(timeout=300)
+    os.close(leader)
+    return code, seen.decode("utf-8", "replace")
+
+
+def test_progress_of_group_by_group_fits(tmp_table):
+    rows = [{"study_id": f"G{g}S{i}", "outcome": "o", "events_t": 3 + (g + i) % 5, "n_t": 20,
+             "g": f"g{g:02d}"} for g in range(24) for i in range(3)]
+    path = tmp_table(rows)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="100")
+    cmd = [sys.executable, "-m", "msc_meta", "pool", "--data", str(path), "--outcome", "o",
+           "--by", "g", "--method", "GLMM", "--json"]
+    piped = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert "fitting GLMM" not in piped.stderr and "\x1b[" not in piped.stderr
+    assert len(json.loads(piped.stdout)) == 24
+    code, text = _run_on_terminal(cmd, env)
+    assert code == 0 and "fitting GLMM" in text
+
+
+def test_progress_is_silent_off_a_terminal(monkeypatch, capsys):
+    import msc_meta.progress as progress_module
+
+    monkeypatch.setattr(progress_module, "_stderr_is_terminal", lambda: False)
+    with progress_module.progress(1000, "work") as advance:
+        for _ in range(1000):
+            advance()
+    assert capsys.readouterr().err == ""

@@ -1,8 +1,12 @@
-"""A progress bar on stderr for long work (many pages of a figure, many refits).
+"""A progress bar on stderr for long work: the pages of a long forest plot, many ``--by`` /
+``--all`` groups, group-by-group GLMM, MH or Peto fits.
 
 Shown only when stderr is a terminal and the work has enough steps to be worth
 it: a pipe, a file or a CI log gets nothing, so that stderr stays a list of
-diagnostics that scripts can read. ``rich`` is imported only when a bar is shown.
+diagnostics that scripts can read, and library callers (whose stderr is rarely
+a terminal) see nothing either. The bar is transient (erased when done) and
+says nothing about the results; computation only calls ``advance()``.
+``rich`` is imported only when a bar is shown, so the ``pool`` path stays light.
 """
 
 from __future__ import annotations

@@ -486,7 +486,15 @@ def _pool_groups(specs, options) -> list[Analysis]:
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
-    return [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
+    from msc_meta.progress import progress
+
+    # labels, notes and guidance are per group: a bar on a terminal for a long --by or --all
+    with progress(len(specs), "pooling groups", min_steps=500) as advance:
+        out = []
+        for spec, prep, fit in zip(specs, prepared, fits):
+            out.append(_analysis_of(spec, prep, fit, options))
+            advance()
+    return out
 
 
 def _fit_prepared(measure, options, prepared):
