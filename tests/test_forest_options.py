@@ -375,7 +375,6 @@ def test_units_reach_the_axis_title(tmp_table):
 @pytest.mark.parametrize("case", ["curated", "by", "columns", "journal"])
 def test_no_text_overlaps_or_leaves_the_page(tmp_table, curated_path, case):
     if case == "curated":
-        fig = draw(curated_path, outcome="fistula_closure")[0] if False else None
         from msc_meta.data import load_table
         from msc_meta.plot.forest import forest_plot
         from msc_meta.pooling.analysis import run_pool

@@ -33,7 +33,7 @@ import textwrap
 from dataclasses import dataclass, field, replace
 
 from msc_meta import registry
-from msc_meta.plot._common import (fmt_ci, fmt_num, fmt_p, fmt_stat, linear_limits, new_figure,
+from msc_meta.plot._common import (fmt_num, fmt_p, fmt_stat, linear_limits, new_figure,
                                    ratio_limits, selection_title)
 
 FONT_SIZE = 8.0
