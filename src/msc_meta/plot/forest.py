@@ -846,200 +846,16 @@ class _Layout:
 
     # ---- drawing --------------------------------------------------------
     def draw(self, rows, number: int, of: int):
-        from matplotlib.patches import Polygon
-        from matplotlib.ticker import NullLocator
-        from matplotlib.transforms import blended_transform_factory
-
-        from msc_meta.errors import UsageError
-
-        style, spec, options = self.style, self.spec, self.options
-        last = number == of
-        # the RoB legend ends in a line for its colour key
-        foot = (self.foot_lines + self.rob_lines + ([""] if self.rob_lines else [])) if last else []
-        header_rows = 2
-        n_rows = header_rows + len(rows)
-        title_in = 0.55
-        favours = self.favours()
-        axis_in = 0.62 if any(favours) else 0.42
-        foot_in = 0.16 * len(foot) + (0.1 if foot else 0)
-        fixed = title_in + axis_in + foot_in + 0.1
-        row_in = ROW_IN
-        if options.height is not None:
-            row_in = (options.height - fixed) / n_rows
-            if row_in < MIN_ROW_IN:
-                raise UsageError(f"--height {options.height:g}: {n_rows} rows need at least "
-                                 f"{fixed + n_rows * MIN_ROW_IN:.1f} in")
-        height = fixed + n_rows * row_in
-        width = self.width
-        fig = new_figure(width, height)
-        ax_bottom = 0.1 + foot_in + axis_in
-        ax = fig.add_axes([self.plot_left / width, ax_bottom / height,
-                           (self.plot_right - self.plot_left) / width, n_rows * row_in / height])
-        ax.set_ylim(-(n_rows - 0.5), 0.5)
-        for side in ("left", "right", "top"):
-            ax.spines[side].set_visible(False)
-        ax.set_yticks([])
-        ax.patch.set_alpha(0)
-        text_tf = blended_transform_factory(fig.dpi_scale_trans, ax.transData)
-        plot_tf = blended_transform_factory(ax.transAxes, ax.transData)
-        size = style.font_size
-        kw = {"fontsize": size, "va": "center", "family": style.font, "parse_math": False}
-
-        def put(xi, yi, s, *, ha="left", bold=False, italic=False, colour="black"):
-            if s:
-                ax.text(xi, yi, s, transform=text_tf, ha=ha, clip_on=False, color=colour,
-                        fontweight="bold" if bold else "normal",
-                        fontstyle="italic" if italic else "normal", **kw)
-
-        # title
-        page = f" (page {number} of {of})" if of > 1 else ""
-        fig.text(MARGIN_IN / width, 1 - 0.2 / height, self.title + page, fontsize=size + 3,
-                 fontweight="bold", va="center", ha="left", family=style.font, parse_math=False)
-        k_text = f"k = {self.primary.k}" if self.primary is not None else ""
-        subtitle = f"{self.name}, {self.meth}" + (f"; {k_text}" if k_text else "")
-        fig.text(MARGIN_IN / width, 1 - 0.42 / height, subtitle, fontsize=size, va="center",
-                 ha="left", color="#333333", family=style.font, parse_math=False)
-
-        # header: arm labels over their columns, the measure over the effect and the graph
-        y0, y1 = 0.0, -1.0
-        arms = [("t", self.options.label_t), ("c", self.options.label_c)] if spec.two_arm else []
-        for arm, label in arms:
-            keys = [k for k, column, _ in self.arm_keys if column.endswith(f"_{arm}")]
-            if keys:
-                centre = (self.col_left[keys[0]] + self.col_right[keys[-1]]) / 2
-                put(centre, y0, label, ha="center", bold=True)
-        put(self.col_right["effect"], y0, self.name, ha="right", bold=True)
-        ax.text(0.5, y0, self.name, transform=plot_tf, ha="center", fontweight="bold",
-                clip_on=False, **kw)
-        put(MARGIN_IN, y1, style.study_header, bold=True)
-        for key, header in self.columns:
-            if key in self.left_aligned:
-                put(self.col_left[key], y1, header, bold=True)
-            else:
-                put(self.col_right[key], y1, header, ha="right", bold=True)
-        ax.text(0.5, y1, self.meth, transform=plot_tf, ha="center", fontweight="bold",
-                clip_on=False, **kw)
-        right_edge = self.plot_right + 0.1
-        if self.rob_cols:
-            right_edge = self.rob_left + sum(self.rob_widths)
-            put((self.rob_left + right_edge) / 2, y0, "Risk of bias", ha="center", bold=True)
-            for x, column in zip(self.rob_centres(), self.rob_cols):
-                put(x, y1, _rob_header(column), ha="center", bold=True)
-        rule_y = y1 - 0.55
-        ax.plot([MARGIN_IN, right_edge], [rule_y, rule_y], transform=text_tf, color="black",
-                linewidth=0.6, clip_on=False)
-
-        # axis
-        low, high, pad = self.low, self.high, self.pad
-        if spec.log_axis:
-            ax.set_xscale("log")
-        ax.set_xlim(low - pad, high + pad)
-        ax.set_xticks(self.ticks)
-        ax.set_xticklabels([_tick_label(t) for t in self.ticks], fontsize=size, family=style.font)
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.tick_params(axis="x", length=3, width=0.6, pad=2)
-        ax.spines["bottom"].set_linewidth(0.6)
-        ax.spines["bottom"].set_bounds(low, high)
-
-        # body
-        body_top = -header_rows + 0.5
-        last_graph_y = body_top
-        lines = _Segments()               # every CI line and square of the page, drawn at once
-        weights = [r.point[3] for r in self.rows if r.point and _has_weight(r.point[3])]
-        max_weight = max(weights + [1e-12])
-        no_weights = not weights          # a GLMM fit: equal mid-size squares
-        full_side_pt = row_in * 72 * 0.75
-        for i, r in enumerate(rows):
-            y = -(header_rows + i)
-            if r.kind == "group":
-                put(MARGIN_IN, y, r.label, bold=True)
-                continue
-            if r.span is not None:
-                put(MARGIN_IN, y, r.span)
-                continue
-            put(MARGIN_IN, y, r.label, bold=r.bold, italic=r.italic)
-            for key, _ in self.columns:
-                text = r.cells.get(key, "")
-                if key in self.left_aligned:
-                    put(self.col_left[key], y, text, italic=r.italic)
-                else:
-                    put(self.col_right[key], y, text, ha="right",
-                        bold=r.bold and key == "effect", italic=r.italic)
-            if r.rob is not None:
-                lines.lights(self.rob_centres(), self.rob_cols, y, r.rob)
-            if r.point is not None:
-                est, lo, hi, weight = r.point
-                lines.ci(y, lo, hi, low, high)
-                inside = low <= est <= high
-                if no_weights and weight is not None:
-                    side = 0.5 * full_side_pt
-                elif _has_weight(weight) and weight > 0:
-                    side = max(3.0, full_side_pt * math.sqrt(weight / max_weight))
-                else:
-                    side = None
-                if inside and side is not None:
-                    lines.squares.append((est, y, side ** 2))
-                elif inside:
-                    lines.hollow.append((est, y))
-                last_graph_y = y
-            if r.diamond is not None:
-                est, lo, hi, colour, filled = r.diamond
-                h = 0.34
-                lo_c, hi_c = max(lo, low), min(hi, high)
-                mid = min(max(est, low), high)
-                ax.add_patch(Polygon([(lo_c, y), (mid, y + h), (hi_c, y), (mid, y - h)],
-                                     closed=True, facecolor=colour if filled else "white",
-                                     edgecolor=colour, linewidth=0.6, zorder=3))
-                last_graph_y = y
-            if r.interval is not None:
-                lo, hi = r.interval
-                _ci_line(ax, y, lo, hi, low, high, colour=style.pi, width=1.6, caps=True)
-                last_graph_y = y
-        lines.draw(ax, text_tf, style, row_in)
-        if spec.null is not None and low <= spec.null <= high:
-            ax.plot([spec.null, spec.null], [body_top, last_graph_y - 0.5], color="black",
-                    linewidth=0.6, zorder=1)
-        primary = self.primary
-        if style.estimate_line and primary is not None and math.isfinite(primary.estimate) \
-                and low < primary.estimate < high and last:
-            ax.plot([primary.estimate] * 2, [body_top, last_graph_y - 0.5], color="#7f7f7f",
-                    linewidth=0.6, linestyle=(0, (3, 2)), zorder=1)
-
-        # favours labels under the tick labels
-        left, right = favours
-        if spec.null is not None and low < spec.null < high:
-            for text, ha, dx in ((left, "right", -6), (right, "left", 6)):
-                if text:
-                    ax.annotate(text, xy=(spec.null, 0), xycoords=("data", "axes fraction"),
-                                xytext=(dx, -26), textcoords="offset points", ha=ha, va="top",
-                                fontsize=size, family=style.font, annotation_clip=False)
-        else:
-            for text, xfrac, ha in ((left, 0.0, "left"), (right, 1.0, "right")):
-                if text:
-                    ax.annotate(text, xy=(xfrac, 0), xycoords="axes fraction", xytext=(0, -26),
-                                textcoords="offset points", ha=ha, va="top", fontsize=size,
-                                family=style.font)
-
-        # footnotes, then the RoB legend with its key
-        for j, line in enumerate(foot):
-            fig.text(MARGIN_IN / width, (0.1 + foot_in - 0.1 - 0.16 * j - 0.08) / height, line,
-                     fontsize=size - 0.5, va="center", ha="left", color="#222222",
-                     family=style.font, parse_math=False)
-        if last and self.rob_lines:
-            j = len(foot) - 1
-            y_in = 0.1 + foot_in - 0.1 - 0.16 * j - 0.08
-            x_in = MARGIN_IN
-            for level in ROB_WORST:
-                colour, symbol = ROB_LOOK[level]
-                fig.add_artist(_rob_circle(fig, x_in + 0.06, y_in, colour))
-                fig.text((x_in + 0.06) / width, y_in / height, symbol, fontsize=size - 1,
-                         ha="center", va="center", color="black", family=style.font,
-                         fontweight="bold")
-                label = f"{level} risk of bias" if level != "some concerns" else "some concerns"
-                fig.text((x_in + 0.16) / width, y_in / height, label, fontsize=size - 0.5,
-                         ha="left", va="center", family=style.font)
-                x_in += 0.3 + self.measurer.width(label)
-        return fig
+        """One page: title, headers, the rows of ``rows``, the axis and favours labels; the
+        footnotes and the RoB legend on the last page."""
+        page = _Page(self, rows, number, of)
+        page.title()
+        page.header()
+        page.axis()
+        page.body()
+        page.favours()
+        page.footer()
+        return page.fig
 
     def favours(self) -> tuple[str, str]:
         options = self.options
@@ -1054,6 +870,218 @@ class _Layout:
             edges.append(edges[-1] + w)
         return [(a + b) / 2 for a, b in zip(edges, edges[1:])]
 
+
+
+class _Page:
+    """The figure of one page of a :class:`_Layout` (positions in inches from the left, rows
+    in data units from the top: row 0 and 1 are the headers)."""
+
+    HEADER_ROWS = 2
+
+    def __init__(self, layout, rows, number: int, of: int):
+        from matplotlib.transforms import blended_transform_factory
+
+        from msc_meta.errors import UsageError
+
+        self.layout, self.rows, self.number, self.of = layout, rows, number, of
+        self.last = number == of
+        options = layout.options
+        # the RoB legend ends in a line for its colour key
+        self.foot = ((layout.foot_lines + layout.rob_lines + ([""] if layout.rob_lines else []))
+                     if self.last else [])
+        self.n_rows = self.HEADER_ROWS + len(rows)
+        axis_in = 0.62 if any(layout.favours()) else 0.42
+        self.foot_in = 0.16 * len(self.foot) + (0.1 if self.foot else 0)
+        fixed = 0.55 + axis_in + self.foot_in + 0.1          # title, axis, footnotes, margin
+        self.row_in = ROW_IN
+        if options.height is not None:
+            self.row_in = (options.height - fixed) / self.n_rows
+            if self.row_in < MIN_ROW_IN:
+                raise UsageError(f"--height {options.height:g}: {self.n_rows} rows need at least "
+                                 f"{fixed + self.n_rows * MIN_ROW_IN:.1f} in")
+        self.height = fixed + self.n_rows * self.row_in
+        self.width = layout.width
+        self.fig = fig = new_figure(self.width, self.height)
+        bottom = 0.1 + self.foot_in + axis_in
+        self.ax = ax = fig.add_axes([layout.plot_left / self.width, bottom / self.height,
+                                     (layout.plot_right - layout.plot_left) / self.width,
+                                     self.n_rows * self.row_in / self.height])
+        ax.set_ylim(-(self.n_rows - 0.5), 0.5)
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        ax.set_yticks([])
+        ax.patch.set_alpha(0)
+        self.text_tf = blended_transform_factory(fig.dpi_scale_trans, ax.transData)
+        self.plot_tf = blended_transform_factory(ax.transAxes, ax.transData)
+        self.size = layout.style.font_size
+        self.kw = {"fontsize": self.size, "va": "center", "family": layout.style.font,
+                   "parse_math": False}
+
+    def put(self, xi, yi, s, *, ha="left", bold=False, italic=False, colour="black"):
+        """Text at ``xi`` inches from the left, on row ``yi``."""
+        if s:
+            self.ax.text(xi, yi, s, transform=self.text_tf, ha=ha, clip_on=False, color=colour,
+                         fontweight="bold" if bold else "normal",
+                         fontstyle="italic" if italic else "normal", **self.kw)
+
+    def over_graph(self, yi, s):
+        self.ax.text(0.5, yi, s, transform=self.plot_tf, ha="center", fontweight="bold",
+                     clip_on=False, **self.kw)
+
+    def fig_text(self, x_in, y_in, s, **kw):
+        self.fig.text(x_in / self.width, y_in / self.height, s, va="center",
+                      family=self.layout.style.font, parse_math=False, **kw)
+
+    def title(self):
+        lay = self.layout
+        page = f" (page {self.number} of {self.of})" if self.of > 1 else ""
+        self.fig_text(MARGIN_IN, self.height - 0.2, lay.title + page, fontsize=self.size + 3,
+                      fontweight="bold", ha="left")
+        k_text = f"; k = {lay.primary.k}" if lay.primary is not None else ""
+        self.fig_text(MARGIN_IN, self.height - 0.42, f"{lay.name}, {lay.meth}{k_text}",
+                      fontsize=self.size, ha="left", color="#333333")
+
+    def header(self):
+        """Arm labels over their columns, the measure over the effect text and the graph,
+        the column headers, and the rule under them."""
+        lay, put = self.layout, self.put
+        y0, y1 = 0.0, -1.0
+        arms = [("t", lay.options.label_t), ("c", lay.options.label_c)] if lay.spec.two_arm else []
+        for arm, label in arms:
+            keys = [k for k, column, _ in lay.arm_keys if column.endswith(f"_{arm}")]
+            if keys:
+                put((lay.col_left[keys[0]] + lay.col_right[keys[-1]]) / 2, y0, label,
+                    ha="center", bold=True)
+        put(lay.col_right["effect"], y0, lay.name, ha="right", bold=True)
+        self.over_graph(y0, lay.name)
+        put(MARGIN_IN, y1, lay.style.study_header, bold=True)
+        for key, header in lay.columns:
+            if key in lay.left_aligned:
+                put(lay.col_left[key], y1, header, bold=True)
+            else:
+                put(lay.col_right[key], y1, header, ha="right", bold=True)
+        self.over_graph(y1, lay.meth)
+        right_edge = lay.plot_right + 0.1
+        if lay.rob_cols:
+            right_edge = lay.rob_left + sum(lay.rob_widths)
+            put((lay.rob_left + right_edge) / 2, y0, "Risk of bias", ha="center", bold=True)
+            for x, column in zip(lay.rob_centres(), lay.rob_cols):
+                put(x, y1, _rob_header(column), ha="center", bold=True)
+        self.ax.plot([MARGIN_IN, right_edge], [y1 - 0.55] * 2, transform=self.text_tf,
+                     color="black", linewidth=0.6, clip_on=False)
+
+    def axis(self):
+        from matplotlib.ticker import NullLocator
+
+        lay, ax = self.layout, self.ax
+        if lay.spec.log_axis:
+            ax.set_xscale("log")
+        ax.set_xlim(lay.low - lay.pad, lay.high + lay.pad)
+        ax.set_xticks(lay.ticks)
+        ax.set_xticklabels([_tick_label(t) for t in lay.ticks], fontsize=self.size,
+                           family=lay.style.font)
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.tick_params(axis="x", length=3, width=0.6, pad=2)
+        ax.spines["bottom"].set_linewidth(0.6)
+        ax.spines["bottom"].set_bounds(lay.low, lay.high)
+
+    def body(self):
+        """Each row's texts, and its square and CI line, diamond or prediction interval; then
+        the null line and the dashed line at the pooled estimate."""
+        lay, ax = self.layout, self.ax
+        low, high = lay.low, lay.high
+        body_top = -self.HEADER_ROWS + 0.5
+        last_graph_y = body_top
+        lines = _Segments()               # every CI line and square of the page, drawn at once
+        weights = [r.point[3] for r in lay.rows if r.point and _has_weight(r.point[3])]
+        for i, r in enumerate(self.rows):
+            y = -(self.HEADER_ROWS + i)
+            self.row_texts(r, y)
+            if r.rob is not None:
+                lines.lights(lay.rob_centres(), lay.rob_cols, y, r.rob)
+            if r.point is not None:
+                lines.study(r.point, y, low, high, weights, self.row_in * 72 * 0.75)
+                last_graph_y = y
+            if r.diamond is not None:
+                self.diamond(r.diamond, y)
+                last_graph_y = y
+            if r.interval is not None:
+                _ci_line(ax, y, *r.interval, low, high, colour=lay.style.pi, width=1.6, caps=True)
+                last_graph_y = y
+        lines.draw(ax, self.text_tf, lay.style, self.row_in)
+        null, primary = lay.spec.null, lay.primary
+        if null is not None and low <= null <= high:
+            ax.plot([null, null], [body_top, last_graph_y - 0.5], color="black", linewidth=0.6,
+                    zorder=1)
+        if lay.style.estimate_line and primary is not None and math.isfinite(primary.estimate) \
+                and low < primary.estimate < high and self.last:
+            ax.plot([primary.estimate] * 2, [body_top, last_graph_y - 0.5], color="#7f7f7f",
+                    linewidth=0.6, linestyle=(0, (3, 2)), zorder=1)
+
+    def row_texts(self, r, y):
+        lay, put = self.layout, self.put
+        if r.kind == "group":
+            put(MARGIN_IN, y, r.label, bold=True)
+            return
+        if r.span is not None:
+            put(MARGIN_IN, y, r.span)
+            return
+        put(MARGIN_IN, y, r.label, bold=r.bold, italic=r.italic)
+        for key, _ in lay.columns:
+            text = r.cells.get(key, "")
+            if key in lay.left_aligned:
+                put(lay.col_left[key], y, text, italic=r.italic)
+            else:
+                put(lay.col_right[key], y, text, ha="right", bold=r.bold and key == "effect",
+                    italic=r.italic)
+
+    def diamond(self, diamond, y):
+        from matplotlib.patches import Polygon
+
+        low, high = self.layout.low, self.layout.high
+        est, lo, hi, colour, filled = diamond
+        lo_c, hi_c = max(lo, low), min(hi, high)
+        mid = min(max(est, low), high)
+        self.ax.add_patch(Polygon([(lo_c, y), (mid, y + 0.34), (hi_c, y), (mid, y - 0.34)],
+                                  closed=True, facecolor=colour if filled else "white",
+                                  edgecolor=colour, linewidth=0.6, zorder=3))
+
+    def favours(self):
+        """The favours labels under the tick labels, either side of the null."""
+        lay, ax = self.layout, self.ax
+        left, right = lay.favours()
+        null = lay.spec.null
+        style = dict(textcoords="offset points", va="top", fontsize=self.size,
+                     family=lay.style.font, annotation_clip=False)
+        if null is not None and lay.low < null < lay.high:
+            for text, ha, dx in ((left, "right", -6), (right, "left", 6)):
+                if text:
+                    ax.annotate(text, xy=(null, 0), xycoords=("data", "axes fraction"),
+                                xytext=(dx, -26), ha=ha, **style)
+        else:
+            for text, xfrac, ha in ((left, 0.0, "left"), (right, 1.0, "right")):
+                if text:
+                    ax.annotate(text, xy=(xfrac, 0), xycoords="axes fraction", xytext=(0, -26),
+                                ha=ha, **style)
+
+    def footer(self):
+        """Footnotes, then the RoB legend and its colour key."""
+        top = self.foot_in - 0.08
+        for j, line in enumerate(self.foot):
+            self.fig_text(MARGIN_IN, top - 0.16 * j, line, fontsize=self.size - 0.5, ha="left",
+                          color="#222222")
+        if not (self.last and self.layout.rob_lines):
+            return
+        y_in = top - 0.16 * (len(self.foot) - 1)
+        x_in = MARGIN_IN
+        for level in ROB_WORST:
+            colour, symbol = ROB_LOOK[level]
+            self.fig.add_artist(_rob_circle(self.fig, x_in + 0.06, y_in, colour))
+            self.fig_text(x_in + 0.06, y_in, symbol, fontsize=self.size - 1, ha="center",
+                          color="black", fontweight="bold")
+            label = f"{level} risk of bias" if level != "some concerns" else "some concerns"
+            self.fig_text(x_in + 0.16, y_in, label, fontsize=self.size - 0.5, ha="left")
+            x_in += 0.3 + self.layout.measurer.width(label)
 
 
 class _Segments:
@@ -1078,6 +1106,22 @@ class _Segments:
             self.left.append((lo_c, y))
         if hi_c != hi:
             self.right.append((hi_c, y))
+
+    def study(self, point, y, low, high, weights, full_side_pt):
+        """A study's CI line and its square, sized by weight (side ∝ √weight, RevMan); a fit
+        without inverse-variance weights (GLMM) gets equal mid-size squares, a study outside
+        the pool a hollow one."""
+        est, lo, hi, weight = point
+        self.ci(y, lo, hi, low, high)
+        if not low <= est <= high:
+            return                        # the line's arrow shows where it went
+        if not weights and weight is not None:
+            self.squares.append((est, y, (0.5 * full_side_pt) ** 2))
+        elif _has_weight(weight) and weight > 0:
+            side = max(3.0, full_side_pt * math.sqrt(weight / max(weights)))
+            self.squares.append((est, y, side ** 2))
+        else:
+            self.hollow.append((est, y))
 
     def lights(self, centres, columns, y, rob):
         for x, column in zip(centres, columns):
