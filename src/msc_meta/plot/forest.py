@@ -696,12 +696,10 @@ class _Layout:
     """Column positions (inches), axis limits and page sizes of one forest plot."""
 
     def __init__(self, rows, *, spec, style, options, primary, level, arm_keys, title, footnotes):
-        from msc_meta.errors import UsageError
-
         self.rows, self.spec, self.style, self.options = rows, spec, style, options
         self.primary, self.level, self.title = primary, level, title
         self.arm_keys = arm_keys
-        self.measurer = measurer = _Measurer(style)
+        self.measurer = _Measurer(style)
         self.name = spec.title + (f" ({options.units})" if options.units else "")
         self.meth = method_header(primary, level)
         info = options.info
@@ -713,9 +711,20 @@ class _Layout:
                              if not all(_numeric(r.cells.get(k, "")) for r in rows)}
         self.rob_cols = list(_rob_columns()) if info is not None and info.rob else []
 
-        # the study column is as wide as the study labels; pooled-row labels may run into
-        # the number columns, which are blank on their rows, but never into the effect text
-        study_w = max([measurer.width(style.study_header, True)] +
+        text_right = self.place_columns()
+        self.place_graph(text_right)
+        self.wrap_footnotes(footnotes)
+        self.axis_limits()
+        self.fit_favours()
+
+    def place_columns(self) -> float:
+        """Left and right edges of every text column; returns where the text ends.
+
+        The study column is as wide as the study labels; pooled-row labels may run into
+        the number columns, which are blank on their rows, but never into the effect text.
+        """
+        measurer, rows = self.measurer, self.rows
+        study_w = max([measurer.width(self.style.study_header, True)] +
                       [measurer.width(r.label, r.bold) for r in rows if r.kind in ("study", "group")])
         x = MARGIN_IN + study_w + PAD_IN
         self.col_left: dict[str, float] = {}
@@ -738,7 +747,14 @@ class _Layout:
                         self.col_right[key] += shift
                         self.col_left[key] += shift
                     x += shift
-        text_right = x
+        return x
+
+    def place_graph(self, text_right: float):
+        """The graph column (PLOT_IN, or what --width leaves), the traffic lights right of it,
+        and the page width (at least the title's and the longest span's)."""
+        from msc_meta.errors import UsageError
+
+        measurer, options = self.measurer, self.options
         # traffic-light columns: as wide as a light, or as their header ("Overall")
         self.rob_widths = [max(ROB_COL_IN, measurer.width(_rob_header(c), True) + 0.06)
                            for c in self.rob_cols]
@@ -753,16 +769,17 @@ class _Layout:
         self.plot_left = text_right + 0.1
         self.plot_right = self.plot_left + plot_in
         self.rob_left = self.plot_right + 0.25
-        span_w = max([measurer.width(r.span) for r in rows if r.span] + [0.0])
-        title_w = measurer.width(title, True) * (style.font_size + 3) / style.font_size
+        span_w = max([measurer.width(r.span) for r in self.rows if r.span] + [0.0])
+        title_w = measurer.width(self.title, True) * (self.style.font_size + 3) / self.style.font_size
         width = max(fixed + plot_in, MARGIN_IN + span_w + 0.2, MARGIN_IN + title_w + 0.2)
         self.width = options.width if options.width is not None else width
         if options.width is not None and width > options.width + 1e-9:
             raise UsageError(f"--width {options.width:g}: the title or the heterogeneity line "
                              f"needs {width:.1f} in")
 
-        # footnote lines, wrapped to the page width; RoB legend lines
-        char_in = measurer.width("abcdefghijklmnopqrstuvwxyz") / 26
+    def wrap_footnotes(self, footnotes):
+        """Footnote and RoB legend lines, wrapped to the page width."""
+        char_in = self.measurer.width("abcdefghijklmnopqrstuvwxyz") / 26
         wrap = max(40, int((self.width - 2 * MARGIN_IN) / char_in))
         self.foot_lines: list[str] = []
         for line in footnotes:
@@ -777,8 +794,6 @@ class _Layout:
                 f"{_rob_header(c)} {what}" for c, what in ROB_DOMAINS if c != "rob_overall") \
                 + "; Overall: the overall judgement"
             self.rob_lines = textwrap.wrap(legend, wrap)
-        self.axis_limits()
-        self.fit_favours()
 
     def fit_favours(self):
         """Widen the page so that the favours label right of the null ends inside it."""
