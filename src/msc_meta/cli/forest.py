@@ -186,13 +186,12 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
         analyses = [run_pool(table, **options)]
 
     from msc_meta.plot._common import save_pages
-    from msc_meta.plot.forest import ForestOptions, forest_pages, study_info
+    from msc_meta.plot.forest import ForestOptions, arm_labels, forest_pages, study_info
     from msc_meta.progress import progress
 
-    # the curated table compares MSCs with control; any other table says nothing of its arms
-    default_t = "MSC" if data_path is None else "Treatment"
+    default_t, default_c = arm_labels(data_path)
     look = ForestOptions(title=title, favours_left=favours_left, favours_right=favours_right,
-                         label_t=label_t or default_t, label_c=label_c or "Control",
+                         label_t=label_t or default_t, label_c=label_c or default_c,
                          info=study_info(table, columns, rob=rob, order=order), order=order,
                          xlim=xlim, ticks=ticks, width=width, height=height, notes=notes,
                          style=style.lower(), units=units, rows_per_page=rows_per_page or None)

@@ -46,7 +46,9 @@ def labbe(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method,
                         method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
                         multiarm=multiarm, study_ci=study_ci)
     points = labbe_points(analysis)
-    arms = ("MSC", "control") if data_path is None else ("treatment", "control")
+    from msc_meta.plot.forest import _in_sentence, arm_labels
+
+    arms = tuple(_in_sentence(label) for label in arm_labels(data_path))
     heading = title or ("L'Abb\u00e9 plot: " + selection_title(analysis.outcome,
                                                               analysis.timepoint_weeks, analysis.unit))
     path = save_figure(labbe_plot(points, title=heading, label_t=arms[0], label_c=arms[1]),

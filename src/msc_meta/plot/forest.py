@@ -219,6 +219,12 @@ def favours_defaults(family: str, two_arm: bool, label_t: str, label_c: str) -> 
     return f"{more} with {_in_sentence(label_c)}", f"{more} with {_in_sentence(label_t)}"
 
 
+def arm_labels(data_path) -> tuple[str, str]:
+    """Default arm labels: the curated table (no ``--data``) compares MSCs with control; any
+    other table says nothing of its arms, so they are Treatment and Control."""
+    return ("MSC" if data_path is None else DEFAULT_LABELS[0]), DEFAULT_LABELS[1]
+
+
 def _in_sentence(label: str) -> str:
     return label.lower() if label in DEFAULT_LABELS else label
 
