@@ -172,10 +172,23 @@ def test_an_assumed_r_is_used_and_reported(run_cli, tmp_path):
     assert code == 2
 
 
-def test_the_forest_plot_says_it_draws_counts_only(run_cli, tmp_path):
-    code, out, err = run_cli("forest", "-o", tmp_path / "f.png", "--data",
-                             ROOT / CASES["normand1999_MD"]["csv"], "--outcome", "length_of_stay")
-    assert code == 2 and "event counts" in err and "Traceback" not in err
+def test_the_forest_plot_draws_means(run_cli, tmp_path):
+    """Outcome types beyond counts are drawn (issue 15): Normand 1999 as metafor pools it."""
+    import xml.etree.ElementTree as ET
+
+    from msc_meta.plot.forest import fmt_interval
+
+    data = ROOT / CASES["normand1999_MD"]["csv"]
+    code, out, err = run_cli("pool", "--data", data, "--outcome", "length_of_stay", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    code, out, err = run_cli("forest", "-o", tmp_path / "f.svg", "--data", data,
+                             "--outcome", "length_of_stay")
+    assert code == 0 and "Traceback" not in err, err
+    root = ET.parse(tmp_path / "f.svg").getroot()
+    text = " ".join("".join(el.itertext()) for el in root.iter() if el.tag.endswith("text"))
+    assert "Mean difference" in text and "Mean" in text.split() and "SD" in text.split()
+    assert fmt_interval(doc["estimate"], doc["ci_low"], doc["ci_high"]) in text
 
 
 def test_an_sem_is_turned_into_the_sd_and_said(run_cli, tmp_path):

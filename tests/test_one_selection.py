@@ -212,8 +212,9 @@ def test_forest_draws_what_pool_pools(run_cli, tmp_path, pooled, monkeypatch, mo
     import msc_meta.plot.forest as forest_module
 
     drawn = []
-    monkeypatch.setattr(forest_module, "forest_plot", lambda analyses, **kw: drawn.append(analyses))
-    monkeypatch.setattr(common, "save_figure", lambda fig, path, **kw: path)
+    monkeypatch.setattr(forest_module, "forest_pages",
+                        lambda analyses, **kw: drawn.append(analyses) or [None])
+    monkeypatch.setattr(common, "save_pages", lambda figs, path, **kw: [path])
     for key in KEYS:
         doc = pooled[(key, mode)]
         drawn.clear()

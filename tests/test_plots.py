@@ -83,7 +83,8 @@ def test_forest_writes_valid_files(run_cli, table, tmp_path, fmt):
 def test_forest_shows_studies_pools_and_exclusions(run_cli, table, tmp_path):
     out = tmp_path / "forest.svg"
     code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "-o", out,
-                              "--favours-left", "Favours control", "--favours-right", "Favours MSC")
+                              "--favours-left", "Favours control", "--favours-right", "Favours MSC",
+                              "--notes")
     assert code == 0, stderr
     text = svg_text(out)
     for label in ("D1+D2+D3", "A", "C", "B \u2020", "Common effect", "Random effects (REML)",
@@ -121,7 +122,7 @@ def test_forest_numbers_match_the_pool(run_cli, table, tmp_path):
 def test_forest_multiarm_modes(run_cli, table, tmp_path, multiarm):
     out = tmp_path / f"{multiarm}.svg"
     code, _, stderr = run_cli("forest", "--data", table, "--outcome", "healing", "--multiarm",
-                              multiarm, "-o", out)
+                              multiarm, "-o", out, "--notes")
     assert code == 0, stderr
     text = svg_text(out)
     assert "D1" in text and "D2" in text and "D3" in text
@@ -344,7 +345,7 @@ def test_bias_writes_a_funnel_plot(run_cli, table, tmp_path):
     assert "funnel plot written" in stderr
     assert_valid_image(out, "svg")
     text = svg_text(out)
-    assert "Funnel plot: Healing, 12 weeks, per patient" in text and "Trim-and-fill" in text
+    assert "Funnel plot: healing, 12 weeks, per patient" in text and "Trim-and-fill" in text
 
 
 def test_regress_writes_a_bubble_plot(run_cli, tmp_table, table, tmp_path):

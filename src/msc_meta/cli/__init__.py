@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sensitivity": ("msc_meta.cli.sensitivity", "sensitivity", "Leave-one-out, cumulative and influence analyses."),
     "regress": ("msc_meta.cli.regress", "regress", "Mixed-effects meta-regression on moderators (e.g. dose)."),
     "bias": ("msc_meta.cli.bias", "bias", "Small-study effects: Egger's test, trim-and-fill, funnel plot."),
+    "labbe": ("msc_meta.cli.labbe", "labbe", "L'Abbe plot of a two-arm outcome: event risk, control vs treatment."),
     "sof": ("msc_meta.cli.sof", "sof", "GRADE-style summary of findings: absolute effects and NNT."),
     "bayes": ("msc_meta.cli.bayes", "bayes", "Bayesian random-effects meta-analysis by numerical integration."),
     "fragility": ("msc_meta.cli.fragility", "fragility", "Fragility index of each two-arm result."),

@@ -961,7 +961,22 @@ def _make_row(raw: RawTable, number: int, cells: dict[str, str]) -> Row:
     _check_arms(path, number, values)
     _check_one_type(path, number, values)
     extra = {name: text for name, text in cells.items() if name not in schema.KNOWN_COLUMNS}
+    for column in schema.ROB_COLUMNS:
+        if column in extra:
+            extra[column] = parse_rob(extra[column], path=path, row=number, column=column)
     return Row(row_number=number, extra=MappingProxyType(extra), **values)
+
+
+def parse_rob(text: str, *, path: str, row: int, column: str) -> str:
+    """A risk-of-bias judgement (``schema.ROB_LEVELS``, any case and spacing) written the one
+    way listed there, so that ``--by rob_overall`` and the traffic lights see one value; blank
+    stays blank."""
+    s = " ".join(_strip(text).lower().replace("_", " ").split())
+    if not s or s in schema.ROB_LEVELS:
+        return s
+    raise InputError(f"'{_strip(text)}' is not a risk-of-bias judgement; write one of "
+                     f"{', '.join(schema.ROB_LEVELS)} (RoB 2), or leave the cell empty",
+                     path=path, row=row, column=column)
 
 
 def _check_arms(path: str, number: int, v: dict) -> None:

@@ -190,6 +190,20 @@ for _family, _ in FAMILY_MARKERS:
 
 UNITS: tuple[str, ...] = ("patient", "fistula")
 
+# Optional risk-of-bias columns (Cochrane RoB 2, Sterne et al. 2019, BMJ 366:l4898): one
+# judgement per domain and overall. Kept as extra text columns (``--by rob_overall`` groups on
+# them) after the loader has checked each value and written it the one way listed here.
+ROB_DOMAINS: tuple[tuple[str, str], ...] = (
+    ("rob_d1", "randomisation process"),
+    ("rob_d2", "deviations from intended interventions"),
+    ("rob_d3", "missing outcome data"),
+    ("rob_d4", "measurement of the outcome"),
+    ("rob_d5", "selection of the reported result"),
+    ("rob_overall", "overall"),
+)
+ROB_COLUMNS: tuple[str, ...] = tuple(column for column, _ in ROB_DOMAINS)
+ROB_LEVELS: tuple[str, ...] = ("low", "some concerns", "high")
+
 # A row is identified by these; two rows may not share them.
 ROW_KEY: tuple[str, ...] = ("study_id", "outcome", "timepoint_weeks", "unit")
 

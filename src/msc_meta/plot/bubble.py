@@ -74,8 +74,9 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
         return transform_back(measure, values, ni=ni)
 
     notes = [note] if note else []
-    height = 5.2 + 0.2 * len(notes)
-    bottom_in = 1.15 + 0.2 * len(notes)      # x label, legend, notes
+    spare = 1 if labels is not None else 0   # room for a note on omitted labels
+    height = 5.2 + 0.2 * (len(notes) + spare)
+    bottom_in = 1.15 + 0.2 * (len(notes) + spare)      # x label, legend, notes
     fig = new_figure(6.0, height)
     ax = fig.add_axes([0.14, bottom_in / height, 0.81, (height - bottom_in - 0.85) / height])
     if fit is not None:
@@ -91,12 +92,8 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
     sizes = 600.0 * weights / weights.max()
     ax.scatter(x, back(yi), s=np.maximum(sizes, 12.0), facecolors="#9e9e9e", edgecolors="black",
                linewidths=0.7, alpha=0.75, zorder=3)
-    if labels is not None:
-        for xi, yv, text in zip(x, back(yi), labels):
-            ax.annotate(str(text), (xi, yv), xytext=(6, 4), textcoords="offset points", fontsize=7)
-        # room on the right for the labels of the last studies
-        span = x.max() - x.min() or 1.0
-        ax.set_xlim(x.min() - 0.06 * span, x.max() + 0.22 * span)
+    span = x.max() - x.min() or 1.0
+    ax.set_xlim(x.min() - 0.08 * span, x.max() + 0.08 * span)
     spec = registry.measure(measure)
     if spec.log_axis:
         ax.set_yscale("log")
@@ -111,6 +108,21 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(spec.title, fontsize=9)
     ax.tick_params(labelsize=8)
+    if labels is not None:
+        # the funnel's rule: a label only where it hides no bubble, label or the null line
+        from msc_meta.plot._common import place_labels
+
+        ax.set_ylim(ax.get_ylim())           # fix the autoscaled limits before measuring
+        shown = np.maximum(sizes, 12.0)
+        radii = np.sqrt(shown) / 2 * fig.dpi / 72
+        hlines = [1.0 if spec.log_axis else spec.null] if (spec.log_axis or spec.null is not None) else []
+        curves = [(grid, back(pred))] if fit is not None else []   # nor the fitted line
+        omitted = place_labels(fig, ax, list(x), list(back(yi)), [str(t) for t in labels],
+                               hlines=hlines, curves=curves, radii=radii,
+                               order=list(np.argsort(-weights)))
+        if omitted:
+            notes.append(f"{omitted} of {len(x)} labels left out where they would overlap; "
+                         "--json lists every study.")
     # legend below the axes, where it cannot hide a study; a fixed-size
     # proxy marker so the legend does not show the largest bubble
     from matplotlib.lines import Line2D
@@ -132,8 +144,8 @@ def bubble_plot(x, yi, vi, *, measure: str, fit=None, xlabel: str = "moderator",
                    f"{stat} = {fit.stat[slope_index]:.2f}, p = {fit.pval[slope_index]:.3g}; "
                    f"\u03c4\u00b2 = {fit.tau2:.3g}; k = {fit.k}")
         fig.text(0.13, 1 - 0.5 / height, summary, fontsize=7.5, va="center", color="#333333")
-    for i, line in enumerate(notes):
-        fig.text(0.13, (0.15 + 0.2 * (len(notes) - 1 - i)) / height, line, fontsize=7.5,
+    for i, line in enumerate(notes):          # under the legend, top down
+        fig.text(0.13, (bottom_in - 0.8 - 0.2 * i) / height, line, fontsize=7.5,
                  va="center", color="#333333")
     return fig
 

@@ -166,38 +166,12 @@ def _natural_axis(ax, measure, x_low, x_high):
 
 
 def _place_labels(fig, ax, xs, ys, labels, lines_x=()) -> int:
-    """Label each point where the label overlaps no point, no other label and no vertical
-    reference line (at ``lines_x``) and stays inside the axes (four positions tried, most
-    precise studies first); returns how many were left out."""
-    renderer = fig.canvas.get_renderer() if hasattr(fig.canvas, "get_renderer") else None
-    if renderer is None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """Labels where they overlap no point, label or vertical reference line, inside the axes
+    (:func:`msc_meta.plot._common.place_labels`), the most precise studies first."""
+    from msc_meta.plot._common import place_labels
 
-        renderer = FigureCanvasAgg(fig).get_renderer()
-    points = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
-    line_px = [ax.transData.transform((x, 0.0))[0] for x in lines_x]
-    inside = ax.get_window_extent(renderer)
-    taken, omitted = [], 0
-    for i in sorted(range(len(xs)), key=lambda j: ys[j]):
-        placed = None
-        for dx, dy, ha, va in ((5, 3, "left", "bottom"), (-5, 3, "right", "bottom"),
-                               (5, -3, "left", "top"), (-5, -3, "right", "top")):
-            text = ax.annotate(labels[i], (xs[i], ys[i]), xytext=(dx, dy), textcoords="offset points",
-                               fontsize=7, color="#333333", ha=ha, va=va, zorder=4)
-            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
-            clear = (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
-                     and not any(box.overlaps(other) for other in taken)
-                     and not any(box.x0 <= lx <= box.x1 for lx in line_px)
-                     and not any(box.contains(px, py) for j, (px, py) in enumerate(points) if j != i))
-            if clear:
-                placed = box
-                break
-            text.remove()
-        if placed is None:
-            omitted += 1
-        else:
-            taken.append(placed)
-    return omitted
+    return place_labels(fig, ax, xs, ys, labels, vlines=lines_x,
+                        order=sorted(range(len(xs)), key=lambda j: ys[j]))
 
 
 def funnel_from_bias(bias, *, theta: float, measure: str, level: float = 95.0,

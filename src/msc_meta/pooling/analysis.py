@@ -486,7 +486,14 @@ def _pool_groups(specs, options) -> list[Analysis]:
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
-    analyses = [_analysis_of(spec, prep, fit, options) for spec, prep, fit in zip(specs, prepared, fits)]
+    from msc_meta.progress import progress
+
+    # labels, notes and guidance are per group: a bar on a terminal for a long --by or --all
+    with progress(len(specs), "pooling groups", min_steps=500) as advance:
+        analyses = []
+        for spec, prep, fit in zip(specs, prepared, fits):
+            analyses.append(_analysis_of(spec, prep, fit, options))
+            advance()
     return _with_r_sensitivity(specs, prepared, analyses, options)
 
 

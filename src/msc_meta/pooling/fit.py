@@ -55,7 +55,15 @@ def fit_many(measure, options, groups) -> list[tuple[PoolResult, PoolResult | No
     """
     method = registry.method(options.method)
     if not method.inverse_variance or len(groups) < 2:
-        return [fit_studies(measure, options, *group) for group in groups]
+        from msc_meta.progress import progress
+
+        # GLMM, MH and Peto fit group by group: a bar on a terminal when there are many
+        with progress(len(groups), f"fitting {method.name}", min_steps=20) as advance:
+            fits = []
+            for group in groups:
+                fits.append(fit_studies(measure, options, *group))
+                advance()
+        return fits
     from msc_meta.pooling.rma import pool_rma_batch
 
     Y, V, N, mask = _padded(groups)

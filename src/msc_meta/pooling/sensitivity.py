@@ -287,6 +287,27 @@ def influence_diagnostics(yi, vi, *, labels=None, method="REML", hksj=False,
     return tuple(rows)
 
 
+def baujat(yi, vi, *, theta: float, tau2: float, loo) -> tuple[np.ndarray, np.ndarray]:
+    """metafor ``baujat(res)`` coordinates (Baujat et al. 2002, Stat Med 21:2641).
+
+    x: each study's squared Pearson residual, its contribution to the heterogeneity,
+    ``(y_i - theta)² / (v_i + tau2)`` with the full model's ``theta`` and ``tau2`` (0 for a
+    common-effect model: then the x values sum to Q); y: its influence on the pooled
+    result, ``(theta_(i) - theta)² / se_(i)²`` with the fit without it (``loo``, the rows of
+    :func:`leave_one_out` in study order; under HKSJ its Knapp-Hartung variance, as
+    metafor's ``vb``).
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    tau2 = 0.0 if tau2 is None or not math.isfinite(tau2) else float(tau2)
+    x = (yi - theta) ** 2 / (vi + tau2)
+    theta_del = np.array([f.theta for f in loo], dtype=float)
+    se_del = np.array([f.se for f in loo], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = (theta_del - theta) ** 2 / se_del ** 2
+    return x, y
+
+
 # --------------------------------------------------------------------------- table -> analyses
 
 

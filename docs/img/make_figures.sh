@@ -1,0 +1,15 @@
+#!/bin/sh
+# Re-make the README's figures from the repository root:   sh docs/img/make_figures.sh
+# (msc-meta installed, or PYTHONPATH=src). Every image of the README is one command here.
+set -e
+msc-meta forest --outcome fistula_closure --timepoint 208 --unit patient --multiarm split \
+    --favours-left "Favours control" --favours-right "Favours MSC" \
+    -o docs/img/forest_fistula_closure.png --force
+msc-meta regress --outcome fistula_closure --timepoint 208 --unit fistula \
+    --mods "log10(dose_cells)" -o docs/img/bubble_dose_response.png --force > /dev/null
+# risk-of-bias traffic lights: examples/rob_illustrative.csv holds INVENTED numbers and
+# judgements (the curated table has no risk-of-bias columns)
+msc-meta forest --data examples/rob_illustrative.csv --outcome remission \
+    --columns year,dose_cells --order year --label-t MSC --label-c Placebo \
+    --favours-left "Favours placebo" --favours-right "Favours MSC" \
+    --title "Illustrative data: remission at 24 weeks" -o docs/img/forest_rob_illustrative.png --force
