@@ -126,6 +126,9 @@ class Analysis:
     by: str | None = None
     guidance: str | None = None       # one line: a better-suited method, or None
     suggestions: tuple = ()           # guidance.Suggestion: what the guidance offers (each runs)
+    # Where a study took the assumed r (--r): the pooled estimate at each r of
+    # conversions.R_SENSITIVITY, as RSensitivity; None when no study took it.
+    r_sensitivity: tuple | None = None
 
     @property
     def k(self) -> int:
@@ -138,6 +141,16 @@ class Analysis:
     cc = property(lambda self: self.options.cc)
     multiarm = property(lambda self: self.options.multiarm)
     study_ci = property(lambda self: self.options.study_ci or "wald")
+
+
+@dataclass(frozen=True)
+class RSensitivity:
+    """The pool with ``r`` in place of the assumed r (``--r``): its natural-scale estimate and CI."""
+
+    r: float
+    estimate: float
+    ci_low: float
+    ci_high: float
 
 
 @dataclass(frozen=True)
@@ -517,12 +530,16 @@ def _with_r_sensitivity(specs, prepared, analyses, options):
         for i, fit in zip(which, _fit_prepared(options.measure, alt_options, alt_prep)):
             if fit is not None:
                 res = fit[0]
-                lines[i].append(f"r = {alt:g}: {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]")
+                lines[i].append(RSensitivity(alt, float(res.estimate), float(res.ci_low),
+                                             float(res.ci_high)))
     out = list(analyses)
     for i in which:
+        said = "; ".join(f"r = {s.r:g}: {s.estimate:.4g} [{s.ci_low:.4g}, {s.ci_high:.4g}]"
+                         for s in lines[i])
         note = (f"sensitivity to the assumed r (--r {options.r:g}) of the studies that report none: "
-                f"pooled {options.measure} with its {options.level:g}% CI at " + "; ".join(lines[i]))
-        out[i] = replace(analyses[i], notes=analyses[i].notes + (note,))
+                f"pooled {options.measure} with its {options.level:g}% CI at " + said)
+        out[i] = replace(analyses[i], notes=analyses[i].notes + (note,),
+                         r_sensitivity=tuple(lines[i]))
     return out
 
 
@@ -723,7 +740,7 @@ __all__ = ["Analysis", "Excluded", "StudyLine", "SubgroupTest", "run_pool", "run
            "subgroup_test"]
 
 
-__all__ = ["Analysis", "Excluded", "MultiArmUnit", "StudyLine", "SubgroupTest", "apply_multiarm",
+__all__ = ["Analysis", "Excluded", "MultiArmUnit", "RSensitivity", "StudyLine", "SubgroupTest", "apply_multiarm",
            "prepare_many", "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
            "run_pool_by",
            "shared_control_sets", "subgroup_test"]

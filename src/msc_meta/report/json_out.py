@@ -2,14 +2,16 @@
 
 Keys follow ``shared/cli-contract.md`` (``### --json output``) exactly; the
 extensions (outcome, timepoint_weeks, unit, level, hksj, test, df, tau2 and
-I² CIs, pi_method, common, notes, multiarm, study_ci, guidance, group,
-subgroup_test) are added after them.
+I² CIs, pi_method, common, notes, multiarm, study_ci, guidance,
+suggestions, assumed_r, scale, r_sensitivity, group, subgroup_test) are
+added after them (docs/cli-extensions.md lists them).
 NaN and infinities become ``null``: strict JSON, which ``jq`` and every
 JSON parser accept.
 """
 
 from __future__ import annotations
 
+from msc_meta import registry
 from msc_meta.pooling.results import jsonable
 from msc_meta.report.terminal import json_document
 
@@ -35,7 +37,13 @@ EXTENSION_KEYS = (
     "theta_ci_low", "theta_ci_high",
     "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
     "common", "notes", "multiarm", "study_ci", "guidance", "suggestions",
+    "assumed_r", "scale", "r_sensitivity",
 )
+# ``assumed_r``: the --r the pool was run with (null when not given); ``scale``: the scale of
+# a measure that has several (GEN: "log" or "identity"), null for the others;
+# ``r_sensitivity``: where a study took the assumed r, the pool at each r of
+# ``conversions.R_SENSITIVITY`` (list of R_SENSITIVITY_KEYS), else null.
+R_SENSITIVITY_KEYS = ("r", "estimate", "ci_low", "ci_high")
 # Per-study extensions: ``row`` (spreadsheet row; the first member's for a
 # combined comparison), ``cc_added``, and for comparisons sharing a control
 # arm ``multiarm`` ("combine"/"split"), ``members`` (study groups combined
@@ -108,6 +116,9 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "study_ci": getattr(analysis, "study_ci", "wald"),
         "guidance": getattr(analysis, "guidance", None),
         "suggestions": [s.to_dict() for s in getattr(analysis, "suggestions", ())],
+        "assumed_r": getattr(analysis.options, "r", None),
+        "scale": _scale(analysis),
+        "r_sensitivity": _r_sensitivity(analysis),
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
@@ -122,6 +133,18 @@ def _inputs(study) -> dict:
         return {"events_t": study.events_t, "n_t": study.n_t, "events_c": study.events_c,
                 "n_c": study.n_c}
     return dict(inputs)
+
+
+def _scale(analysis) -> str | None:
+    """The scale the measure was on, for measures with several (GEN: --scale, else its default)."""
+    return registry.measure(analysis.measure, getattr(analysis.options, "scale", None)).scale_name
+
+
+def _r_sensitivity(analysis) -> list | None:
+    found = getattr(analysis, "r_sensitivity", None)
+    if found is None:
+        return None
+    return [{key: getattr(s, key) for key in R_SENSITIVITY_KEYS} for s in found]
 
 
 def _common_to_dict(fit) -> dict | None:
