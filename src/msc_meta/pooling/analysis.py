@@ -50,7 +50,7 @@ on G - 1 degrees of freedom (Borenstein et al. 2009, ch. 19).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -102,6 +102,10 @@ class StudyLine:
     # them (column -> value), e.g. mean_t, sd_t, n_t, ... for two-group means.
     family: str = "counts"
     inputs: tuple = ()
+    # The values its effect size read, after the conversions: (column, value, kind) with
+    # kind a conversions.CONVERSION_KINDS key, or None where the table gave the value
+    # (EffectSizes.used); () for counts.
+    used: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -602,7 +606,8 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
                   member_rows=r.member_rows if isinstance(r, MultiArmUnit) else (),
                   control_share=r.control_share if isinstance(r, MultiArmUnit) else None,
                   family=spec.family,
-                  inputs=() if spec.family == "counts" else _inputs(r, columns, es.notes, i))
+                  inputs=() if spec.family == "counts" else _inputs(r, columns, es.notes, i),
+                  used=es.used[i] if es.used else ())
         for i, r in enumerate(kept))
 
 
@@ -636,16 +641,40 @@ def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
     names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
     columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
                for name in names}
-    converted = _fill_spreads(spec.family, columns, rows)
+    filled = _fill_spreads(spec.family, columns, rows)
+    used = _used(spec, columns, filled, r)      # before compute(), which may correct cells
     es = effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
                          scale=scale if spec.scales else None)
-    return _add_notes(es, converted)
+    return replace(_add_notes(es, filled.notes), used=used)
 
 
-def _fill_spreads(family, columns, rows) -> list:
+def _used(spec, columns, filled, r) -> tuple:
+    """Per study, the (column, value, kind) its effect size reads: the measure's inputs after
+    the conversions (kind: ``conversions.CONVERSION_KINDS``, None where the table gave the
+    value), the assumed r (``--r``) where the row has none, and a derived SD of the change."""
+    names = [n for n in spec.inputs if n in columns]
+    kinds = filled.kinds
+    values = {n: columns[n] for n in names}
+    if "r" in values and r is not None:
+        blank = np.isnan(values["r"])
+        if blank.any():
+            values["r"] = np.where(blank, r, values["r"])
+            own = kinds.get("r", [None] * len(blank))
+            kinds = {**kinds, "r": ["assumed_r" if b else x for b, x in zip(blank, own)]}
+    out = []
+    for i in range(len(filled.notes)):
+        row = tuple((n, float(values[n][i]), kinds[n][i] if n in kinds else None) for n in names)
+        if not math.isnan(filled.sd_change[i]):
+            row += (("sd_change", float(filled.sd_change[i]), kinds["sd_change"][i]),)
+        out.append(row)
+    return tuple(out)
+
+
+def _fill_spreads(family, columns, rows):
     """Blank SDs (and means) from a spread given another way, in place, before compute():
     ``conversions.fill_spreads`` (SEM, CI of a mean, median with IQR/range, paired t or p);
-    returns a note per study naming the conversion."""
+    returns its ``Filled``: a note per study naming the conversion, the kind of each
+    filled value."""
     from msc_meta.conversions import fill_spreads
 
     def column(name):
