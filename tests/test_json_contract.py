@@ -346,3 +346,14 @@ def test_gen_documents_name_their_scale(capsys, monkeypatch, data, argv, scale):
         ref = {c["name"]: c for c in json.loads((FIXTURES / "cli_outcomes.json").read_text())["cases"]}
         assert doc["estimate"] == pytest.approx(ref["bcg_GEN_log"]["estimate"], rel=1e-6)
         assert doc["estimate"] == pytest.approx(math.exp(doc["theta"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("measure, units", [("MD", "days"), ("SMD", None), ("ROM", None)])
+def test_outcome_units_of_measures_in_the_outcomes_units(capsys, monkeypatch, measure, units):
+    """normand1999 with outcome_units = days (tests/r/fixtures_outcome_commands.R): MD is in
+    days, SMD and the ratio of means have no units."""
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data",
+                                str(FIXTURES / "outcome_commands" / "normand1999.csv"),
+                                "--outcome", "length_of_stay", "--measure", measure))
+    assert doc["outcome_units"] == units
+    assert doc["k"] == 9 and doc["scale"] is None

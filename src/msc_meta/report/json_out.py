@@ -3,7 +3,8 @@
 Keys follow ``shared/cli-contract.md`` (``### --json output``) exactly; the
 extensions (outcome, timepoint_weeks, unit, level, hksj, test, df, tau2 and
 I² CIs, pi_method, common, notes, multiarm, study_ci, guidance,
-suggestions, assumed_r, scale, r_sensitivity, group, subgroup_test) are
+suggestions, assumed_r, scale, r_sensitivity, outcome_units, group,
+subgroup_test) are
 added after them (docs/cli-extensions.md lists them).
 NaN and infinities become ``null``: strict JSON, which ``jq`` and every
 JSON parser accept.
@@ -37,8 +38,10 @@ EXTENSION_KEYS = (
     "theta_ci_low", "theta_ci_high",
     "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
     "common", "notes", "multiarm", "study_ci", "guidance", "suggestions",
-    "assumed_r", "scale", "r_sensitivity",
+    "assumed_r", "scale", "r_sensitivity", "outcome_units",
 )
+# ``outcome_units``: the table's outcome_units of the pooled rows, for measures in the
+# outcome's units (report.units; null otherwise, as in sensitivity, regress, bias, bayes);
 # ``assumed_r``: the --r the pool was run with (null when not given); ``scale``: the scale of
 # a measure that has several (GEN: "log" or "identity"), null for the others;
 # ``r_sensitivity``: where a study took the assumed r, the pool at each r of
@@ -63,7 +66,7 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, units=None) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
@@ -119,6 +122,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "assumed_r": getattr(analysis.options, "r", None),
         "scale": _scale(analysis),
         "r_sensitivity": _r_sensitivity(analysis),
+        "outcome_units": units,
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
@@ -163,7 +167,7 @@ def subgroup_test_to_dict(test, group=None) -> dict | None:
             "n_groups": len(test.groups), "in_test": group in test.groups}
 
 
-def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
+def to_json(analyses, subgroup_test=None, *, grouped=False, units=None) -> str:
     """The whole document: one object, or a list of them with ``--by``.
 
     With ``--by`` every element carries its ``group`` and the same
@@ -171,10 +175,10 @@ def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
     consumer reading the list finds the test wherever it looks.
     """
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test) for a in analyses]
+        doc = [analysis_to_dict(a, subgroup_test, units) for a in analyses]
     else:
         (analysis,) = analyses
-        doc = analysis_to_dict(analysis)
+        doc = analysis_to_dict(analysis, units=units)
     return json_document(doc)
 
 
