@@ -330,7 +330,10 @@ def _say(notes, i, text):
 
 
 def _mark(kinds, column, k, i, kind):
-    kinds.setdefault(column, [None] * k)[i] = kind
+    found = kinds.get(column)
+    if found is None:       # one list per column, made once: O(k) in all
+        found = kinds[column] = [None] * k
+    found[i] = kind
 
 
 def fill_spreads(family, columns, column, *, level=95.0) -> Filled:

@@ -661,12 +661,12 @@ def _used(spec, columns, filled, r) -> tuple:
             values["r"] = np.where(blank, r, values["r"])
             own = kinds.get("r", [None] * len(blank))
             kinds = {**kinds, "r": ["assumed_r" if b else x for b, x in zip(blank, own)]}
-    out = []
-    for i in range(len(filled.notes)):
-        row = tuple((n, float(values[n][i]), kinds[n][i] if n in kinds else None) for n in names)
-        if not math.isnan(filled.sd_change[i]):
-            row += (("sd_change", float(filled.sd_change[i]), kinds["sd_change"][i]),)
-        out.append(row)
+    k = len(filled.notes)
+    value_of = [np.asarray(values[n], dtype=float).tolist() for n in names]
+    kind_of = [kinds[n] if n in kinds else [None] * k for n in names]
+    out = [tuple(zip(names, v, w)) for v, w in zip(zip(*value_of), zip(*kind_of))]
+    for i in np.flatnonzero(~np.isnan(filled.sd_change)):
+        out[i] += (("sd_change", float(filled.sd_change[i]), kinds["sd_change"][i]),)
     return tuple(out)
 
 
