@@ -58,6 +58,7 @@ EXTENSION_SCHEMA = {
     "i2_ci_low": OPT_NUMBER, "i2_ci_high": OPT_NUMBER, "pi_method": (str, type(None)),
     "common": (dict, type(None)), "notes": list,
     "multiarm": str, "study_ci": str, "guidance": (str, type(None)),
+    "assumed_r": OPT_NUMBER, "scale": (str, type(None)), "r_sensitivity": (list, type(None)),
 }
 STUDY_EXTENSION_SCHEMA = {
     "row": int, "cc_added": bool, "multiarm": (str, type(None)), "members": (list, type(None)),
@@ -166,6 +167,8 @@ def test_hand_built_document_follows_the_schema_and_is_strict_json():
     assert doc["studies"][1]["cc_added"] is True
     assert doc["common"]["method"] == "FE" and doc["common"]["weights"] == [40.0, 60.0]
     assert "subgroup_test" not in doc
+    # no --r, a fixed-scale measure, nothing assumed
+    assert (doc["assumed_r"], doc["scale"], doc["r_sensitivity"]) == (None, None, None)
 
 
 def test_nothing_pooled_keeps_every_key_with_nulls():
@@ -281,3 +284,76 @@ def test_multiarm_glmm_and_study_ci_documents_follow_the_schema(tmp_path, capsys
     for element in doc if isinstance(doc, list) else [doc]:
         check_schema(element)
         assert element["guidance"] is None or "\n" not in element["guidance"]
+
+
+# ---------------------------------------------------------------- assumed_r, scale, r_sensitivity
+
+SPREAD = json.loads((FIXTURES / "spread_pool.json").read_text())
+SPREAD_CASES = {case["name"]: case for case in SPREAD["cases"]}
+
+
+@pytest.mark.parametrize("name", ["paired_MC", "paired_SMCC"])
+def test_the_r_sensitivity_is_structured_and_equals_metafor(capsys, monkeypatch, name):
+    """tests/r/fixtures_spread.R: the pool at r = 0.2, 0.5, 0.8 for the study without r (s6)."""
+    ref = SPREAD_CASES[name]
+    measure = name.split("_")[1]
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data", str(FIXTURES / "spread_pool" / "paired.csv"),
+                                "--outcome", "score", "--measure", measure, "--r", "0.5"))
+    assert doc["assumed_r"] == 0.5 and doc["scale"] is None
+    found = doc["r_sensitivity"]
+    assert [list(item) for item in found] == [["r", "estimate", "ci_low", "ci_high"]] * 3
+    assert [item["r"] for item in found] == [0.2, 0.5, 0.8]
+    for ours, theirs in zip(found, ref["r_sensitivity"]):
+        for key in ("estimate", "ci_low", "ci_high"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-6), (ours["r"], key)
+    # the note says the same numbers, rounded
+    note = next(n for n in doc["notes"] if n.startswith("sensitivity to the assumed r"))
+    assert f"r = 0.8: {ref['r_sensitivity'][2]['estimate']:.4g}" in note
+
+
+def test_assumed_r_is_reported_even_where_no_study_takes_it(capsys, monkeypatch):
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data", str(FIXTURES / "spread_pool" / "paired.csv"),
+                                "--outcome", "score", "--measure", "MC", "--r", "0.3", "--by", "study_id"))
+    by_study = {d["group"]: d for d in doc}
+    assert all(d["assumed_r"] == 0.3 for d in doc)
+    # s1 gives its own r: nothing rests on --r; s6 gives none: its own MC at r = 0.2, 0.5, 0.8
+    assert by_study["s1"]["r_sensitivity"] is None
+    s6 = by_study["s6"]["r_sensitivity"]
+    # MC of s6 (n 30, 12 -> 11.1, SDs 4 and 3.6): yi = -0.9, vi = (16 + 12.96 - 2 r 14.4)/30
+    for item in s6:
+        half = 1.959963984540054 * math.sqrt((16 + 12.96 - 2 * item["r"] * 4 * 3.6) / 30)
+        assert item["estimate"] == pytest.approx(-0.9, rel=1e-12)
+        assert (item["ci_low"], item["ci_high"]) == pytest.approx((-0.9 - half, -0.9 + half), rel=1e-9)
+
+
+def test_without_r_the_key_is_null(capsys, monkeypatch):
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data", str(FIXTURES / "spread_pool" / "paired.csv"),
+                                "--outcome", "score", "--measure", "MC"))
+    assert doc["assumed_r"] is None and doc["r_sensitivity"] is None
+    assert doc["k"] == 5        # s6 has no r and none is assumed: left out
+    assert [e["study_id"] for e in doc["excluded"]] == ["s6"]
+
+
+@pytest.mark.parametrize("data, argv, scale", [
+    ("cli_outcomes/bcg_gen.csv", ["--outcome", "tb", "--measure", "GEN", "--scale", "log"], "log"),
+    ("outcome_commands/bcg_yi_vi.csv", ["--outcome", "tb", "--measure", "GEN"], "identity"),
+])
+def test_gen_documents_name_their_scale(capsys, monkeypatch, data, argv, scale):
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data", str(FIXTURES / data), *argv))
+    assert doc["measure"] == "GEN" and doc["scale"] == scale
+    assert doc["assumed_r"] is None and doc["r_sensitivity"] is None
+    if scale == "log":      # the estimate is exp(theta): the scale the key names
+        ref = {c["name"]: c for c in json.loads((FIXTURES / "cli_outcomes.json").read_text())["cases"]}
+        assert doc["estimate"] == pytest.approx(ref["bcg_GEN_log"]["estimate"], rel=1e-6)
+        assert doc["estimate"] == pytest.approx(math.exp(doc["theta"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("measure, units", [("MD", "days"), ("SMD", None), ("ROM", None)])
+def test_outcome_units_of_measures_in_the_outcomes_units(capsys, monkeypatch, measure, units):
+    """normand1999 with outcome_units = days (tests/r/fixtures_outcome_commands.R): MD is in
+    days, SMD and the ratio of means have no units."""
+    doc = strict_loads(run_json(capsys, monkeypatch, "--data",
+                                str(FIXTURES / "outcome_commands" / "normand1999.csv"),
+                                "--outcome", "length_of_stay", "--measure", measure))
+    assert doc["outcome_units"] == units
+    assert doc["k"] == 9 and doc["scale"] is None

@@ -282,6 +282,45 @@ def mean_sd_from_quantiles(median, n, *, q1=None, q3=None, minimum=None, maximum
 R_SENSITIVITY = (0.2, 0.5, 0.8)
 
 
+# How a value the effect sizes read was had when the table did not give it, by kind: what
+# ``Filled.kinds`` records per column and study, and the words tables say it in (footnotes).
+CONVERSION_KINDS = {
+    "sem": "SD from the SEM: sd = se·√n (Cochrane Handbook 6.5.2.2)",
+    "ci": "SD from the CI of the mean: sd = √n (upper − lower)/(2 t_n−1) (Cochrane Handbook 6.5.2.2)",
+    "ci_midpoint": "mean: the midpoint of its CI",
+    "quantiles": ("mean and SD from the median with the IQR and/or range (Wan et al. 2014, "
+                  "as metafor conv.fivenum; assumes roughly normal data)"),
+    "sd_change_from_p": ("SD of the change from the paired p-value with n: t = t_n−1 quantile "
+                         "at 1 − p/2, sd = |change|·√n/t (Cochrane Handbook 6.5.2.3)"),
+    "sd_change_from_t": ("SD of the change from the paired t with n: sd = |change|·√n/|t| "
+                         "(Cochrane Handbook 6.5.2.3)"),
+    "r_from_p": ("r implied by the SDs and the SD of the change from the paired p-value "
+                 "(Cochrane Handbook 6.5.2.3, 6.5.2.8)"),
+    "r_from_t": ("r implied by the SDs and the SD of the change from the paired t "
+                 "(Cochrane Handbook 6.5.2.3, 6.5.2.8)"),
+    "assumed_r": "r assumed (--r): the study reports none",
+    # sd_pre = sd_post = the SD of the change with r = 0.5: not the study's values, only what
+    # makes escalc's MC and SMCC read exactly the SD of the change; tables show that instead
+    "stand_in": "stands in for the SD of the change (not a value of the study)",
+}
+
+
+@dataclass(frozen=True)
+class Filled:
+    """What :func:`fill_spreads` did, per study.
+
+    ``notes``: None or the conversions used (or why one could not be made), in
+    words; ``kinds``: column -> list with the ``CONVERSION_KINDS`` key of each
+    study's filled value (None where the table gave it), for the columns it
+    filled; ``sd_change``: the SD of the change from a paired test (NaN where
+    none was derived).
+    """
+
+    notes: list
+    kinds: dict
+    sd_change: np.ndarray
+
+
 def _g(x) -> str:
     return f"{x:.4g}"
 
@@ -290,7 +329,14 @@ def _say(notes, i, text):
     notes[i] = text if notes[i] is None else f"{notes[i]}; {text}"
 
 
-def fill_spreads(family, columns, column, *, level=95.0) -> list:
+def _mark(kinds, column, k, i, kind):
+    found = kinds.get(column)
+    if found is None:       # one list per column, made once: O(k) in all
+        found = kinds[column] = [None] * k
+    found[i] = kind
+
+
+def fill_spreads(family, columns, column, *, level=95.0) -> Filled:
     """Fill the blank SDs (and means) a family's measures read from a spread given another way.
 
     ``columns`` maps the measure's input columns (and n) to float arrays (NaN:
@@ -311,17 +357,19 @@ def fill_spreads(family, columns, column, *, level=95.0) -> list:
       (``sd_pre = sd_post = sd_change`` with ``r = 0.5`` give exactly
       ``sd_change``), SMCR cannot be had.
 
-    Returns one entry per study: None, or the conversions used (or why one
-    could not be made), in words, for the notes. Imports nothing beyond numpy.
+    Returns a :class:`Filled`: per study the conversions used in words (or
+    why one could not be made), for the notes, and by column the kind of each
+    filled value (``CONVERSION_KINDS``), for the tables. Imports nothing
+    beyond numpy.
     """
     k = _length(columns)
-    notes = [None] * k
+    done = Filled(notes=[None] * k, kinds={}, sd_change=np.full(k, np.nan))
     if family in ("means_two", "means_one"):
         for arm in ("t", "c") if family == "means_two" else ("t",):
-            _fill_arm(arm, columns, column, notes, level)
+            _fill_arm(arm, columns, column, done, level)
     elif family == "means_paired":
-        _fill_paired(columns, column, notes)
-    return notes
+        _fill_paired(columns, column, done)
+    return done
 
 
 def _length(columns) -> int:
@@ -330,7 +378,8 @@ def _length(columns) -> int:
     return 0
 
 
-def _fill_arm(arm, columns, column, notes, level):
+def _fill_arm(arm, columns, column, done, level):
+    notes, k = done.notes, len(done.notes)
     sd, mean = columns.get(f"sd_{arm}"), columns.get(f"mean_{arm}")
     if sd is None or mean is None:
         return
@@ -341,6 +390,7 @@ def _fill_arm(arm, columns, column, notes, level):
     sd[use] = sd_from_se(se, n)[use]
     for i in np.flatnonzero(use):
         _say(notes, i, f"sd_{arm} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)")
+        _mark(done.kinds, f"sd_{arm}", k, i, "sem")
     lo, hi = column(f"mean_ci_low_{arm}"), column(f"mean_ci_high_{arm}")
     use = np.isnan(sd) & ~np.isnan(lo) & ~np.isnan(hi)
     if use.any():
@@ -351,6 +401,9 @@ def _fill_arm(arm, columns, column, notes, level):
             _say(notes, i, f"sd_{arm} from the {level:g}% CI of the mean (sd = √n (upper − lower)/"
                            f"(2 t_n−1), Cochrane Handbook 6.5.2.2)"
                            + (f", mean_{arm} its midpoint" if mid[i] else ""))
+            _mark(done.kinds, f"sd_{arm}", k, i, "ci")
+            if mid[i]:
+                _mark(done.kinds, f"mean_{arm}", k, i, "ci_midpoint")
     med = column(f"median_{arm}")
     use = np.isnan(sd) & ~np.isnan(med)
     if use.any():
@@ -367,12 +420,15 @@ def _fill_arm(arm, columns, column, notes, level):
             took_mean = bool(np.isnan(mean[i]))
             if took_mean:
                 mean[i] = est.mean[j]
+                _mark(done.kinds, f"mean_{arm}", k, i, "quantiles")
+            _mark(done.kinds, f"sd_{arm}", k, i, "quantiles")
             _say(notes, i, f"{f'mean_{arm} and ' if took_mean else ''}sd_{arm} from the median with the "
                            f"{words[est.case[j]]} (Wan et al. 2014, as metafor conv.fivenum(method = "
                            f"\"wan2014\"); assumes roughly normal data)")
 
 
-def _fill_paired(columns, column, notes):
+def _fill_paired(columns, column, done):
+    notes, kinds, k = done.notes, done.kinds, len(done.notes)
     n = columns.get("n_t")
     n = column("n_t") if n is None else n
     sds = {}
@@ -384,6 +440,7 @@ def _fill_paired(columns, column, notes):
         sd[use] = sd_from_se(se, n)[use]
         for i in np.flatnonzero(use):
             _say(notes, i, f"sd_{when} from the SEM (sd = se·√n, Cochrane Handbook 6.5.2.2)")
+            _mark(kinds, f"sd_{when}", k, i, "sem")
         sds[when] = sd
     r = columns.get("r")
     if r is None:
@@ -399,13 +456,14 @@ def _fill_paired(columns, column, notes):
         if np.isnan(sdd[i]):
             _say(notes, i, "no SD of the change from the paired test (the change or t is 0, or n < 2)")
             continue
-        source = (f"t = {_g(abs(t_given[i]))}" if not np.isnan(t_given[i])
-                  else f"p = {_g(p[i])} (t = {_g(t[i])})")
+        from_t = not np.isnan(t_given[i])
+        source = f"t = {_g(abs(t_given[i]))}" if from_t else f"p = {_g(p[i])} (t = {_g(t[i])})"
         said = (f"SD of the change {_g(sdd[i])} from the paired {source} with n = {_g(n[i])} "
                 f"(sd = |change|·√n/t, t_n−1; Cochrane Handbook 6.5.2.3)")
         if not np.isnan(implied[i]):
             r[i] = implied[i]
             said += f", with the SDs the r it implies, r = {_g(implied[i])} (Handbook 6.5.2.8)"
+            _mark(kinds, "r", k, i, "r_from_t" if from_t else "r_from_p")
         elif not (np.isnan(sds["pre"][i]) or np.isnan(sds["post"][i])):
             said += " — inconsistent with the SDs (|r| > 1): not used"
             _say(notes, i, said)
@@ -413,6 +471,10 @@ def _fill_paired(columns, column, notes):
         elif own_sds:
             columns["sd_pre"][i] = columns["sd_post"][i] = sdd[i]
             r[i] = 0.5
+            done.sd_change[i] = sdd[i]
+            for name in ("sd_pre", "sd_post", "r"):
+                _mark(kinds, name, k, i, "stand_in")
+            _mark(kinds, "sd_change", k, i, "sd_change_from_t" if from_t else "sd_change_from_p")
         else:
             said += "; SMCR also needs sd_pre and r, which the study does not give"
         _say(notes, i, said)
@@ -422,6 +484,6 @@ def _fill_paired(columns, column, notes):
             columns[f"sd_{when}"][keep] = sds[when][keep]
 
 
-__all__ = ["MeanSD", "QUANTILE_METHODS", "ci_quantile", "mean_sd_from_quantiles", "r_from_sds",
+__all__ = ["CONVERSION_KINDS", "Filled", "MeanSD", "QUANTILE_METHODS", "ci_quantile", "mean_sd_from_quantiles", "r_from_sds",
            "sd_change_from_p", "sd_change_from_r", "sd_change_from_t", "sd_from_ci", "sd_from_se",
            "t_from_p", "fill_spreads", "R_SENSITIVITY"]

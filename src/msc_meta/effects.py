@@ -64,6 +64,9 @@ class EffectSizes:
     cc_added: np.ndarray
     scale: str | None = None
     notes: tuple = ()
+    # per study, the (column, value, kind) the effect size read after conversions (the pool
+    # path fills it: pooling.analysis; () when not filled)
+    used: tuple = ()
 
     @property
     def k(self) -> int:
@@ -86,7 +89,7 @@ class EffectSizes:
                 return tuple(seq[i] for i in index) if seq else seq
         return replace(self, yi=self.yi[index], vi=self.vi[index], ni=self.ni[index],
                        keep=self.keep[index], reasons=pick(self.reasons),
-                       cc_added=self.cc_added[index], notes=pick(self.notes))
+                       cc_added=self.cc_added[index], notes=pick(self.notes), used=pick(self.used))
 
 
 # ---------------------------------------------------------------------------

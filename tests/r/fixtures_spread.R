@@ -99,6 +99,10 @@ for (m in c("MC", "SMCC")) {
                  es, paired$study_id)
   case$implied_r <- x$implied
   case$sd_change <- x$sdd
+  # the values each study's effect size reads (what `pool`'s table shows), NA where none:
+  # the SDs (from the SEMs where given so), and r (given, implied, or --r)
+  case$used <- list(sd_pre = ifelse(x$only_sdd, NA, x$sd1i), sd_post = ifelse(x$only_sdd, NA, x$sd2i),
+                    r = ifelse(x$only_sdd, NA, x$ri))
   sens <- list()
   for (rr in c(0.2, 0.5, 0.8)) {
     y <- paired_inputs(paired, rr)
@@ -170,6 +174,8 @@ for (m in c("MD", "SMD")) {
                  sprintf('rma(yi, vi, method = "REML", control = ctrl, data = escalc("%s", m1i, sd1i, n1i, m2i, sd2i, n2i)) without h', m),
                  es, means$study_id[keep])
   case$left_out <- I(means$study_id[!keep])
+  # the means and SDs each kept study's effect size reads (what `pool`'s table shows)
+  case$used <- as.list(x[keep, c("m1i", "sd1i", "m2i", "sd2i")])
   cases[[length(cases) + 1]] <- case
 }
 

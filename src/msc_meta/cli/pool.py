@@ -80,14 +80,15 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
     else:
         analyses, test = [run_pool(table, **options)], None
 
+    from msc_meta.report.units import units_in_table
+
+    units = units_in_table(analyses[0].measure, [s for a in analyses for s in a.studies],
+                           table, analyses[0].options.scale)
     if as_json:
         from msc_meta.report.json_out import to_json
 
-        click.echo(to_json(analyses, test, grouped=bool(by)))
+        click.echo(to_json(analyses, test, grouped=bool(by), units=units))
     else:
         from msc_meta.report.forest_table import print_report
-        from msc_meta.report.units import units_in_table
 
-        units = units_in_table(analyses[0].measure, [s for a in analyses for s in a.studies],
-                               table, analyses[0].options.scale)
         print_report(analyses, test, grouped=bool(by), units=units)

@@ -50,7 +50,7 @@ on G - 1 degrees of freedom (Borenstein et al. 2009, ch. 19).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -102,6 +102,10 @@ class StudyLine:
     # them (column -> value), e.g. mean_t, sd_t, n_t, ... for two-group means.
     family: str = "counts"
     inputs: tuple = ()
+    # The values its effect size read, after the conversions: (column, value, kind) with
+    # kind a conversions.CONVERSION_KINDS key, or None where the table gave the value
+    # (EffectSizes.used); () for counts.
+    used: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ class Analysis:
     by: str | None = None
     guidance: str | None = None       # one line: a better-suited method, or None
     suggestions: tuple = ()           # guidance.Suggestion: what the guidance offers (each runs)
+    # Where a study took the assumed r (--r): the pooled estimate at each r of
+    # conversions.R_SENSITIVITY, as RSensitivity; None when no study took it.
+    r_sensitivity: tuple | None = None
 
     @property
     def k(self) -> int:
@@ -138,6 +145,16 @@ class Analysis:
     cc = property(lambda self: self.options.cc)
     multiarm = property(lambda self: self.options.multiarm)
     study_ci = property(lambda self: self.options.study_ci or "wald")
+
+
+@dataclass(frozen=True)
+class RSensitivity:
+    """The pool with ``r`` in place of the assumed r (``--r``): its natural-scale estimate and CI."""
+
+    r: float
+    estimate: float
+    ci_low: float
+    ci_high: float
 
 
 @dataclass(frozen=True)
@@ -524,12 +541,16 @@ def _with_r_sensitivity(specs, prepared, analyses, options):
         for i, fit in zip(which, _fit_prepared(options.measure, alt_options, alt_prep)):
             if fit is not None:
                 res = fit[0]
-                lines[i].append(f"r = {alt:g}: {res.estimate:.4g} [{res.ci_low:.4g}, {res.ci_high:.4g}]")
+                lines[i].append(RSensitivity(alt, float(res.estimate), float(res.ci_low),
+                                             float(res.ci_high)))
     out = list(analyses)
     for i in which:
+        said = "; ".join(f"r = {s.r:g}: {s.estimate:.4g} [{s.ci_low:.4g}, {s.ci_high:.4g}]"
+                         for s in lines[i])
         note = (f"sensitivity to the assumed r (--r {options.r:g}) of the studies that report none: "
-                f"pooled {options.measure} with its {options.level:g}% CI at " + "; ".join(lines[i]))
-        out[i] = replace(analyses[i], notes=analyses[i].notes + (note,))
+                f"pooled {options.measure} with its {options.level:g}% CI at " + said)
+        out[i] = replace(analyses[i], notes=analyses[i].notes + (note,),
+                         r_sensitivity=tuple(lines[i]))
     return out
 
 
@@ -592,7 +613,8 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
                   member_rows=r.member_rows if isinstance(r, MultiArmUnit) else (),
                   control_share=r.control_share if isinstance(r, MultiArmUnit) else None,
                   family=spec.family,
-                  inputs=() if spec.family == "counts" else _inputs(r, columns, es.notes, i))
+                  inputs=() if spec.family == "counts" else _inputs(r, columns, es.notes, i),
+                  used=es.used[i] if es.used else ())
         for i, r in enumerate(kept))
 
 
@@ -626,16 +648,40 @@ def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
     names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
     columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
                for name in names}
-    converted = _fill_spreads(spec.family, columns, rows)
+    filled = _fill_spreads(spec.family, columns, rows)
+    used = _used(spec, columns, filled, r)      # before compute(), which may correct cells
     es = effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
                          scale=scale if spec.scales else None)
-    return _add_notes(es, converted)
+    return replace(_add_notes(es, filled.notes), used=used)
 
 
-def _fill_spreads(family, columns, rows) -> list:
+def _used(spec, columns, filled, r) -> tuple:
+    """Per study, the (column, value, kind) its effect size reads: the measure's inputs after
+    the conversions (kind: ``conversions.CONVERSION_KINDS``, None where the table gave the
+    value), the assumed r (``--r``) where the row has none, and a derived SD of the change."""
+    names = [n for n in spec.inputs if n in columns]
+    kinds = filled.kinds
+    values = {n: columns[n] for n in names}
+    if "r" in values and r is not None:
+        blank = np.isnan(values["r"])
+        if blank.any():
+            values["r"] = np.where(blank, r, values["r"])
+            own = kinds.get("r", [None] * len(blank))
+            kinds = {**kinds, "r": ["assumed_r" if b else x for b, x in zip(blank, own)]}
+    k = len(filled.notes)
+    value_of = [np.asarray(values[n], dtype=float).tolist() for n in names]
+    kind_of = [kinds[n] if n in kinds else [None] * k for n in names]
+    out = [tuple(zip(names, v, w)) for v, w in zip(zip(*value_of), zip(*kind_of))]
+    for i in np.flatnonzero(~np.isnan(filled.sd_change)):
+        out[i] += (("sd_change", float(filled.sd_change[i]), kinds["sd_change"][i]),)
+    return tuple(out)
+
+
+def _fill_spreads(family, columns, rows):
     """Blank SDs (and means) from a spread given another way, in place, before compute():
     ``conversions.fill_spreads`` (SEM, CI of a mean, median with IQR/range, paired t or p);
-    returns a note per study naming the conversion."""
+    returns its ``Filled``: a note per study naming the conversion, the kind of each
+    filled value."""
     from msc_meta.conversions import fill_spreads
 
     def column(name):
@@ -730,7 +776,7 @@ __all__ = ["Analysis", "Excluded", "StudyLine", "SubgroupTest", "run_pool", "run
            "subgroup_test"]
 
 
-__all__ = ["Analysis", "Excluded", "MultiArmUnit", "StudyLine", "SubgroupTest", "apply_multiarm",
+__all__ = ["Analysis", "Excluded", "MultiArmUnit", "RSensitivity", "StudyLine", "SubgroupTest", "apply_multiarm",
            "prepare_many", "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
            "run_pool_by",
            "shared_control_sets", "subgroup_test"]

@@ -9,6 +9,7 @@ the other columns leave (at least 12 characters).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from msc_meta import registry
 
@@ -226,11 +227,11 @@ def render_analysis(analysis, width=80, units=None):
     mark_pad = " " if any(marked) else ""
     arms = None if spec.family == "counts" else arm_cells(spec.family, analysis.studies)
     if arms is not None:
-        two_arm = len(arms[0]) == 2      # the arm columns of this outcome type
+        two_arm = len(arms.heads) == 2      # the arm columns of this outcome type
     rows = []
     for i, (s, mark) in enumerate(zip(analysis.studies, marked)):
         if arms is not None:
-            t, c = (arms[1][i] + ("",))[:2]
+            t, c = (arms.cells[i] + ("",))[:2]
         else:
             t = f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}"
             c = f"{fmt_count(s.events_c)}/{fmt_count(s.n_c)}" if two_arm else ""
@@ -264,7 +265,7 @@ def render_analysis(analysis, width=80, units=None):
 
     effect_head = f"{with_units(spec.natural, units)} [{analysis.level:g}% CI]"
     if arms is not None:
-        t_head, c_head = (arms[0] + ("",))[:2]
+        t_head, c_head = (arms.heads + ("",))[:2]
     else:
         t_head, c_head = ("Treated", "Control") if two_arm else ("Events/N", "")
     # Pooled labels may wrap at their space ("Random effects" / "(REML)");
@@ -329,57 +330,139 @@ def render_analysis(analysis, width=80, units=None):
         legend = "no room for the plot (a wider terminal shows it)"
     if any(marked):
         legend += f"  * cc {analysis.cc:g} added"
-    if arms is not None and arms[2]:
-        legend += f"  ({arms[2]})"
+    if arms is not None and arms.legend:
+        legend += f"  ({arms.legend})"
     out.append(Text(legend, style="dim"))
+    if arms is not None and arms.footnotes:
+        out.append(footnote_list(arms.footnotes))
     out.extend(_footer(analysis))
     return out
 
 
-def arm_cells(family, studies):
-    """Column headers and per-study cells of the input columns of an outcome type other
-    than counts: ``mean (sd) n`` per arm for means, ``events/time`` for rates, ``r n`` for
-    correlations, the given estimate with its CI (or yi with its SE) for generic effects."""
-    def v(study, name):
-        return dict(getattr(study, "inputs", ())).get(name)
+class ArmCells(NamedTuple):
+    """The input columns of an outcome type other than counts, as :func:`arm_cells` shows them."""
 
-    def num(x):
-        return "NA" if x is None else f"{float(x):.4g}"
+    heads: tuple          # one or two column headers
+    cells: list           # per study, one text per column
+    legend: str           # what a cell holds
+    footnotes: tuple = ()  # "ᵃ SD from the SEM: ..." for each kind of derived value shown
+
+
+# Marks of derived values, in the order their kinds first appear in a table.
+DERIVED_MARKS = "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲ"
+
+
+class _Marks:
+    """A footnote mark per kind of derived value (``conversions.CONVERSION_KINDS``)."""
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+
+    def of(self, kind) -> str:
+        if kind is None:
+            return ""
+        if kind not in self.seen:
+            self.seen[kind] = DERIVED_MARKS[len(self.seen) % len(DERIVED_MARKS)]
+        return self.seen[kind]
+
+    def footnotes(self) -> tuple:
+        from msc_meta.conversions import CONVERSION_KINDS
+
+        return tuple(f"{mark} {CONVERSION_KINDS.get(kind, kind)}" for kind, mark in self.seen.items())
+
+
+def arm_cells(family, studies) -> ArmCells:
+    """Column headers and per-study cells of the input columns of an outcome type other
+    than counts: ``mean (SD) n`` per arm for means, before and after for paired means
+    (``r``, or the SD of the change ``SDΔ``), ``events/time`` for rates, ``r n`` for
+    correlations, the given estimate with its CI (or yi with its SE) for generic effects.
+
+    Each cell shows the value the study's effect size read (``StudyLine.used``): a value
+    the table did not give but a conversion made (an SD from an SEM, an r from a paired
+    p-value, the assumed ``--r``...) carries a mark, and ``footnotes`` name each kind of
+    conversion (``conversions.CONVERSION_KINDS``; the notes give each study's numbers).
+    "—": the table gives no value and the measure needs none.
+    """
+    marks = _Marks()
+    dash = [False]
+
+    def get(study, name):
+        for column, value, kind in getattr(study, "used", ()) or ():
+            if column == name:
+                return value, ("stand_in" if kind == "stand_in" else kind)
+        return dict(getattr(study, "inputs", ())).get(name), None
+
+    def num(study, name):
+        value, kind = get(study, name)
+        if kind == "stand_in" or value is None or (isinstance(value, float) and math.isnan(value)):
+            dash[0] = True
+            return "—"
+        return f"{float(value):.4g}{marks.of(kind)}"
+
+    def count(study, name):
+        value, _ = get(study, name)
+        return fmt_count(value)
 
     def mean(study, m, sd, n=None):
-        text = f"{num(v(study, m))} ({num(v(study, sd))})"
-        return text + (f" {fmt_count(v(study, n))}" if n else "")
+        text = f"{num(study, m)} ({num(study, sd)})"
+        return text + (f" {count(study, n)}" if n else "")
+
+    def with_dash(legend):
+        return legend + ("; — not given, not needed" if dash[0] else "")
 
     if family == "means_two":
-        return (("Treated", "Control"),
-                [(mean(s, "mean_t", "sd_t", "n_t"), mean(s, "mean_c", "sd_c", "n_c")) for s in studies],
-                "arms: mean (SD) n")
+        cells = [(mean(s, "mean_t", "sd_t", "n_t"), mean(s, "mean_c", "sd_c", "n_c")) for s in studies]
+        return ArmCells(("Treated", "Control"), cells, with_dash("arms: mean (SD) n"), marks.footnotes())
     if family == "means_one":
-        return (("Mean (SD) n",), [(mean(s, "mean_t", "sd_t", "n_t"),) for s in studies], "")
+        cells = [(mean(s, "mean_t", "sd_t", "n_t"),) for s in studies]
+        return ArmCells(("Mean (SD) n",), cells, with_dash(""), marks.footnotes())
     if family == "means_paired":
-        return (("Before", "After"),
-                [(mean(s, "mean_pre", "sd_pre", "n_t"),
-                  f"{mean(s, 'mean_post', 'sd_post')} {num(v(s, 'r')) if v(s, 'r') is not None else '-'}")
-                 for s in studies], "before: mean (SD) n; after: mean (SD) r")
+        return _paired_cells(studies, num, mean, get, marks, with_dash)
     if family == "rates_two":
-        return (("Treated", "Control"),
-                [(f"{fmt_count(v(s, 'events_t'))}/{num(v(s, 'time_t'))}",
-                  f"{fmt_count(v(s, 'events_c'))}/{num(v(s, 'time_c'))}") for s in studies],
-                "arms: events/person-time")
+        return ArmCells(("Treated", "Control"),
+                        [(f"{count(s, 'events_t')}/{num(s, 'time_t')}",
+                          f"{count(s, 'events_c')}/{num(s, 'time_c')}") for s in studies],
+                        "arms: events/person-time")
     if family == "rates_one":
-        return (("Events/time",), [(f"{fmt_count(v(s, 'events_t'))}/{num(v(s, 'time_t'))}",)
-                                   for s in studies], "events/person-time")
+        return ArmCells(("Events/time",), [(f"{count(s, 'events_t')}/{num(s, 'time_t')}",)
+                                           for s in studies], "events/person-time")
     if family == "correlations":
-        return (("r n",), [(f"{num(v(s, 'cor_t'))} {fmt_count(v(s, 'n_t'))}",) for s in studies], "")
+        return ArmCells(("r n",), [(f"{num(s, 'cor_t')} {count(s, 'n_t')}",) for s in studies], "")
 
     def given(s):
-        if v(s, "yi") is not None:
-            se = v(s, "sei") if v(s, "sei") is not None else (
-                math.sqrt(v(s, "vi")) if v(s, "vi") is not None else None)
-            return f"yi {num(v(s, 'yi'))} (SE {num(se)})"
-        return f"{num(v(s, 'effect'))} [{num(v(s, 'effect_ci_low'))}, {num(v(s, 'effect_ci_high'))}]"
+        if get(s, "yi")[0] is not None and not _nan(get(s, "yi")[0]):
+            sei, vi = get(s, "sei")[0], get(s, "vi")[0]
+            se = sei if sei is not None and not _nan(sei) else (
+                math.sqrt(vi) if vi is not None and not _nan(vi) else None)
+            return f"yi {num(s, 'yi')} (SE {'—' if se is None else f'{float(se):.4g}'})"
+        level = get(s, "effect_level")[0]
+        shown = "" if level is None or _nan(level) or float(level) == 95.0 else f" {float(level):g}%"
+        return f"{num(s, 'effect')} [{num(s, 'effect_ci_low')}, {num(s, 'effect_ci_high')}]{shown}"
 
-    return (("Given",), [(given(s),) for s in studies], "given: the study's effect as the table gives it")
+    return ArmCells(("Given",), [(given(s),) for s in studies],
+                    "given: the study's effect as the table gives it (its CI at 95% unless marked)")
+
+
+def _nan(x) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
+def _paired_cells(studies, num, mean, get, marks, with_dash) -> ArmCells:
+    """Before: ``mean (SD) n``; after: ``mean (SD) r``, or ``mean (—) SDΔ x`` where the
+    study gives only the SD of the change (from its paired test), which is all MC and
+    SMCC read then (the SDs and r the pool path puts in its place are no values of the
+    study, and are not shown)."""
+    cells, change = [], False
+    for s in studies:
+        sdd, kind = get(s, "sd_change")
+        if sdd is not None and not _nan(sdd):
+            change = True
+            after = f"{mean(s, 'mean_post', 'sd_post')} SDΔ {float(sdd):.4g}{marks.of(kind)}"
+        else:
+            after = f"{mean(s, 'mean_post', 'sd_post')} {num(s, 'r')}"
+        cells.append((mean(s, "mean_pre", "sd_pre", "n_t"), after))
+    legend = "before: mean (SD) n; after: mean (SD) r" + (", or SDΔ the SD of the change" if change else "")
+    return ArmCells(("Before", "After"), cells, with_dash(legend), marks.footnotes())
 
 
 def _footer(analysis):
@@ -412,6 +495,19 @@ def _footer(analysis):
     if guidance:
         out.append(Text(f"Guidance: {guidance}", style="bold"))
     return out
+
+
+def footnote_list(lines):
+    """Footnotes "ᵃ text", their wrapped lines indented under the text."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, width=1, style="dim")
+    grid.add_column(overflow="fold", style="dim")
+    for line in lines:
+        mark, _, text = line.partition(" ")
+        grid.add_row(mark, text)
+    return grid
 
 
 def hanging_list(items):

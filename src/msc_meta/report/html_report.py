@@ -170,8 +170,8 @@ def _studies_table(analysis, units=None) -> str:
     # outcome types beyond counts: their own input columns (the terminal table's arm_cells)
     arms = None if measure.family == "counts" else arm_cells(measure.family, analysis.studies)
     if arms is not None:
-        two_arm = len(arms[0]) == 2
-        head = ["Study", "Table rows", *arms[0]]
+        two_arm = len(arms.heads) == 2
+        head = ["Study", "Table rows", *arms.heads]
     else:
         head = ["Study", "Table rows", "Treated" if two_arm else "Events/N"]
         if two_arm:
@@ -188,7 +188,7 @@ def _studies_table(analysis, units=None) -> str:
                       f'{esc(", ".join(m for m in members if m != s.study_id))}, split</span>')
         row = [label, esc(", ".join(str(r) for r in _rows_of(s)))]
         if arms is not None:
-            row += [esc(cell) for cell in arms[1][len(rows)]]
+            row += [esc(cell) for cell in arms.cells[len(rows)]]
         else:
             row.append(f"{fmt_count(s.events_t)}/{fmt_count(s.n_t)}")
             if two_arm:
@@ -198,8 +198,10 @@ def _studies_table(analysis, units=None) -> str:
         rows.append(row)
     numeric = (2, 3, 4, 5) if two_arm else (2, 3, 4)
     text = _table(head, rows, numeric=numeric)
-    if arms is not None and arms[2]:
-        text += f'<p class="small">{esc(arms[2])}</p>'
+    if arms is not None and arms.legend:
+        text += f'<p class="small">{esc(arms.legend)}</p>'
+    if arms is not None and arms.footnotes:      # what made each marked (derived) value
+        text += '<p class="small">' + "<br>".join(esc(line) for line in arms.footnotes) + "</p>"
     if any(marked):
         text += f'<p class="small">* continuity correction {analysis.cc:g} added to every cell</p>'
     return text

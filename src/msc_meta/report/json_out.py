@@ -2,14 +2,17 @@
 
 Keys follow ``shared/cli-contract.md`` (``### --json output``) exactly; the
 extensions (outcome, timepoint_weeks, unit, level, hksj, test, df, tau2 and
-I² CIs, pi_method, common, notes, multiarm, study_ci, guidance, group,
-subgroup_test) are added after them.
+I² CIs, pi_method, common, notes, multiarm, study_ci, guidance,
+suggestions, assumed_r, scale, r_sensitivity, outcome_units, group,
+subgroup_test) are
+added after them (docs/cli-extensions.md lists them).
 NaN and infinities become ``null``: strict JSON, which ``jq`` and every
 JSON parser accept.
 """
 
 from __future__ import annotations
 
+from msc_meta import registry
 from msc_meta.pooling.results import jsonable
 from msc_meta.report.terminal import json_document
 
@@ -35,7 +38,15 @@ EXTENSION_KEYS = (
     "theta_ci_low", "theta_ci_high",
     "tau2_ci_low", "tau2_ci_high", "i2_ci_low", "i2_ci_high", "pi_method",
     "common", "notes", "multiarm", "study_ci", "guidance", "suggestions",
+    "assumed_r", "scale", "r_sensitivity", "outcome_units",
 )
+# ``outcome_units``: the table's outcome_units of the pooled rows, for measures in the
+# outcome's units (report.units; null otherwise, as in sensitivity, regress, bias, bayes);
+# ``assumed_r``: the --r the pool was run with (null when not given); ``scale``: the scale of
+# a measure that has several (GEN: "log" or "identity"), null for the others;
+# ``r_sensitivity``: where a study took the assumed r, the pool at each r of
+# ``conversions.R_SENSITIVITY`` (list of R_SENSITIVITY_KEYS), else null.
+R_SENSITIVITY_KEYS = ("r", "estimate", "ci_low", "ci_high")
 # Per-study extensions: ``row`` (spreadsheet row; the first member's for a
 # combined comparison), ``cc_added``, and for comparisons sharing a control
 # arm ``multiarm`` ("combine"/"split"), ``members`` (study groups combined
@@ -55,7 +66,7 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, units=None) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
@@ -108,6 +119,10 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "study_ci": getattr(analysis, "study_ci", "wald"),
         "guidance": getattr(analysis, "guidance", None),
         "suggestions": [s.to_dict() for s in getattr(analysis, "suggestions", ())],
+        "assumed_r": getattr(analysis.options, "r", None),
+        "scale": _scale(analysis),
+        "r_sensitivity": _r_sensitivity(analysis),
+        "outcome_units": units,
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
@@ -122,6 +137,18 @@ def _inputs(study) -> dict:
         return {"events_t": study.events_t, "n_t": study.n_t, "events_c": study.events_c,
                 "n_c": study.n_c}
     return dict(inputs)
+
+
+def _scale(analysis) -> str | None:
+    """The scale the measure was on, for measures with several (GEN: --scale, else its default)."""
+    return registry.measure(analysis.measure, getattr(analysis.options, "scale", None)).scale_name
+
+
+def _r_sensitivity(analysis) -> list | None:
+    found = getattr(analysis, "r_sensitivity", None)
+    if found is None:
+        return None
+    return [{key: getattr(s, key) for key in R_SENSITIVITY_KEYS} for s in found]
 
 
 def _common_to_dict(fit) -> dict | None:
@@ -140,7 +167,7 @@ def subgroup_test_to_dict(test, group=None) -> dict | None:
             "n_groups": len(test.groups), "in_test": group in test.groups}
 
 
-def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
+def to_json(analyses, subgroup_test=None, *, grouped=False, units=None) -> str:
     """The whole document: one object, or a list of them with ``--by``.
 
     With ``--by`` every element carries its ``group`` and the same
@@ -148,10 +175,10 @@ def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
     consumer reading the list finds the test wherever it looks.
     """
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test) for a in analyses]
+        doc = [analysis_to_dict(a, subgroup_test, units) for a in analyses]
     else:
         (analysis,) = analyses
-        doc = analysis_to_dict(analysis)
+        doc = analysis_to_dict(analysis, units=units)
     return json_document(doc)
 
 

@@ -40,6 +40,13 @@ def units_in_table(measure: str, studies, table, scale: str | None = None) -> st
     return units_of(measure, studies, {row.row_number: row for row in table.rows}, scale)
 
 
+def row_units(row) -> str | None:
+    """The ``outcome_units`` text of one table row (None when the table has no such column
+    or the cell is blank)."""
+    value = _value(row)
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def with_units(label: str, units: str | None) -> str:
     """``MD`` -> ``MD (days)``; the label alone without units."""
     return f"{label} ({units})" if units else label
