@@ -238,3 +238,15 @@ def test_report_renders_in_chromium(curated_report, run_cli, hostile_table, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     assert "<img" not in done.stdout and "<script" not in done.stdout.lower()
     assert HOSTILE_ID in _flat(done.stdout)
+
+
+def test_arm_labels_follow_the_one_rule(curated_report, run_cli, hostile_table, tmp_path):
+    """The report's forest plot names the arms as `forest` does (msc_meta.data.arms):
+    MSC for the curated table, Treatment for a user's table."""
+    def figure(text):
+        return text[text.index("<svg"):text.index("</svg>")]
+
+    curated = figure(curated_report[1])
+    assert ">MSC<" in curated and ">Treatment<" not in curated
+    user = _report(run_cli, tmp_path / "u.html", "--data", hostile_table, "--outcome", "x")
+    assert ">Treatment<" in figure(user) and ">MSC<" not in figure(user)

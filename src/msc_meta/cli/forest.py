@@ -186,7 +186,8 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
         analyses = [run_pool(table, **options)]
 
     from msc_meta.plot._common import save_pages
-    from msc_meta.plot.forest import ForestOptions, arm_labels, forest_pages, study_info
+    from msc_meta.data.arms import arm_labels
+    from msc_meta.plot.forest import ForestOptions, forest_pages, study_info
     from msc_meta.progress import progress
 
     default_t, default_c = arm_labels(data_path)

@@ -46,7 +46,8 @@ def labbe(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method,
                         method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
                         multiarm=multiarm, study_ci=study_ci)
     points = labbe_points(analysis)
-    from msc_meta.plot.forest import _in_sentence, arm_labels
+    from msc_meta.data.arms import arm_labels
+    from msc_meta.plot.forest import _in_sentence
 
     arms = tuple(_in_sentence(label) for label in arm_labels(data_path))
     heading = title or ("L'Abb\u00e9 plot: " + selection_title(analysis.outcome,

@@ -61,9 +61,11 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
     check_output_early(output, force=force)      # fail before pooling anything
 
     from msc_meta.data import load_table
+    from msc_meta.data.arms import arm_labels
     from msc_meta.report.html_report import ReportInfo, library_versions, render_html
 
     table = load_table(data_path)
+    labels = arm_labels(data_path)
     if by:
         table.require_column(by)
     options = dict(measure=measure, method=method, hksj=hksj, pi=pi_method, cc=cc, level=level,
@@ -75,7 +77,7 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
 
         for key_outcome, key_timepoint, key_unit in analysis_keys(table):
             try:
-                sections.append(_section(table, by, options, key_outcome, key_timepoint, key_unit,
+                sections.append(_section(table, by, options, key_outcome, key_timepoint, key_unit, labels,
                                          anchor=f"a{len(sections) + 1}"))
             except UsageError as err:
                 weeks = None if key_timepoint == "blank" else key_timepoint
@@ -83,7 +85,7 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
         if not sections:
             raise UsageError("nothing to report: no selection of the table could be pooled")
     else:
-        sections.append(_section(table, by, options, outcome, timepoint, unit, anchor="a1"))
+        sections.append(_section(table, by, options, outcome, timepoint, unit, labels, anchor="a1"))
 
     info = ReportInfo(data_path=str(table.path), versions=library_versions(),
                       skipped=tuple(skipped), command=_command_line())
@@ -93,7 +95,7 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
     diagnostic(f"msc-meta: report of {pooled} analys{'es' if pooled != 1 else 'is'} written to {path}")
 
 
-def _section(table, by, options, outcome, timepoint, unit, *, anchor):
+def _section(table, by, options, outcome, timepoint, unit, labels, *, anchor):
     """Pool one selection (as `pool`/`forest`), draw it, run leave-one-out; a ReportSection."""
     from msc_meta import registry
     from msc_meta.errors import MscMetaError
@@ -109,7 +111,7 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
         analyses = [run_pool(table, **selection)]
     primary = overall if overall is not None else analyses[0]
 
-    svg, figure_note = _forest_svg(analyses, overall, test, options["cc"], anchor, primary)
+    svg, figure_note = _forest_svg(analyses, overall, test, options["cc"], anchor, primary, labels)
 
     sensitivity, reason = None, None
     method = registry.method(primary.method)
@@ -136,7 +138,7 @@ def _section(table, by, options, outcome, timepoint, unit, *, anchor):
                          sensitivity_reason=reason, anchor=anchor, figure_note=figure_note)
 
 
-def _forest_svg(analyses, overall, test, cc, anchor, primary):
+def _forest_svg(analyses, overall, test, cc, anchor, primary, labels):
     """(svg, None), or (None, why) when the forest plot refuses an outcome type beyond counts:
     the report then shows the tables without the figure and says so (a refusal for counts is
     an error, as in `msc-meta forest`)."""
@@ -145,7 +147,8 @@ def _forest_svg(analyses, overall, test, cc, anchor, primary):
     from msc_meta.plot.forest import forest_plot
 
     try:
-        fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=cc)
+        fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=cc,
+                          label_t=labels[0], label_c=labels[1])
     except UsageError as err:
         if registry.measure(primary.measure).family == "counts":
             raise

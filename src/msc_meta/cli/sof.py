@@ -84,8 +84,9 @@ def _domain_options(f):
               help="Design the certainty starts from (high or low), for every outcome. "
                    "Default: from the pooled rows' design column.")
 @_domain_options
-@click.option("--intervention", "label_t", default="MSC", show_default=True, metavar="NAME",
-              help="Name of the intervention in the table's title and header.")
+@click.option("--intervention", "label_t", default=None, metavar="NAME",
+              help="Name of the intervention in the table's title and header "
+                   "[default: MSC for the curated table, Treatment for --data].")
 @click.option("--brief", is_flag=True,
               help="The table only: no per-outcome certainty inputs, hints and notes under it.")
 @click.option("-o", "--output", "output", default=None, metavar="FILE",
@@ -130,6 +131,10 @@ def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_m
     from msc_meta.data import load_table
 
     table = load_table(data_path)
+    if label_t is None:
+        from msc_meta.data.arms import arm_labels
+
+        label_t = arm_labels(data_path)[0]
     rater_rows = ()
     if certainty_path:
         from msc_meta.pooling.certainty import read_certainty_file

@@ -28,6 +28,8 @@ no statistics. matplotlib is imported inside the functions.
 
 from __future__ import annotations
 
+from msc_meta.data.arms import DEFAULT_LABELS
+
 import math
 import textwrap
 from dataclasses import dataclass, field, replace
@@ -99,7 +101,6 @@ ARM_COLUMNS = {
     "generic": ((), ""),
 }
 SUMMED = ("events", "n", "time")      # summed over the pooled studies on the Total rows
-DEFAULT_LABELS = ("Treatment", "Control")
 
 
 @dataclass
@@ -217,12 +218,6 @@ def favours_defaults(family: str, two_arm: bool, label_t: str, label_c: str) -> 
     if not two_arm or not more:
         return "", ""
     return f"{more} with {_in_sentence(label_c)}", f"{more} with {_in_sentence(label_t)}"
-
-
-def arm_labels(data_path) -> tuple[str, str]:
-    """Default arm labels: the curated table (no ``--data``) compares MSCs with control; any
-    other table says nothing of its arms, so they are Treatment and Control."""
-    return ("MSC" if data_path is None else DEFAULT_LABELS[0]), DEFAULT_LABELS[1]
 
 
 def _in_sentence(label: str) -> str:

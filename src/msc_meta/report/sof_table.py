@@ -13,6 +13,8 @@ printed under the table as *hints*, never as a rating.
 
 from __future__ import annotations
 
+from msc_meta.data.arms import CURATED_TREATMENT
+
 import math
 
 from msc_meta.report.terminal import json_document
@@ -139,7 +141,7 @@ def caption(rows) -> str:
             f"once; PT: person-time. Certainty: GRADE, from the rater's inputs only.")
 
 
-def render(rows, *, label_t: str = "MSC", width: int = 80):
+def render(rows, *, label_t: str = CURATED_TREATMENT, width: int = 80):
     """The rich table of one or several outcomes, its columns fitted to ``width``."""
     from rich import box
     from rich.table import Table
@@ -212,7 +214,7 @@ def footnotes(row) -> list[str]:
     return lines
 
 
-def print_report(rows, *, label_t: str = "MSC", brief: bool = False) -> None:
+def print_report(rows, *, label_t: str = CURATED_TREATMENT, brief: bool = False) -> None:
     """The table, then (unless ``brief``) the footnotes wrapped to the terminal with hanging
     indents."""
     import textwrap
