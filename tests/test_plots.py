@@ -159,6 +159,13 @@ def test_forest_single_arm_and_single_study(run_cli, tmp_table, tmp_path):
     code, _, stderr = run_cli("forest", "--data", one, "--outcome", "closure", "-o", out1)
     assert code == 0, stderr
     assert_valid_image(out1, "png")
+    # k = 1: nothing was fitted, so no model's name is on the pooled row (as pool's table)
+    svg1 = tmp_path / "one.svg"
+    code, _, stderr = run_cli("forest", "--data", one, "--outcome", "closure", "-o", svg1)
+    assert code == 0, stderr
+    text = svg_text(svg1)
+    assert "Study's own estimate" in text
+    assert "Random effects" not in text and "Common effect" not in text
 
 
 @pytest.mark.parametrize("name, message", [

@@ -142,8 +142,9 @@ def test_4_year_follow_up_by_hand(run_cli, curated_path):
     assert follow["absolute"]["value"] == pytest.approx(1000 * 13 / 15, **REL)
     assert follow["participants"] == 21
     closure = rows[1]
-    # the placebo arm had no closure (0/3): a ratio gives no absolute difference, and it says so
-    assert closure["absolute"]["comparator"] == 0.0 and closure["absolute"]["difference"] == 0.0
+    # the placebo arm had no closure (0/3): a ratio gives no absolute effect (not a zero one)
+    assert closure["absolute"]["comparator"] == 0.0 and closure["absolute"]["difference"] is None
+    assert closure["absolute"]["value"] is None and closure["nnt_text"].startswith("not estimable")
     assert any("control risk is 0" in note for note in closure["notes"])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from msc_meta.report.terminal import diagnostic
@@ -87,7 +89,10 @@ def report(data_path, outcome, timepoint, unit, report_all, measure, method, hks
     else:
         sections.append(_section(table, by, options, outcome, timepoint, unit, labels, anchor="a1"))
 
-    info = ReportInfo(data_path=str(table.path), versions=library_versions(),
+    # the curated table is named as such: its install path says nothing to a co-author
+    shown_path = str(table.path) if data_path is not None else (
+        f"the curated table shipped with msc-meta ({Path(table.path).name})")
+    info = ReportInfo(data_path=shown_path, versions=library_versions(),
                       skipped=tuple(skipped), command=_command_line())
     document = render_html(sections, info, sof=_sof_rows(table, sections, certainty_path)).encode("utf-8")
     path = write_output(output, lambda stream: stream.write(document), binary=True, force=force)

@@ -125,6 +125,8 @@ def model_label(result) -> str:
     """Name of a fitted model as printed on its diamond row."""
     if result is None:
         return "Pooled"
+    if result.k == 1:
+        return "Study's own estimate"     # nothing was fitted (as pool's table says)
     if result.random:
         extra = ", HKSJ" if result.hksj else ""
         return f"Random effects ({result.method}{extra})"

@@ -228,6 +228,10 @@ def _whole(x):
     return int(round(x)) if abs(x - round(x)) < 1e-9 else float(x)
 
 
+def _per_1000(risk):
+    return None if risk is None else 1000 * risk
+
+
 def summary_of_findings(analysis, *, control_risk: float | None = None,
                         trials: Mapping[int, str | None] | None = None,
                         events: str = "beneficial") -> SummaryOfFindings:
@@ -274,10 +278,18 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
         notes.append(f"{measure} at this control risk implies a risk outside 0-1000 per 1,000: "
                      f"capped (a constant {measure} cannot hold at this control risk)")
     if cr == 0 and registry.measure(measure).log_axis:      # a ratio
-        notes.append(f"control risk is 0: a relative effect gives no absolute difference; "
+        # a ratio applied to a zero risk is zero whatever the ratio: not an estimate of "no
+        # difference", so the absolute effects are not estimable (shown as a dash)
+        notes.append(f"control risk is 0: a relative effect gives no absolute effect; "
                      f"set --control-risk")
-    rd, rd_lo, rd_hi = (r - cr for r in risks)
-    nnt = number_needed(rd, rd_lo, rd_hi, events=events, level=result.level)
+        risks = [None] * 3
+        rd = rd_lo = rd_hi = None
+        nnt = NumberNeeded(value=None, kind=None, ci_low=None, ci_high=None,
+                           crosses_infinity=False, nntb_bound=None, nnth_bound=None,
+                           text="not estimable (control risk 0; set --control-risk)")
+    else:
+        rd, rd_lo, rd_hi = (r - cr for r in risks)
+        nnt = number_needed(rd, rd_lo, rd_hi, events=events, level=result.level)
 
     null = registry.measure(measure).null
     flags = []
@@ -301,9 +313,9 @@ def summary_of_findings(analysis, *, control_risk: float | None = None,
         participants=_whole(arms["n_t"] + arms["n_c"]), total_events=_whole(total_events),
         relative_effect=est, relative_ci_low=lo, relative_ci_high=hi,
         control_risk=cr, control_risk_source=source, control_per_1000=1000 * cr,
-        intervention_per_1000=1000 * risks[0], intervention_ci_low=1000 * risks[1],
-        intervention_ci_high=1000 * risks[2],
-        rd_per_1000=1000 * rd, rd_ci_low=1000 * rd_lo, rd_ci_high=1000 * rd_hi,
+        intervention_per_1000=_per_1000(risks[0]), intervention_ci_low=_per_1000(risks[1]),
+        intervention_ci_high=_per_1000(risks[2]),
+        rd_per_1000=_per_1000(rd), rd_ci_low=_per_1000(rd_lo), rd_ci_high=_per_1000(rd_hi),
         events=events, nnt=nnt, i2=result.i2, pi_low=result.pi_low, pi_high=result.pi_high,
         flags=tuple(flags), notes=tuple(notes) + tuple(getattr(analysis, "notes", ()) or ()),
     )

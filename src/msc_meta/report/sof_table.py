@@ -136,8 +136,9 @@ def columns_of(rows, terminal: bool = False) -> list[str]:
 def caption(rows) -> str:
     return (f"{rows[0].level:g}% CIs in brackets. Risks and rates per 1,000, means in the "
             f"outcome's units (under each outcome). *Control: the comparator's risk, mean or rate "
-            f"(paired means: before). \u2014: not applicable (one group has no comparator; a "
-            f"difference has no relative effect). N: participants, a shared control arm counted "
+            f"(paired means: before). \u2014: not applicable or not estimable (one group has no "
+            f"comparator; a difference has no relative effect; a ratio at a control risk of 0 "
+            f"gives no absolute effect). N: participants, a shared control arm counted "
             f"once; PT: person-time. Certainty: GRADE, from the rater's inputs only.")
 
 
