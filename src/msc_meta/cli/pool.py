@@ -81,9 +81,11 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
         analyses, test = [run_pool(table, **options)], None
 
     if as_json:
-        from msc_meta.report.json_out import to_json
+        from msc_meta.report.json_out import write_json
 
-        click.echo(to_json(analyses, test, grouped=bool(by)))
+        stream = click.get_binary_stream("stdout")
+        write_json(stream, analyses, test, grouped=bool(by))
+        stream.flush()
     else:
         from msc_meta.report.forest_table import print_report
 

@@ -370,3 +370,101 @@ def check_one_spelling(path, table: TableColumns) -> None:
 
 __all__ = ["TableColumns", "check_one_spelling", "check_unique_keys", "column_keys",
            "number_columns", "text_columns", "typed_columns"]
+
+
+# ---------------------------------------------------------------------------
+# Selected rows as a view on the columns
+
+
+class RowsView:
+    """Some rows of a table (``index`` into its ``TableColumns``), read by column.
+
+    A sequence of ``Row`` (built on access, for the code that needs one row at
+    a time: notes, exclusion reasons, a study's line) and :meth:`column` for
+    the array code (effect sizes, exclusion masks, guidance).
+    """
+
+    __slots__ = ("data", "index", "_rows")
+
+    def __init__(self, data: TableColumns, index):
+        self.data = data
+        self.index = np.asarray(index, dtype=np.int64)
+        self._rows: dict = {}
+
+    def __len__(self) -> int:
+        return int(self.index.size)
+
+    def __bool__(self) -> bool:
+        return self.index.size > 0
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        row = self._rows.get(i)
+        if row is None:
+            row = self._rows[i] = self.data.row(int(self.index[i]))
+        return row
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def take(self, positions) -> "RowsView":
+        """The rows at ``positions`` (0-based within this view)."""
+        return RowsView(self.data, self.index[np.asarray(positions, dtype=np.int64)])
+
+    def column(self, name):
+        """This view's part of a column: a float array (numbers) or a list (text)."""
+        col = self.data.column(name)
+        if isinstance(col, np.ndarray):
+            return col[self.index]
+        return [col[i] for i in self.index.tolist()]
+
+    def present(self, name) -> np.ndarray:
+        col = self.data.values.get(name)
+        if isinstance(col, np.ndarray):
+            return ~np.isnan(col[self.index])
+        return np.fromiter((v is not None for v in self.column(name)), dtype=bool, count=len(self))
+
+    @property
+    def row_numbers(self) -> np.ndarray:
+        return self.data.numbers[self.index]
+
+    def families(self) -> list:
+        """Each row's outcome type, as ``Row.family`` (None: no data)."""
+        n = len(self)
+        out = np.full(n, None, dtype=object)
+        decided = np.zeros(n, dtype=bool)
+        for family, markers in schema.FAMILY_MARKERS:
+            mask = np.zeros(n, dtype=bool)
+            for c in markers:
+                mask |= self.present(c)
+            out[mask & ~decided] = family
+            decided |= mask
+        counts = ~decided & self.present("events_t") & self.present("n_t")
+        out[counts] = "counts"
+        return out.tolist()
+
+
+def concat(views) -> RowsView | None:
+    """One view of several views of the same table (None when they are not)."""
+    views = list(views)
+    if not views or not all(isinstance(v, RowsView) and v.data is views[0].data for v in views):
+        return None
+    return RowsView(views[0].data, np.concatenate([v.index for v in views]))
+
+
+def rows_column(rows, name, *, numbers=True):
+    """Column ``name`` of ``rows`` (a view, or any sequence of row objects): a float array
+    (None -> NaN) when ``numbers``, else a list."""
+    if isinstance(rows, RowsView):
+        col = rows.column(name)
+        return col if not numbers or isinstance(col, np.ndarray) else np.array(col, dtype=float)
+    values = [getattr(r, name, None) for r in rows]
+    if not numbers:
+        return values
+    return np.array([NAN if v is None else v for v in values], dtype=float)

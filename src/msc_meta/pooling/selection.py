@@ -57,10 +57,84 @@ def select_rows(table, outcome, timepoint=None, unit=None, *, lineage=None) -> S
     """
     from msc_meta.data import select
 
+    view = select_columns(table, outcome, timepoint, unit)
+    if view is not None:
+        return Selection(outcome=outcome, timepoint=timepoint, unit=unit, rows=view, overlapping=())
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
     kept, dropped = drop_overlaps(table.ancestors() if lineage is None else lineage, rows)
     return Selection(outcome=outcome, timepoint=timepoint, unit=unit, rows=tuple(kept),
                      overlapping=tuple(dropped))
+
+
+def select_columns(table, outcome, timepoint=None, unit=None):
+    """The common case of :func:`select_rows` on the table's columns, or None.
+
+    A ``RowsView`` when the selection is plain: a table loaded from a file
+    (``table.data`` present) with no ``subgroup_of`` links, rows matching the
+    outcome, one time point and one unit (as given or as found), and
+    ``timepoint`` not ``"any"``. Anything else (including every case that is an
+    error) returns None, and :func:`select_rows` takes the per-row path, which
+    says what is wrong.
+    """
+    import math
+
+    import numpy as np
+
+    from msc_meta.data.columns import RowsView, column_keys
+    from msc_meta.data.keys import key
+
+    data = getattr(table, "_data", None)
+    if data is None or timepoint == "any" or not isinstance(outcome, str):
+        return None
+    facts = _facts(data)
+    if facts["linked"]:
+        return None
+    code = facts["outcome_codes"].get(key(outcome))
+    if code is None:
+        return None
+    mask = facts["outcome"] == code
+    weeks = data.values["timepoint_weeks"]
+    if timepoint == "blank":
+        mask &= np.isnan(weeks)
+    elif timepoint is not None:
+        if not isinstance(timepoint, (int, float)) or not math.isfinite(timepoint):
+            return None
+        with np.errstate(invalid="ignore"):
+            mask &= np.abs(weeks - timepoint) <= 1e-9
+    index = np.flatnonzero(mask)
+    if index.size == 0:
+        return None
+    units = [data.values["unit"][i] for i in index.tolist()]
+    if unit is not None:
+        wanted = key(unit)
+        keep = np.fromiter((key(u) == wanted for u in units), dtype=bool, count=len(units))
+        index, units = index[keep], [u for u, k in zip(units, keep) if k]
+        if index.size == 0:
+            return None
+    if len(set(column_keys(units) if None not in units else units)) > 1:
+        return None
+    chosen = weeks[index]
+    if not (np.isnan(chosen).all() or (chosen == chosen[0]).all()):
+        return None
+    return RowsView(data, index)
+
+
+def _facts(data) -> dict:
+    """Per table, computed once: outcome codes by key, and whether any subgroup_of is filled."""
+    import numpy as np
+
+    from msc_meta.data.keys import key
+
+    facts = getattr(data, "_selection_facts", None)
+    if facts is None:
+        outcomes = data.values["outcome"]
+        codes: dict = {}
+        by_text = {text: codes.setdefault(key(text), len(codes)) for text in dict.fromkeys(outcomes)}
+        facts = dict(outcome=np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64,
+                                         count=len(outcomes)),
+                     outcome_codes=codes, linked=data.filled("subgroup_of"))
+        data._selection_facts = facts
+    return facts
 
 
 def drop_overlaps(lineage, rows):

@@ -55,11 +55,13 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, *, columnar=False) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
     and nulls for the numbers, so that consumers need no special case.
+    ``columnar`` (``json_chunks`` only): a columnar study list stands as a marker
+    string, replaced by the study texts written from its columns.
     """
     result = analysis.result
     fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
@@ -77,7 +79,7 @@ def analysis_to_dict(analysis, subgroup_test=None) -> dict:
         "stat": fit["stat"], "pval": fit["pval"],
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
-        "studies": [
+        "studies": (columnar and _columnar_placeholder(analysis.studies)) or [
             {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
@@ -147,11 +149,161 @@ def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
     ``subgroup_test`` (null when fewer than two subgroups were pooled), so a
     consumer reading the list finds the test wherever it looks.
     """
+    return b"".join(json_chunks(analyses, subgroup_test, grouped=grouped)).decode()
+
+
+def write_json(stream, analyses, subgroup_test=None, *, grouped=False) -> None:
+    """``to_json`` and a line end written to a binary stream piece by piece (a pool of 10^6
+    studies is ~500 MB of JSON: it is never held whole)."""
+    for chunk in json_chunks(analyses, subgroup_test, grouped=grouped):
+        stream.write(chunk)
+    stream.write(b"\n")
+
+
+def json_chunks(analyses, subgroup_test=None, *, grouped=False):
+    """The document of :func:`to_json` as UTF-8 pieces; columnar study lists written column-wise."""
+    _PLACEHOLDERS.clear()
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test) for a in analyses]
+        doc = [analysis_to_dict(a, subgroup_test, columnar=True) for a in analyses]
     else:
         (analysis,) = analyses
-        doc = analysis_to_dict(analysis)
-    return json_document(doc)
+        doc = analysis_to_dict(analysis, columnar=True)
+    text = json_document(doc)
+    if not _PLACEHOLDERS:
+        yield text.encode()
+        return
+    lines = {}
+    try:
+        for marker, studies in _PLACEHOLDERS.items():
+            lines[f'"{marker}"'] = studies
+        start = 0
+        while True:
+            hits = [(text.find(m, start), m) for m in lines]
+            hits = [(at, m) for at, m in hits if at >= 0]
+            if not hits:
+                break
+            at, marker = min(hits)
+            indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
+            yield text[start:at].encode()
+            yield from _study_chunks(lines[marker], indent)
+            start = at + len(marker)
+        yield text[start:].encode()
+    finally:
+        _PLACEHOLDERS.clear()
+
+
+# StudyLines waiting to be written column-wise: marker -> studies (one document at a time)
+_PLACEHOLDERS: dict = {}
+
+
+def _columnar_placeholder(studies):
+    """A marker string standing for a columnar study list in the document (None otherwise)."""
+    if not hasattr(studies, "yi") or not len(studies):
+        return None
+    marker = f"\u0000studies-{len(_PLACEHOLDERS)}\u0000"
+    _PLACEHOLDERS[marker.replace("\u0000", "\\u0000")] = studies
+    return marker
+
+
+_CHUNK = 100_000
+
+
+def _study_chunks(studies, indent: int):
+    """The ``studies`` array of the document, in ``orjson``'s indented layout, from columns."""
+    import numpy as np
+
+    item = " " * (indent + 2)
+    field = " " * (indent + 4)
+    n = len(studies)
+    yield b"[\n"
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        fields = _study_fields(studies, lo, hi, np)
+        # constant texts (keys, layout, values shared by all studies) between the varying ones
+        const, varying = (",\n" + item + "{\n").encode(), []
+        for j, (name, values) in enumerate(fields):
+            const += (b"" if j == 0 else b",\n") + (field + f'"{name}": ').encode()
+            if isinstance(values, bytes):        # the same value in every study
+                const += values
+            else:
+                varying.append((const, values))
+                const = b""
+        const += ("\n" + item + "}").encode()
+        step, m = 2 * len(varying) + 1, hi - lo
+        pieces = [const] * (m * step)
+        for j, (before, values) in enumerate(varying):
+            pieces[2 * j::step] = [before] * m
+            pieces[2 * j + 1::step] = values
+        chunk = b"".join(pieces)
+        if lo == 0:
+            chunk = chunk[2:]            # no comma before the first study
+        yield _escaped(chunk)
+    yield ("\n" + " " * indent + "]").encode()
+
+
+def _escaped(chunk: bytes) -> bytes:
+    if chunk.isascii():
+        return chunk
+    from msc_meta.report.terminal import escape_invisible
+
+    return escape_invisible(chunk.decode()).encode()
+
+
+def _study_fields(studies, lo, hi, np):
+    """(key, JSON texts of studies lo..hi, or one text for all) in the keys' order."""
+    null = b"null"
+    part = slice(lo, hi)
+    inputs = [("events_t", _ints(studies.events_t[part], np)), ("n_t", _ints(studies.n_t[part], np))]
+    if studies.two_arm:
+        inputs += [("events_c", _ints(studies.events_c[part], np)),
+                   ("n_c", _ints(studies.n_c[part], np))]
+    else:
+        inputs += [("events_c", null), ("n_c", null)]
+    weight = null if studies.weight is None else _floats(studies.weight[part], np)
+    return [("study_id", _strings(studies.study_id[part])), *inputs,
+            ("yi", _floats(studies.yi[part], np)), ("vi", _floats(studies.vi[part], np)),
+            ("estimate", _floats(studies.estimate[part], np)),
+            ("ci_low", _floats(studies.ci_low[part], np)),
+            ("ci_high", _floats(studies.ci_high[part], np)),
+            ("weight", weight), ("row", _ints(studies.row_number[part], np)),
+            ("cc_added", _bools(studies.cc_added[part], np)),
+            ("multiarm", null), ("members", null), ("member_rows", null), ("control_share", null)]
+
+
+def _split(text: bytes, sep: bytes) -> list:
+    return text[1:-1].split(sep) if len(text) > 2 else []
+
+
+def _floats(values, np) -> list:
+    import orjson
+
+    # orjson writes a float64 array as it writes each float (shortest repr; NaN and inf as null)
+    return _split(orjson.dumps(np.ascontiguousarray(values, dtype=np.float64),
+                               option=orjson.OPT_SERIALIZE_NUMPY), b",")
+
+
+def _ints(values, np) -> list:
+    import orjson
+
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    texts = _split(orjson.dumps(np.where(missing, 0, values).astype(np.int64),
+                                option=orjson.OPT_SERIALIZE_NUMPY), b",")
+    for i in np.flatnonzero(missing).tolist():
+        texts[i] = b"null"
+    return texts
+
+
+def _bools(values, np) -> list:
+    table = (b"false", b"true")
+    return [table[v] for v in np.asarray(values, dtype=bool).tolist()]
+
+
+def _strings(values) -> list:
+    import orjson
+
+    text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2)
+    # one string per line: a separator ",\n  " cannot occur inside a JSON string
+    return text[4:-2].split(b",\n  ") if values else []
 
 
