@@ -73,13 +73,17 @@ class TableColumns:
         return np.fromiter((v is not None for v in col), dtype=bool, count=self.n)
 
     def filled(self, name) -> bool:
-        """Does any row fill this column?"""
-        col = self.values.get(name)
-        if col is None:
-            return False
-        if isinstance(col, np.ndarray):
-            return not bool(np.isnan(col).all())
-        return any(v is not None for v in col)
+        """Does any row fill this column? (cached: the columns do not change once checked)"""
+        cache = self.__dict__.setdefault("_filled", {})
+        if name not in cache:
+            col = self.values.get(name)
+            if col is None:
+                cache[name] = False
+            elif isinstance(col, np.ndarray):
+                cache[name] = not bool(np.isnan(col).all())
+            else:
+                cache[name] = any(v is not None for v in col)
+        return cache[name]
 
     def row(self, i: int):
         """Row ``i`` (0-based) as a ``load.Row``, built from the columns."""
@@ -313,7 +317,8 @@ def check_unique_keys(path, table: TableColumns) -> None:
 
     v = table.values
     study_keys = column_keys(v["study_id"])
-    if len(set(study_keys)) == len(study_keys):
+    table.unique_studies = len(set(study_keys)) == len(study_keys)
+    if table.unique_studies:
         return      # the common case: every study group once
     weeks = [None if w != w else float(w) for w in v["timepoint_weeks"].tolist()]
     keys = list(zip(study_keys, _outcome_keys(v["outcome"]), weeks, v["unit"]))
@@ -338,6 +343,8 @@ def check_one_spelling(path, table: TableColumns) -> None:
     v = table.values
     suspects = np.zeros(table.n, dtype=bool)
     for column in ("study_id", "outcome", "trial"):
+        if column == "study_id" and getattr(table, "unique_studies", False):
+            continue    # each key once, so each key is written one way
         col = v[column]
         spellings = set(col)
         spellings.discard(None)
@@ -384,12 +391,17 @@ class RowsView:
     the array code (effect sizes, exclusion masks, guidance).
     """
 
-    __slots__ = ("data", "index", "_rows")
+    __slots__ = ("data", "index", "_rows", "_full", "_families")
 
     def __init__(self, data: TableColumns, index):
         self.data = data
         self.index = np.asarray(index, dtype=np.int64)
         self._rows: dict = {}
+        # every row of the table, in order: its columns are the table's (no copy)
+        self._full = self.index.size == data.n and (
+            data.n == 0 or (self.index[0] == 0 and self.index[-1] == data.n - 1
+                            and bool((np.diff(self.index) == 1).all())))
+        self._families = None
 
     def __len__(self) -> int:
         return int(self.index.size)
@@ -420,14 +432,18 @@ class RowsView:
     def column(self, name):
         """This view's part of a column: a float array (numbers) or a list (text)."""
         col = self.data.column(name)
+        if self._full:
+            return col
         if isinstance(col, np.ndarray):
             return col[self.index]
         return [col[i] for i in self.index.tolist()]
 
     def present(self, name) -> np.ndarray:
         col = self.data.values.get(name)
+        if not self.data.filled(name):
+            return np.zeros(len(self), dtype=bool)
         if isinstance(col, np.ndarray):
-            return ~np.isnan(col[self.index])
+            return ~np.isnan(self.column(name))
         return np.fromiter((v is not None for v in self.column(name)), dtype=bool, count=len(self))
 
     @property
@@ -436,6 +452,11 @@ class RowsView:
 
     def families(self) -> list:
         """Each row's outcome type, as ``Row.family`` (None: no data)."""
+        if self._families is None:
+            self._families = self._find_families()
+        return self._families
+
+    def _find_families(self) -> list:
         n = len(self)
         out = np.full(n, None, dtype=object)
         decided = np.zeros(n, dtype=bool)
