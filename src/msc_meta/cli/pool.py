@@ -81,11 +81,17 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
         analyses, test = [run_pool(table, **options)], None
 
     if as_json:
-        from msc_meta.report.json_out import write_json
+        import sys
 
-        stream = click.get_binary_stream("stdout")
-        write_json(stream, analyses, test, grouped=bool(by))
-        stream.flush()
+        from msc_meta.report.json_out import to_json, write_json
+
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:          # a text-only stdout (tests capturing output)
+            click.echo(to_json(analyses, test, grouped=bool(by)))
+        else:                       # written piece by piece: 10^6 studies are ~500 MB of JSON
+            sys.stdout.flush()
+            write_json(stream, analyses, test, grouped=bool(by))
+            stream.flush()
     else:
         from msc_meta.report.forest_table import print_report
 
