@@ -256,9 +256,7 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
     table.require_column(by)
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm,
                                            group_of=lambda r: _group_label(r.value(by)))
-    groups: dict[str, list] = {}
-    for unit_row in units:
-        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
+    groups = _by_groups(units, by)
     for _, row in overlapping:
         # a subgroup may hold only left-out rows: it is still listed
         groups.setdefault(_group_label(row.value(by)), [])
@@ -270,8 +268,10 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
         left_out.setdefault(_group_label(row.value(by)), []).append((excluded, row))
     specs = []
     for label in labels:
-        ids = {m for u in groups[label] for m in source_ids(u)}
-        notes = [text for text, who in multiarm_notes if who & ids]
+        notes = []
+        if multiarm_notes:
+            ids = {m for u in groups[label] for m in source_ids(u)}
+            notes = [text for text, who in multiarm_notes if who & ids]
         specs.append(dict(rows=groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
                           group=label, by=by, multiarm_notes=notes,
                           pre_excluded=left_out.get(label, [])))
@@ -280,6 +280,33 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
         excluded = tuple(e for a in analyses for e in a.excluded)
         raise UsageError(nothing_to_pool_message(outcome, options.measure, excluded))
     return analyses, subgroup_test(analyses, by)
+
+
+def _by_groups(units, by) -> dict:
+    """Subgroup label -> its rows, in order of first appearance (a view's rows grouped by column)."""
+    groups: dict[str, list] = {}
+    if isinstance(units, RowsView):
+        values = units.column(by)
+        if isinstance(values, np.ndarray):
+            values = [None if v != v else v for v in values.tolist()]
+        label_of = {v: _group_label(_typed(by, v))
+                    for v in dict.fromkeys(values)}
+        positions: dict[str, list] = {}
+        for i, v in enumerate(values):
+            positions.setdefault(label_of[v], []).append(i)
+        return {label: units.take(pos) for label, pos in positions.items()}
+    for unit_row in units:
+        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
+    return groups
+
+
+def _typed(column, value):
+    """A column's cell as ``Row.value`` gives it (extra columns: stripped text, None if blank)."""
+    from msc_meta.data import schema
+
+    if column in schema.KNOWN_COLUMNS or value is None:
+        return value
+    return value.strip() or None
 
 
 def subgroup_test(analyses, by) -> SubgroupTest | None:

@@ -172,21 +172,19 @@ def json_chunks(analyses, subgroup_test=None, *, grouped=False):
     if not _PLACEHOLDERS:
         yield text.encode()
         return
-    lines = {}
+    import re
+
     try:
-        for marker, studies in _PLACEHOLDERS.items():
-            lines[f'"{marker}"'] = studies
         start = 0
-        while True:
-            hits = [(text.find(m, start), m) for m in lines]
-            hits = [(at, m) for at, m in hits if at >= 0]
-            if not hits:
-                break
-            at, marker = min(hits)
+        for hit in re.finditer(r'"\\u0000studies-\d+\\u0000"', text):
+            studies = _PLACEHOLDERS.get(hit.group()[1:-1])
+            if studies is None:
+                continue
+            at = hit.start()
             indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
             yield text[start:at].encode()
-            yield from _study_chunks(lines[marker], indent)
-            start = at + len(marker)
+            yield from _study_chunks(studies, indent)
+            start = hit.end()
         yield text[start:].encode()
     finally:
         _PLACEHOLDERS.clear()
