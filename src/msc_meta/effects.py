@@ -27,6 +27,7 @@ This module imports numpy and msc_meta._dist only (it is on the ``pool`` path).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -194,6 +195,7 @@ def study_estimate(es: EffectSizes) -> np.ndarray:
     return transform_back(es.measure, es.yi, scale=es.scale)
 
 
+@functools.lru_cache(maxsize=64)
 def _z_crit(level) -> float:
     level = float(level)
     if not 0.0 < level < 100.0:

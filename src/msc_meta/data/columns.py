@@ -458,6 +458,9 @@ class RowsView:
 
     def _find_families(self) -> list:
         n = len(self)
+        if not any(self.data.filled(c) for _, markers in schema.FAMILY_MARKERS for c in markers):
+            counts = self.present("events_t") & self.present("n_t")
+            return np.where(counts, "counts", None).tolist()
         out = np.full(n, None, dtype=object)
         decided = np.zeros(n, dtype=bool)
         for family, markers in schema.FAMILY_MARKERS:

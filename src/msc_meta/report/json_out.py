@@ -79,7 +79,7 @@ def analysis_to_dict(analysis, subgroup_test=None, *, columnar=False) -> dict:
         "stat": fit["stat"], "pval": fit["pval"],
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
-        "studies": (columnar and _columnar_placeholder(analysis.studies)) or [
+        "studies": (columnar and _columnar_studies(analysis.studies)) or [
             {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
@@ -113,7 +113,8 @@ def analysis_to_dict(analysis, subgroup_test=None, *, columnar=False) -> dict:
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
-    return jsonable(doc)
+    # orjson itself writes numpy scalars as numbers and NaN/inf as null (json_chunks)
+    return doc if columnar else jsonable(doc)
 
 
 def _inputs(study) -> dict:
@@ -138,8 +139,12 @@ def subgroup_test_to_dict(test, group=None) -> dict | None:
     make the document grow with the square of the number of subgroups)."""
     if test is None:
         return None
+    groups = test.__dict__.get("_group_set")
+    if groups is None:      # one set per test: every --by element asks
+        groups = frozenset(test.groups)
+        object.__setattr__(test, "_group_set", groups)
     return {"by": test.by, "q_between": test.q_between, "df": test.df, "pval": test.pval,
-            "n_groups": len(test.groups), "in_test": group in test.groups}
+            "n_groups": len(test.groups), "in_test": group in groups}
 
 
 def to_json(analyses, subgroup_test=None, *, grouped=False) -> str:
@@ -194,16 +199,44 @@ def json_chunks(analyses, subgroup_test=None, *, grouped=False):
 _PLACEHOLDERS: dict = {}
 
 
-def _columnar_placeholder(studies):
-    """A marker string standing for a columnar study list in the document (None otherwise)."""
+_SMALL = 2000
+
+
+def _columnar_studies(studies):
+    """A columnar study list's entries: dicts made from its columns when it is short, else a
+    marker string standing for it in the document (None for any other list)."""
     if not hasattr(studies, "yi") or not len(studies):
         return None
+    if len(studies) <= _SMALL:
+        return _study_dicts(studies)
     marker = f"\u0000studies-{len(_PLACEHOLDERS)}\u0000"
     _PLACEHOLDERS[marker.replace("\u0000", "\\u0000")] = studies
     return marker
 
 
 _CHUNK = 100_000
+
+
+def _study_dicts(studies) -> list:
+    """The entries of a short columnar study list, as ``analysis_to_dict`` writes them."""
+    import numpy as np
+
+    def counts(x):
+        return [None if v != v else int(v) for v in np.asarray(x, dtype=float).tolist()]
+
+    n = len(studies)
+    none = [None] * n
+    two = studies.two_arm
+    columns = zip(studies.study_id, counts(studies.events_t), counts(studies.n_t),
+                  counts(studies.events_c) if two else none, counts(studies.n_c) if two else none,
+                  studies.yi.tolist(), studies.vi.tolist(), studies.estimate.tolist(),
+                  studies.ci_low.tolist(), studies.ci_high.tolist(),
+                  none if studies.weight is None else studies.weight.tolist(),
+                  np.asarray(studies.row_number).tolist(), studies.cc_added.tolist())
+    return [{"study_id": s, "events_t": a, "n_t": b, "events_c": c, "n_c": d, "yi": y, "vi": v,
+             "estimate": e, "ci_low": lo, "ci_high": hi, "weight": w, "row": r, "cc_added": cc,
+             "multiarm": None, "members": None, "member_rows": None, "control_share": None}
+            for s, a, b, c, d, y, v, e, lo, hi, w, r, cc in columns]
 
 
 def _study_chunks(studies, indent: int):
