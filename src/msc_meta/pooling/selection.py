@@ -92,16 +92,15 @@ def select_columns(table, outcome, timepoint=None, unit=None):
     code = facts["outcome_codes"].get(key(outcome))
     if code is None:
         return None
-    mask = facts["outcome"] == code
+    index = facts["rows_of"][code]          # the outcome's rows, in table order
     weeks = data.values["timepoint_weeks"]
     if timepoint == "blank":
-        mask &= np.isnan(weeks)
+        index = index[np.isnan(weeks[index])]
     elif timepoint is not None:
         if not isinstance(timepoint, (int, float)) or not math.isfinite(timepoint):
             return None
         with np.errstate(invalid="ignore"):
-            mask &= np.abs(weeks - timepoint) <= 1e-9
-    index = np.flatnonzero(mask)
+            index = index[np.abs(weeks[index] - timepoint) <= 1e-9]
     if index.size == 0:
         return None
     units = [data.values["unit"][i] for i in index.tolist()]
@@ -130,9 +129,11 @@ def _facts(data) -> dict:
         outcomes = data.values["outcome"]
         codes: dict = {}
         by_text = {text: codes.setdefault(key(text), len(codes)) for text in dict.fromkeys(outcomes)}
-        facts = dict(outcome=np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64,
-                                         count=len(outcomes)),
-                     outcome_codes=codes, linked=data.filled("subgroup_of"))
+        coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64, count=len(outcomes))
+        order = np.argsort(coded, kind="stable")
+        bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"),
+                     rows_of=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
         data._selection_facts = facts
     return facts
 
@@ -170,7 +171,12 @@ def analysis_keys(table) -> list[tuple[str, float | str, str | None]]:
     A blank time point becomes ``"blank"`` (``--timepoint blank``), a blank
     unit ``None``. Sorted by outcome, then time point (blank last), then unit.
     """
-    keys = {(row.outcome, row.timepoint_weeks, row.unit) for row in table.rows}
+    data = getattr(table, "_data", None)
+    if data is not None:        # read from the columns: no Row objects
+        weeks = [None if w != w else w for w in data.values["timepoint_weeks"].tolist()]
+        keys = set(zip(data.values["outcome"], weeks, data.values["unit"]))
+    else:
+        keys = {(row.outcome, row.timepoint_weeks, row.unit) for row in table.rows}
     order = sorted(keys, key=lambda s: (s[0], s[1] is None, s[1] or 0.0, s[2] or ""))
     return [(outcome, "blank" if weeks is None else weeks, unit) for outcome, weeks, unit in order]
 
