@@ -165,9 +165,9 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
         notes = " | ".join(getattr(analysis, "notes", ()) or ())
         for model, fit in fits:
             row = dict(base, row_type="pooled", model=model, method=fit.method)
-            fit_dict = fit.to_dict()
+            names = _field_names(fit)
             for key in POOL_KEYS:
-                row[key] = fit_dict.get(key)
+                row[key] = getattr(fit, key) if key in names else None
             row["notes"] = notes or None
             row["guidance"] = getattr(analysis, "guidance", None)
             rows.append(row)
@@ -184,10 +184,33 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             "notes": "test for subgroup differences: Q between subgroups, chi-square on "
                      f"{subgroup_test.df} df",
         })
-    for row in rows:
-        for key in COLUMNS:
-            row[key] = jsonable(row.get(key))
-    return [{key: row[key] for key in COLUMNS} for row in rows]
+    return [{key: _plain(row.get(key)) for key in COLUMNS} for row in rows]
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _plain(value):
+    """``jsonable`` of one cell, with the common types checked first."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    return jsonable(value)
+
+
+def _field_names(fit) -> frozenset:
+    """The dataclass fields of a fit (what ``to_dict`` would hold), by class."""
+    names = _FIELDS.get(type(fit))
+    if names is None:
+        import dataclasses
+
+        names = _FIELDS[type(fit)] = frozenset(f.name for f in dataclasses.fields(fit))
+    return names
+
+
+_FIELDS: dict = {}
 
 
 # --------------------------------------------------------------------------
@@ -201,7 +224,7 @@ def neutralise_formula(text: str) -> str:
 
 def csv_cell(value) -> str:
     """One CSV cell: floats by ``repr`` (exact round trip), text neutralised."""
-    value = jsonable(value)
+    value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
