@@ -184,7 +184,9 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             "notes": "test for subgroup differences: Q between subgroups, chi-square on "
                      f"{subgroup_test.df} df",
         })
-    return [{key: _plain(row.get(key)) for key in COLUMNS} for row in rows]
+    # most cells of a row are empty (each row type fills its own columns)
+    return [{key: None if (v := row.get(key)) is None else _plain(v) for key in COLUMNS}
+            for row in rows]
 
 
 _PLAIN = (str, int, bool, type(None))
@@ -240,7 +242,7 @@ def write_csv(rows: Iterable[dict], stream, columns: Sequence[str] = COLUMNS) ->
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([csv_cell(row.get(key)) for key in columns])
+        writer.writerow(["" if (v := row.get(key)) is None else csv_cell(v) for key in columns])
 
 
 def write_json(rows: Iterable[dict], stream) -> None:
