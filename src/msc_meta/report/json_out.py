@@ -214,7 +214,7 @@ def _columnar_studies(studies):
     return marker
 
 
-_CHUNK = 100_000
+_CHUNK = 20_000        # studies per piece: the piece's texts stay a few MB
 
 
 def _study_dicts(studies) -> list:
@@ -266,9 +266,8 @@ def _study_chunks(studies, indent: int):
             pieces[2 * j::step] = [before] * m
             pieces[2 * j + 1::step] = values
         chunk = b"".join(pieces)
-        if lo == 0:
-            chunk = chunk[2:]            # no comma before the first study
-        yield _escaped(chunk)
+        chunk = _escaped(chunk)
+        yield memoryview(chunk)[2:] if lo == 0 else chunk     # no comma before the first study
     yield ("\n" + " " * indent + "]").encode()
 
 
