@@ -240,7 +240,12 @@ def _study_dicts(studies) -> list:
 
 
 def _study_chunks(studies, indent: int):
-    """The ``studies`` array of the document, in ``orjson``'s indented layout, from columns."""
+    """The ``studies`` array of the document, in ``orjson``'s indented layout, from columns.
+
+    Each piece of ``_CHUNK`` studies is one ``str.join`` of the constant texts
+    (keys, layout, values all studies share) and each column's value texts,
+    interleaved by slice assignment: no per-study Python object.
+    """
     import numpy as np
 
     item = " " * (indent + 2)
@@ -250,38 +255,36 @@ def _study_chunks(studies, indent: int):
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
         fields = _study_fields(studies, lo, hi, np)
-        # constant texts (keys, layout, values shared by all studies) between the varying ones
-        const, varying = (",\n" + item + "{\n").encode(), []
+        const, varying = ",\n" + item + "{\n", []
         for j, (name, values) in enumerate(fields):
-            const += (b"" if j == 0 else b",\n") + (field + f'"{name}": ').encode()
-            if isinstance(values, bytes):        # the same value in every study
+            const += ("" if j == 0 else ",\n") + field + f'"{name}": '
+            if isinstance(values, str):        # the same value in every study
                 const += values
             else:
                 varying.append((const, values))
-                const = b""
-        const += ("\n" + item + "}").encode()
+                const = ""
+        const += "\n" + item + "}"
         step, m = 2 * len(varying) + 1, hi - lo
         pieces = [const] * (m * step)
         for j, (before, values) in enumerate(varying):
             pieces[2 * j::step] = [before] * m
             pieces[2 * j + 1::step] = values
-        chunk = b"".join(pieces)
-        chunk = _escaped(chunk)
-        yield memoryview(chunk)[2:] if lo == 0 else chunk     # no comma before the first study
+        chunk = "".join(pieces)
+        if lo == 0:
+            chunk = chunk[2:]            # no comma before the first study
+        yield _escaped(chunk).encode()
     yield ("\n" + " " * indent + "]").encode()
 
 
-def _escaped(chunk: bytes) -> bytes:
-    if chunk.isascii():
-        return chunk
+def _escaped(chunk: str) -> str:
     from msc_meta.report.terminal import escape_invisible
 
-    return escape_invisible(chunk.decode()).encode()
+    return escape_invisible(chunk)
 
 
 def _study_fields(studies, lo, hi, np):
     """(key, JSON texts of studies lo..hi, or one text for all) in the keys' order."""
-    null = b"null"
+    null = "null"
     part = slice(lo, hi)
     inputs = [("events_t", _ints(studies.events_t[part], np)), ("n_t", _ints(studies.n_t[part], np))]
     if studies.two_arm:
@@ -300,8 +303,8 @@ def _study_fields(studies, lo, hi, np):
             ("multiarm", null), ("members", null), ("member_rows", null), ("control_share", null)]
 
 
-def _split(text: bytes, sep: bytes) -> list:
-    return text[1:-1].split(sep) if len(text) > 2 else []
+def _split(text: bytes, sep: str) -> list:
+    return text.decode()[1:-1].split(sep) if len(text) > 2 else []
 
 
 def _floats(values, np) -> list:
@@ -309,7 +312,7 @@ def _floats(values, np) -> list:
 
     # orjson writes a float64 array as it writes each float (shortest repr; NaN and inf as null)
     return _split(orjson.dumps(np.ascontiguousarray(values, dtype=np.float64),
-                               option=orjson.OPT_SERIALIZE_NUMPY), b",")
+                               option=orjson.OPT_SERIALIZE_NUMPY), ",")
 
 
 def _ints(values, np) -> list:
@@ -318,22 +321,22 @@ def _ints(values, np) -> list:
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)
     texts = _split(orjson.dumps(np.where(missing, 0, values).astype(np.int64),
-                                option=orjson.OPT_SERIALIZE_NUMPY), b",")
+                                option=orjson.OPT_SERIALIZE_NUMPY), ",")
     for i in np.flatnonzero(missing).tolist():
-        texts[i] = b"null"
+        texts[i] = "null"
     return texts
 
 
 def _bools(values, np) -> list:
-    table = (b"false", b"true")
+    table = ("false", "true")
     return [table[v] for v in np.asarray(values, dtype=bool).tolist()]
 
 
 def _strings(values) -> list:
     import orjson
 
-    text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2)
+    text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2).decode()
     # one string per line: a separator ",\n  " cannot occur inside a JSON string
-    return text[4:-2].split(b",\n  ") if values else []
+    return text[4:-2].split(",\n  ") if values else []
 
 
