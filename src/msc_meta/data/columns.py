@@ -156,7 +156,15 @@ def typed_columns(raw) -> TableColumns:
         parse_numbers(name, lambda t, c=name: load.parse_measurement(
             t, path=path, row=0, column=c, decimal_comma=decimal_comma))
     for name in number_columns():
-        values.setdefault(name, no_numbers)
+        if name in values:
+            continue
+        col = cells.get(name)
+        if col is None:
+            values[name] = no_numbers
+            continue
+        # a number column without a parser here: its filled cells go through the per-row loader
+        values[name] = np.full(n, NAN)
+        flagged |= np.fromiter((bool(c.strip()) for c in col), dtype=bool, count=n)
 
     def parse_texts(name, parse):
         col = cells.get(name)
