@@ -56,6 +56,7 @@ import numpy as np
 
 from msc_meta import _dist as special
 from msc_meta import registry
+from msc_meta.data.columns import RowsView, concat, rows_column
 from msc_meta.errors import UsageError
 from msc_meta.pooling.fit import fit_many, single_study_result
 from msc_meta.pooling.guidance import guidance_for
@@ -65,7 +66,6 @@ from msc_meta.pooling.notes import (exclusion_note, exclusion_reason, nothing_to
 from msc_meta.pooling.options import OptionError, PoolOptions, check_measure_method
 from msc_meta.pooling.results import PoolResult
 from msc_meta.pooling.selection import Excluded, select_rows
-from msc_meta.data.columns import RowsView, concat, rows_column
 from msc_meta.pooling.study_lines import StudyLines
 
 # ``study_ci=None`` (what ``pool`` passes by default) means exact intervals for
@@ -289,8 +289,7 @@ def _by_groups(units, by) -> dict:
         values = units.column(by)
         if isinstance(values, np.ndarray):
             values = [None if v != v else v for v in values.tolist()]
-        label_of = {v: _group_label(_typed(by, v))
-                    for v in dict.fromkeys(values)}
+        label_of = {v: _group_label(_typed(by, v)) for v in dict.fromkeys(values)}
         positions: dict[str, list] = {}
         for i, v in enumerate(values):
             positions.setdefault(label_of[v], []).append(i)
