@@ -473,7 +473,11 @@ def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[Pre
     escalc works study by study, so computing every group's effect sizes in
     one call and splitting them gives each group what it would get alone.
     """
-    plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
+    views = [rows for rows, _ in groups]
+    if len(views) > 1 and concat(views) is not None:
+        plans = _kept_views(views, measure, [[e for e, _ in pre] for _, pre in groups])
+    else:
+        plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
     every = concat(kept for kept, *_ in plans)
     if every is None:
         every = [row for kept, *_ in plans for row in kept]
@@ -508,7 +512,14 @@ def _kept_rows(rows, measure, pre_excluded):
 
 def _kept_view(rows, measure, excluded):
     """``_kept_rows`` on a view: ``exclusion_reason``'s rules as masks, its text for the rows left out."""
+    return _kept_views([rows], measure, [excluded])[0]
+
+
+def _kept_views(views, measure, excluded):
+    """``_kept_view`` of many views of one table at once (``--by``, ``export --all``): the masks
+    computed on all their rows together, then split."""
     spec = registry.measure(measure)
+    rows = views[0] if len(views) == 1 else concat(views)
     families = np.array(rows.families(), dtype=object)
     counts = families == "counts"
     leave = families != spec.family
@@ -519,15 +530,21 @@ def _kept_view(rows, measure, excluded):
             a, n1 = rows.column("events_t"), rows.column("n_t")
             c, n2 = rows.column("events_c"), rows.column("n_c")
             leave |= counts & comparison & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
-    n_rows = len(rows) + len(excluded)
+    bounds = np.cumsum([0] + [len(v) for v in views])
     for i in np.flatnonzero(leave).tolist():
         row = rows[i]
-        excluded.append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
+        g = int(np.searchsorted(bounds, i, side="right")) - 1
+        excluded[g].append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
     keep = ~leave
-    arms_only = 0
-    if not spec.two_arm and spec.family == "counts":
-        arms_only = int((keep & comparison).sum())
-    return rows.take(np.flatnonzero(keep)), excluded, n_rows, arms_only
+    arms = keep & comparison if not spec.two_arm and spec.family == "counts" else None
+    plans = []
+    for g, view in enumerate(views):
+        lo, hi = int(bounds[g]), int(bounds[g + 1])
+        kept = RowsView(view.data, rows.index[lo:hi][keep[lo:hi]])
+        arms_only = 0 if arms is None else int(arms[lo:hi].sum())
+        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - int(leave[lo:hi].sum()),
+                      arms_only))
+    return plans
 
 
 def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> PreparedStudies:
