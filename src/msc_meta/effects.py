@@ -27,6 +27,7 @@ This module imports numpy and msc_meta._dist only (it is on the ``pool`` path).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -197,6 +198,7 @@ def study_estimate(es: EffectSizes) -> np.ndarray:
     return transform_back(es.measure, es.yi, scale=es.scale)
 
 
+@functools.lru_cache(maxsize=64)
 def _z_crit(level) -> float:
     level = float(level)
     if not 0.0 < level < 100.0:
@@ -380,19 +382,18 @@ def _escalc_two(spec, a, n1, c, n2, cc) -> EffectSizes:
         yi, vi = spec.effect_function()(*cells)
     yi = np.where(dropped, np.nan, yi)
     vi = np.where(dropped, np.nan, vi)
-    reasons = []
-    for i in range(a.shape[0]):
+    reasons: list = [None] * a.shape[0]
+    # the first rule that applies, for the rows some rule applies to (the rest: None)
+    for i in np.flatnonzero(missing | ((double_zero | double_all) & spec.drop00)).tolist():
         if missing_c[i] and not missing_t[i]:
-            reasons.append(f"no control arm (events_c or n_c blank): {measure} needs a comparison")
+            reasons[i] = f"no control arm (events_c or n_c blank): {measure} needs a comparison"
         elif missing[i]:
-            reasons.append("counts missing (events_t or n_t blank)")
-        elif double_zero[i] and spec.drop00:
-            reasons.append(f"no events in either arm (double zero): {measure} undefined")
-        elif double_all[i] and spec.drop00:
-            reasons.append(f"events in every participant of both arms: {measure} not estimable "
-                           f"(left out as escalc drop00)")
+            reasons[i] = "counts missing (events_t or n_t blank)"
+        elif double_zero[i]:
+            reasons[i] = f"no events in either arm (double zero): {measure} undefined"
         else:
-            reasons.append(None)
+            reasons[i] = (f"events in every participant of both arms: {measure} not estimable "
+                          f"(left out as escalc drop00)")
     return _finish(measure, yi, vi, n1 + n2, reasons, cc_added, zero & (add == 0))
 
 

@@ -85,9 +85,17 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
     units = units_in_table(analyses[0].measure, [s for a in analyses for s in a.studies],
                            table, analyses[0].options.scale)
     if as_json:
-        from msc_meta.report.json_out import to_json
+        import sys
 
-        click.echo(to_json(analyses, test, grouped=bool(by), units=units))
+        from msc_meta.report.json_out import to_json, write_json
+
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:          # a text-only stdout (tests capturing output)
+            click.echo(to_json(analyses, test, grouped=bool(by), units=units))
+        else:                       # written piece by piece: 10^6 studies are ~500 MB of JSON
+            sys.stdout.flush()
+            write_json(stream, analyses, test, grouped=bool(by), units=units)
+            stream.flush()
     else:
         from msc_meta.report.forest_table import print_report
 

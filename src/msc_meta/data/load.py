@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 import re
@@ -139,9 +140,7 @@ class Row:
     @property
     def parents(self) -> tuple[str, ...]:
         """The study groups this group is part of (``subgroup_of``), e.g. a cohort of its trial's total."""
-        if not self.subgroup_of:
-            return ()
-        return tuple(p.strip() for p in self.subgroup_of.split(";") if p.strip())
+        return _parents(self.subgroup_of)
 
     @property
     def is_comparison(self) -> bool:
@@ -177,16 +176,44 @@ class Row:
         return out
 
 
-@dataclass(frozen=True)
 class OutcomeTable:
-    """A loaded, validated outcome table. ``columns`` are the header names in file order."""
+    """A loaded, validated outcome table. ``columns`` are the header names in file order.
 
-    path: str
-    columns: tuple[str, ...]
-    rows: tuple[Row, ...]
+    Held as typed columns (``data``: ``msc_meta.data.columns.TableColumns``);
+    ``rows`` (one ``Row`` per study) are built from them on first use. A table
+    built from rows (tests, the in-memory tables of ``pool_many``) gets its
+    columns on first use instead.
+    """
+
+    def __init__(self, path: str, columns: tuple[str, ...], rows: tuple | None = None, *,
+                 data=None):
+        self.path = path
+        self.columns = tuple(columns)
+        if rows is None and data is None:
+            raise ValueError("OutcomeTable needs rows or data")
+        self._rows = None if rows is None else tuple(rows)
+        self._data = data
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        if self._rows is None:
+            self._rows = self._data.rows()
+        return self._rows
+
+    @property
+    def data(self):
+        """The table's typed columns (``TableColumns``)."""
+        if self._data is None:
+            from msc_meta.data.columns import TableColumns
+
+            self._data = TableColumns.from_rows(self._rows)
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"OutcomeTable(path={self.path!r}, columns={self.columns!r}, rows={len(self)})"
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self._rows) if self._rows is not None else self._data.n
 
     def __iter__(self):
         return iter(self.rows)
@@ -204,7 +231,7 @@ class OutcomeTable:
             for row in self.rows:
                 index.setdefault(key(row.outcome), []).append(row)
             index = {k: tuple(v) for k, v in index.items()}
-            object.__setattr__(self, "_outcome_index", index)   # a cache: the table is immutable
+            self.__dict__["_outcome_index"] = index   # a cache: the table is immutable
         return index.get(key(outcome), ())
 
     def ancestors(self) -> dict[str, frozenset[str]]:
@@ -218,15 +245,19 @@ class OutcomeTable:
         cached = self.__dict__.get("_ancestors")
         if cached is None:
             cached = self._walk_ancestors()
-            object.__setattr__(self, "_ancestors", cached)
+            self.__dict__["_ancestors"] = cached
         return cached
 
     def _walk_ancestors(self) -> dict[str, frozenset[str]]:
         spelling: dict[str, str] = {}                 # key -> the study_id as the table writes it
         parents: dict[str, set[str]] = {}
-        for row in self.rows:
-            spelling.setdefault(key(row.study_id), row.study_id)
-            parents.setdefault(key(row.study_id), set()).update(key(p) for p in row.parents)
+        if self._data is not None:
+            pairs = zip(self._data.values["study_id"], self._data.values["subgroup_of"])
+        else:
+            pairs = ((row.study_id, row.subgroup_of) for row in self._rows)
+        for study_id, sub in pairs:
+            spelling.setdefault(key(study_id), study_id)
+            parents.setdefault(key(study_id), set()).update(key(p) for p in _parents(sub))
         out: dict[str, frozenset[str]] = {}
         for study, direct in parents.items():
             seen: set[str] = set()
@@ -244,6 +275,12 @@ class OutcomeTable:
         if column not in self.columns:
             raise UsageError(
                 f"there is no column '{column}' in {self.path}; columns are: {', '.join(self.columns)}")
+
+
+def _parents(subgroup_of: str | None) -> tuple[str, ...]:
+    if not subgroup_of:
+        return ()
+    return tuple(p.strip() for p in subgroup_of.split(";") if p.strip())
 
 
 @dataclass(frozen=True)
@@ -302,11 +339,22 @@ def load_table(path: str | os.PathLike | None = None) -> OutcomeTable:
         if not path.is_file():
             raise InputError("the curated outcome table is missing from this installation "
                              "(reinstall msc-meta, or give your own with --data)", path=str(path))
-    raw = read_csv_records(path, schema.required_columns, schema.KNOWN_COLUMNS, what="outcome table")
-    rows = tuple(_make_row(raw, number, cells) for number, cells in raw.records)
-    _check_unique_keys(raw.path, rows)
-    _check_one_spelling(raw.path, rows)
-    return OutcomeTable(path=raw.path, columns=raw.header, rows=rows)
+    import gc
+
+    from msc_meta.data import columns
+
+    enabled = gc.isenabled()
+    gc.disable()        # millions of new strings and no cycles: the collector would only rescan them
+    try:
+        raw = read_csv_columns(path, schema.required_columns, schema.KNOWN_COLUMNS,
+                               what="outcome table")
+        data = columns.typed_columns(raw)
+        columns.check_unique_keys(raw.path, data)
+        columns.check_one_spelling(raw.path, data)
+    finally:
+        if enabled:
+            gc.enable()
+    return OutcomeTable(path=raw.path, columns=raw.header, data=data)
 
 
 def load_totals(path: str | os.PathLike | None = None) -> TotalsTable:
@@ -433,6 +481,17 @@ class RawTable:
     delimiter: str
 
 
+@dataclass(frozen=True)
+class RawColumns:
+    """The cells of a CSV file as columns of raw text (the header's names, blank ones dropped)."""
+
+    path: str
+    header: tuple[str, ...]
+    numbers: list[int]                  # spreadsheet row of each record
+    cells: dict[str, list[str]]         # column -> raw text, one per record
+    delimiter: str
+
+
 def _read_bytes(path: Path) -> bytes:
     # A seam for tests: root can read chmod-000 files, so permission errors
     # are simulated by replacing this function.
@@ -442,9 +501,61 @@ def _read_bytes(path: Path) -> bytes:
 
 def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: frozenset[str],
                      *, what: str = "table") -> RawTable:
-    """Read a CSV file into raw text cells, refusing what cannot be read reliably."""
+    """Read a CSV file into raw text cells, one dict per record (``read_csv_columns``, by row)."""
+    raw = read_csv_columns(path, required, known, what=what)
+    columns = [raw.cells[name] for name in raw.header]
+    out = tuple((number, dict(zip(raw.header, cells)))
+                for number, cells in zip(raw.numbers, zip(*columns)))
+    return RawTable(path=raw.path, header=raw.header, records=out, delimiter=raw.delimiter)
+
+
+def read_csv_columns(path: str | os.PathLike, required, known: frozenset[str],
+                     *, what: str = "table") -> RawColumns:
+    """Read a CSV file into columns of raw text, refusing what cannot be read reliably.
+
+    Plain files (ASCII, no double quote, no control character, no cell over
+    ``MAX_CELL_CHARS``) are split by lines and delimiters, which is exactly
+    what the csv module makes of them, without one Python list per record;
+    any other file goes through the csv module record by record.
+    """
+    import gc
+
     shown = str(path)
-    p = Path(path)
+    text = _read_text(Path(path), shown, what)
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        # Excel's "sep=;" directive names the delimiter; Excel hides the line,
+        # so rows are numbered without it, as the spreadsheet shows them.
+        text = text[sep_line.end():]
+        delimiter = sep_line.group(1)
+    else:
+        delimiter = _sniff_delimiter(text, known)
+    enabled = gc.isenabled()
+    gc.disable()        # millions of new strings and no cycles: the collector would only rescan them
+    try:
+        plain = _plain_records(text, delimiter, shown)
+        header_row, header, numbers, body = plain or _csv_records(text, delimiter, shown)
+        # A missing column explains a row of the "wrong" length (e.g. a title line
+        # above the header), so it is reported first.
+        if callable(required):
+            required = tuple(required(header))
+        _check_required(shown, header_row, header, required)
+        if plain:
+            columns = _plain_body_columns(shown, header, numbers, body, delimiter)
+        else:
+            columns = _csv_body_columns(shown, header, numbers, body)
+    finally:
+        if enabled:
+            gc.enable()
+    keep = _check_header_columns(shown, header_row, header, columns)
+    if not numbers:
+        raise InputError(f"has a header but no data rows (an empty {what})", path=shown)
+    return RawColumns(path=shown, header=tuple(header[i] for i in keep), numbers=numbers,
+                      cells={header[i]: columns[i] for i in keep}, delimiter=delimiter)
+
+
+def _read_text(p: Path, shown: str, what: str) -> str:
+    """The file's text: size, kind and encoding checked (see the schema's validation table)."""
     try:
         st = p.stat()
     except FileNotFoundError:
@@ -476,15 +587,47 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     text = _decode(data, shown)
     if not text.strip():
         raise InputError("the file is empty", path=shown)
+    return text
 
-    sep_line = _SEP_LINE.match(text)
-    if sep_line:
-        # Excel's "sep=;" directive names the delimiter; Excel hides the line,
-        # so rows are numbered without it, as the spreadsheet shows them.
-        text = text[sep_line.end():]
-        delimiter = sep_line.group(1)
-    else:
-        delimiter = _sniff_delimiter(text, known)
+
+def _plain_records(text: str, delimiter: str, shown: str):
+    """(header row, header, row numbers, body lines) of a plain file, or None when it is not plain.
+
+    Plain: ASCII, no double quote, no control character, no line longer than
+    ``MAX_CELL_CHARS``. Its records are then its lines (LF, CRLF or CR, as the
+    csv module reads them) and its cells what lies between delimiters.
+    """
+    if not text.isascii() or '"' in text or _CONTROL.search(text):
+        return None
+    lines = text.splitlines()
+    if max(map(len, lines)) > schema.MAX_CELL_CHARS:
+        return None
+    numbers = list(range(1, len(lines) + 1))
+    blanks = delimiter + " \t"
+    if "" in map(str.strip, lines, itertools.repeat(blanks)):     # blank rows are skipped
+        kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip(blanks)]
+        if not kept:
+            raise InputError("the file is empty", path=shown)
+        numbers, lines = [k for k, _ in kept], [line for _, line in kept]
+    header = [c.strip() for c in lines[0].split(delimiter)]
+    return numbers[0], header, numbers[1:], lines[1:]
+
+
+def _plain_body_columns(shown, header, numbers, body, delimiter) -> list[list[str]]:
+    width = len(header)
+    counts = list(map(str.count, body, [delimiter] * len(body)))
+    if counts and (min(counts) != width - 1 or max(counts) != width - 1):
+        i = next(i for i, c in enumerate(counts) if c != width - 1)
+        raise InputError(
+            f"has {counts[i] + 1} cells but the header has {width} columns "
+            "(a comma inside a text that is not in double quotes, or a missing cell?)",
+            path=shown, row=numbers[i])
+    flat = delimiter.join(body).split(delimiter) if body else []
+    return [flat[j::width] for j in range(width)]
+
+
+def _csv_records(text: str, delimiter: str, shown: str):
+    """(header row, header, row numbers, body records) through the csv module."""
     records = _parse_csv(text, delimiter, shown)
     records = [(number, cells) for number, cells in records if any(c.strip() for c in cells)]
     if not records:
@@ -492,14 +635,12 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
     header_row, header_cells = records[0]
     _check_cells(shown, header_row, None, header_cells)
     header = [_strip(c) for c in header_cells]      # also a second BOM (file saved twice)
-
     body = records[1:]
-    # A missing column explains a row of the "wrong" length (e.g. a title line
-    # above the header), so it is reported first.
-    if callable(required):
-        required = tuple(required(header))
-    _check_required(shown, header_row, header, required)
-    for number, cells in body:
+    return header_row, header, [number for number, _ in body], [cells for _, cells in body]
+
+
+def _csv_body_columns(shown, header, numbers, body) -> list[list[str]]:
+    for number, cells in zip(numbers, body):
         _check_long_cells(shown, number, header, cells)
         if len(cells) != len(header):
             raise InputError(
@@ -507,12 +648,9 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
                 "(a comma inside a text that is not in double quotes, or a missing cell?)",
                 path=shown, row=number)
         _check_cells(shown, number, header, cells)
-
-    keep = _check_header(shown, header_row, header, body)
     if not body:
-        raise InputError(f"has a header but no data rows (an empty {what})", path=shown)
-    out = tuple((number, {header[i]: cells[i] for i in keep}) for number, cells in body)
-    return RawTable(path=shown, header=tuple(header[i] for i in keep), records=out, delimiter=delimiter)
+        return [[] for _ in header]
+    return [list(col) for col in zip(*body)]
 
 
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -644,8 +782,9 @@ def _check_bad_bytes(shown: str, number: int, header: list[str] | None, cells: l
 def _sniff_delimiter(text: str, known: frozenset[str]) -> str:
     """Comma, semicolon or tab: the one whose header cells are most often known column names."""
     best, best_score = ",", -1
+    head = text[:1_000_000]     # the header is the first record: no need to copy a large file
     for delimiter in (",", ";", "\t"):
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
         try:
             header = next((rec for rec in reader if any(c.strip() for c in rec)), [])
         except csv.Error:
@@ -713,13 +852,13 @@ def _check_required(shown: str, header_row: int, header: list[str], required) ->
                              f"the header has: {found}", path=shown, row=header_row, column=name)
 
 
-def _check_header(shown: str, header_row: int, header: list[str], body) -> list[int]:
+def _check_header_columns(shown: str, header_row: int, header: list[str], columns) -> list[int]:
     """Validate header names (blank, repeated); return the indexes of the columns to keep."""
     seen: dict[str, int] = {}
     keep = []
     for i, name in enumerate(header):
         if not name:
-            if any(cells[i].strip() for _, cells in body):
+            if any(cell.strip() for cell in columns[i]):
                 raise InputError(f"header cell {i + 1} is blank but its column holds data; "
                                  "give the column a name", path=shown, row=header_row)
             continue   # trailing empty columns of a spreadsheet export

@@ -56,6 +56,7 @@ import numpy as np
 
 from msc_meta import _dist as special
 from msc_meta import registry
+from msc_meta.data.columns import RowsView, concat, rows_column
 from msc_meta.errors import UsageError
 from msc_meta.pooling.fit import fit_many, single_study_result
 from msc_meta.pooling.guidance import guidance_for
@@ -65,6 +66,7 @@ from msc_meta.pooling.notes import (exclusion_note, exclusion_reason, nothing_to
 from msc_meta.pooling.options import OptionError, PoolOptions, check_measure_method
 from msc_meta.pooling.results import PoolResult
 from msc_meta.pooling.selection import Excluded, select_rows
+from msc_meta.pooling.study_lines import StudyLines
 
 # ``study_ci=None`` (what ``pool`` passes by default) means exact intervals for
 # proportions: Clopper-Pearson keeps its coverage at 0/n, n/n and n = 4, and is
@@ -218,12 +220,17 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
 def _plan(table, outcome, timepoint, unit, options):
     """Select, resolve the options and handle shared controls: one group to pool."""
     chosen = select_rows(table, outcome, timepoint, unit)
-    rows, overlapping = list(chosen.rows), list(chosen.overlapping)
+    rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
     options = resolve_options(rows, options)
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm)
     spec = dict(rows=units, outcome=outcome, timepoint=timepoint, unit=unit, group=None, by=None,
                 multiarm_notes=[text for text, _ in multiarm_notes], pre_excluded=overlapping)
     return spec, options
+
+
+def _listed(rows):
+    """The selected rows as a list, or the view on the table's columns as it is."""
+    return rows if isinstance(rows, RowsView) else list(rows)
 
 
 def options_of(options, values) -> PoolOptions:
@@ -259,16 +266,14 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
     """
     options = options_of(options, values)
     chosen = select_rows(table, outcome, timepoint, unit)
-    rows, overlapping = list(chosen.rows), list(chosen.overlapping)
+    rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
     options = resolve_options(rows, options)
 
     # A column the file lacks would put every row in "(blank)": refuse it.
     table.require_column(by)
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm,
                                            group_of=lambda r: _group_label(r.value(by)))
-    groups: dict[str, list] = {}
-    for unit_row in units:
-        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
+    groups = _by_groups(units, by)
     for _, row in overlapping:
         # a subgroup may hold only left-out rows: it is still listed
         groups.setdefault(_group_label(row.value(by)), [])
@@ -280,8 +285,10 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
         left_out.setdefault(_group_label(row.value(by)), []).append((excluded, row))
     specs = []
     for label in labels:
-        ids = {m for u in groups[label] for m in source_ids(u)}
-        notes = [text for text, who in multiarm_notes if who & ids]
+        notes = []
+        if multiarm_notes:
+            ids = {m for u in groups[label] for m in source_ids(u)}
+            notes = [text for text, who in multiarm_notes if who & ids]
         specs.append(dict(rows=groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
                           group=label, by=by, multiarm_notes=notes,
                           pre_excluded=left_out.get(label, [])))
@@ -290,6 +297,32 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
         excluded = tuple(e for a in analyses for e in a.excluded)
         raise UsageError(nothing_to_pool_message(outcome, options.measure, excluded))
     return analyses, subgroup_test(analyses, by)
+
+
+def _by_groups(units, by) -> dict:
+    """Subgroup label -> its rows, in order of first appearance (a view's rows grouped by column)."""
+    groups: dict[str, list] = {}
+    if isinstance(units, RowsView):
+        values = units.column(by)
+        if isinstance(values, np.ndarray):
+            values = [None if v != v else v for v in values.tolist()]
+        label_of = {v: _group_label(_typed(by, v)) for v in dict.fromkeys(values)}
+        positions: dict[str, list] = {}
+        for i, v in enumerate(values):
+            positions.setdefault(label_of[v], []).append(i)
+        return {label: units.take(pos) for label, pos in positions.items()}
+    for unit_row in units:
+        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
+    return groups
+
+
+def _typed(column, value):
+    """A column's cell as ``Row.value`` gives it (extra columns: stripped text, None if blank)."""
+    from msc_meta.data import schema
+
+    if column in schema.KNOWN_COLUMNS or value is None:
+        return value
+    return value.strip() or None
 
 
 def subgroup_test(analyses, by) -> SubgroupTest | None:
@@ -351,8 +384,7 @@ def resolve_measure(rows, options: PoolOptions) -> str:
                                   "{method:FE} or a random-effects method such as REML")
             two = family.endswith("_two")
             return registry.default_measure(two, family)
-    counted = [r for r in rows if r.has_counts and _family(r) in ("counts", None)]
-    any_comparison = any(r.is_comparison for r in counted)
+    counted, any_comparison = _counted(rows)
     if measure is None:
         arms = 2 if any_comparison else 1
         measure = registry.method(options.method).default_measure.get(arms) \
@@ -368,6 +400,18 @@ def resolve_measure(rows, options: PoolOptions) -> str:
     return measure
 
 
+def _counted(rows) -> tuple[bool, bool]:
+    """(any selected row with counts, any of them a comparison), rows of other types aside."""
+    if isinstance(rows, RowsView):
+        families = rows.families()
+        counts = rows.present("events_t") & rows.present("n_t") & np.fromiter(
+            (f in ("counts", None) for f in families), dtype=bool, count=len(rows))
+        comparison = counts & rows.present("events_c") & rows.present("n_c")
+        return bool(counts.any()), bool(comparison.any())
+    counted = [r for r in rows if r.has_counts and _family(r) in ("counts", None)]
+    return bool(counted), any(r.is_comparison for r in counted)
+
+
 def _family(row):
     """A row's outcome type; rows built elsewhere (tests, multi-arm units) without one hold counts."""
     family = getattr(row, "family", None)
@@ -379,6 +423,12 @@ def _family(row):
 def _families(rows) -> dict:
     """Outcome type -> the selected rows holding it (rows without data left aside)."""
     out: dict = {}
+    if isinstance(rows, RowsView):
+        families = rows.families()
+        for family in dict.fromkeys(families):
+            if family is not None:
+                out[family] = rows.take([i for i, f in enumerate(families) if f == family])
+        return out
     for row in rows:
         family = _family(row)
         if family is not None:
@@ -440,8 +490,14 @@ def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[Pre
     escalc works study by study, so computing every group's effect sizes in
     one call and splitting them gives each group what it would get alone.
     """
-    plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
-    every = [row for kept, *_ in plans for row in kept]
+    views = [rows for rows, _ in groups]
+    if len(views) > 1 and concat(views) is not None:
+        plans = _kept_views(views, measure, [[e for e, _ in pre] for _, pre in groups])
+    else:
+        plans = [_kept_rows(rows, measure, pre) for rows, pre in groups]
+    every = concat(kept for kept, *_ in plans)
+    if every is None:
+        every = [row for kept, *_ in plans for row in kept]
     es_all = _effect_sizes(measure, every, cc, r=r, scale=scale) if every else None
     out, start = [], 0
     for kept, excluded, n_rows, arms_only in plans:
@@ -455,6 +511,8 @@ def _kept_rows(rows, measure, pre_excluded):
     """The rows the exclusion rules keep, those they leave out (with why), and counts for the notes."""
     two_arm = registry.measure(measure).two_arm
     excluded: list[Excluded] = [e for e, _ in pre_excluded]
+    if isinstance(rows, RowsView):
+        return _kept_view(rows, measure, excluded)
     # A combined comparison stands for several table rows: count those.
     n_rows = sum(getattr(r, "source_rows", 1) for r in rows) + len(excluded)
     kept, arms_only = [], 0
@@ -467,6 +525,43 @@ def _kept_rows(rows, measure, pre_excluded):
             arms_only += 1
         kept.append(row)
     return kept, excluded, n_rows, arms_only
+
+
+def _kept_view(rows, measure, excluded):
+    """``_kept_rows`` on a view: ``exclusion_reason``'s rules as masks, its text for the rows left out."""
+    return _kept_views([rows], measure, [excluded])[0]
+
+
+def _kept_views(views, measure, excluded):
+    """``_kept_view`` of many views of one table at once (``--by``, ``export --all``): the masks
+    computed on all their rows together, then split."""
+    spec = registry.measure(measure)
+    rows = views[0] if len(views) == 1 else concat(views)
+    families = np.array(rows.families(), dtype=object)
+    counts = families == "counts"
+    leave = families != spec.family
+    comparison = rows.present("events_c") & rows.present("n_c")
+    if spec.family == "counts" and spec.two_arm:
+        leave |= counts & ~comparison
+        if spec.drop00:
+            a, n1 = rows.column("events_t"), rows.column("n_t")
+            c, n2 = rows.column("events_c"), rows.column("n_c")
+            leave |= counts & comparison & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+    bounds = np.cumsum([0] + [len(v) for v in views])
+    for i in np.flatnonzero(leave).tolist():
+        row = rows[i]
+        g = int(np.searchsorted(bounds, i, side="right")) - 1
+        excluded[g].append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
+    keep = ~leave
+    arms = keep & comparison if not spec.two_arm and spec.family == "counts" else None
+    plans = []
+    for g, view in enumerate(views):
+        lo, hi = int(bounds[g]), int(bounds[g + 1])
+        kept = RowsView(view.data, rows.index[lo:hi][keep[lo:hi]])
+        arms_only = 0 if arms is None else int(arms[lo:hi].sum())
+        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - int(leave[lo:hi].sum()),
+                      arms_only))
+    return plans
 
 
 def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> PreparedStudies:
@@ -484,7 +579,8 @@ def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> Prepa
         for i in np.flatnonzero(~keep):
             why = es.reasons[i] or f"{measure} not estimable for this study"
             excluded.append(Excluded(kept[i].study_id, kept[i].row_number, why))
-        kept = [r for r, k in zip(kept, keep) if k]
+        kept = kept.take(np.flatnonzero(keep)) if isinstance(kept, RowsView) \
+            else [r for r, k in zip(kept, keep) if k]
         if not kept:
             return PreparedStudies([], None, excluded, n_rows, arms_only)
         es = es.take(np.flatnonzero(keep))
@@ -575,8 +671,8 @@ def _analysis_of(spec, prep, fit, options) -> Analysis:
     excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
     base = dict(outcome=spec["outcome"], group=spec["group"], measure=measure, options=options,
                 by=spec["by"],
-                timepoint_weeks=common_value([r.timepoint_weeks for r in rows], spec["timepoint"]),
-                unit=common_value([r.unit for r in rows], spec["unit"]))
+                timepoint_weeks=common_value(_values(rows, "timepoint_weeks"), spec["timepoint"]),
+                unit=common_value(_values(rows, "unit"), spec["unit"]))
     if fit is None:
         notes = [exclusion_note(excluded, n_rows), *multiarm_notes]
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
@@ -600,6 +696,8 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
     columns = registry.family_columns(spec.family)
     yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
     estimate, low, high = _study_intervals(es, kept, options.study_ci, options.level)
+    if isinstance(kept, RowsView) and spec.family == "counts":
+        return StudyLines(kept, two_arm, yi, vi, estimate, low, high, result.weights, cc_added)
     weights = list(result.weights) if result.weights else [None] * len(kept)
     return tuple(
         StudyLine(study_id=r.study_id, row_number=r.row_number, events_t=r.events_t, n_t=r.n_t,
@@ -642,12 +740,11 @@ def _effect_sizes(measure, rows, cc, *, r=None, scale=None):
 
     spec = registry.measure(measure)
     if spec.family == "counts":
-        columns = [np.array([getattr(row, name) for row in rows], dtype=float)
-                   for name in spec.inputs]
+        columns = [rows_column(rows, name) for name in spec.inputs]
         return effects.escalc(measure, *columns, cc=cc)
     names = dict.fromkeys(spec.inputs + ("n_t", "n_c"))
-    columns = {name: np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
-               for name in names}
+    # a copy (np.array): fill_spreads fills blanks in place, never in the table's own columns
+    columns = {name: np.array(rows_column(rows, name), dtype=float) for name in names}
     filled = _fill_spreads(spec.family, columns, rows)
     used = _used(spec, columns, filled, r)      # before compute(), which may correct cells
     es = effects.compute(measure, columns, cc=cc, r=r if "r" in spec.inputs else None,
@@ -685,7 +782,7 @@ def _fill_spreads(family, columns, rows):
     from msc_meta.conversions import fill_spreads
 
     def column(name):
-        return np.array([_number(getattr(row, name, None)) for row in rows], dtype=float)
+        return np.array(rows_column(rows, name), dtype=float)
 
     return fill_spreads(family, columns, column)
 
@@ -740,11 +837,21 @@ def _study_intervals(es, rows, method, level):
         return np.asarray(study_estimate(es), dtype=float), low, high
     from msc_meta.pooling.exact import proportion_ci
 
-    x = np.array([r.events_t for r in rows], dtype=float)
-    n = np.array([r.n_t for r in rows], dtype=float)
+    x = rows_column(rows, "events_t")
+    n = rows_column(rows, "n_t")
     ci = proportion_ci(x, n, method=method, level=level)
     return (np.asarray(ci.estimate, dtype=float), np.asarray(ci.ci_low, dtype=float),
             np.asarray(ci.ci_high, dtype=float))
+
+
+def _values(rows, name) -> list:
+    """A column of ``rows`` as the rows hold it (None where blank)."""
+    if isinstance(rows, RowsView):
+        col = rows.column(name)
+        if isinstance(col, np.ndarray):
+            return [None if v != v else v for v in col.tolist()]
+        return col
+    return [getattr(r, name) for r in rows]
 
 
 def common_value(values, given):

@@ -85,13 +85,19 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
 
     from msc_meta.data import OutcomeTable
 
-    rows = frame_to_rows(table)
+    data = frame_columns(table)
+    positions = table.reset_index(drop=True).groupby(by, dropna=False, sort=False).indices
+    keys = [key if isinstance(key, tuple) else (key,) for key in positions]
+    columns = by + [k for k in RESULT_KEYS if k not in by] + ["error"]
+    fast = _columnar_many(data, by, keys, list(positions.values()), options)
+    if fast is not None:
+        return pd.DataFrame(fast, columns=columns)
+
+    rows = data.rows()
     # subgroup_of links may run through rows of other groups: one lineage for all
     lineage = OutcomeTable(path=_SHOWN, columns=(), rows=rows).ancestors()
-    positions = table.reset_index(drop=True).groupby(by, dropna=False, sort=False).indices
     prepared = []
-    for key, idx in positions.items():
-        key = key if isinstance(key, tuple) else (key,)
+    for key, idx in zip(keys, positions.values()):
         group_rows = [rows[i] for i in sorted(idx)]
         prepared.append((key, _prepare(group_rows, by, key, options, lineage)))
     _effect_sizes_all(prepared, options)
@@ -103,7 +109,6 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
         record.update(_result_record(prep, result, options.method, options.hksj, options.level))
         record["error"] = error
         records.append(record)
-    columns = by + [k for k in RESULT_KEYS if k not in by] + ["error"]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -112,27 +117,49 @@ def pool_many(table, by, measure=None, method="REML", *, hksj=False, pi="hts", c
 # ---------------------------------------------------------------------------
 
 def frame_to_rows(table):
-    """Validate a DataFrame as the loader validates a CSV file; one ``Row`` per record.
+    """Validate a DataFrame as the loader validates a CSV file; one ``Row`` per record."""
+    return frame_columns(table).rows()
 
-    Cells are turned back into the text a CSV would hold (blank for
-    NaN/None, whole floats without ``.0``), then parsed by the same code as
-    ``msc_meta.data.load_table``, so every check and message is the loader's.
+
+def frame_columns(table):
+    """Validate a DataFrame as the loader validates a CSV file (``data.columns.typed_columns``).
+
+    Cells are turned into the text a CSV would hold (blank for NaN/None,
+    whole floats without ``.0``), column by column, then checked by the
+    loader's own rules, so every check and message is the loader's.
     """
+    from msc_meta.data import columns as cols
     from msc_meta.data import load, schema
 
-    columns = [str(c).strip() for c in table.columns]
-    required = schema.required_columns(columns)      # other outcome types need no counts
-    missing = [c for c in required if c not in columns]
+    names = [str(c).strip() for c in table.columns]
+    required = schema.required_columns(names)      # other outcome types need no counts
+    missing = [c for c in required if c not in names]
     if missing:
         raise UsageError(f"the table lacks the required column{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)}; required: {', '.join(required)}")
-    records = []
-    for pos, values in enumerate(table.itertuples(index=False, name=None)):
-        records.append((pos + 2, {c: _cell_text(v) for c, v in zip(columns, values)}))
-    raw = load.RawTable(path=_SHOWN, header=tuple(columns), records=tuple(records), delimiter=",")
-    rows = tuple(load._make_row(raw, number, cells) for number, cells in raw.records)
-    load._check_unique_keys(_SHOWN, rows)
-    return rows
+    cells = {name: _column_text(table.iloc[:, j]) for j, name in enumerate(names)}
+    raw = load.RawColumns(path=_SHOWN, header=tuple(names), numbers=list(range(2, len(table) + 2)),
+                          cells=cells, delimiter=",")
+    data = cols.typed_columns(raw)
+    cols.check_unique_keys(_SHOWN, data)
+    return data
+
+
+def _column_text(series) -> list[str]:
+    """One DataFrame column as CSV cell texts (``_cell_text`` of each value, by dtype)."""
+    kind = series.dtype.kind
+    values = series.to_numpy()
+    if kind in "iu":
+        return list(map(str, values.tolist()))
+    if kind == "f":
+        values = values.astype(float)
+        finite = np.isfinite(values)
+        whole = finite & (np.floor(values) == values) & (np.abs(values) < 1e15)
+        out = list(map(str, np.where(whole, values, 0).astype(np.int64).tolist()))
+        for i in np.flatnonzero(~whole).tolist():
+            out[i] = "" if math.isnan(values[i]) else repr(float(values[i]))
+        return out
+    return [v if type(v) is str else _cell_text(v) for v in values.tolist()]
 
 
 def _cell_text(value) -> str:
@@ -312,3 +339,274 @@ def _result_record(prep, result, method, hksj, level) -> dict:
         if isinstance(value, float) and not math.isfinite(value):
             record[name] = None
     return record
+
+
+# ---------------------------------------------------------------------------
+# the columnar engine: every group at once, on the table's columns
+# ---------------------------------------------------------------------------
+
+def _columnar_many(data, by, keys, positions, options):
+    """``pool_many``'s rows (as columns of a DataFrame) computed for all groups at once, or
+    None when the table needs the group-by-group path.
+
+    The plain case: event counts only, no ``subgroup_of`` links or ``trial``
+    names (so no overlaps and no shared control arms), an inverse-variance
+    method, and each group one outcome (written one way) at one time point
+    and unit. Each group then gets exactly what ``pool`` gives it alone: the
+    measure ``resolve_measure`` picks from its rows, the exclusions of
+    ``notes.exclusion_reason`` and escalc, one ``fit_batch`` for every group
+    with k >= 2 and ``single_study_result`` for k = 1.
+    """
+    from msc_meta.data import schema
+    from msc_meta.data.columns import RowsView
+
+    method = registry.method(options.method)
+    if not method.inverse_variance or method.kind == "glmm":
+        return None
+    if data.filled("subgroup_of") or data.filled("trial") \
+            or any(data.filled(c) for c in schema.OUTCOME_TYPE_COLUMNS):
+        return None
+    n, G = data.n, len(keys)
+    gid = np.empty(n, dtype=np.int64)
+    for g, idx in enumerate(positions):
+        gid[idx] = g
+    order = np.argsort(gid, kind="stable")        # rows grouped, table order within a group
+    starts = np.searchsorted(gid[order], np.arange(G))
+    first = order[starts]
+    outcome = data.values["outcome"]
+    if not _one_value_per_group(outcome, gid, first, G):
+        return None
+    weeks = data.values["timepoint_weeks"]
+    week_code = np.where(np.isnan(weeks), -1.0, weeks)
+    if not (week_code == week_code[first][gid]).all():
+        return None
+    if not _one_value_per_group(data.values["unit"], gid, first, G):
+        return None
+
+    v = data.values
+    has = {c: ~np.isnan(v[c]) for c in ("events_t", "n_t", "events_c", "n_c")}
+    counted = has["events_t"] & has["n_t"]
+    comparison = counted & has["events_c"] & has["n_c"]
+    g_counted = np.bincount(gid, weights=counted, minlength=G) > 0
+    g_comparison = np.bincount(gid, weights=comparison, minlength=G) > 0
+    measures, errors = _measures(g_counted, g_comparison, options)
+
+    out = _empty_columns(by, keys, G, options)
+    out["outcome"] = [outcome[i] for i in first.tolist()]
+    out["timepoint_weeks"] = [None if w != w else float(w) for w in weeks[first].tolist()]
+    out["unit"] = [v["unit"][i] for i in first.tolist()]
+    excluded: list = [[] for _ in range(G)]
+    view = RowsView(data, np.arange(n))
+    for measure in dict.fromkeys(m for m in measures if m is not None):
+        in_measure = np.array([m == measure for m in measures])
+        rows = in_measure[gid]
+        _pool_measure(measure, view, rows, gid, G, options, out, excluded)
+    for g in range(G):
+        out["measure"][g] = measures[g] if measures[g] is not None else options.measure
+        if errors[g] is not None:
+            out["error"][g] = errors[g]
+            out["k"][g] = 0
+    out["excluded"] = [[{"study_id": e.study_id, "reason": e.reason, "row": e.row_number} for e in ex]
+                       for ex in excluded]
+    for g in range(G):
+        if out["k"][g] == 0 and out["error"][g] is None:
+            out["error"][g] = nothing_to_pool_message(out["outcome"][g], out["measure"][g],
+                                                      excluded[g])
+    return out
+
+
+def _one_value_per_group(col, gid, first, G) -> bool:
+    """Does every row hold its group's first row's value (text, or None)?"""
+    codes = {x: i for i, x in enumerate(dict.fromkeys(col))}
+    coded = np.fromiter(map(codes.__getitem__, col), dtype=np.int64, count=len(col))
+    return bool((coded == coded[first][gid]).all())
+
+
+class _Facts:
+    """A stand-in row for ``resolve_measure``: what it reads of a group's rows of counts."""
+
+    family = "counts"
+    row_number = 0
+
+    def __init__(self, comparison):
+        self.has_counts = True
+        self.is_comparison = comparison
+
+
+def _measures(g_counted, g_comparison, options):
+    """Each group's measure (``resolve_measure`` on its facts) and its refusal, if any."""
+    from msc_meta.pooling.analysis import resolve_measure
+
+    decided: dict = {}
+    measures, errors = [], []
+    for facts in zip(g_counted.tolist(), g_comparison.tolist()):
+        if facts not in decided:
+            rows = [_Facts(facts[1])] if facts[0] else []
+            try:
+                decided[facts] = (resolve_measure(rows, options), None)
+            except UsageError as err:
+                decided[facts] = (None, str(err))
+        measure, error = decided[facts]
+        measures.append(measure)
+        errors.append(error)
+    return measures, errors
+
+
+def _empty_columns(by, keys, G, options) -> dict:
+    out = {col: [_plain(key[j]) for key in keys] for j, col in enumerate(by)}
+    for name in RESULT_KEYS:
+        out.setdefault(name, [None] * G)
+    out["method"] = [options.method] * G
+    out["level"] = [options.level] * G
+    out["hksj"] = [bool(options.hksj)] * G
+    out["k"] = [0] * G
+    out["error"] = [None] * G
+    return out
+
+
+def _pool_measure(measure, view, rows, gid, G, options, out, excluded) -> None:
+    """Exclusions, effect sizes and fits of the groups pooled with ``measure``."""
+    from msc_meta import effects
+    from msc_meta.pooling.notes import exclusion_reason
+    from msc_meta.pooling.selection import Excluded
+
+    spec = registry.measure(measure)
+    v = view.data.values
+    a, n1, c, n2 = (v[name] for name in ("events_t", "n_t", "events_c", "n_c"))
+    counted = ~np.isnan(a) & ~np.isnan(n1)
+    comparison = counted & ~np.isnan(c) & ~np.isnan(n2)
+    leave = rows & ~counted
+    if spec.two_arm:
+        leave |= rows & counted & ~comparison
+        if spec.drop00:
+            with np.errstate(invalid="ignore"):
+                leave |= rows & comparison & (((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+    for i in np.flatnonzero(leave).tolist():
+        row = view.data.row(i)
+        excluded[gid[i]].append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
+    kept = np.flatnonzero(rows & ~leave)
+    kept = kept[np.argsort(gid[kept], kind="stable")]
+    if kept.size == 0:
+        return
+    es = effects.escalc(measure, *(v[name][kept] for name in spec.inputs), cc=options.cc)
+    ok = np.asarray(es.keep, dtype=bool)
+    for j in np.flatnonzero(~ok).tolist():
+        i = int(kept[j])
+        why = es.reasons[j] or f"{measure} not estimable for this study"
+        excluded[gid[i]].append(Excluded(view.data.values["study_id"][i], int(view.data.numbers[i]), why))
+    yi, vi, ni = (np.asarray(x, dtype=float)[ok] for x in (es.yi, es.vi, es.ni))
+    kept = kept[ok]
+    g_of = gid[kept]
+    k = np.bincount(g_of, minlength=G)
+    for g in np.flatnonzero(k).tolist():
+        out["k"][g] = int(k[g])
+    starts = np.concatenate([[0], np.cumsum(k)])
+    single = np.flatnonzero(k == 1)
+    for g in single.tolist():
+        j = starts[g]
+        if not (math.isfinite(yi[j]) and math.isfinite(vi[j]) and vi[j] > 0):
+            i = int(kept[j])
+            excluded[g].append(Excluded(view.data.values["study_id"][i], int(view.data.numbers[i]),
+                                        f"zero cell and no continuity correction (--cc {options.cc:g}): "
+                                        f"{measure} not estimable from this study alone"))
+            out["k"][g] = 0
+            continue
+        result = single_study_result(measure, options.method, yi[j], vi[j], ni[j:j + 1], options.level)
+        _put(out, g, _fit_values(result))
+    many = np.flatnonzero(k >= 2)
+    if many.size:
+        _fit_groups(measure, many, k, starts, yi, vi, ni, options, out)
+
+
+def _fit_groups(measure, many, k, starts, yi, vi, ni, options, out) -> None:
+    """One ``fit_batch`` for the groups ``many`` (k >= 2); their rows of ``out`` filled in."""
+    from msc_meta.pooling import rma
+
+    kmax = int(k[many].max())
+    rows_k = k[many]
+    pos = np.arange(kmax)
+    mask = pos[None, :] < rows_k[:, None]
+    src = (starts[many][:, None] + pos[None, :])[mask]
+    Y = np.zeros(mask.shape)
+    V = np.ones(mask.shape)
+    Y[mask] = yi[src]
+    V[mask] = vi[src]
+    fit = rma.fit_batch(Y, V, mask, method=options.method, hksj=options.hksj, pi=options.pi,
+                        level=options.level)
+    if measure == "PFT":        # the back-transformation needs each group's own sample sizes
+        for row, g in enumerate(many.tolist()):
+            _fit_one(out, g, fit, row, measure, ni[starts[g]:starts[g] + k[g]])
+        return
+    for name, values in _fit_columns(fit, measure).items():
+        column = out[name]
+        for row, g in enumerate(many.tolist()):
+            column[g] = values[row]
+    for row, g in enumerate(many.tolist()):
+        if not fit.converged[row]:
+            _put(out, g, dict.fromkeys(_FIT_FIELDS))
+            out["k"][g] = int(k[g])
+            out["method"][g] = options.method
+            out["hksj"][g] = bool(options.hksj)
+            out["error"][g] = fit.messages[row]
+
+
+def _fit_one(out, g, fit, row, measure, ni) -> None:
+    from msc_meta.pooling.rma import result_of
+
+    if not fit.converged[row]:
+        _put(out, g, dict.fromkeys(_FIT_FIELDS))
+        out["k"][g] = int(fit.k[row])
+        out["method"][g] = fit.method
+        out["hksj"][g] = bool(fit.hksj)
+        out["error"][g] = fit.messages[row]
+        return
+    _put(out, g, _fit_values(result_of(fit, row, measure=measure, ni=ni)))
+
+
+def _fit_values(result) -> dict:
+    values = {name: getattr(result, name) for name in _FIT_FIELDS}
+    values["method"] = result.method
+    values["hksj"] = bool(result.hksj)
+    return values
+
+
+def _put(out, g, values) -> None:
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        out[name][g] = value
+
+
+def _fit_columns(fit, measure) -> dict:
+    """``_result_record``'s fit values of every group of ``fit``, as columns (``rma.result_of``
+    for all groups at once: the same numbers, back-transformed elementwise)."""
+    from msc_meta.effects import transform_back
+
+    t_test = np.asarray(fit.test) == "t"
+    has_pi = np.array([m is not None for m in fit.pi_method])
+    nat = np.asarray(transform_back(measure, np.stack([fit.theta, fit.theta_ci_low, fit.theta_ci_high,
+                                                        fit.theta_pi_low, fit.theta_pi_high])),
+                     dtype=float)
+
+    def floats(x, where=None):
+        x = np.asarray(x, dtype=float)
+        keep = np.isfinite(x) if where is None else np.isfinite(x) & where
+        return [v if ok else None for v, ok in zip(x.tolist(), keep.tolist())]
+
+    return {
+        "method": [fit.method] * len(t_test),
+        "k": np.asarray(fit.k, dtype=np.int64).tolist(),
+        "theta": floats(fit.theta), "se": floats(fit.se),
+        "estimate": floats(nat[0]), "ci_low": floats(nat[1]), "ci_high": floats(nat[2]),
+        "pi_low": floats(nat[3], has_pi), "pi_high": floats(nat[4], has_pi),
+        "tau2": floats(fit.tau2), "tau": floats(fit.tau), "i2": floats(fit.i2), "h2": floats(fit.h2),
+        "q": floats(fit.q), "q_df": np.asarray(fit.q_df, dtype=np.int64).tolist(),
+        "q_pval": floats(fit.q_pval), "stat": floats(fit.stat), "pval": floats(fit.pval),
+        "hksj": (bool(fit.hksj) & t_test).tolist(),
+        "test": np.where(t_test, "t", "z").tolist(),
+        "df": floats(fit.df, t_test),
+        "theta_ci_low": floats(fit.theta_ci_low), "theta_ci_high": floats(fit.theta_ci_high),
+        "tau2_ci_low": floats(fit.tau2_ci_low), "tau2_ci_high": floats(fit.tau2_ci_high),
+        "i2_ci_low": floats(fit.i2_ci_low), "i2_ci_high": floats(fit.i2_ci_high),
+        "pi_method": list(fit.pi_method),
+    }

@@ -164,7 +164,9 @@ def back_transform(measure, x, ni, scale=None) -> np.ndarray:
 
 
 def _column(rows, name) -> np.ndarray:
-    return np.array([getattr(r, name) for r in rows], dtype=float)
+    from msc_meta.data.columns import rows_column
+
+    return rows_column(rows, name)
 
 
 __all__ = ["back_transform", "fit_glmm", "fit_many", "fit_studies", "single_study_result"]

@@ -74,9 +74,9 @@ def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
     two_arm = registry.measure(measure).two_arm
     kind = registry.method(method).kind
     random = kind == "random"
-    counts = _arm_counts(rows, two_arm)
-    zero = any(e == 0 for e, _ in counts)
-    full = any(e == n for e, n in counts)
+    columns = _columns(rows, two_arm)
+    zero = any(bool((e == 0).any()) for e in columns[0::2])
+    full = any(bool((e == n).any()) for e, n in zip(columns[0::2], columns[1::2]))
     k = len(rows)
     small = k < 5
     if not (small or zero or full):
@@ -190,8 +190,10 @@ def _arm_counts(rows, two_arm):
 
 
 def _columns(rows, two_arm=True):
+    from msc_meta.data.columns import rows_column
+
     names = ("events_t", "n_t", "events_c", "n_c") if two_arm else ("events_t", "n_t")
-    return [np.array([getattr(r, name) for r in rows], dtype=float) for name in names]
+    return [rows_column(rows, name) for name in names]
 
 
 def _raw_runs(method, measure, rows) -> bool:

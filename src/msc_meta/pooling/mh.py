@@ -101,7 +101,7 @@ def _result(measure, method, k, beta, se, level, q, q_df, q_pval, i2, h2, weight
         estimate=float(back[0]), ci_low=float(back[1]), ci_high=float(back[2]),
         stat=float(z), pval=pval, tau2=0.0, tau=0.0, i2=float(i2), h2=float(h2),
         q=float(q), q_df=int(q_df), q_pval=float(q_pval),
-        weights=tuple(float(w) for w in weights), level=float(level), test="z",
+        weights=tuple(np.asarray(weights, dtype=float).tolist()), level=float(level), test="z",
         random=False, notes=tuple(notes),
     )
 

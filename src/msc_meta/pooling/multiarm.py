@@ -63,6 +63,11 @@ def shared_control_sets(rows, measure) -> list[tuple[tuple, list]]:
     if not spec.two_arm or spec.family != "counts":
         return []       # shared control arms are found among event counts only
     sets: dict[tuple, list] = {}
+    if hasattr(rows, "column"):     # a view on the table's columns: look at rows naming a trial only
+        trials = rows.column("trial")
+        if all(t is None for t in trials):
+            return []
+        rows = [rows[i] for i, t in enumerate(trials) if t is not None]
     for r in rows:
         trial = (getattr(r, "trial", None) or "").strip()
         if not trial or not (r.has_counts and r.is_comparison):
@@ -88,7 +93,7 @@ def apply_multiarm(rows, measure, mode, *, group_of=None):
     """
     sets = shared_control_sets(rows, measure)
     if not sets:
-        return list(rows), []
+        return (rows if hasattr(rows, "take") else list(rows)), []
     taken_ids = {r.study_id for r in rows}
     replace: dict[int, object] = {}
     notes: list[tuple[str, frozenset]] = []

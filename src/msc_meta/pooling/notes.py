@@ -44,6 +44,10 @@ def pool_notes(*, measure, options, kept, yi, cc_added, result, common, excluded
 
 
 def _timepoint_notes(kept):
+    if hasattr(kept, "column"):     # a view on the table's columns
+        weeks = kept.column("timepoint_weeks")
+        if np.isnan(weeks).all() or (weeks == weeks[0]).all():
+            return []
     if len({r.timepoint_weeks for r in kept}) <= 1:
         return []
     from msc_meta.data.load import format_weeks
@@ -69,7 +73,7 @@ def _cc_notes(measure, options, kept, yi, cc_added):
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
                      f"stud{'ies' if n_cc > 1 else 'y'} {where}")
-    no_own = [r.study_id for r, y in zip(kept, yi) if not math.isfinite(y)]
+    no_own = [kept[i].study_id for i in np.flatnonzero(~np.isfinite(np.asarray(yi, dtype=float)))]
     if no_own:
         notes.append(f"{', '.join(no_own)}: no study-level {measure} without a continuity correction "
                      f"(--cc {cc:g}); still pooled by {method} from the raw counts")
@@ -88,9 +92,9 @@ def assumption_notes(kept, es) -> list[str]:
     if es is None or not getattr(es, "notes", ()):
         return []
     by_text: dict[str, list[str]] = {}
-    for row, text in zip(kept, es.notes):
+    for i, text in enumerate(es.notes):
         if text:
-            by_text.setdefault(text, []).append(row.study_id)
+            by_text.setdefault(text, []).append(kept[i].study_id)
     return [f"{text} ({', '.join(ids)})" for text, ids in by_text.items()]
 
 

@@ -65,6 +65,10 @@ def jsonable(value):
     if isinstance(value, dict):
         return {key: jsonable(v) for key, v in value.items()}
     if isinstance(value, (tuple, list)):
+        if len(value) > 64 and all(type(v) is float for v in value):
+            # a long run of floats (the weights of 10^6 studies): NaN and inf found at C speed
+            return [v if math.isfinite(v) else None for v in value] \
+                if not all(map(math.isfinite, value)) else list(value)
         return [jsonable(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()

@@ -383,7 +383,7 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None) -> P
         tau2=float(fit.tau2[g]), tau=float(fit.tau[g]),
         i2=float(fit.i2[g]), h2=float(fit.h2[g]),
         q=float(fit.q[g]), q_df=int(fit.q_df[g]), q_pval=float(fit.q_pval[g]),
-        weights=tuple(float(w) for w in fit.weights[g][fit.mask[g]]),
+        weights=tuple(np.asarray(fit.weights[g][fit.mask[g]], dtype=float).tolist()),
         level=fit.level, test="t" if t_test else "z",
         df=float(fit.df[g]) if t_test else None,
         hksj=fit.hksj and t_test, random=random,

@@ -57,10 +57,85 @@ def select_rows(table, outcome, timepoint=None, unit=None, *, lineage=None) -> S
     """
     from msc_meta.data import select
 
+    view = select_columns(table, outcome, timepoint, unit)
+    if view is not None:
+        return Selection(outcome=outcome, timepoint=timepoint, unit=unit, rows=view, overlapping=())
     rows = select(table, outcome, timepoint=timepoint, unit=unit)
     kept, dropped = drop_overlaps(table.ancestors() if lineage is None else lineage, rows)
     return Selection(outcome=outcome, timepoint=timepoint, unit=unit, rows=tuple(kept),
                      overlapping=tuple(dropped))
+
+
+def select_columns(table, outcome, timepoint=None, unit=None):
+    """The common case of :func:`select_rows` on the table's columns, or None.
+
+    A ``RowsView`` when the selection is plain: a table loaded from a file
+    (``table.data`` present) with no ``subgroup_of`` links, rows matching the
+    outcome, one time point and one unit (as given or as found), and
+    ``timepoint`` not ``"any"``. Anything else (including every case that is an
+    error) returns None, and :func:`select_rows` takes the per-row path, which
+    says what is wrong.
+    """
+    import math
+
+    import numpy as np
+
+    from msc_meta.data.columns import RowsView, column_keys
+    from msc_meta.data.keys import key
+
+    data = getattr(table, "_data", None)
+    if data is None or timepoint == "any" or not isinstance(outcome, str):
+        return None
+    facts = _facts(data)
+    if facts["linked"]:
+        return None
+    code = facts["outcome_codes"].get(key(outcome))
+    if code is None:
+        return None
+    index = facts["rows_of"][code]          # the outcome's rows, in table order
+    weeks = data.values["timepoint_weeks"]
+    if timepoint == "blank":
+        index = index[np.isnan(weeks[index])]
+    elif timepoint is not None:
+        if not isinstance(timepoint, (int, float)) or not math.isfinite(timepoint):
+            return None
+        with np.errstate(invalid="ignore"):
+            index = index[np.abs(weeks[index] - timepoint) <= 1e-9]
+    if index.size == 0:
+        return None
+    units = [data.values["unit"][i] for i in index.tolist()]
+    if unit is not None:
+        wanted = key(unit)
+        keep = np.fromiter((key(u) == wanted for u in units), dtype=bool, count=len(units))
+        index, units = index[keep], [u for u, k in zip(units, keep) if k]
+        if index.size == 0:
+            return None
+    if len(set(column_keys(units) if None not in units else units)) > 1:
+        return None
+    chosen = weeks[index]
+    if not (np.isnan(chosen).all() or (chosen == chosen[0]).all()):
+        return None
+    return RowsView(data, index)
+
+
+def _facts(data) -> dict:
+    """Per table, computed once: outcome codes by key, and whether any subgroup_of is filled."""
+    import numpy as np
+
+    from msc_meta.data.keys import key
+
+    facts = getattr(data, "_selection_facts", None)
+    if facts is None:
+        outcomes = data.values["outcome"]
+        codes: dict = {}
+        by_text = {text: codes.setdefault(key(text), len(codes)) for text in dict.fromkeys(outcomes)}
+        coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64, count=len(outcomes))
+        order = np.argsort(coded, kind="stable")
+        bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"),
+                     rows_of=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
+        data._selection_facts = facts
+    return facts
 
 
 def drop_overlaps(lineage, rows):
@@ -96,7 +171,12 @@ def analysis_keys(table) -> list[tuple[str, float | str, str | None]]:
     A blank time point becomes ``"blank"`` (``--timepoint blank``), a blank
     unit ``None``. Sorted by outcome, then time point (blank last), then unit.
     """
-    keys = {(row.outcome, row.timepoint_weeks, row.unit) for row in table.rows}
+    data = getattr(table, "_data", None)
+    if data is not None:        # read from the columns: no Row objects
+        weeks = [None if w != w else w for w in data.values["timepoint_weeks"].tolist()]
+        keys = set(zip(data.values["outcome"], weeks, data.values["unit"]))
+    else:
+        keys = {(row.outcome, row.timepoint_weeks, row.unit) for row in table.rows}
     order = sorted(keys, key=lambda s: (s[0], s[1] is None, s[1] or 0.0, s[2] or ""))
     return [(outcome, "blank" if weeks is None else weeks, unit) for outcome, weeks, unit in order]
 

@@ -203,9 +203,9 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
         notes = " | ".join(getattr(analysis, "notes", ()) or ())
         for model, fit in fits:
             row = dict(base, row_type="pooled", model=model, method=fit.method)
-            fit_dict = fit.to_dict()
+            names = _field_names(fit)
             for key in POOL_KEYS:
-                row[key] = fit_dict.get(key)
+                row[key] = getattr(fit, key) if key in names else None
             row["notes"] = notes or None
             row["guidance"] = getattr(analysis, "guidance", None)
             rows.append(row)
@@ -222,8 +222,36 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
             "notes": "test for subgroup differences: Q between subgroups, chi-square on "
                      f"{subgroup_test.df} df",
         })
+    # most cells of a row are empty (each row type fills its own columns)
     columns = columns_of(rows)
-    return [{key: jsonable(row.get(key)) for key in columns} for row in rows]
+    return [{key: None if (v := row.get(key)) is None else _plain(v) for key in columns}
+            for row in rows]
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _plain(value):
+    """``jsonable`` of one cell, with the common types checked first."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    return jsonable(value)
+
+
+def _field_names(fit) -> frozenset:
+    """The dataclass fields of a fit (what ``to_dict`` would hold), by class."""
+    names = _FIELDS.get(type(fit))
+    if names is None:
+        import dataclasses
+
+        names = _FIELDS[type(fit)] = frozenset(f.name for f in dataclasses.fields(fit))
+    return names
+
+
+_FIELDS: dict = {}
 
 
 # --------------------------------------------------------------------------
@@ -237,7 +265,7 @@ def neutralise_formula(text: str) -> str:
 
 def csv_cell(value) -> str:
     """One CSV cell: floats by ``repr`` (exact round trip), text neutralised."""
-    value = jsonable(value)
+    value = _plain(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -255,7 +283,7 @@ def write_csv(rows: Sequence[dict], stream, columns: Sequence[str] | None = None
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([csv_cell(row.get(key)) for key in columns])
+        writer.writerow(["" if (v := row.get(key)) is None else csv_cell(v) for key in columns])
 
 
 def write_json(rows: Sequence[dict], stream) -> None:

@@ -66,11 +66,13 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None, units=None) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
     and nulls for the numbers, so that consumers need no special case.
+    ``columnar`` (``json_chunks`` only): a columnar study list stands as a marker
+    string, replaced by the study texts written from its columns.
     """
     result = analysis.result
     fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
@@ -88,7 +90,7 @@ def analysis_to_dict(analysis, subgroup_test=None, units=None) -> dict:
         "stat": fit["stat"], "pval": fit["pval"],
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
-        "studies": [
+        "studies": (columnar and _columnar_studies(analysis.studies)) or [
             {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
@@ -126,7 +128,8 @@ def analysis_to_dict(analysis, subgroup_test=None, units=None) -> dict:
     }
     if subgroup_test is not None or analysis.group is not None:
         doc["subgroup_test"] = subgroup_test_to_dict(subgroup_test, analysis.group)
-    return jsonable(doc)
+    # orjson itself writes numpy scalars as numbers and NaN/inf as null (json_chunks)
+    return doc if columnar else jsonable(doc)
 
 
 def _inputs(study) -> dict:
@@ -163,8 +166,12 @@ def subgroup_test_to_dict(test, group=None) -> dict | None:
     make the document grow with the square of the number of subgroups)."""
     if test is None:
         return None
+    groups = test.__dict__.get("_group_set")
+    if groups is None:      # one set per test: every --by element asks
+        groups = frozenset(test.groups)
+        object.__setattr__(test, "_group_set", groups)
     return {"by": test.by, "q_between": test.q_between, "df": test.df, "pval": test.pval,
-            "n_groups": len(test.groups), "in_test": group in test.groups}
+            "n_groups": len(test.groups), "in_test": group in groups}
 
 
 def to_json(analyses, subgroup_test=None, *, grouped=False, units=None) -> str:
@@ -174,11 +181,189 @@ def to_json(analyses, subgroup_test=None, *, grouped=False, units=None) -> str:
     ``subgroup_test`` (null when fewer than two subgroups were pooled), so a
     consumer reading the list finds the test wherever it looks.
     """
+    return b"".join(json_chunks(analyses, subgroup_test, grouped=grouped, units=units)).decode()
+
+
+def write_json(stream, analyses, subgroup_test=None, *, grouped=False, units=None) -> None:
+    """``to_json`` and a line end written to a binary stream piece by piece (a pool of 10^6
+    studies is ~500 MB of JSON: it is never held whole)."""
+    for chunk in json_chunks(analyses, subgroup_test, grouped=grouped, units=units):
+        stream.write(chunk)
+    stream.write(b"\n")
+
+
+def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
+    """The document of :func:`to_json` as UTF-8 pieces; columnar study lists written column-wise."""
+    _PLACEHOLDERS.clear()
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test, units) for a in analyses]
+        doc = [analysis_to_dict(a, subgroup_test, units, columnar=True) for a in analyses]
     else:
         (analysis,) = analyses
-        doc = analysis_to_dict(analysis, units=units)
-    return json_document(doc)
+        doc = analysis_to_dict(analysis, units=units, columnar=True)
+    text = json_document(doc)
+    if not _PLACEHOLDERS:
+        yield text.encode()
+        return
+    import re
+
+    try:
+        start = 0
+        for hit in re.finditer(r'"\\u0000studies-\d+\\u0000"', text):
+            studies = _PLACEHOLDERS.get(hit.group()[1:-1])
+            if studies is None:
+                continue
+            at = hit.start()
+            indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
+            yield text[start:at].encode()
+            yield from _study_chunks(studies, indent)
+            start = hit.end()
+        yield text[start:].encode()
+    finally:
+        _PLACEHOLDERS.clear()
+
+
+# StudyLines waiting to be written column-wise: marker -> studies (one document at a time)
+_PLACEHOLDERS: dict = {}
+
+
+_SMALL = 2000
+
+
+def _columnar_studies(studies):
+    """A columnar study list's entries: dicts made from its columns when it is short, else a
+    marker string standing for it in the document (None for any other list)."""
+    if not hasattr(studies, "yi") or not len(studies):
+        return None
+    if len(studies) <= _SMALL:
+        return _study_dicts(studies)
+    marker = f"\u0000studies-{len(_PLACEHOLDERS)}\u0000"
+    _PLACEHOLDERS[marker.replace("\u0000", "\\u0000")] = studies
+    return marker
+
+
+_CHUNK = 20_000        # studies per piece: the piece's texts stay a few MB
+
+
+def _study_dicts(studies) -> list:
+    """The entries of a short columnar study list, as ``analysis_to_dict`` writes them."""
+    import numpy as np
+
+    def counts(x):
+        return [None if v != v else int(v) for v in np.asarray(x, dtype=float).tolist()]
+
+    n = len(studies)
+    none = [None] * n
+    two = studies.two_arm
+    columns = zip(studies.study_id, counts(studies.events_t), counts(studies.n_t),
+                  counts(studies.events_c) if two else none, counts(studies.n_c) if two else none,
+                  studies.yi.tolist(), studies.vi.tolist(), studies.estimate.tolist(),
+                  studies.ci_low.tolist(), studies.ci_high.tolist(),
+                  none if studies.weight is None else studies.weight.tolist(),
+                  np.asarray(studies.row_number).tolist(), studies.cc_added.tolist())
+    return [{"study_id": s, "events_t": a, "n_t": b, "events_c": c, "n_c": d, "yi": y, "vi": v,
+             "estimate": e, "ci_low": lo, "ci_high": hi, "weight": w, "row": r, "cc_added": cc,
+             "multiarm": None, "members": None, "member_rows": None, "control_share": None}
+            for s, a, b, c, d, y, v, e, lo, hi, w, r, cc in columns]
+
+
+def _study_chunks(studies, indent: int):
+    """The ``studies`` array of the document, in ``orjson``'s indented layout, from columns.
+
+    Each piece of ``_CHUNK`` studies is one ``str.join`` of the constant texts
+    (keys, layout, values all studies share) and each column's value texts,
+    interleaved by slice assignment: no per-study Python object.
+    """
+    import numpy as np
+
+    item = " " * (indent + 2)
+    field = " " * (indent + 4)
+    n = len(studies)
+    yield b"[\n"
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        fields = _study_fields(studies, lo, hi, np)
+        const, varying = ",\n" + item + "{\n", []
+        for j, (name, values) in enumerate(fields):
+            const += ("" if j == 0 else ",\n") + field + f'"{name}": '
+            if isinstance(values, str):        # the same value in every study
+                const += values
+            else:
+                varying.append((const, values))
+                const = ""
+        const += "\n" + item + "}"
+        step, m = 2 * len(varying) + 1, hi - lo
+        pieces = [const] * (m * step)
+        for j, (before, values) in enumerate(varying):
+            pieces[2 * j::step] = [before] * m
+            pieces[2 * j + 1::step] = values
+        chunk = "".join(pieces)
+        if lo == 0:
+            chunk = chunk[2:]            # no comma before the first study
+        yield _escaped(chunk).encode()
+    yield ("\n" + " " * indent + "]").encode()
+
+
+def _escaped(chunk: str) -> str:
+    from msc_meta.report.terminal import escape_invisible
+
+    return escape_invisible(chunk)
+
+
+def _study_fields(studies, lo, hi, np):
+    """(key, JSON texts of studies lo..hi, or one text for all) in the keys' order."""
+    null = "null"
+    part = slice(lo, hi)
+    inputs = [("events_t", _ints(studies.events_t[part], np)), ("n_t", _ints(studies.n_t[part], np))]
+    if studies.two_arm:
+        inputs += [("events_c", _ints(studies.events_c[part], np)),
+                   ("n_c", _ints(studies.n_c[part], np))]
+    else:
+        inputs += [("events_c", null), ("n_c", null)]
+    weight = null if studies.weight is None else _floats(studies.weight[part], np)
+    return [("study_id", _strings(studies.study_id[part])), *inputs,
+            ("yi", _floats(studies.yi[part], np)), ("vi", _floats(studies.vi[part], np)),
+            ("estimate", _floats(studies.estimate[part], np)),
+            ("ci_low", _floats(studies.ci_low[part], np)),
+            ("ci_high", _floats(studies.ci_high[part], np)),
+            ("weight", weight), ("row", _ints(studies.row_number[part], np)),
+            ("cc_added", _bools(studies.cc_added[part], np)),
+            ("multiarm", null), ("members", null), ("member_rows", null), ("control_share", null)]
+
+
+def _split(text: bytes, sep: str) -> list:
+    return text.decode()[1:-1].split(sep) if len(text) > 2 else []
+
+
+def _floats(values, np) -> list:
+    import orjson
+
+    # orjson writes a float64 array as it writes each float (shortest repr; NaN and inf as null)
+    return _split(orjson.dumps(np.ascontiguousarray(values, dtype=np.float64),
+                               option=orjson.OPT_SERIALIZE_NUMPY), ",")
+
+
+def _ints(values, np) -> list:
+    import orjson
+
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    texts = _split(orjson.dumps(np.where(missing, 0, values).astype(np.int64),
+                                option=orjson.OPT_SERIALIZE_NUMPY), ",")
+    for i in np.flatnonzero(missing).tolist():
+        texts[i] = "null"
+    return texts
+
+
+def _bools(values, np) -> list:
+    table = ("false", "true")
+    return [table[v] for v in np.asarray(values, dtype=bool).tolist()]
+
+
+def _strings(values) -> list:
+    import orjson
+
+    text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2).decode()
+    # one string per line: a separator ",\n  " cannot occur inside a JSON string
+    return text[4:-2].split(",\n  ") if values else []
 
 

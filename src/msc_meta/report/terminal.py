@@ -75,15 +75,22 @@ def json_document(doc) -> str:
     separator characters (a right-to-left override in a study id…) are
     escaped too (``\\u202e``), which JSON readers decode to the same string.
     """
-    import re
-
     import orjson      # C speed: the standard encoder with indent runs in pure Python
-
-    from msc_meta.errors import is_invisible
 
     # NaN and infinities were made null by the documents' builders (jsonable); orjson
     # would write them as null too
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+    return escape_invisible(text)
+
+
+def escape_invisible(text: str) -> str:
+    """JSON text with its invisible characters escaped (``json_document``; any piece of it)."""
+    if text.isascii():
+        return text      # JSON writers escape every control character below U+0020
+    import re
+
+    from msc_meta.errors import is_invisible
+
     # json escapes what is below U+0020; any other invisible character is escaped here
     return re.sub("[^\x20-\x7e\n]", lambda m: _json_escape(m) if is_invisible(m.group(0))
                   else m.group(0), text)
@@ -97,4 +104,4 @@ def _json_escape(match) -> str:
     return f"\\u{code:04x}"
 
 
-__all__ = ["cell", "console", "diagnostic", "json_document", "shown"]
+__all__ = ["cell", "console", "diagnostic", "escape_invisible", "json_document", "shown"]
