@@ -1113,12 +1113,10 @@ class _Segments:
 
     def ci(self, y, lo, hi, low, high):
         """A CI line clipped to the axis, with an arrowhead where it runs off."""
-        if lo is None or hi is None or not (math.isfinite(lo) or math.isfinite(hi)):
+        clipped = _clip_ci(lo, hi, low, high)
+        if clipped is None:
             return
-        lo_c = low if (not math.isfinite(lo) or lo < low) else lo
-        hi_c = high if (not math.isfinite(hi) or hi > high) else hi
-        if lo_c > high or hi_c < low:
-            return
+        lo_c, hi_c = clipped
         self.segments.append([(lo_c, y), (hi_c, y)])
         if lo_c != lo:
             self.left.append((lo_c, y))
@@ -1202,14 +1200,24 @@ def _numeric(text: str) -> bool:
         return False
 
 
-def _ci_line(ax, y, lo, hi, low, high, *, colour="black", width=0.8, caps=False):
-    """A CI line clipped to the axis, with an arrowhead where it runs off."""
+def _clip_ci(lo, hi, low, high):
+    """(lo, hi) clipped to the axis [low, high], or None when nothing of the CI is on it; an
+    infinite bound runs to the edge (a caller marks the clipped ends with arrowheads)."""
     if lo is None or hi is None or not (math.isfinite(lo) or math.isfinite(hi)):
-        return
+        return None
     lo_c = low if (not math.isfinite(lo) or lo < low) else lo
     hi_c = high if (not math.isfinite(hi) or hi > high) else hi
     if lo_c > high or hi_c < low:
+        return None
+    return lo_c, hi_c
+
+
+def _ci_line(ax, y, lo, hi, low, high, *, colour="black", width=0.8, caps=False):
+    """A CI line clipped to the axis, with an arrowhead where it runs off."""
+    clipped = _clip_ci(lo, hi, low, high)
+    if clipped is None:
         return
+    lo_c, hi_c = clipped
     ax.plot([lo_c, hi_c], [y, y], color=colour, linewidth=width, solid_capstyle="butt", zorder=2)
     if caps:
         for xc, real in ((lo_c, lo), (hi_c, hi)):
