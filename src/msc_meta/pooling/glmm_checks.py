@@ -1,8 +1,9 @@
 """When the binomial-normal GLMM has no finite estimate: its refusals, numpy only.
 
-Kept apart from ``msc_meta.pooling.glmm`` (which needs scipy) so that the
+Kept apart from ``msc_meta.pooling.glmm`` (the fit itself) so that the
 guidance of every ``pool`` can ask whether ``--method GLMM`` would run
-without paying for scipy's import.
+without fitting; only for the data where the divergence rule can fire
+(``divergence_possible``) does the guidance run the fit.
 
 Two kinds of refusal. Up front (:func:`plo_refusal`, :func:`or_refusal`):
 data whose likelihood has no finite maximum at all (every study at 0% or
