@@ -73,6 +73,27 @@ def zero_cell_studies(a, n1, c, n2) -> np.ndarray:
     return (a == 0) | (a == n1) | (c == 0) | (c == n2)
 
 
+def divergence_possible(a, n1, c, n2) -> bool:
+    """Can :func:`or_divergence` fire on these tables (double zeros removed)? Cheap and conservative.
+
+    Yes when a study has a zero cell: its own log OR is +-infinite, the
+    profile likelihood can keep rising in tau², and only the fit tells
+    (``tests/test_glmm_separation.py``: fires on one such table, not on
+    others). Without zero cells every study's log OR ``y_i`` is finite, and
+    the ML tau² of the normal approximation, a weighted mean of
+    ``(y_i - mu)² - v_i``, is below ``(max y - min y)²``; so the fit is also
+    asked when that spread reaches ``sqrt(OR_TAU2_MAX)`` = 10 on the log-OR
+    scale (odds ratios 2e4 apart), far beyond real data. ``msc_meta.pooling.guidance``
+    fits the GLMM only when this is True, before suggesting ``--method GLMM``.
+    """
+    a, n1, c, n2 = (np.asarray(v, dtype=float).ravel() for v in (a, n1, c, n2))
+    if zero_cell_studies(a, n1, c, n2).any():
+        return True
+    with np.errstate(divide="ignore"):
+        y = np.log(a) - np.log(n1 - a) - np.log(c) + np.log(n2 - c)
+    return bool(y.size) and float(y.max() - y.min()) >= OR_TAU2_MAX ** 0.5
+
+
 def _raw_count_methods(a, n1, c, n2) -> str:
     """The raw-count methods that give a finite OR here (Robins, Breslow & Greenland 1986; Yusuf 1985)."""
     N = n1 + n2
