@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from msc_meta.data import load_table
@@ -153,3 +154,26 @@ def test_glmm_still_suggested_where_it_converges_despite_zero_cells(run_cli, tmp
     glmm = next(s["options"] for s in doc["suggestions"] if "GLMM" in s["options"])
     fit = _pool_doc(run_cli, _apply(base, glmm))
     assert fit["method"] == "GLMM" and fit["measure"] == "OR" and 0 < fit["tau2"] < 1
+
+
+def test_glmm_fit_in_guidance_is_bounded_by_the_number_of_studies(monkeypatch):
+    """Above GLMM_FIT_MAX_K studies the fit is not run (its cost grows fast), so GLMM is not offered."""
+    from types import SimpleNamespace
+
+    from msc_meta.pooling import glmm, guidance
+
+    fitted = []
+    real = glmm.glmm_or
+    monkeypatch.setattr(glmm, "glmm_or", lambda *a, **kw: fitted.append(len(a[0])) or real(*a, **kw))
+    rng = np.random.default_rng(7)
+
+    def rows(k):
+        n1, n2 = rng.integers(20, 40, k), rng.integers(20, 40, k)
+        a, c = rng.binomial(n1, 0.3), rng.binomial(n2, 0.2)
+        a[0] = 0                                      # one zero cell: the rule could fire
+        return [SimpleNamespace(events_t=float(a[i]), n_t=float(n1[i]), events_c=float(c[i]), n_c=float(n2[i]))
+                for i in range(k)]
+
+    cap = guidance.GLMM_FIT_MAX_K
+    assert guidance._glmm_runs("OR", rows(cap), "keep") and fitted == [cap]
+    assert not guidance._glmm_runs("OR", rows(cap + 1), "keep") and fitted == [cap]
