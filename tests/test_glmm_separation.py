@@ -91,3 +91,19 @@ def test_rule_suggests_peto_alone_when_the_mh_odds_ratio_is_infinite():
     with pytest.raises(ComputationError):
         mh.pool_mh("OR", a, n1, c, n2, cc=0)
     assert glmm_checks.or_divergence(a, n1, c, n2, 99.0) is None
+
+
+def test_divergence_possible_flags_zero_cells_and_far_apart_odds_ratios():
+    # zero cells: only the fit can tell (fires on "diverging", not on the quasi-separated cases)
+    for name in ("diverging", "quasi_separated_1"):
+        assert glmm_checks.divergence_possible(*_counts(CASES[name]))
+    # no zero cell, but log ORs -13.8 and +13.8: the rule fires, so the spread must flag it
+    far = [np.array(v, dtype=float) for v in ([1, 999, 50], [1000, 1000, 100], [999, 1, 50], [1000, 1000, 100])]
+    assert not glmm_checks.zero_cell_studies(*far).any()
+    assert glmm_checks.divergence_possible(*far)
+    with pytest.raises(ComputationError, match="tau² ran past 100"):
+        glmm.glmm_or(*far)
+    # log ORs -2.6 and +2.6 (spread 5.3 < 10): not flagged, and the fit converges well below the rule
+    near = [np.array(v, dtype=float) for v in ([30, 300, 50], [1000, 1000, 100], [300, 30, 50], [1000, 1000, 100])]
+    assert not glmm_checks.divergence_possible(*near)
+    assert glmm.glmm_or(*near).tau2 < glmm_checks.OR_TAU2_MAX / 10

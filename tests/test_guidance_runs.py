@@ -9,7 +9,9 @@ adverse-event analyses suggested ``--method GLMM`` under split.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from msc_meta.data import load_table
@@ -52,18 +54,25 @@ def test_every_suggestion_runs(run_cli, mode):
             if doc is None or not doc.get("guidance"):
                 continue
             base = [*_args(key), "--multiarm", mode, *variant]
-            for s in doc["suggestions"]:
-                assert f"`" in doc["guidance"]
-                args = (s["command"], *(_apply(base, s["options"]) if s["command"] == "pool"
-                                        else _command_args(s["command"], base)))
-                assert s["why"] in doc["guidance"], doc["guidance"]
-                if args in seen:
-                    continue
-                seen.add(args)
-                code, out, err = run_cli(*args, "--json")
-                assert code == 0, f"{_label(key)} {mode} {variant}: {' '.join(args)}\n{err}"
-                tried += 1
+            tried += _run_suggestions(run_cli, base, doc, seen, f"{_label(key)} {mode} {variant}")
     assert tried >= 10
+
+
+def _run_suggestions(run_cli, base, doc, seen, label) -> int:
+    """Run each suggestion of ``doc`` (a pool's JSON) on ``base``; all must exit 0. Returns how many ran."""
+    tried = 0
+    for s in doc["suggestions"]:
+        assert "`" in doc["guidance"]
+        args = (s["command"], *(_apply(base, s["options"]) if s["command"] == "pool"
+                                else _command_args(s["command"], base)))
+        assert s["why"] in doc["guidance"], doc["guidance"]
+        if args in seen:
+            continue
+        seen.add(args)
+        code, out, err = run_cli(*args, "--json")
+        assert code == 0, f"{label}: {' '.join(args)}\n{err}"
+        tried += 1
+    return tried
 
 
 def _command_args(command, base):
@@ -95,3 +104,76 @@ def test_guidance_text_lists_exactly_the_suggestions(run_cli):
                              "fistula", "--multiarm", "keep", "--json")
     doc = json.loads(out)
     assert doc["guidance"].count("`") == 2 * len(doc["suggestions"])
+
+
+# Two-arm tables with zero cells, where guidance fits the GLMM before suggesting it
+# (glmm_checks.divergence_possible). "diverging": the counts of
+# tests/fixtures/glmm_or_separation.json on which the GLMM's divergence rule fires.
+SEPARATION = json.loads((Path(__file__).parent / "fixtures" / "glmm_or_separation.json").read_text())
+DIVERGING = next(c for c in SEPARATION["cases"] if c["name"] == "diverging")
+CONVERGING = {"ai": [3, 0, 5, 7, 2], "n1i": [10, 12, 5, 30, 8], "ci": [1, 2, 4, 2, 3], "n2i": [10, 11, 6, 28, 9]}
+
+
+def _sparse_table(tmp_path, case) -> list[str]:
+    path = tmp_path / "sparse.csv"
+    lines = ["study_id,outcome,timepoint_weeks,unit,events_t,n_t,events_c,n_c"]
+    lines += [f"s{i + 1},closure,24,patient,{a},{n1},{c},{n2}"
+              for i, (a, n1, c, n2) in enumerate(zip(case["ai"], case["n1i"], case["ci"], case["n2i"]))]
+    path.write_text("\n".join(lines) + "\n")
+    return ["--data", str(path), "--outcome", "closure"]
+
+
+def _pool_doc(run_cli, base):
+    code, out, err = run_cli("pool", *base, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _offers_glmm(doc) -> bool:
+    return any("GLMM" in s["options"] for s in doc["suggestions"])
+
+
+@pytest.mark.parametrize("variant", ((), ("--measure", "OR")))
+def test_no_glmm_suggestion_where_its_divergence_rule_fires(run_cli, tmp_path, variant):
+    base = [*_sparse_table(tmp_path, DIVERGING), *variant]
+    code, _, err = run_cli("pool", *_apply(base, ["--measure", "OR", "--method", "GLMM"]))
+    assert code != 0 and "tau² ran past 100" in err       # the GLMM is refused here ...
+    doc = _pool_doc(run_cli, base)
+    assert "zero-event arms" in doc["guidance"]
+    assert not _offers_glmm(doc) and "GLMM" not in doc["guidance"]   # ... so it is not suggested
+    assert ["--method", "MH", "--cc", "0"] in [s["options"] for s in doc["suggestions"]]
+    assert _run_suggestions(run_cli, base, doc, set(), f"diverging {variant}") == len(doc["suggestions"])
+
+
+@pytest.mark.parametrize("variant", ((), ("--measure", "OR")))
+def test_glmm_still_suggested_where_it_converges_despite_zero_cells(run_cli, tmp_path, variant):
+    base = [*_sparse_table(tmp_path, CONVERGING), *variant]
+    doc = _pool_doc(run_cli, base)
+    assert "zero-event arms" in doc["guidance"] and _offers_glmm(doc)
+    assert _run_suggestions(run_cli, base, doc, set(), f"converging {variant}") == len(doc["suggestions"])
+    glmm = next(s["options"] for s in doc["suggestions"] if "GLMM" in s["options"])
+    fit = _pool_doc(run_cli, _apply(base, glmm))
+    assert fit["method"] == "GLMM" and fit["measure"] == "OR" and 0 < fit["tau2"] < 1
+
+
+def test_glmm_fit_in_guidance_is_bounded_by_the_number_of_studies(monkeypatch):
+    """Above GLMM_FIT_MAX_K studies the fit is not run (its cost grows fast), so GLMM is not offered."""
+    from types import SimpleNamespace
+
+    from msc_meta.pooling import glmm, guidance
+
+    fitted = []
+    real = glmm.glmm_or
+    monkeypatch.setattr(glmm, "glmm_or", lambda *a, **kw: fitted.append(len(a[0])) or real(*a, **kw))
+    rng = np.random.default_rng(7)
+
+    def rows(k):
+        n1, n2 = rng.integers(20, 40, k), rng.integers(20, 40, k)
+        a, c = rng.binomial(n1, 0.3), rng.binomial(n2, 0.2)
+        a[0] = 0                                      # one zero cell: the rule could fire
+        return [SimpleNamespace(events_t=float(a[i]), n_t=float(n1[i]), events_c=float(c[i]), n_c=float(n2[i]))
+                for i in range(k)]
+
+    cap = guidance.GLMM_FIT_MAX_K
+    assert guidance._glmm_runs("OR", rows(cap), "keep") and fitted == [cap]
+    assert not guidance._glmm_runs("OR", rows(cap + 1), "keep") and fitted == [cap]

@@ -29,6 +29,7 @@ POOL_PATH_MODULES = (
     "msc_meta.pooling.tau2",
     "msc_meta.pooling.mh",
     "msc_meta.pooling.exact",
+    "msc_meta.pooling.glmm",       # guidance fits it on sparse two-arm data
     "msc_meta.pooling.results",
     "msc_meta.report.json_out",
     "msc_meta.report.forest_table",
@@ -132,6 +133,16 @@ def test_pool_on_shipped_table_imports_nothing_heavy():
     the curated rows of this outcome currently allow, the imports must stay light)."""
     loaded = _loaded(_pool_run(["pool", "--outcome", "ae_malignancy", "--timepoint", "208", "--json"],
                                require_ok=False))
+    assert loaded["forbidden"] == []
+
+
+def test_pool_guidance_that_fits_the_glmm_imports_nothing_heavy(tmp_path):
+    """Zero cells in a two-arm table: guidance fits the GLMM before suggesting it (numpy only)."""
+    path = tmp_path / "sparse.csv"
+    path.write_text("study_id,outcome,timepoint_weeks,events_t,n_t,events_c,n_c\n"
+                    "a,closure,24,3,10,1,10\nb,closure,24,0,12,2,11\nc,closure,24,5,5,4,6\n")
+    loaded = _loaded(_pool_run(["pool", "--data", str(path), "--outcome", "closure", "--json"]))
+    assert "msc_meta.pooling.glmm" in loaded["pooling"]       # the fit ran
     assert loaded["forbidden"] == []
 
 

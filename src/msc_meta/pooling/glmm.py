@@ -32,7 +32,12 @@ give R's numbers); I^2 and H^2 from tau^2 and the "typical" within-study
 variance of the escalc logits (``vi`` with 1/2 added to studies with a zero
 cell), as metafor does for GLMMs.
 
-numpy and scipy.special only (no scipy.optimize).
+numpy and the standard library only: no scipy, so that ``pool``'s guidance
+can fit the model to check that a suggested ``--method GLMM`` runs
+(``msc_meta.pooling.guidance``) without paying scipy's import. The normal
+and chi² functions come from ``msc_meta._dist``; expit, log_expit and
+xlogy are scipy.special's formulas (below); the log binomial coefficients
+are constants of the data (``_log_choose``).
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import chdtrc, expit, gammaln, log_expit, ndtr, ndtri, xlogy
 
+from msc_meta._dist import chdtrc, gammaln, ndtr, ndtri
 from msc_meta.errors import ComputationError, UsageError
 from msc_meta.pooling.glmm_checks import or_divergence, or_refusal, plo_refusal
 from msc_meta.pooling.results import PoolResult
@@ -60,6 +65,42 @@ _OR_MAX_EVALUATIONS = 15000
 _NOT_CONVERGED = ("the GLMM did not converge (the likelihood seems to have no finite maximum: studies "
                   "close to complete separation); use an inverse-variance method such as --method REML, "
                   "or `msc-meta bayes`")
+
+
+# ---------------------------------------------------------------------------
+# scipy.special's logistic pieces, same formulas (scipy/special _logit.h, xlogy)
+# ---------------------------------------------------------------------------
+
+def expit(x):
+    """1 / (1 + e^-x), scipy.special.expit's formula (0 for x < -709, where e^-x overflows)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def log_expit(x):
+    """log expit(x) without cancellation, scipy.special.log_expit's piecewise formula.
+
+    scipy: x - log1p(e^x) for x < 0, -log1p(e^-x) otherwise; written here as
+    min(x, 0) - log1p(e^-|x|), the same floating-point operations on both
+    sides (one pass, no branch arrays). No exponential overflows, and log p
+    stays finite (about x) far into the lower tail.
+    """
+    return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def xlogy(x, y):
+    """x log y with 0 log y = 0 (scipy.special.xlogy): the binomial's 0 log 0 terms.
+
+    Here x are counts and y proportions, never nan (where scipy's 0 log nan
+    would be nan); log y = -inf for y = 0 < x, as scipy, without a warning.
+    """
+    with np.errstate(divide="ignore"):
+        return x * np.log(np.where(x == 0, 1.0, y))
+
+
+def _log_choose(x, n):
+    """log C(n, x) per study/arm: constants of the data, from math.lgamma (few values)."""
+    return gammaln(n + 1) - gammaln(x + 1) - gammaln(n - x + 1)
 
 
 @dataclass(frozen=True)
@@ -225,13 +266,12 @@ def agq_deviance(beta_eta, theta, x, n, nodes, weights, u0=None):
 
 def _loglik_saturated(x, n):
     m = n - x
-    return float(np.sum(gammaln(n + 1) - gammaln(x + 1) - gammaln(m + 1)
-                        + xlogy(x, x / n) + xlogy(m, m / n)))
+    return float(np.sum(_log_choose(x, n) + xlogy(x, x / n) + xlogy(m, m / n)))
 
 
 def _binom_loglik(x, n, mu):
     m = n - x
-    return float(np.sum(gammaln(n + 1) - gammaln(x + 1) - gammaln(m + 1) + xlogy(x, mu) + xlogy(m, 1.0 - mu)))
+    return float(np.sum(_log_choose(x, n) + xlogy(x, mu) + xlogy(m, 1.0 - mu)))
 
 
 def _linkinv(eta):

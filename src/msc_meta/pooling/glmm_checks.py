@@ -1,8 +1,9 @@
 """When the binomial-normal GLMM has no finite estimate: its refusals, numpy only.
 
-Kept apart from ``msc_meta.pooling.glmm`` (which needs scipy) so that the
+Kept apart from ``msc_meta.pooling.glmm`` (the fit itself) so that the
 guidance of every ``pool`` can ask whether ``--method GLMM`` would run
-without paying for scipy's import.
+without fitting; only for the data where the divergence rule can fire
+(``divergence_possible``) does the guidance run the fit.
 
 Two kinds of refusal. Up front (:func:`plo_refusal`, :func:`or_refusal`):
 data whose likelihood has no finite maximum at all (every study at 0% or
@@ -70,6 +71,27 @@ def zero_cell_studies(a, n1, c, n2) -> np.ndarray:
     """Studies whose own odds ratio is 0 or infinite: a zero cell in their 2x2 table."""
     a, n1, c, n2 = (np.asarray(v, dtype=float).ravel() for v in (a, n1, c, n2))
     return (a == 0) | (a == n1) | (c == 0) | (c == n2)
+
+
+def divergence_possible(a, n1, c, n2) -> bool:
+    """Can :func:`or_divergence` fire on these tables (double zeros removed)? Cheap and conservative.
+
+    Yes when a study has a zero cell: its own log OR is +-infinite, the
+    profile likelihood can keep rising in tau², and only the fit tells
+    (``tests/test_glmm_separation.py``: fires on one such table, not on
+    others). Without zero cells every study's log OR ``y_i`` is finite, and
+    the ML tau² of the normal approximation, a weighted mean of
+    ``(y_i - mu)² - v_i``, is below ``(max y - min y)²``; so the fit is also
+    asked when that spread reaches ``sqrt(OR_TAU2_MAX)`` = 10 on the log-OR
+    scale (odds ratios 2e4 apart), far beyond real data. ``msc_meta.pooling.guidance``
+    fits the GLMM only when this is True, before suggesting ``--method GLMM``.
+    """
+    a, n1, c, n2 = (np.asarray(v, dtype=float).ravel() for v in (a, n1, c, n2))
+    if zero_cell_studies(a, n1, c, n2).any():
+        return True
+    with np.errstate(divide="ignore"):
+        y = np.log(a) - np.log(n1 - a) - np.log(c) + np.log(n2 - c)
+    return bool(y.size) and float(y.max() - y.min()) >= OR_TAU2_MAX ** 0.5
 
 
 def _raw_count_methods(a, n1, c, n2) -> str:

@@ -208,8 +208,21 @@ def _raw_runs(method, measure, rows) -> bool:
     return bool(np.isfinite(fit.theta) and np.isfinite(fit.se) and fit.se > 0)
 
 
+# Guidance fits the two-arm GLMM for at most this many studies: ~0.1 s at
+# k = 5, ~0.4 s at k = 100, ~36 s at k = 1000 (sparse counts). Above it the
+# suggestion cannot be checked at a start-up cost, so it is not offered.
+GLMM_FIT_MAX_K = 50
+
+
 def _glmm_runs(measure, rows, multiarm) -> bool:
-    """Would ``--method GLMM`` accept these studies? (its own refusals, without fitting)"""
+    """Would ``--method GLMM`` run on these studies?
+
+    Its closed-form refusals first (no fit). For two-arm OR data that the
+    divergence rule can stop (``glmm_checks.divergence_possible``: a zero
+    cell, or study ORs 1e4 apart) the GLMM is then fitted as ``pool`` would
+    fit it, if there are at most ``GLMM_FIT_MAX_K`` studies (else not
+    offered); that fit stops at the rule's first iterate past tau² = 100.
+    """
     from msc_meta.pooling import glmm_checks as glmm
 
     if multiarm == "split" or len(rows) < 2:
@@ -220,7 +233,23 @@ def _glmm_runs(measure, rows, multiarm) -> bool:
     keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))   # drop00, as pool does for OR
     if keep.sum() < 2:
         return False
-    return glmm.or_refusal(a[keep], n1[keep], c[keep], n2[keep]) is None
+    counts = (a[keep], n1[keep], c[keep], n2[keep])
+    if glmm.or_refusal(*counts) is not None:
+        return False
+    if not glmm.divergence_possible(*counts):
+        return True
+    return int(keep.sum()) <= GLMM_FIT_MAX_K and _or_glmm_fits(counts)
+
+
+def _or_glmm_fits(counts) -> bool:
+    """Does the two-arm GLMM (UM.FS, as ``pool --method GLMM`` fits it) converge on these counts?"""
+    from msc_meta.pooling import glmm
+
+    try:
+        glmm.glmm_or(*counts, cc=0.5)
+    except MscMetaError:
+        return False            # the divergence rule, or no convergence within the bounds
+    return True
 
 
 __all__ = ["Guidance", "Suggestion", "guidance_for"]
