@@ -136,12 +136,13 @@ def test_pool_on_shipped_table_imports_nothing_heavy():
     assert loaded["forbidden"] == []
 
 
-def test_pool_guidance_that_fits_the_glmm_imports_nothing_heavy(tmp_path):
-    """Zero cells in a two-arm table: guidance fits the GLMM before suggesting it (numpy only)."""
+def test_pool_glmm_imports_nothing_heavy(tmp_path):
+    """The binomial GLMMs are numpy only: `pool --method GLMM` imports no scipy either."""
     path = tmp_path / "sparse.csv"
     path.write_text("study_id,outcome,timepoint_weeks,events_t,n_t,events_c,n_c\n"
                     "a,closure,24,3,10,1,10\nb,closure,24,0,12,2,11\nc,closure,24,5,5,4,6\n")
-    loaded = _loaded(_pool_run(["pool", "--data", str(path), "--outcome", "closure", "--json"]))
+    loaded = _loaded(_pool_run(["pool", "--data", str(path), "--outcome", "closure", "--measure", "OR",
+                                "--method", "GLMM", "--json"]))
     assert "msc_meta.pooling.glmm" in loaded["pooling"]       # the fit ran
     assert loaded["forbidden"] == []
 

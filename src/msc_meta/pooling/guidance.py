@@ -208,20 +208,17 @@ def _raw_runs(method, measure, rows) -> bool:
     return bool(np.isfinite(fit.theta) and np.isfinite(fit.se) and fit.se > 0)
 
 
-# Guidance fits the two-arm GLMM for at most this many studies: ~0.1 s at
-# k = 5, ~0.4 s at k = 100, ~36 s at k = 1000 (sparse counts). Above it the
-# suggestion cannot be checked at a start-up cost, so it is not offered.
-GLMM_FIT_MAX_K = 50
-
-
 def _glmm_runs(measure, rows, multiarm) -> bool:
-    """Would ``--method GLMM`` run on these studies?
+    """Would ``--method GLMM`` run on these studies? Decided without fitting it.
 
-    Its closed-form refusals first (no fit). For two-arm OR data that the
-    divergence rule can stop (``glmm_checks.divergence_possible``: a zero
-    cell, or study ORs 1e4 apart) the GLMM is then fitted as ``pool`` would
-    fit it, if there are at most ``GLMM_FIT_MAX_K`` studies (else not
-    offered); that fit stops at the rule's first iterate past tau² = 100.
+    Its closed-form refusals first. The two-arm OR GLMM is also refused when
+    a Newton step passes tau² = 100 (``glmm_checks.or_divergence``), which
+    only a fit can tell; where that rule can fire at all
+    (``glmm_checks.divergence_possible``: a zero cell, or study ORs 1e4 apart)
+    the GLMM is not offered. Fitting it to find out costs ~0.1 s per
+    analysis (numpy overhead of the AGQ Newton steps), which would triple
+    ``--by`` and ``export --all`` over thousands of groups, and a suggestion
+    must run: MH and Peto, checked in closed form, are offered instead.
     """
     from msc_meta.pooling import glmm_checks as glmm
 
@@ -234,22 +231,7 @@ def _glmm_runs(measure, rows, multiarm) -> bool:
     if keep.sum() < 2:
         return False
     counts = (a[keep], n1[keep], c[keep], n2[keep])
-    if glmm.or_refusal(*counts) is not None:
-        return False
-    if not glmm.divergence_possible(*counts):
-        return True
-    return int(keep.sum()) <= GLMM_FIT_MAX_K and _or_glmm_fits(counts)
-
-
-def _or_glmm_fits(counts) -> bool:
-    """Does the two-arm GLMM (UM.FS, as ``pool --method GLMM`` fits it) converge on these counts?"""
-    from msc_meta.pooling import glmm
-
-    try:
-        glmm.glmm_or(*counts, cc=0.5)
-    except MscMetaError:
-        return False            # the divergence rule, or no convergence within the bounds
-    return True
+    return glmm.or_refusal(*counts) is None and not glmm.divergence_possible(*counts)
 
 
 __all__ = ["Guidance", "Suggestion", "guidance_for"]
