@@ -440,3 +440,31 @@ def test_contour_funnel_and_natural_axis_for_logit():
     assert {"p < 0.01", "0.01 < p < 0.05", "0.05 < p < 0.10", "p > 0.10"} <= set(legend)
     tops = [child for child in ax.get_children() if type(child).__name__ == "SecondaryAxis"]
     assert tops and tops[0].get_xlabel() == "Proportion"
+
+
+def test_contour_bands_have_their_own_p_values():
+    """Each band is drawn where a study's two-sided p lies in it: a point at z = 1.8 (p = 0.072)
+    lies in the 0.05-0.10 colour, z = 2.2 (p = 0.028) in the 0.01-0.05 one, z = 3 in p < 0.01."""
+    import matplotlib.colors as mcolors
+    from matplotlib.patches import Polygon
+
+    from msc_meta.plot.funnel import CONTOUR_BANDS, funnel_plot
+
+    fig = funnel_plot([0.2, -0.5, 1.1], [0.4, 0.6, 0.9], theta=0.1, measure="RR", contours=True)
+    ax = fig.axes[0]
+    fills = [c for c in ax.patches if isinstance(c, Polygon) and len(c.get_xy()) >= 3]
+
+    def colour_at(x, y):
+        found = mcolors.to_hex(ax.get_facecolor())
+        for patch in fills:                    # drawn in order: the last one containing it wins
+            if patch.get_path().contains_point((x, y), transform=None) or \
+                    patch.contains_point(ax.transData.transform((x, y))):
+                found = mcolors.to_hex(patch.get_facecolor())
+        return found
+
+    band = {label: mcolors.to_hex(colour) for _, colour, label in CONTOUR_BANDS}
+    se = 0.5
+    assert colour_at(1.0 * se, se) == band["p > 0.10"]
+    assert colour_at(1.8 * se, se) == band["0.05 < p < 0.10"]
+    assert colour_at(2.2 * se, se) == band["0.01 < p < 0.05"]
+    assert colour_at(3.0 * se, se) == band["p < 0.01"]

@@ -111,21 +111,25 @@ def funnel_plot(yi, sei, *, theta: float, measure: str, level: float = 95.0,
     return fig
 
 
-def _draw_contours(ax, se_max):
-    """Regions of a study's own two-sided p around 0 (no effect on the analysis scale)."""
-    from scipy.special import ndtri
+# Contour-enhanced funnel (Peters et al. 2008, J Clin Epidemiol 61:991; metafor funnel(level=
+# c(90, 95, 99), shade=...)): bands of a study's own two-sided p around 0, darkest where p is
+# smallest. (p bound, colour, legend label), from the outside in; p > 0.10 is white.
+CONTOUR_BANDS = ((0.01, "#9e9e9e", "p < 0.01"), (0.05, "#c4c4c4", "0.01 < p < 0.05"),
+                 (0.10, "#e0e0e0", "0.05 < p < 0.10"), (None, "white", "p > 0.10"))
 
-    shades = ((0.01, "#9e9e9e", "p < 0.01"), (0.05, "#c4c4c4", "0.01 < p < 0.05"),
-              (0.10, "#e0e0e0", "0.05 < p < 0.10"))
-    ax.set_facecolor(shades[0][1])
-    for p, colour, label in shades:
-        z = float(ndtri(1.0 - p / 2.0))
-        ax.fill([-z * se_max, 0.0, z * se_max], [se_max, 0.0, se_max], color=colour, zorder=0,
-                label=None if p == 0.01 else label)
-    z10 = float(ndtri(0.95))
-    ax.fill([-z10 * se_max, 0.0, z10 * se_max], [se_max, 0.0, se_max], facecolor="white",
-            edgecolor="#9e9e9e", linewidth=0.4, zorder=0, label="p > 0.10")
-    ax.fill([], [], color=shades[0][1], label=shades[0][2])
+
+def _draw_contours(ax, se_max):
+    """Each band of ``CONTOUR_BANDS`` filled inside its outer boundary |y| = z(p_out) se: the
+    axes' background is the outermost band; each next band is the triangle of the previous
+    band's p (|y|/se = z(p/2)), drawn over it."""
+    from msc_meta._dist import ndtri
+
+    ax.set_facecolor(CONTOUR_BANDS[0][1])
+    ax.fill([], [], color=CONTOUR_BANDS[0][1], label=CONTOUR_BANDS[0][2])
+    for (p_out, _, _), (_, colour, label) in zip(CONTOUR_BANDS, CONTOUR_BANDS[1:]):
+        z = float(ndtri(1.0 - p_out / 2.0))
+        ax.fill([-z * se_max, 0.0, z * se_max], [se_max, 0.0, se_max], facecolor=colour,
+                edgecolor="#9e9e9e", linewidth=0.4, zorder=0, label=label)
 
 
 def _natural_axis(ax, measure, x_low, x_high):
