@@ -468,3 +468,15 @@ def test_contour_bands_have_their_own_p_values():
     assert colour_at(1.8 * se, se) == band["0.05 < p < 0.10"]
     assert colour_at(2.2 * se, se) == band["0.01 < p < 0.05"]
     assert colour_at(3.0 * se, se) == band["p < 0.01"]
+
+
+def test_forest_shows_converted_values_marked_as_pool_does(run_cli, tmp_path):
+    """The curated diameter row gives SEMs: the figure shows the SDs its effect size used,
+    each marked, with the footnote naming the conversion, as pool's table does."""
+    out = tmp_path / "mc.svg"
+    code, _, err = run_cli("forest", "--outcome", "max_fistula_diameter", "--measure", "MC", "-o", out)
+    assert code == 0, err
+    text = svg_text(out)
+    sd_pre, sd_post = 1.2 * 9 ** 0.5, 0.9 * 9 ** 0.5          # sd = se * sqrt(n), n = 9
+    assert f"{sd_pre:.4g}\u1d43" in text and f"{sd_post:.4g}\u1d43" in text
+    assert "SD from the SEM" in text

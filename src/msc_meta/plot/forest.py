@@ -385,12 +385,23 @@ def _ordered(studies, order: str, info: StudyInfo | None):
     return sorted(studies, key=lambda s: info.sort_key(s, order))
 
 
-def _study_rows(analysis, arm_keys, *, info, order, shows_cc) -> list[_Row]:
+def _arm_cell(line, column, marks) -> str:
+    """The value the study's effect size read (``StudyLine.used``), as pool's table shows it:
+    one the table did not give but a conversion made (an SD from an SEM...) carries the mark
+    of its kind (footnoted); a stand-in the measure does not really use is a dash."""
+    for name, value, kind in getattr(line, "used", ()) or ():
+        if name == column and kind is not None:
+            if kind == "stand_in" or value is None or not math.isfinite(value):
+                return "\u2014"
+            return _value(value) + marks.of(kind)
+    return (_count if column[:2] in ("ev", "n_") else _value)(_line_value(line, column))
+
+
+def _study_rows(analysis, arm_keys, *, info, order, shows_cc, marks) -> list[_Row]:
     rows = []
     for line in _ordered(analysis.studies, order, info):
         label = str(line.study_id) + (DAGGER if shows_cc(line, analysis) else "")
-        cells = {key: (_count if column[:2] in ("ev", "n_") else _value)(_line_value(line, column))
-                 for key, column, _ in arm_keys}
+        cells = {key: _arm_cell(line, column, marks) for key, column, _ in arm_keys}
         if info is not None:
             cells.update({f"col:{c}": info.cell(line, c) for c in info.columns})
         estimable = line.estimate is not None and math.isfinite(line.estimate)
@@ -642,9 +653,13 @@ def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None
         dagger[0] |= used
         return used
 
+    from msc_meta.report.forest_table import _Marks
+
+    marks = _Marks()        # one mark per kind of converted value, as pool's table
+
     # ---- rows -----------------------------------------------------------
     rows: list[_Row] = []
-    kw = dict(info=options.info, order=options.order, shows_cc=shows_cc)
+    kw = dict(info=options.info, order=options.order, shows_cc=shows_cc, marks=marks)
     if by_groups:
         for analysis in analyses:
             rows.append(_Row("group", label=_group_heading(analysis), bold=True))
@@ -665,7 +680,8 @@ def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None
 
     if cc is None:
         cc = getattr(first, "cc", None)
-    footnotes = _footnotes(list(analyses), overall, cc, notes=options.notes, dagger=dagger[0])
+    footnotes = [*marks.footnotes(),
+                 *_footnotes(list(analyses), overall, cc, notes=options.notes, dagger=dagger[0])]
     layout = _Layout(rows, spec=spec, style=style, options=options, primary=primary, level=level,
                      arm_keys=arm_keys, title=options.title or default_title(first),
                      footnotes=footnotes)
