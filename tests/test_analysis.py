@@ -297,9 +297,9 @@ PROPS = [row("A", 0, 12), row("B", 4, 10), row("C", 6, 11)]
     (SPARSE, dict(method="FE"), "k = 3 with zero-event arms: normal-approximation inverse-variance "
                                 "pooling of continuity-corrected RRs is unreliable here; consider "
                                 "`--method MH --cc 0`"),
-    (SPARSE, dict(measure="OR"), "consider `--method GLMM` (exact binomial likelihood), `--method MH "
-                                 "--cc 0` (Mantel-Haenszel on the raw counts), `--method PETO --cc 0` "
-                                 "(Peto, raw counts) or `msc-meta bayes`"),
+    # no GLMM offered: with zero cells only a fit could tell whether it converges (guidance)
+    (SPARSE, dict(measure="OR"), "consider `--method MH --cc 0` (Mantel-Haenszel on the raw counts), "
+                                 "`--method PETO --cc 0` (Peto, raw counts) or `msc-meta bayes`"),
     (SPARSE, dict(measure="OR", method="GLMM"), "k = 3 with zero-event arms: the GLMM uses the exact "
                                                 "binomial likelihood"),
     (SPARSE, dict(method="MH"), "k = 3 with zero-event arms: MH already pools the raw counts"),

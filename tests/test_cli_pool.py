@@ -603,9 +603,8 @@ def test_guidance_line_in_table_and_json(cli, tmp_path):
     doc = pool_json(cli, "--data", path, "--outcome", "closure")
     assert doc["guidance"] == (
         "k = 3 with zero-event arms: normal-approximation random effects of continuity-corrected "
-        "RRs are unreliable here; consider `--method MH --cc 0` (Mantel-Haenszel on the raw counts), "
-        "`--measure OR --method GLMM` (exact binomial likelihood) or `msc-meta bayes` (weakly "
-        "informative prior on tau)")
+        "RRs are unreliable here; consider `--method MH --cc 0` (Mantel-Haenszel on the raw counts) "
+        "or `msc-meta bayes` (weakly informative prior on tau)")
     code, out, err = cli("pool", "--data", path, "--outcome", "closure")
     assert code == 0, err
     text = " ".join(out.split())
