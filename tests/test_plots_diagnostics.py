@@ -203,3 +203,11 @@ def test_subset_forest_numbers_and_layout(bcg_table, kind):
     for r in rows:
         assert fmt_interval(r.estimate, r.ci_low, r.ci_high) in words
     assert_no_overlap_inside(fig)
+
+
+def test_labbe_on_single_arm_rows_says_what_it_needs(run_cli, tmp_path):
+    code, _, err = run_cli("labbe", "--outcome", "ae_gout", "--timepoint", "208", "-o",
+                           tmp_path / "x.png")
+    assert code == 2 and err.count("\n") == 1
+    assert "needs two-arm counts" in err and "RR, OR or RD" in err and "pooled as PLO" in err
+    assert not (tmp_path / "x.png").exists()

@@ -36,8 +36,11 @@ def labbe_points(analysis) -> LabbePoints:
     metafor ``labbe()`` does."""
     spec = registry.measure(analysis.measure)
     if spec.family != "counts" or not spec.two_arm:
-        raise UsageError(f"a L'Abbé plot compares the event rates of two arms; {analysis.measure} "
-                         f"is not a two-arm measure of event counts (use RR, OR or RD)")
+        names = registry.measures(family="counts", arms=2)
+        two_arm = ", ".join(names[:-1]) + f" or {names[-1]}"
+        raise UsageError(f"a L'Abbé plot compares the event risks of two arms: it needs two-arm "
+                         f"counts (events and n in both arms) pooled as {two_arm}; these studies "
+                         f"were pooled as {analysis.measure}")
     lines = analysis.studies
     cc = analysis.cc or 0.0
     add = np.array([cc if s.cc_added else 0.0 for s in lines])
