@@ -49,7 +49,8 @@ def test_plain_file_rows_equal_the_per_row_loader(tmp_path):
 
 
 @pytest.mark.parametrize("cell, column", [("3.5", "events_t"), ("abc", "n_t"), ("-1", "n_c"),
-                                          ("99", "events_t")])
+                                          ("99", "events_t"), ("99999999999999999999999", "n_t"),
+                                          ("1000000001", "n_c")])
 def test_a_bad_cell_deep_in_a_large_file_is_reported_as_the_per_row_loader(tmp_path, cell, column):
     path = _two_arm_csv(tmp_path / "t.csv", 300)
     lines = path.read_text().splitlines()
