@@ -113,3 +113,21 @@ def test_pool_json_of_a_columnar_pool_builds_no_study_line(tmp_path, monkeypatch
                                    "--timepoint", "24", "--json"])
     assert got.exit_code == 0, got.output
     assert got.output.strip() == expected.strip()
+
+
+@pytest.mark.parametrize("cell", ["3,5", "", " 7"])
+def test_a_count_with_a_comma_or_blank_in_a_semicolon_file_is_refused_as_per_row(tmp_path, cell):
+    """The fast count parser joins cells with commas: a cell holding one must not pass."""
+    lines = ["study_id;outcome;events_t;n_t;events_c;n_c"]
+    lines += [f"s{i};closure;{i % 7};20;{i % 5};20" for i in range(100)]
+    lines[60] = f"s59;closure;{cell};20;1;20"
+    path = tmp_path / "semi.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        fast = load_table(path).rows
+    except InputError as err:
+        with pytest.raises(InputError) as per_row:
+            _per_row(path)
+        assert str(err) == str(per_row.value)
+    else:
+        assert fast == _per_row(path).rows

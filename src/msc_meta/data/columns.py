@@ -208,15 +208,17 @@ def _numbers(col, parse, *, digits=False):
     ``digits``: the column is a count, which ``parse_count`` reads as the integer
     whenever the cell is 1-9 plain ASCII digits (its own shortcut)."""
     n = len(col)
-    if digits and n >= 64 and "" not in col:
-        joined = "".join(col)
-        if joined.isascii() and joined.isdigit():
-            # numpy's C parser reads each cell as int(text) does (2.3x map(int) on 10^6 cells);
-            # a number beyond int64 saturates, so it fails the MAX_COUNT test below as it should
-            values = np.fromstring(",".join(col), dtype=np.int64, sep=",")
-            # parse_count reads plain digits as int(text), refusing only values over MAX_COUNT
-            if values.shape[0] == n and values.max() <= schema.MAX_COUNT:
-                return values.astype(float), None
+    joined = ",".join(col) if digits and n >= 64 else ""
+    # every cell filled (no empty cell between, before or after commas) and plain digits
+    if joined and joined[0] != "," and joined[-1] != "," and ",," not in joined \
+            and joined.isascii() and joined.replace(",", "").isdigit():
+        # numpy's C parser reads each cell as int(text) does (2.3x map(int) on 10^6 cells);
+        # a number beyond int64 saturates, so it fails the MAX_COUNT test below as it should
+        values = np.fromstring(joined, dtype=np.int64, sep=",")
+        # parse_count reads plain digits as int(text), refusing only values over MAX_COUNT;
+        # a cell holding a comma (a ";" file) splits in two, and the count tells
+        if values.shape[0] == n and values.max() <= schema.MAX_COUNT:
+            return values.astype(float), None
     parsed, refused = {}, set()
     for text in dict.fromkeys(col):
         try:
