@@ -199,10 +199,18 @@ def _leave_one_out(A):
     almost all of the sum (weights 1e15 times the others); adding the others
     never subtracts, so every entry keeps full relative precision.
     """
-    zero = np.zeros((A.shape[0], 1))
-    pre = np.concatenate([zero, np.cumsum(A, axis=1)[:, :-1]], axis=1)
-    suf = np.concatenate([np.cumsum(A[:, ::-1], axis=1)[:, ::-1][:, 1:], zero], axis=1)
-    return pre + suf
+    # the same sums in the same order as cumsum(A)[:, :-1] and the reversed cumsum, written
+    # into two buffers (no concatenated copies: at k = 10^6 each is 8 MB, 29 calls a REML fit)
+    out = np.empty_like(A, dtype=float)
+    if out.shape[1] == 0:
+        return out
+    suf = np.empty_like(out)
+    out[:, 0] = 0.0
+    suf[:, -1] = 0.0
+    np.cumsum(A[:, :-1], axis=1, out=out[:, 1:])
+    np.cumsum(A[:, :0:-1], axis=1, out=suf[:, -2::-1])
+    out += suf
+    return out
 
 
 def _residuals1(Y, W, mask):
@@ -655,7 +663,8 @@ def _fisher_scoring_pass(method, Y, V, mask, k, tol, maxiter, X=None):
         if idx.size == 0:
             break
         old = tau2[idx]
-        u, info = _score(method, Y[idx], V[idx], mask[idx], k[idx], old, _rows(X, idx))
+        rows = idx if idx.size < G else slice(None)      # all rows: no copies of Y, V, mask
+        u, info = _score(method, Y[rows], V[rows], mask[rows], k[rows], old, _rows(X, rows))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             adj = u / info
         # a non-finite step (zero or overflowing information) cannot be
