@@ -203,7 +203,8 @@ def _raw_runs(method, measure, rows) -> bool:
 
     try:
         if method == "MH":
-            theta, se = mh.mh_estimate(measure, *_columns(rows))
+            # the rows are the pool's studies: their counts passed the pool's escalc
+            theta, se = mh.mh_estimate(measure, *_columns(rows), counts_checked=True)
         else:
             fit = mh.pool_peto(*_columns(rows))
             theta, se = fit.theta, fit.se
