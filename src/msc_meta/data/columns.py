@@ -81,8 +81,9 @@ class TableColumns:
                 cache[name] = False
             elif isinstance(col, np.ndarray):
                 cache[name] = not bool(np.isnan(col).all())
-            else:
-                cache[name] = any(v is not None for v in col)
+            else:       # list.count runs in C: 10^6 blank cells in ~5 ms
+                cache[name] = col.count(None) != len(col) if isinstance(col, list) \
+                    else any(v is not None for v in col)
         return cache[name]
 
     def row(self, i: int):
@@ -374,7 +375,7 @@ def check_one_spelling(path, table: TableColumns) -> None:
     if suspects.any():
         load._check_one_spelling(path, table.rows(np.flatnonzero(suspects)))
     parents = v["subgroup_of"]
-    if all(p is None for p in parents):
+    if not table.filled("subgroup_of"):
         return
     first: dict = {}
     for sid, number in zip(v["study_id"], table.numbers.tolist()):
