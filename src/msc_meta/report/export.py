@@ -300,8 +300,11 @@ def write_csv(rows: Sequence[dict], stream, columns: Sequence[str] | None = None
     columns = columns_of(rows) if columns is None else columns
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(columns)
+    columns = tuple(columns)
     for row in rows:
-        writer.writerow(["" if (v := row.get(key)) is None else csv_cell(v) for key in columns])
+        # tidy_rows' rows hold exactly the columns, in order: their values need no lookups
+        values = row.values() if tuple(row) == columns else map(row.get, columns)
+        writer.writerow(["" if v is None else csv_cell(v) for v in values])
 
 
 def write_json(rows: Sequence[dict], stream) -> None:
