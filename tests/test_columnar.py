@@ -131,3 +131,15 @@ def test_a_count_with_a_comma_or_blank_in_a_semicolon_file_is_refused_as_per_row
         assert str(err) == str(per_row.value)
     else:
         assert fast == _per_row(path).rows
+
+
+def test_export_rows_of_a_columnar_pool_equal_the_per_row_ones(tmp_path):
+    """export's tidy study rows read the StudyLines columns: the same cells as StudyLine objects."""
+    from msc_meta.report.export import render, tidy_rows
+
+    path = _two_arm_csv(tmp_path / "t.csv", 2500)
+    fast = run_pool(load_table(path), outcome="closure", timepoint=24)
+    slow = run_pool(_per_row(path), outcome="closure", timepoint=24)
+    assert isinstance(fast.studies, StudyLines) and not isinstance(slow.studies, StudyLines)
+    assert tidy_rows([fast]) == tidy_rows([slow])
+    assert render(tidy_rows([fast]), "csv") == render(tidy_rows([slow]), "csv")

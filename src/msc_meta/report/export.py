@@ -181,7 +181,12 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
                 "outcome": analysis.outcome, "timepoint_weeks": analysis.timepoint_weeks,
                 "unit": analysis.unit, "by": getattr(analysis, "by", None),
                 "group": getattr(analysis, "group", None), **opts_of(analysis)}
-        for line in analysis.studies:
+        studies = analysis.studies
+        if hasattr(studies, "kept") and hasattr(studies, "yi"):   # pooling.study_lines.StudyLines
+            rows.extend(dict(base, row_type="study", method=method, **cells)
+                         for cells in _columnar_study_cells(studies))
+            studies = ()
+        for line in studies:
             row = dict(base, row_type="study", method=method)
             for key in STUDY_KEYS + ("estimate", "ci_low", "ci_high"):
                 row[key] = getattr(line, key, None)
@@ -237,6 +242,30 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
                 cells[key] = _plain(v)
         out.append(cells)
     return out
+
+
+def _columnar_study_cells(studies):
+    """The study cells of a columnar study list (counts), as the loop over its StudyLines
+    would fill them, without building a StudyLine per study."""
+    import numpy as np
+
+    def counts(x):
+        return [None if v != v else int(v) for v in np.asarray(x, dtype=float).tolist()]
+
+    n = len(studies)
+    none = [None] * n
+    two = studies.two_arm
+    columns = zip(studies.study_id, np.asarray(studies.row_number).tolist(),
+                  counts(studies.events_t), counts(studies.n_t),
+                  counts(studies.events_c) if two else none, counts(studies.n_c) if two else none,
+                  studies.yi.tolist(), studies.vi.tolist(),
+                  none if studies.weight is None else studies.weight.tolist(),
+                  studies.cc_added.tolist(), studies.estimate.tolist(), studies.ci_low.tolist(),
+                  studies.ci_high.tolist())
+    for sid, number, a, b, c, d, y, v, w, cc, e, lo, hi in columns:
+        yield {"study_id": sid, "row_number": number, "events_t": a, "n_t": b, "events_c": c,
+               "n_c": d, "yi": y, "vi": v, "weight": w, "cc_added": cc, "multiarm_role": None,
+               "members": None, "control_share": None, "estimate": e, "ci_low": lo, "ci_high": hi}
 
 
 _PLAIN = (str, int, bool, type(None))
