@@ -86,6 +86,15 @@ class TableColumns:
                     else any(v is not None for v in col)
         return cache[name]
 
+    def any_family_marker(self) -> bool:
+        """Does any row fill a column that marks an outcome type other than counts? (cached:
+        asked once per analysis, 10,000 times by export --all)"""
+        found = self.__dict__.get("_any_family_marker")
+        if found is None:
+            found = self.__dict__["_any_family_marker"] = any(
+                self.filled(c) for _, markers in schema.FAMILY_MARKERS for c in markers)
+        return found
+
     def row(self, i: int):
         """Row ``i`` (0-based) as a ``load.Row``, built from the columns."""
         from msc_meta.data.load import Row
@@ -475,7 +484,7 @@ class RowsView:
 
     def _find_families(self) -> list:
         n = len(self)
-        if not any(self.data.filled(c) for _, markers in schema.FAMILY_MARKERS for c in markers):
+        if not self.data.any_family_marker():
             counts = self.present("events_t") & self.present("n_t")
             return np.where(counts, "counts", None).tolist()
         out = np.full(n, None, dtype=object)
