@@ -330,6 +330,8 @@ def _per_row(raw, table: TableColumns, index) -> None:
 
 def column_keys(col) -> list:
     """``keys.key`` of every cell of a text column (vectorised for plain ASCII)."""
+    if not col:
+        return []       # "".split gives [""]: a column without spellings would look like one
     if None not in col:
         joined = "\x00".join(col)
         if joined.isascii() and not any(ch in joined for ch in " \t\n\r\x0b\x0c"):
