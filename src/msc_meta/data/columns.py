@@ -335,7 +335,9 @@ def column_keys(col) -> list:
     if None not in col:
         joined = "\x00".join(col)
         if joined.isascii() and not any(ch in joined for ch in " \t\n\r\x0b\x0c"):
-            return joined.lower().split("\x00")
+            lowered = joined.lower()
+            # already lower case: each text is its own key (no new string per row)
+            return list(col) if lowered == joined else lowered.split("\x00")
     return list(map(key, col))
 
 
