@@ -207,7 +207,16 @@ def test_t_beyond_native_range_uses_scipy():
     df = 3e6
     t = np.array([-5.0, -1.0, 0.3, 4.0])
     check(D.t_cdf(t, df), sp.stdtr(df, t))
-    check(D.t_ppf(np.array([0.025, 0.975]), df), sp.stdtrit(df, np.array([0.025, 0.975])))
+    check(D.t_ppf(np.array([1e-30, 1e-25]), df), sp.stdtrit(df, np.array([1e-30, 1e-25])))
+
+
+@pytest.mark.parametrize("df", [100001.0, 999998.0, 1e7, 1e12])
+def test_t_quantiles_of_huge_df_by_series(df):
+    """The prediction interval of a pool of 10^6 studies (t at k - 2 df): Cornish-Fisher."""
+    p = np.concatenate([np.logspace(-20, -1, 80), np.linspace(0.1, 0.9, 33),
+                        1 - np.logspace(-15, -1, 30)])
+    check(D.t_ppf(p, df), sp.stdtrit(df, p))
+    check(D.t_isf(p, df), -sp.stdtrit(df, p))
 
 
 # --- chi² --------------------------------------------------------------------
@@ -257,8 +266,29 @@ def test_chi2_special_values():
     assert D.chi2_ppf(0.0, 4.0) == 0.0 and D.chi2_ppf(1.0, 4.0) == np.inf
 
 
+@pytest.mark.parametrize("df", [1.5e5, 999999.0, 1e7])
+def test_chi2_tails_of_huge_df_without_scipy(df):
+    """Q's p-value of a pool of up to 10^7 studies: a scalar loop, not scipy (whose lower
+    tail is off by up to 1e-4 here, so mpmath decides)."""
+    z = np.concatenate([np.linspace(-8.0, 8.0, 33), np.array([20.0, 37.0])])
+    x = df + math.sqrt(2 * df) * z
+    check(D.chi2_sf(x, df), sp.chdtrc(df, x), mp_chi2_sf, (x, df))
+    # mpmath's lower gamma does not converge far above the mean, nor at df = 1e7
+    lower = (z <= 0.5) & (df < 5e6)
+    check(D.chi2_cdf(x[lower], df), sp.chdtr(df, x[lower]), mp_chi2_cdf, (x[lower], df))
+
+
+@pytest.mark.parametrize("df", [1.5e5, 999999.0, 1e7])
+def test_chi2_quantiles_of_huge_df_without_scipy(df):
+    """The Q-profile CI of τ² for a pool of 10^6 studies (scipy's chdtri is off by up to
+    7e-7 near q = 1 here; mpmath decides)."""
+    q = np.concatenate([np.logspace(-200, -1, 30), np.linspace(0.1, 0.9, 9),
+                        np.array([0.025, 0.975]), 1 - np.logspace(-6, -1, 6)])
+    check(D.chi2_isf(q, df), sp.chdtri(df, q), mp_chi2_isf, (q, df))
+
+
 def test_chi2_beyond_native_range_uses_scipy():
-    df = 5e6
+    df = 5e7
     x = df + math.sqrt(2 * df) * np.array([-3.0, 0.0, 2.0, 6.0])
     check(D.chi2_sf(x, df), sp.chdtrc(df, x))
     check(D.chi2_isf(np.array([0.025, 0.975]), df), sp.chdtri(df, np.array([0.025, 0.975])))
@@ -356,7 +386,8 @@ def test_no_scipy_import_for_native_range():
     code = ("import sys, numpy as np, msc_meta._dist as D;"
             "D.t_ppf(np.array([0.975, 0.5]), 9); D.chi2_isf(0.025, 4); D.t_cdf(-2.0, 3);"
             "D.chi2_sf(3.0, 2); D.norm_ppf(0.9); D.expit(0.3);"
-            "D.betaincinv(3.0, 5.0, 0.025); D.gammaln(4.5);"
+            "D.betaincinv(3.0, 5.0, 0.025); D.gammaln(4.5); D.chi2_sf(1.01e6, 999999.0);"
+            "D.t_ppf(0.975, 999998.0);"
             "print('scipy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

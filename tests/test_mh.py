@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from msc_meta.errors import ComputationError, InputError, UsageError
-from msc_meta.pooling.mh import cmh_test, pool_mh, pool_peto
+from msc_meta.pooling.mh import cmh_test, mh_estimate, pool_mh, pool_peto
 from msc_meta.pooling.results import PoolResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -73,6 +73,28 @@ def test_pool_mh_matches_rma_mh(case):
         assert stat == approx(case["MH"])
         assert p == approx(case["MHp"])
         assert any(n.startswith("Cochran-Mantel-Haenszel test") for n in res.notes)
+
+
+@pytest.mark.parametrize("case", MH["cases"], ids=[c["name"] for c in MH["cases"]])
+def test_mh_estimate_is_pool_mh_theta_and_se(case):
+    """guidance's cheap check: the same numbers as the whole pool, bit for bit."""
+    inp = case["input"]
+    tables = [vec(inp[name]) for name in ("events_t", "n_t", "events_c", "n_c")]
+    res = pool_mh(case["measure"], *tables, level=case["level"], cc=case["cc"])
+    assert mh_estimate(case["measure"], *tables) == (res.theta, res.se)
+
+
+def test_mh_estimate_refuses_where_pool_mh_does():
+    for measure, tables in (("RR", ([0, 0], [10, 10], [1, 2], [10, 10])),
+                            ("OR", ([0, 0], [10, 10], [1, 2], [10, 10])),
+                            ("RD", ([0, 10], [10, 10], [0, 10], [10, 10]))):
+        with pytest.raises(ComputationError) as whole:
+            pool_mh(measure, *tables, cc=0)
+        with pytest.raises(ComputationError) as alone:
+            mh_estimate(measure, *tables)
+        assert str(alone.value) == str(whole.value)
+    with pytest.raises(UsageError, match="Mantel-Haenszel pools RR, OR or RD"):
+        mh_estimate("PLO", [1], [10], [1], [10])
 
 
 @pytest.mark.parametrize("case", PETO["cases"], ids=[c["name"] for c in PETO["cases"]])

@@ -473,3 +473,26 @@ def test_closed_stdout_does_not_stop_a_file_export(tmp_path, reference_csv):
 def test_stdout_is_unharmed_when_all_goes_well():
     done = _run("pool", *SELECT, "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["k"] >= 1
+
+
+def test_escape_invisible_escapes_exactly_the_invisible_characters():
+    """Every character below U+0020 or not printable ASCII is escaped iff is_invisible, as
+    the one-character-at-a-time definition (the fast path tests distinct characters once)."""
+    from msc_meta.errors import is_invisible
+    from msc_meta.report.terminal import escape_invisible
+
+    def reference(text):
+        out = []
+        for ch in text:
+            if (ch == "\n" or " " <= ch <= "~") or not is_invisible(ch):
+                out.append(ch)
+            elif ord(ch) > 0xFFFF:
+                c = ord(ch) - 0x10000
+                out.append(f"\\u{0xD800 + (c >> 10):04x}\\u{0xDC00 + (c & 0x3FF):04x}")
+            else:
+                out.append(f"\\u{ord(ch):04x}")
+        return "".join(out)
+
+    text = "τ² x\u202ey\u200b z\U000e0001 \ud800 é\u2028 \t\x01\x7f]\\-^ [\u00ad] τ²\n" * 3
+    assert escape_invisible(text) == reference(text)
+    assert escape_invisible("I² = 40%") == "I² = 40%"

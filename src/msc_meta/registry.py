@@ -164,17 +164,20 @@ class Measure:
 
 
 _MEASURES: dict[str, Measure] = {}
+_FAMILY_COLUMNS: dict = {}      # family_columns' answers; emptied when a measure is (un)registered
 
 
 def register_measure(measure: Measure) -> Measure:
     """Add (or replace) a measure; returns it. The CLI's choices are read at start-up."""
     _MEASURES[measure.name.upper()] = measure
+    _FAMILY_COLUMNS.clear()
     return measure
 
 
 def unregister_measure(name: str) -> None:
     """Remove a measure (for tests that register a toy one)."""
     _MEASURES.pop(name.upper(), None)
+    _FAMILY_COLUMNS.clear()
 
 
 def measure(name: str, scale: str | None = None) -> Measure:
@@ -246,11 +249,14 @@ def family_columns(family: str) -> tuple[str, ...]:
     (``counts``: events_t, n_t, events_c, n_c; ``means_two``: mean_t, sd_t, n_t, ...)."""
     if family not in FAMILIES:
         raise KeyError(f"unknown input family {family!r}; known: {', '.join(FAMILIES)}")
-    names: dict[str, None] = {}
-    for m in _MEASURES.values():
-        if m.family == family:
-            names.update(dict.fromkeys(m.inputs))
-    return tuple(names)
+    names = _FAMILY_COLUMNS.get(family)     # asked per analysis: cached until a measure changes
+    if names is None:
+        found: dict[str, None] = {}
+        for m in _MEASURES.values():
+            if m.family == family:
+                found.update(dict.fromkeys(m.inputs))
+        names = _FAMILY_COLUMNS[family] = tuple(found)
+    return names
 
 
 def default_measure(two_arm: bool, family: str = "counts") -> str:

@@ -82,7 +82,7 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
 
     from msc_meta.report.units import units_in_table
 
-    units = units_in_table(analyses[0].measure, [s for a in analyses for s in a.studies],
+    units = units_in_table(analyses[0].measure, (s for a in analyses for s in a.studies),
                            table, analyses[0].options.scale)
     if as_json:
         import sys

@@ -404,8 +404,10 @@ def _counted(rows) -> tuple[bool, bool]:
     """(any selected row with counts, any of them a comparison), rows of other types aside."""
     if isinstance(rows, RowsView):
         families = rows.families()
-        counts = rows.present("events_t") & rows.present("n_t") & np.fromiter(
-            (f in ("counts", None) for f in families), dtype=bool, count=len(rows))
+        counts = rows.present("events_t") & rows.present("n_t")
+        if not set(families) <= {"counts", None}:      # else every row passes (one C pass)
+            counts &= np.fromiter((f in ("counts", None) for f in families), dtype=bool,
+                                  count=len(rows))
         comparison = counts & rows.present("events_c") & rows.present("n_c")
         return bool(counts.any()), bool(comparison.any())
     counted = [r for r in rows if r.has_counts and _family(r) in ("counts", None)]
@@ -425,7 +427,10 @@ def _families(rows) -> dict:
     out: dict = {}
     if isinstance(rows, RowsView):
         families = rows.families()
-        for family in dict.fromkeys(families):
+        kinds = dict.fromkeys(families)
+        if len(kinds) == 1 and None not in kinds:      # one type in every row: the view itself
+            return {next(iter(kinds)): rows}
+        for family in kinds:
             if family is not None:
                 out[family] = rows.take([i for i, f in enumerate(families) if f == family])
         return out
@@ -614,7 +619,9 @@ def _assumed_r(prep) -> bool:
     """Did a study of this group take the assumed r (``--r``) in place of its own?"""
     from msc_meta.effects import ASSUMED_R_MARK
 
-    return prep.es is not None and any(text and ASSUMED_R_MARK in text for text in prep.es.notes)
+    # the distinct notes only: 10^6 studies share a handful of texts
+    return prep.es is not None and any(text and ASSUMED_R_MARK in text
+                                       for text in set(prep.es.notes))
 
 
 def _with_r_sensitivity(specs, prepared, analyses, options):

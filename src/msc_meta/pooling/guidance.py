@@ -197,15 +197,20 @@ def _columns(rows, two_arm=True):
 
 
 def _raw_runs(method, measure, rows) -> bool:
-    """Do MH (or Peto) give a finite estimate from these raw counts? (closed form, cheap)"""
+    """Do MH (or Peto) give a finite estimate from these raw counts? (closed form, O(k): for
+    MH the estimate and its se alone, not the whole pool with Q and weights)"""
     from msc_meta.pooling import mh
 
     try:
-        fit = mh.pool_mh(measure, *_columns(rows), cc=0) if method == "MH" \
-            else mh.pool_peto(*_columns(rows))
+        if method == "MH":
+            # the rows are the pool's studies: their counts passed the pool's escalc
+            theta, se = mh.mh_estimate(measure, *_columns(rows), counts_checked=True)
+        else:
+            fit = mh.pool_peto(*_columns(rows))
+            theta, se = fit.theta, fit.se
     except MscMetaError:
         return False
-    return bool(np.isfinite(fit.theta) and np.isfinite(fit.se) and fit.se > 0)
+    return bool(np.isfinite(theta) and np.isfinite(se) and se > 0)
 
 
 def _glmm_runs(measure, rows, multiarm) -> bool:

@@ -32,7 +32,7 @@ from msc_meta.pooling.results import PoolResult
 
 
 
-def _tables(ai, n1i, ci, n2i):
+def _tables(ai, n1i, ci, n2i, *, counts_checked=False):
     arrays = [as_column(name, values, "counts")
               for name, values in (("events_t", ai), ("n_t", n1i), ("events_c", ci), ("n_c", n2i))]
     k = arrays[0].shape[0]
@@ -47,7 +47,8 @@ def _tables(ai, n1i, ci, n2i):
             raise UsageError(f"study {int(bad[0]) + 1}: {name} is missing; Mantel-Haenszel and Peto "
                              f"need complete 2x2 tables")
     # escalc validates counts (negative, events > n, n < 1) with a located message
-    escalc("RD", a, n1, c, n2)
+    if not counts_checked:
+        escalc("RD", a, n1, c, n2)
     return a, n1, c, n2
 
 
@@ -153,10 +154,42 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
         raise UsageError(f"Mantel-Haenszel pools RR, OR or RD, not {measure!r}")
     measure = measure.upper()
     a, n1, c, n2 = _tables(ai, n1i, ci, n2i)
+    k = a.shape[0]
+    beta, se, w = _mh_fit(measure, a, n1, c, n2)
+    notes = []
+    if measure == "OR":
+        stat, p = cmh_test(a, n1, c, n2)
+        notes.append(f"Cochran-Mantel-Haenszel test (continuity-corrected): chi2 = {stat:.4g}, "
+                     f"df = 1, p = {p:.4g}")
+    es = _escalc_for_q(measure, a, n1, c, n2, cc)
+    q, q_df, q_pval, i2, h2, k_yi = _heterogeneity(es.yi, es.vi, beta)
+    if k_yi < k:
+        notes.append(f"Q from the {k_yi} of {k} studies with a computable {measure} "
+                     f"(escalc, cc = {cc:g}, double-zero studies dropped)")
+    if not np.isfinite(q):
+        notes.append(f"Q, I² and H² undefined: a study's own {measure} has zero variance without a "
+                     f"continuity correction (cc = {cc:g}); use --cc 0.5 to assess heterogeneity")
+    weights = 100.0 * w / np.sum(w)
+    return _result(measure, "MH", k, beta, se, level, q, q_df, q_pval, i2, h2, weights, notes)
+
+
+def mh_estimate(measure, ai, n1i, ci, n2i, *, counts_checked=False) -> tuple[float, float]:
+    """The MH estimate and its standard error alone (as :func:`pool_mh`, without Q, weights
+    or the CMH test): what guidance needs to know whether MH runs on these tables, O(k).
+    ``counts_checked``: the counts already passed escalc's checks (the studies of a pool),
+    so they are not checked again (0.2 s at k = 10^6); missing ones are still refused."""
+    if not isinstance(measure, str) or not registry.method("MH").pools(measure):
+        raise UsageError(f"Mantel-Haenszel pools RR, OR or RD, not {measure!r}")
+    tables = _tables(ai, n1i, ci, n2i, counts_checked=counts_checked)
+    beta, se, _ = _mh_fit(measure.upper(), *tables)
+    return beta, se
+
+
+def _mh_fit(measure, a, n1, c, n2):
+    """(log-scale estimate, its se, unnormalised weights) of :func:`pool_mh`'s formulas;
+    raises ComputationError where MH is undefined."""
     b, d = n1 - a, n2 - c
     N = n1 + n2
-    k = a.shape[0]
-    notes = []
     if measure == "OR":
         R_i = (a / N) * d
         S_i = (b / N) * c
@@ -172,9 +205,6 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
         se = float(np.sqrt(0.5 * (np.sum(P_i * R_i) / R ** 2 + np.sum(P_i * S_i + Q_i * R_i) / (R * S)
                                   + np.sum(Q_i * S_i) / S ** 2)))
         w = S_i
-        stat, p = cmh_test(a, n1, c, n2)
-        notes.append(f"Cochran-Mantel-Haenszel test (continuity-corrected): chi2 = {stat:.4g}, "
-                     f"df = 1, p = {p:.4g}")
     elif measure == "RR":
         R = float(np.sum(a * (n2 / N)))
         S = float(np.sum(c * (n1 / N)))
@@ -196,16 +226,7 @@ def pool_mh(measure, ai, n1i, ci, n2i, *, level=95.0, cc=0.5) -> PoolResult:
     if not np.isfinite(se) or se <= 0:
         raise ComputationError(f"Mantel-Haenszel {measure}: standard error is zero or undefined "
                                f"(every table without variation)")
-    es = _escalc_for_q(measure, a, n1, c, n2, cc)
-    q, q_df, q_pval, i2, h2, k_yi = _heterogeneity(es.yi, es.vi, beta)
-    if k_yi < k:
-        notes.append(f"Q from the {k_yi} of {k} studies with a computable {measure} "
-                     f"(escalc, cc = {cc:g}, double-zero studies dropped)")
-    if not np.isfinite(q):
-        notes.append(f"Q, I² and H² undefined: a study's own {measure} has zero variance without a "
-                     f"continuity correction (cc = {cc:g}); use --cc 0.5 to assess heterogeneity")
-    weights = 100.0 * w / np.sum(w)
-    return _result(measure, "MH", k, beta, se, level, q, q_df, q_pval, i2, h2, weights, notes)
+    return beta, se, w
 
 
 def _escalc_for_q(measure, a, n1, c, n2, cc):

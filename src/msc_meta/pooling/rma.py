@@ -358,19 +358,27 @@ def _opt(x):
     return x if np.isfinite(x) else None
 
 
-def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None) -> PoolResult:
+def _scale_values(fit: BatchFit, groups) -> np.ndarray:
+    """θ, its CI and PI of ``groups`` on the analysis scale, (len(groups), 5)."""
+    return np.stack([fit.theta[groups], fit.theta_ci_low[groups], fit.theta_ci_high[groups],
+                     fit.theta_pi_low[groups], fit.theta_pi_high[groups]], axis=-1)
+
+
+def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None, nat=None) -> PoolResult:
     """The PoolResult of group ``g`` of a batch fit; natural scale via ``transform_back``.
 
     ``ni`` (sample sizes of that group's studies) is needed for PFT, whose
     back-transformation uses their harmonic mean (metafor ``transf.ipft.hm``).
+    ``nat``: the 5 natural-scale values already back-transformed (``pool_rma_batch``
+    does all groups at once; element-wise, so the same numbers).
     """
     measure = str(measure).upper()
     if not fit.converged[g]:
         raise ComputationError(fit.messages[g])
     if measure == "PFT" and ni is None:
         raise UsageError("PFT back-transformation needs the studies' sample sizes (ni)")
-    nat = _back(measure, np.array([fit.theta[g], fit.theta_ci_low[g], fit.theta_ci_high[g],
-                                   fit.theta_pi_low[g], fit.theta_pi_high[g]]), ni, scale)
+    if nat is None:
+        nat = _back(measure, _scale_values(fit, g), ni, scale)
     has_pi = fit.pi_method[g] is not None
     random = fit.method != "FE"
     t_test = fit.test[g] == "t"
@@ -414,6 +422,10 @@ def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hk
         raise UsageError(f"errors must be 'raise' or 'none', got {errors!r}")
     fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level, tol=tol, maxiter=maxiter)
     ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(fit.mask.shape)
+    # every group's natural scale in one call, unless it depends on the group's ni (PFT)
+    nat_all = None
+    if str(measure).upper() != "PFT" and fit.groups > 1:
+        nat_all = _back(str(measure).upper(), _scale_values(fit, slice(None)), None, scale)
     out = []
     for g in range(fit.groups):
         if not fit.converged[g]:
@@ -423,7 +435,8 @@ def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hk
             out.append(None)
             continue
         ni_g = None if ni_rows is None else ni_rows[g][fit.mask[g]]
-        out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale))
+        out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale,
+                             nat=None if nat_all is None else nat_all[g]))
     return out
 
 

@@ -103,14 +103,19 @@ def select_columns(table, outcome, timepoint=None, unit=None):
             index = index[np.abs(weeks[index] - timepoint) <= 1e-9]
     if index.size == 0:
         return None
-    units = [data.values["unit"][i] for i in index.tolist()]
+    col = data.values["unit"]
+    if index.size == len(col) and (index.size == 0 or index[-1] == index.size - 1):
+        units = col                     # every row of the table, in order (index is increasing)
+    else:
+        units = [col[i] for i in index.tolist()]
     if unit is not None:
         wanted = key(unit)
         keep = np.fromiter((key(u) == wanted for u in units), dtype=bool, count=len(units))
         index, units = index[keep], [u for u, k in zip(units, keep) if k]
         if index.size == 0:
             return None
-    if len(set(column_keys(units) if None not in units else units)) > 1:
+    distinct = list(dict.fromkeys(units))     # keys of the distinct texts: as of all texts
+    if len(set(column_keys(distinct) if None not in distinct else distinct)) > 1:
         return None
     chosen = weeks[index]
     if not (np.isnan(chosen).all() or (chosen == chosen[0]).all()):

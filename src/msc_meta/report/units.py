@@ -34,8 +34,10 @@ def units_of(measure: str, studies, rows: Mapping[int, object], scale: str | Non
 
 
 def units_in_table(measure: str, studies, table, scale: str | None = None) -> str | None:
-    """:func:`units_of` over a loaded ``OutcomeTable``."""
-    if UNITS_COLUMN not in getattr(table, "columns", ()):
+    """:func:`units_of` over a loaded ``OutcomeTable``. ``studies`` may be a lazy iterable:
+    it is read only when the measure has units and the table the column (a pool of 10^6
+    risk ratios never builds its study lines here)."""
+    if UNITS_COLUMN not in getattr(table, "columns", ()) or not registry.measure(measure, scale).units:
         return None
     return units_of(measure, studies, {row.row_number: row for row in table.rows}, scale)
 
