@@ -66,8 +66,8 @@ class NumberNeeded:
 
 
 @dataclass(frozen=True)
-class SummaryOfFindings:
-    """One summary-of-findings row (GRADE-style), risks per 1,000."""
+class _Selection:
+    """Which pool a summary-of-findings row is about (the fields every row starts with)."""
 
     outcome: str
     timepoint_weeks: float | None
@@ -75,6 +75,12 @@ class SummaryOfFindings:
     group: str | None
     by: str | None
     measure: str
+
+
+@dataclass(frozen=True)
+class SummaryOfFindings(_Selection):
+    """One summary-of-findings row (GRADE-style), risks per 1,000."""
+
     method: str
     level: float
     k: int
@@ -385,15 +391,9 @@ class Absolute:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(_Selection):
     """One row of a multi-outcome summary-of-findings table."""
 
-    outcome: str
-    timepoint_weeks: float | None
-    unit: str | None
-    group: str | None
-    by: str | None
-    measure: str
     natural: str                   # what the estimate is ("RR", "MD", "Proportion")
     relative: bool                 # the estimate is a relative effect (a ratio)
     method: str
