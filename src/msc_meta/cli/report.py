@@ -116,7 +116,7 @@ def _section(table, by, options, outcome, timepoint, unit, labels, *, anchor):
         analyses = [run_pool(table, **selection)]
     primary = overall if overall is not None else analyses[0]
 
-    svg, figure_note = _forest_svg(analyses, overall, test, options["cc"], anchor, primary, labels)
+    svg = _forest_svg(analyses, overall, test, options["cc"], anchor, labels)
 
     sensitivity, reason = None, None
     method = registry.method(primary.method)
@@ -140,25 +140,16 @@ def _section(table, by, options, outcome, timepoint, unit, labels, *, anchor):
     rows = {row.row_number: row for row in table.rows}
     return ReportSection(analyses=tuple(analyses), svg=svg, rows=rows, overall=overall,
                          subgroup_test=test, by=by, sensitivity=sensitivity,
-                         sensitivity_reason=reason, anchor=anchor, figure_note=figure_note)
+                         sensitivity_reason=reason, anchor=anchor)
 
 
-def _forest_svg(analyses, overall, test, cc, anchor, primary, labels):
-    """(svg, None), or (None, why) when the forest plot refuses an outcome type beyond counts:
-    the report then shows the tables without the figure and says so (a refusal for counts is
-    an error, as in `msc-meta forest`)."""
-    from msc_meta import registry
-    from msc_meta.errors import UsageError
+def _forest_svg(analyses, overall, test, cc, anchor, labels) -> str:
+    """The forest plot as inline SVG (``msc-meta forest``'s figure with the default options)."""
     from msc_meta.plot.forest import forest_plot
 
-    try:
-        fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=cc,
-                          label_t=labels[0], label_c=labels[1])
-    except UsageError as err:
-        if registry.measure(primary.measure).family == "counts":
-            raise
-        return None, _words(err)
-    return _svg_of(fig, prefix=anchor), None
+    fig = forest_plot(analyses, overall=overall, subgroup_test=test, cc=cc,
+                      label_t=labels[0], label_c=labels[1])
+    return _svg_of(fig, prefix=anchor)
 
 
 def _sof_rows(table, sections, certainty_path) -> list:

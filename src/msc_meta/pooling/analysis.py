@@ -807,10 +807,6 @@ def _add_notes(es, extra):
     return replace(es, notes=merged, reasons=reasons)
 
 
-def _number(value) -> float:
-    return math.nan if value is None else float(value)
-
-
 def _cc_flags(es, k):
     flags = getattr(es, "cc_added", None)
     if flags is None:

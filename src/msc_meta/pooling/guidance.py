@@ -182,13 +182,6 @@ def _switch(measure, target, method) -> tuple[str, ...]:
     return ("--measure", target, "--method", method)
 
 
-def _arm_counts(rows, two_arm):
-    counts = [(r.events_t, r.n_t) for r in rows]
-    if two_arm:
-        counts += [(r.events_c, r.n_c) for r in rows]
-    return counts
-
-
 def _columns(rows, two_arm=True):
     from msc_meta.data.columns import rows_column
 

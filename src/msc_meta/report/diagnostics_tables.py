@@ -137,10 +137,6 @@ def _title(a, measure, method, k, extra="") -> str:
     return f"{' · '.join(parts)} — {measure}, {method}{extra}, k = {k}"
 
 
-def _scale_name(measure, scale=None) -> str:
-    return registry.measure(measure, scale).scale
-
-
 LABEL_MAX = 28
 
 

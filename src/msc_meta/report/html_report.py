@@ -38,7 +38,7 @@ class ReportSection:
     """One analysis of the report: the pools, its figure, its sensitivity results and its rows."""
 
     analyses: tuple                       # Analysis: one, or the --by subgroups
-    svg: str | None                       # the forest plot, from inline_svg(); None: not drawn
+    svg: str                              # the forest plot, from inline_svg()
     rows: Mapping[int, object]            # table Row by row_number (provenance)
     overall: object | None = None         # with --by: the pool of all rows
     subgroup_test: object | None = None
@@ -46,7 +46,6 @@ class ReportSection:
     sensitivity: object | None = None     # SensitivityAnalysis, or None with a reason
     sensitivity_reason: str | None = None
     anchor: str = "a1"
-    figure_note: str | None = None        # why the forest plot is not drawn (svg None)
 
     @property
     def primary(self):
@@ -520,11 +519,7 @@ def _section_html(section: ReportSection, many: bool) -> str:
                      + (f"; τ² = {esc(fmt(fit.tau2, 4))}, I² = {esc(fmt_pct(fit.i2))}" if a.k > 1 else "")
                      + "</p>")
     parts.append("<h3>Forest plot</h3>")
-    if section.svg is not None:
-        parts.append(f"<figure>{section.svg}</figure>")
-    else:
-        parts.append(f'<p class="figure-note">Not drawn: {esc(section.figure_note or "no figure")}. '
-                     "The tables below give every study's effect and the pooled estimate.</p>")
+    parts.append(f"<figure>{section.svg}</figure>")
     if section.by:
         parts.append(f"<h3>Pooled, by {esc(section.by)}</h3>")
         for sub in section.analyses:
