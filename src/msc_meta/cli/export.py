@@ -8,7 +8,8 @@ from msc_meta.report.terminal import diagnostic
 
 from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import (data_option, model_options, outcome_or_all_options,
-                                  outcome_type_options, require_outcome_or_all)
+                                  outcome_type_options, require_outcome_or_all, table_file_options,
+                                  table_format)
 
 EPILOG = """\b
 Examples:
@@ -43,11 +44,8 @@ replaced file's permissions. -o - writes the CSV (or JSON) to stdout.
 @multiarm_options
 @click.option("--by", "by", metavar="COLUMN", default=None,
               help="One pool per value of COLUMN (as pool --by) plus the subgroup test row.")
-@click.option("-o", "--output", "output", required=True, metavar="FILE",
-              help="File to write, or - for stdout (CSV unless --format json).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
-              help="csv or json (default: from the file name, else csv).")
-@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@table_file_options(required=True,
+                    output_help="File to write, or - for stdout (CSV unless --format json).")
 def export(data_path, outcome, timepoint, unit, export_all, measure, method, hksj, pi_method, cc,
            level, r, scale, multiarm, study_ci, by, output, fmt, force):
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
@@ -56,8 +54,7 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
     from msc_meta.report.export import export_rows
 
     require_outcome_or_all(outcome, timepoint, unit, export_all, "exports")
-    if fmt is None:
-        fmt = "json" if str(output).lower().endswith(".json") else "csv"
+    fmt = table_format(output, fmt)
     check_output_early(output, force=force)       # fail before pooling anything
 
     from msc_meta.data import load_table

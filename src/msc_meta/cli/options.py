@@ -46,6 +46,24 @@ def json_option(f):
                         help="Print one JSON document on stdout instead of the table.")(f)
 
 
+def table_file_options(*, required: bool, output_help: str):
+    """``-o/--output FILE``, ``--format csv|json`` and ``--force`` of a command that writes a
+    table (export, sof); :func:`table_format` reads the format."""
+    def decorate(f):
+        f = click.option("--force", is_flag=True, help="Replace FILE if it exists.")(f)
+        f = click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
+                         help="Format of -o: csv or json (default: from the file name, "
+                              "else csv).")(f)
+        return click.option("-o", "--output", "output", required=required, default=None,
+                            metavar="FILE", help=output_help)(f)
+    return decorate
+
+
+def table_format(output, fmt) -> str:
+    """The format of a table file: ``--format``, else json for a .json name, else csv."""
+    return fmt or ("json" if str(output).lower().endswith(".json") else "csv")
+
+
 class Timepoint(click.ParamType):
     """WEEKS, or ``blank`` (rows that state no time point) or ``any`` (all time points).
 

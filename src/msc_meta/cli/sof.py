@@ -6,7 +6,7 @@ import click
 
 from msc_meta.cli.forest import multiarm_options
 from msc_meta.cli.options import (data_option, json_option, model_options, outcome_type_options,
-                                  timepoint_unit_options)
+                                  table_file_options, table_format, timepoint_unit_options)
 
 EPILOG = """\b
 Examples:
@@ -89,11 +89,9 @@ def _domain_options(f):
                    "[default: MSC for the curated table, Treatment for --data].")
 @click.option("--brief", is_flag=True,
               help="The table only: no per-outcome certainty inputs, hints and notes under it.")
-@click.option("-o", "--output", "output", default=None, metavar="FILE",
-              help="Write the table as CSV (or JSON: --format json or a .json name); - for stdout.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default=None,
-              help="Format of -o (default: from the file name, else csv).")
-@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@table_file_options(required=False,
+                    output_help="Write the table as CSV (or JSON: --format json or a .json "
+                                "name); - for stdout.")
 @json_option
 def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_method, cc, level,
         r, scale, multiarm, study_ci, by, control_risk, events, certainty_path, design,
@@ -125,7 +123,7 @@ def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_m
     if option_ratings is not None and certainty_path:
         raise UsageError("give the ratings in the --certainty file or as options, not both")
     if output is not None:
-        fmt = fmt or ("json" if str(output).lower().endswith(".json") else "csv")
+        fmt = table_format(output, fmt)
         check_output_early(output, force=force)      # fail before pooling anything
 
     from msc_meta.data import load_table
