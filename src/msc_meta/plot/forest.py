@@ -28,15 +28,15 @@ no statistics. matplotlib is imported inside the functions.
 
 from __future__ import annotations
 
-from msc_meta.data.arms import DEFAULT_LABELS
-
 import math
 import textwrap
 from dataclasses import dataclass, field, replace
 
 from msc_meta import registry
+from msc_meta.data.arms import DEFAULT_LABELS
 from msc_meta.plot._common import (fmt_num, fmt_p, fmt_stat, linear_limits, new_figure,
                                    ratio_limits, selection_title)
+from msc_meta.report.forest_table import OWN_ESTIMATE, _Marks
 
 FONT_SIZE = 8.0
 ROW_IN = 0.20            # height of one table row, inches
@@ -126,7 +126,7 @@ def model_label(result) -> str:
     if result is None:
         return "Pooled"
     if result.k == 1:
-        return "Study's own estimate"     # nothing was fitted (as pool's table says)
+        return OWN_ESTIMATE               # nothing was fitted (as pool's table says)
     if result.random:
         extra = ", HKSJ" if result.hksj else ""
         return f"Random effects ({result.method}{extra})"
@@ -652,8 +652,6 @@ def forest_pages(analyses, *, overall=None, subgroup_test=None, cc: float | None
         used = _shows_cc(line, analysis)
         dagger[0] |= used
         return used
-
-    from msc_meta.report.forest_table import _Marks
 
     marks = _Marks()        # one mark per kind of converted value, as pool's table
 

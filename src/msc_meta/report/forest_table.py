@@ -75,7 +75,14 @@ def fmt_weeks(weeks) -> str:
     return f"{weeks:g} weeks"
 
 
+# A pool of one study fits no model: its row is the study's own estimate.
+OWN_ESTIMATE = "Study's own estimate"
+
+
 def pooled_label(fit) -> str:
+    """The name of a pooled row: the fit's model, or the study's own estimate at k = 1."""
+    if fit.k == 1:
+        return OWN_ESTIMATE
     method = registry.method(fit.method)
     if method.kind == "common":
         return f"Common effect ({method.label})"
@@ -254,7 +261,7 @@ def render_analysis(analysis, width=80, units=None):
     pooled_rows = []
     for fit in fits:
         pooled_rows.append(dict(
-            label=pooled_label(fit) if analysis.k > 1 else "Study's own estimate",
+            label=pooled_label(fit),
             t=total_t, c=total_c,
             effect=fmt_ci(fit.estimate, fit.ci_low, fit.ci_high) + mark_pad,
             weight=("—" if no_weights else "100%") if fit is analysis.result else "",

@@ -211,7 +211,7 @@ def _fits_table(analysis, units=None) -> str:
     fits = [f for f in (analysis.common, analysis.result) if f is not None]
     rows = []
     for fit in fits:
-        label = pooled_label(fit) if analysis.k > 1 else "Study's own estimate"
+        label = pooled_label(fit)
         test = f"{fit.test} = {fmt(fit.stat, 2)}"
         if fit.test == "t" and fit.df is not None:
             test += f" (df = {fit.df:g})"
@@ -511,7 +511,7 @@ def _section_html(section: ReportSection, many: bool) -> str:
     parts.append(f"<h2>{esc(title(a))}</h2>")
     units = _units(section)
     if fit is not None:
-        label = pooled_label(fit) if a.k > 1 else "Study's own estimate"
+        label = pooled_label(fit)
         natural = _natural(a, units)
         parts.append(f'<p class="headline">{esc(label)}: {esc(natural)} '
                      f'<span class="estimate">{esc(fmt_ci(fit.estimate, fit.ci_low, fit.ci_high))}</span> '
