@@ -3,21 +3,28 @@
 A *plain* file (ASCII, no double quote, no control character, no line over
 ``schema.MAX_CELL_CHARS``) is read by ``load._plain_records`` line by line:
 records are its lines (LF, CRLF or CR), cells what lies between delimiters,
-blank lines skipped. This module reads such a file the same way with numpy:
-it finds line ends and delimiters in the bytes, reads the count columns
-(``schema.COUNT_COLUMNS``) straight from their digits, and makes text only
-for the columns that need it.
+blank lines skipped. This module reads such a file the same way with numpy,
+a block of lines at a time (so that the arrays stay in the processor's
+cache): it finds line ends and delimiters in the bytes, reads the count
+columns (``schema.COUNT_COLUMNS``) straight from their digits, and makes
+text only for the columns that need it.
 
 It answers only what it can prove: :func:`read_columns` returns ``None``
 for anything unusual (not plain, a ragged row, a blank or repeated column
-name, a count cell that is not 1-9 plain digits, no data rows ...), and the
-caller then runs the per-line reader, so that every error (file, row,
-column, what) comes from the one place that words it. What it returns is
-the per-line reader's ``load.RawColumns`` plus ``typed``: columns already
-typed exactly as ``columns.typed_columns`` types them (counts: ``parse_count``
-reads 1-9 ASCII digits as ``int(text)``; text without a parser: the stripped
-cell, ``None`` when blank), and ``unique_study_keys`` when every study_id is
-a different key (``keys.key``; lower case, for ASCII without inner blanks).
+name, a cell with many blanks around it, no data rows ...), and the caller
+then runs the per-line reader, so that every error (file, row, column, what)
+comes from the one place that words it. What it returns is the per-line
+reader's ``load.RawColumns`` (the raw text of a cell is made when asked
+for), plus:
+
+- ``typed``: columns typed exactly as ``columns.typed_columns`` types them.
+  A count column whose cells are all blank or 1-8 ASCII digits (what
+  ``load.parse_count`` reads as ``int(text)`` without another check) as
+  floats, NaN = blank; any other count column is left to ``typed_columns``
+  as text. The text columns without a parser: the stripped cell, None = blank.
+- ``blank_free``: the typed text columns without a blank cell.
+- ``unique_study_keys``: every study_id is a different key (``keys.key`` of
+  an ASCII label without inner blanks is its lower case).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from msc_meta.data import schema
 _NL, _SPACE, _TAB = 10, 32, 9
 _PAD = 64                   # spare zero bytes after the data: a word read near the end stays inside
 _TEXT, _BLANK, _CONTROL, _DELIMITER, _LINE_END = 0, 1, 2, 3, 4     # byte classes (_classes)
+_BLOCK = 1 << 20            # bytes of lines read at a time
 _MAX_BAD_LINES = 1000       # more lines of the wrong width: a ragged file, the per-line reader words it
 _MAX_STRIP = 64             # more blanks around a cell: let the per-line reader strip them
 
@@ -45,34 +53,33 @@ def read_columns(text: str, delimiter: str, shown: str, required, text_columns):
     data = _plain_bytes(text)
     if data is None:
         return None
-    classes = _classes(data, delimiter)
-    if classes is None:
-        return None
+    table = _class_table(delimiter)
+    classes = data.translate(table)
+    if bytes([_CONTROL]) in classes:
+        return None             # a control character (load._CONTROL): not plain
     head = _header(data, delimiter, required)
     if head is None:
         return None
-    a = np.frombuffer(data + bytes(_PAD), dtype=np.uint8)     # spare bytes: see _word_at
     header_row, header, body_start = head
-    body = _cells(data, a, classes, body_start, len(header), header_row)
+    counts = {name for name in header if name in schema.COUNT_COLUMNS}
+    while True:
+        body = _body(data, classes, body_start, header, header_row, counts, text_columns)
+        if not isinstance(body, str):
+            break
+        counts.discard(body)        # a count column to leave to typed_columns, as text
     if body is None:
         return None
-    numbers, raw, stripped = body
-    typed, cells, unique, blank_free = {}, {}, False, set()
-    for name, (s0, e0), (starts, ends) in zip(header, raw, stripped):
-        if name in schema.COUNT_COLUMNS:
-            values = _counts(a, starts, ends)
-            if values is not None:
-                typed[name] = values
-                cells[name] = Cells(data, s0, e0)
-                continue
-        elif name in text_columns:
-            typed[name], unique_keys = _texts(a, starts, ends, keys=name == "study_id")
-            unique = unique or unique_keys
-            if not (ends == starts).any():
-                blank_free.add(name)
-            cells[name] = Cells(data, s0, e0)
+    numbers, line_starts, columns, unique = body
+    typed, cells, blank_free = {}, {}, set()
+    for j, name in enumerate(header):
+        kind, values, filled = columns[j]
+        if kind == "raw":
+            cells[name] = values
             continue
-        cells[name] = _texts(a, s0, e0, blank="")[0]
+        typed[name] = values
+        cells[name] = Cells(data, line_starts, j, delimiter)
+        if kind == "text" and filled:
+            blank_free.add(name)
     return RawColumns(path=shown, header=tuple(header), numbers=numbers, cells=cells,
                       delimiter=delimiter, typed=typed, unique_study_keys=unique,
                       blank_free=frozenset(blank_free))
@@ -92,17 +99,14 @@ def _plain_bytes(text: str) -> bytes | None:
     return data
 
 
-def _classes(data: bytes, delimiter: str):
-    """Each byte's class (blank: space or tab; separators, delimiter and line feed, last), or
-    None when the file holds a control character (``load._CONTROL``: not plain)."""
+def _class_table(delimiter: str) -> bytes:
+    """``bytes.translate`` table of each byte's class: text, blank (space, tab), control
+    (``load._CONTROL`` in ASCII), then the separators: delimiter, line feed."""
     table = bytearray([_CONTROL] * 32 + [_TEXT] * 95 + [_CONTROL] + [_TEXT] * 128)
     table[_SPACE] = table[_TAB] = _BLANK
     table[ord(delimiter)] = _DELIMITER
     table[_NL] = _LINE_END
-    classes = data.translate(table)
-    if bytes([_CONTROL]) in classes:
-        return None
-    return classes
+    return bytes(table)
 
 
 def _header(data: bytes, delimiter: str, required):
@@ -128,66 +132,118 @@ def _header(data: bytes, delimiter: str, required):
     return None
 
 
-def _cells(data: bytes, a, classes: bytes, body_start: int, width: int, header_row: int):
-    """(row numbers, raw bounds, stripped bounds) of the body, or None; bounds: one (starts,
-    ends) pair of arrays per column.
+def _body(data, classes, body_start, header, header_row, counts, text_columns):
+    """``_join`` of the blocks of lines, None when not provable, or the name of a count column
+    to leave to ``typed_columns`` (as text)."""
+    a = np.frombuffer(data + bytes(_PAD), dtype=np.uint8)     # spare bytes: see _word_at
+    blanks = classes.find(bytes([_BLANK]), body_start) >= 0
+    parts = []
+    start, row = body_start, header_row + 1
+    while start < len(data):
+        stop = data.find(b"\n", min(start + _BLOCK, len(data) - 1)) + 1
+        block = _block(data, a, classes, start, stop, len(header), row, blanks)
+        if block is None:
+            return None
+        numbers, line_starts, raw, cells, lines = block
+        columns = []
+        for j, name in enumerate(header):
+            lengths, ends = cells[j]
+            if name in counts:
+                values = _counts(a, lengths, ends)
+                if values is None:
+                    return name
+                columns.append(("count", values, None, None))
+            elif name in text_columns:
+                columns.append(("text",) + _texts(a, lengths, ends, keys=name == "study_id",
+                                                   blanks=blanks))
+            else:
+                columns.append(("raw",) + _texts(a, *raw[j], keys=False, blanks=blanks))
+        parts.append((numbers, line_starts, columns))
+        start, row = stop, row + lines
+    return _join(parts, header)
+
+
+def _join(parts, header):
+    """The blocks' columns as one: (row numbers, line starts, per column (kind, values, no
+    blank cell?), unique study keys?), or None without rows."""
+    numbers = np.concatenate([p[0] for p in parts])
+    if numbers.size == 0:
+        return None
+    line_starts = np.concatenate([p[1] for p in parts])
+    columns, unique = [], False
+    for j, name in enumerate(header):
+        kind = parts[0][2][j][0]
+        filled = all(p[2][j][2] for p in parts)
+        if kind == "count":
+            columns.append((kind, np.concatenate([p[2][j][1] for p in parts]), filled))
+            continue
+        values = b"".join(p[2][j][1] for p in parts).decode("ascii").split("\n")
+        values.pop()
+        if not filled and kind == "text":
+            values = [v or None for v in values]
+        columns.append((kind, values, filled))
+        if name == "study_id" and kind == "text":
+            hashes = [p[2][j][3] for p in parts]
+            unique = all(h is not None for h in hashes) and _all_different(np.concatenate(hashes))
+    return numbers, line_starts, columns, unique
+
+
+def _block(data, a, all_classes, start, stop, width, row, blanks):
+    """The lines of ``data[start:stop]``: (row numbers, line starts, raw cells, stripped
+    cells, lines), None when not provable. Cells: per column, (lengths, ends) arrays.
 
     Every non-blank line must hold ``width - 1`` delimiters; blank lines (only
     delimiters, spaces and tabs) are skipped, their numbers counted.
     """
-    byte_class = np.frombuffer(classes, dtype=np.uint8)
-    pos = np.flatnonzero(byte_class >= _DELIMITER)
-    pos = pos[np.searchsorted(pos, body_start):]       # the body's delimiters and line ends
-    lines = int(np.count_nonzero(byte_class[body_start:] == _LINE_END))
-    if lines == 0:
-        return None
+    classes = np.frombuffer(all_classes, dtype=np.uint8, count=stop - start, offset=start)
+    pos = np.flatnonzero(classes >= _DELIMITER)
+    is_end = classes[pos] == _LINE_END
+    lines = int(np.count_nonzero(is_end))
     # every line holds width - 1 delimiters when each width-th separator is a line end
-    regular = pos.size == width * lines and bool((a[pos[width - 1::width]] == _NL).all())
-    if regular:
-        line_ends = None
-        newlines = pos[width - 1::width]
-    else:
-        line_ends = np.flatnonzero(a[pos] == _NL)
-        newlines = pos[line_ends]
-    line_start = np.concatenate(([body_start], newlines[:-1] + 1))
+    regular = pos.size == width * lines and bool(is_end[width - 1::width].all())
+    pos += start
+    lengths = np.diff(pos, prepend=start - 1)      # a cell ends where the one before it ended + 1
+    lengths -= 1
+    newlines = pos[width - 1::width] if regular else pos[is_end]
+    line_start = np.concatenate(([start], newlines[:-1] + 1))
     line_length = newlines - line_start
     if int(line_length.max()) > schema.MAX_CELL_CHARS:
         return None
-    numbers = np.arange(header_row + 1, header_row + 1 + lines, dtype=np.int64)
-    if regular:
-        ends = pos.reshape(-1, width).T.copy()
-    else:
-        seps = np.diff(line_ends, prepend=-1)           # delimiters + 1 per line
+    numbers = np.arange(row, row + lines, dtype=np.int64)
+    if not regular:
+        seps = np.diff(np.flatnonzero(is_end), prepend=-1)
         kept = seps == width
         odd = np.flatnonzero(~kept)
-        blanks = bytes([_DELIMITER, _BLANK])
+        blank_line = bytes([_DELIMITER, _BLANK])
         if odd.size > _MAX_BAD_LINES or any(
-                classes[line_start[i]:line_start[i] + line_length[i]].strip(blanks) for i in odd.tolist()):
+                all_classes[line_start[i]:newlines[i]].strip(blank_line)
+                for i in odd.tolist()):
             return None
-        ends = pos[np.repeat(kept, seps)].reshape(-1, width).T.copy()
+        cell_kept = np.repeat(kept, seps)
+        pos, lengths = pos[cell_kept], lengths[cell_kept]
         line_start, line_length, numbers = line_start[kept], line_length[kept], numbers[kept]
-    raw = [(line_start if j == 0 else ends[j - 1] + 1, ends[j]) for j in range(width)]
-    blank_cells = bytes([_BLANK]) in classes
-    stripped = [_strip(a, s0, e0) for s0, e0 in raw] if blank_cells else raw
-    if any(s is None for s, _ in stripped):
-        return None
+    ends, lengths = pos.reshape(-1, width).T, lengths.reshape(-1, width).T
+    raw = cells = [(lengths[j], ends[j]) for j in range(width)]
+    if blanks:
+        cells = [_strip(a, e - n, e) for n, e in raw]
+        if any(c is None for c in cells):
+            return None
     # lines of delimiters (and blanks) only; without blanks they are width - 1 long
     empty = line_length == width - 1
-    if blank_cells:
+    if blanks:
         empty = np.ones(numbers.size, dtype=bool)
-        for starts, stops in stripped:
-            empty &= stops == starts
+        for n, _ in cells:
+            empty &= n == 0
     if empty.any():
-        numbers = numbers[~empty]
-        raw = [(s0[~empty], e0[~empty]) for s0, e0 in raw]
-        stripped = [(s0[~empty], e0[~empty]) for s0, e0 in stripped]
-    if numbers.size == 0:
-        return None
-    return numbers, raw, stripped
+        numbers, line_start = numbers[~empty], line_start[~empty]
+        raw = [(n[~empty], e[~empty]) for n, e in raw]
+        cells = [(n[~empty], e[~empty]) for n, e in cells]
+    return numbers, line_start, raw, cells, lines
 
 
 def _strip(a, s0, e0):
-    """Cell bounds without the spaces and tabs at their ends (``str.strip`` of a plain cell)."""
+    """(lengths, ends) of the cells without the spaces and tabs at their ends (``str.strip`` of
+    a plain cell), or None."""
     starts, ends = s0.copy(), e0.copy()
     for bound, step, look in ((starts, 1, 0), (ends, -1, -1)):
         todo = np.arange(bound.size)
@@ -198,86 +254,107 @@ def _strip(a, s0, e0):
                 break
             bound[todo] += step
         else:
-            return None, None
-    return starts, ends
+            return None
+    return ends - starts, ends
 
 
-def _word_at(a, positions):
-    """The 8 bytes from each position as one little-endian 64-bit word (``a`` ends in spare bytes)."""
-    return np.ndarray(shape=(a.size - 7,), dtype="<u8", buffer=a, strides=(1,))[positions]
+def _word_at(a, positions, size: int = 8):
+    """The ``size`` bytes from each position as one little-endian word (``a`` ends in spare bytes)."""
+    return np.ndarray(shape=(a.size - size + 1,), dtype=f"<u{size}", buffer=a, strides=(1,))[positions]
 
 
-def _counts(a, starts, ends):
+class _Swar:
+    """Constants to read the digits of a word at once (SWAR): one byte a digit, the first byte
+    (lowest, little-endian) the most significant. Pairs of digits, then fours, then eights."""
+
+    def __init__(self, size: int):
+        self.size, t = size, np.dtype(f"<u{size}").type
+        ones = (1 << 8 * size) - 1
+        self.zeros, self.sixes = t(0x30303030_30303030 & ones), t(0x06060606_06060606 & ones)
+        self.high, self.low = t(0xF0F0F0F0_F0F0F0F0 & ones), t(0x0F0F0F0F_0F0F0F0F & ones)
+        # the last L bytes of a word, and '0' in the other bytes
+        self.tail = np.array([ones ^ ((1 << 8 * (size - k)) - 1) for k in range(size + 1)],
+                             dtype=f"<u{size}")
+        self.zero_fill = ~self.tail & self.zeros
+        steps = [(0x000F000F_000F000F, 8, 10), (0x000000FF_000000FF, 16, 100),
+                 (0x00000000_0000FFFF, 32, 10000)][:size.bit_length() - 1]
+        self.steps = [(t(lo & ones), t((lo << shift) & ones), t(shift), t(times))
+                      for lo, shift, times in steps]
+
+
+_SWAR = {4: _Swar(4), 8: _Swar(8)}
+
+
+def _counts(a, lengths, ends):
     """A count column as floats (NaN = blank), or None unless every cell is blank or 1-8 digits.
 
     ``load.parse_count`` reads up to 9 ASCII digits as ``int(text)``, with no other check.
-    Eight digits are read at once (SWAR: pairs, then fours, then eight).
+    The digits of a cell are read at once (``_Swar``).
     """
-    lengths = ends - starts
-    if int(lengths.max()) > 8 or int(ends[0]) < 8:
+    if lengths.size == 0:
+        return np.zeros(0)
+    longest = int(lengths.max())
+    if longest > 8 or int(ends[0]) < 8:
         return None
-    x = _word_at(a, ends - 8)              # the cell right-aligned in the word's last bytes
-    x &= _TAIL[lengths]
-    x |= _ZERO_FILL[lengths]                # and '0' before it
-    if ((x & _HIGH_NIBBLES) != _ZEROS).any() or (((x + _SIXES) & _HIGH_NIBBLES) != _ZEROS).any():
-        return None                         # a byte outside '0'-'9'
-    x &= _LOW_NIBBLES
-    x = (x & _U64(0x000F000F000F000F)) * _U64(10) + ((x & _U64(0x0F000F000F000F00)) >> _U64(8))
-    x = (x & _U64(0x000000FF000000FF)) * _U64(100) + ((x & _U64(0x00FF000000FF0000)) >> _U64(16))
-    x = (x & _U64(0x000000000000FFFF)) * _U64(10000) + (x >> _U64(32))
+    c = _SWAR[4 if longest <= 4 else 8]
+    x = _word_at(a, ends - c.size, c.size)      # the cell right-aligned in the word's last bytes
+    x &= c.tail[lengths]
+    x |= c.zero_fill[lengths]                   # and '0' before it
+    if ((x & c.high) != c.zeros).any() or (((x + c.sixes) & c.high) != c.zeros).any():
+        return None                             # a byte outside '0'-'9'
+    x &= c.low
+    for lo, hi, shift, times in c.steps:
+        x = (x & lo) * times + ((x & hi) >> shift)
     out = x.astype(float)
     out[lengths == 0] = np.nan
     return out
 
 
-_U64 = np.uint64
-_ZEROS, _SIXES = _U64(0x3030303030303030), _U64(0x0606060606060606)
-_HIGH_NIBBLES, _LOW_NIBBLES = _U64(0xF0F0F0F0F0F0F0F0), _U64(0x0F0F0F0F0F0F0F0F)
-# the last L bytes of a word, and '0' in the other bytes
-_TAIL = np.array([(2**64 - 1) ^ ((1 << 8 * (8 - k)) - 1) for k in range(9)], dtype=np.uint64)
-_ZERO_FILL = ~_TAIL & _ZEROS
+def _texts(a, lengths, ends, *, keys, blanks):
+    """(the cells' bytes, each followed by a line feed; no empty cell?; hashes of the keys or
+    None) of a column.
 
-
-def _texts(a, starts, ends, *, blank=None, keys=False):
-    """The cells as text (``blank`` for an empty one), and with ``keys``, whether they are all
-    different keys (``_unique_keys``)."""
-    lengths = ends - starts
-    longest = int(lengths.max())
-    unique = False
+    The hashes (``keys``: study_id) are 64-bit hashes of the lower-cased labels when all are
+    ASCII without inner blanks and none is empty; different hashes are different keys."""
+    starts = ends - lengths
+    longest = int(lengths.max()) if lengths.size else 0
+    hashes = None
     if longest >= _PAD - 8:
         joined = _joined(a, starts, lengths)
     else:
-        words = _words(a, starts, lengths, longest + 1)     # room for a line feed after each cell
+        words = _words(a, starts, lengths, longest + 1)     # room for a line feed
         chars = words.view(np.uint8)
-        if keys and longest > 0:
-            unique = _unique_keys(chars, lengths)
+        if keys and not (lengths == 0).any() and not (
+                blanks and ((chars == _SPACE) | (chars == _TAB)).any()):
+            hashes = _hashes(words)
         joined = chars[chars != 0].tobytes()
-    out = joined.decode("ascii").split("\n")
-    out.pop()
-    if blank is None and (lengths == 0).any():
-        out = [v or None for v in out]
-    return out, unique
+    return joined, not (lengths == 0).any(), hashes
 
 
 def _words(a, starts, lengths, width: int):
-    """Each cell's bytes then a line feed, zero-padded to a whole number of 64-bit words."""
-    words = np.empty((starts.size, -(-width // 8)), dtype="<u8")
+    """Each cell's bytes then a line feed, zero-padded to whole words (of 2, 4 or 8 bytes)."""
+    size = 2 if width <= 2 else 4 if width <= 4 else 8
+    keep, line_feed = _WORD_MASKS[size]
+    words = np.empty((starts.size, -(-width // size)), dtype=f"<u{size}")
     for i in range(words.shape[1]):
-        rest = lengths - 8 * i if i else lengths.copy()     # the cell's bytes in this word
-        np.clip(rest, -1, 8, out=rest)
-        words[:, i] = _word_at(a, starts + 8 * i)
-        words[:, i] &= _KEEP[np.maximum(rest, 0)]
-        words[:, i] |= _LINE_FEED[rest + 1]
+        rest = lengths - size * i if i else lengths.copy()     # the cell's bytes in this word
+        np.clip(rest, -1, size, out=rest)
+        words[:, i] = _word_at(a, starts + size * i, size)
+        words[:, i] &= keep[np.maximum(rest, 0)]
+        words[:, i] |= line_feed[rest + 1]
     return words
 
 
-# the first L bytes of a word, and a line feed in byte L
-_KEEP = np.array([(1 << 8 * k) - 1 for k in range(9)], dtype=np.uint64)
-_LINE_FEED = np.array([0] + [_NL << 8 * k for k in range(8)] + [0], dtype=np.uint64)
+# per word size: the first L bytes of a word, and a line feed in byte L
+_WORD_MASKS = {size: (np.array([(1 << 8 * k) - 1 for k in range(size + 1)], dtype=f"<u{size}"),
+                      np.array([0] + [_NL << 8 * k for k in range(size)] + [0], dtype=f"<u{size}"))
+               for size in (2, 4, 8)}
 
 
 def _joined(a, starts, lengths) -> bytes:
     """The cells' bytes, each followed by a line feed (no cell holds one)."""
+    if lengths.size == 0:
+        return b""
     stops = np.cumsum(lengths + 1)
     index = np.arange(int(stops[-1])) - np.repeat(stops - lengths - 1 - starts, lengths + 1)
     out = a[index]
@@ -285,28 +362,30 @@ def _joined(a, starts, lengths) -> bytes:
     return out.tobytes()
 
 
-def _unique_keys(chars, lengths) -> bool:
-    """True when the labels (``chars``: rows of ``_words``) are all different keys; False:
-    undecided (``columns.check_unique_keys`` decides). ``keys.key`` of an ASCII label
-    without inner blanks is its lower case; they are compared as 64-bit hashes of it
-    (different hashes are different labels)."""
-    if (lengths == 0).any() or ((chars == _SPACE) | (chars == _TAB)).any():
-        return False
-    lower = chars + 32 * ((chars >= 65) & (chars <= 90)).view(np.uint8)       # A-Z -> a-z
-    words = lower.view(np.uint64).reshape(lengths.size, -1)
-    hashes = words[:, 0].copy()
-    for k in range(1, words.shape[1]):
+def _hashes(words):
+    """64-bit hashes of the lower-cased labels (``words``: rows of ``_words``); one word is
+    its own hash."""
+    chars = words.view(np.uint8)
+    lower = (chars + 32 * ((chars >= 65) & (chars <= 90)).view(np.uint8)).view(words.dtype)
+    hashes = lower[:, 0].astype(np.uint64)
+    for k in range(1, lower.shape[1]):
         hashes *= np.uint64(0x9E3779B97F4A7C15)
-        hashes ^= words[:, k]
-    hashes.sort()
+        hashes ^= lower[:, k]
+    return hashes
+
+
+def _all_different(hashes) -> bool:
+    hashes = np.sort(hashes)
     return not bool((hashes[1:] == hashes[:-1]).any())
 
 
 class Cells(Sequence):
-    """The raw text of a column's cells, made on access (the per-row loader reads a few rows)."""
+    """The raw text of one column's cells, made on access (the per-row loader reads a few
+    rows): the ``column``-th piece of the row's line, as the per-line reader splits it."""
 
-    def __init__(self, data: bytes, starts, ends):
-        self._data, self._starts, self._ends = data, starts, ends
+    def __init__(self, data: bytes, line_starts, column: int, delimiter: str):
+        self._data, self._starts, self._column = data, line_starts, column
+        self._delimiter = delimiter
 
     def __len__(self) -> int:
         return int(self._starts.size)
@@ -314,7 +393,9 @@ class Cells(Sequence):
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self._data[int(self._starts[i]):int(self._ends[i])].decode("ascii")
+        start = int(self._starts[i])
+        line = self._data[start:self._data.index(b"\n", start)].decode("ascii")
+        return line.split(self._delimiter)[self._column]
 
 
 __all__ = ["Cells", "read_columns"]
