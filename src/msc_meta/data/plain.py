@@ -166,7 +166,7 @@ def _body(data, classes, body_start, header, header_row, counts, text_columns):
 def _join(parts, header):
     """The blocks' columns as one: (row numbers, line starts, per column (kind, values, no
     blank cell?), unique study keys?), or None without rows."""
-    numbers = np.concatenate([p[0] for p in parts])
+    numbers = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     if numbers.size == 0:
         return None
     line_starts = np.concatenate([p[1] for p in parts])
