@@ -38,7 +38,7 @@ from msc_meta.data import schema
 _NL, _SPACE, _TAB = 10, 32, 9
 _PAD = 64                   # spare zero bytes after the data: a word read near the end stays inside
 _TEXT, _BLANK, _CONTROL, _DELIMITER, _LINE_END = 0, 1, 2, 3, 4     # byte classes (_classes)
-_BLOCK = 1 << 20            # bytes of lines read at a time
+_BLOCK = 1 << 17            # bytes of lines read at a time (measured best: the arrays stay in cache)
 _MAX_BAD_LINES = 1000       # more lines of the wrong width: a ragged file, the per-line reader words it
 _MAX_STRIP = 64             # more blanks around a cell: let the per-line reader strip them
 
@@ -177,15 +177,36 @@ def _join(parts, header):
         if kind == "count":
             columns.append((kind, np.concatenate([p[2][j][1] for p in parts]), filled))
             continue
-        values = b"".join(p[2][j][1] for p in parts).decode("ascii").split("\n")
-        values.pop()
-        if not filled and kind == "text":
-            values = [v or None for v in values]
-        columns.append((kind, values, filled))
+        columns.append((kind, _strings([p[2][j][1] for p in parts], kind == "text"), filled))
         if name == "study_id" and kind == "text":
             hashes = [p[2][j][3] for p in parts]
             unique = all(h is not None for h in hashes) and _all_different(np.concatenate(hashes))
     return numbers, line_starts, columns, unique
+
+
+def _strings(pieces, blank_is_none: bool) -> list:
+    """The text of a column from its blocks' pieces (bytes of cells ended by line feeds, or
+    ``_Repeated``); a blank cell is None when ``blank_is_none``, else ""."""
+    if all(isinstance(p, _Repeated) and p.cell == pieces[0].cell for p in pieces):
+        cell = pieces[0].cell.decode("ascii")
+        return [cell or None if blank_is_none else cell] * sum(p.count for p in pieces)
+    values = b"".join(p.joined() if isinstance(p, _Repeated) else p for p in pieces)
+    values = values.decode("ascii").split("\n")
+    values.pop()
+    if blank_is_none and "" in values:
+        values = [v or None for v in values]
+    return values
+
+
+class _Repeated:
+    """One cell text repeated: a block whose cells of a column are all the same (e.g. the
+    outcome of a table of one outcome) is not split into as many strings."""
+
+    def __init__(self, cell: bytes, count: int):
+        self.cell, self.count = cell, count
+
+    def joined(self) -> bytes:
+        return (self.cell + b"\n") * self.count
 
 
 def _block(data, a, all_classes, start, stop, width, row, blanks):
@@ -311,8 +332,8 @@ def _counts(a, lengths, ends):
 
 
 def _texts(a, lengths, ends, *, keys, blanks):
-    """(the cells' bytes, each followed by a line feed; no empty cell?; hashes of the keys or
-    None) of a column.
+    """(the cells' bytes, each followed by a line feed, or ``_Repeated``; no empty cell?;
+    hashes of the keys or None) of a column.
 
     The hashes (``keys``: study_id) are 64-bit hashes of the lower-cased labels when all are
     ASCII without inner blanks and none is empty; different hashes are different keys."""
@@ -327,7 +348,10 @@ def _texts(a, lengths, ends, *, keys, blanks):
         if keys and not (lengths == 0).any() and not (
                 blanks and ((chars == _SPACE) | (chars == _TAB)).any()):
             hashes = _hashes(words)
-        joined = chars[chars != 0].tobytes()
+        if words.shape[1] == 1 and lengths.size and (words[:, 0] == words[0, 0]).all():
+            joined = _Repeated(chars[0, :int(lengths[0])].tobytes(), lengths.size)
+        else:
+            joined = chars[chars != 0].tobytes()
     return joined, not (lengths == 0).any(), hashes
 
 
