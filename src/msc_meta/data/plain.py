@@ -54,16 +54,13 @@ def read_columns(text: str, delimiter: str, shown: str, required, text_columns):
     if data is None:
         return None
     table = _class_table(delimiter)
-    classes = data.translate(table)
-    if bytes([_CONTROL]) in classes:
-        return None             # a control character (load._CONTROL): not plain
     head = _header(data, delimiter, required)
-    if head is None:
-        return None
+    if head is None or bytes([_CONTROL]) in data[:head[2]].translate(table):
+        return None             # (a control character, load._CONTROL: not plain)
     header_row, header, body_start = head
     counts = {name for name in header if name in schema.COUNT_COLUMNS}
     while True:
-        body = _body(data, classes, body_start, header, header_row, counts, text_columns)
+        body = _body(data, table, body_start, header, header_row, counts, text_columns)
         if not isinstance(body, str):
             break
         counts.discard(body)        # a count column to leave to typed_columns, as text
@@ -132,16 +129,25 @@ def _header(data: bytes, delimiter: str, required):
     return None
 
 
-def _body(data, classes, body_start, header, header_row, counts, text_columns):
+def _body(data, table, body_start, header, header_row, counts, text_columns):
     """``_join`` of the blocks of lines, None when not provable, or the name of a count column
     to leave to ``typed_columns`` (as text)."""
-    a = np.frombuffer(data + bytes(_PAD), dtype=np.uint8)     # spare bytes: see _word_at
-    blanks = classes.find(bytes([_BLANK]), body_start) >= 0
     parts = []
     start, row = body_start, header_row + 1
     while start < len(data):
         stop = data.find(b"\n", min(start + _BLOCK, len(data) - 1)) + 1
-        block = _block(data, a, classes, start, stop, len(header), row, blanks)
+        classes = data[start:stop].translate(table)
+        if bytes([_CONTROL]) in classes:
+            return None         # a control character (load._CONTROL): not plain
+        # the block's bytes from a few before it (a count's word ends at the count), with
+        # spare bytes after it (a text's words run past it): see _word_at
+        base = max(start - 8, 0)
+        if len(data) - stop >= _PAD:
+            a = np.frombuffer(data, dtype=np.uint8, offset=base)
+        else:
+            a = np.frombuffer(data[base:] + bytes(_PAD), dtype=np.uint8)
+        blanks = bytes([_BLANK]) in classes
+        block = _block(classes, a, start - base, len(header), row, blanks)
         if block is None:
             return None
         numbers, line_starts, raw, cells, lines = block
@@ -158,7 +164,7 @@ def _body(data, classes, body_start, header, header_row, counts, text_columns):
                                                    blanks=blanks))
             else:
                 columns.append(("raw",) + _texts(a, *raw[j], keys=False, blanks=blanks))
-        parts.append((numbers, line_starts, columns))
+        parts.append((numbers, line_starts + base, columns))
         start, row = stop, row + lines
     return _join(parts, header)
 
@@ -177,7 +183,8 @@ def _join(parts, header):
         if kind == "count":
             columns.append((kind, np.concatenate([p[2][j][1] for p in parts]), filled))
             continue
-        columns.append((kind, _strings([p[2][j][1] for p in parts], kind == "text"), filled))
+        pieces = [p[2][j][1] for p in parts]
+        columns.append((kind, _strings(pieces, kind == "text" and not filled), filled))
         if name == "study_id" and kind == "text":
             hashes = [p[2][j][3] for p in parts]
             unique = all(h is not None for h in hashes) and _all_different(np.concatenate(hashes))
@@ -186,14 +193,15 @@ def _join(parts, header):
 
 def _strings(pieces, blank_is_none: bool) -> list:
     """The text of a column from its blocks' pieces (bytes of cells ended by line feeds, or
-    ``_Repeated``); a blank cell is None when ``blank_is_none``, else ""."""
+    ``_Repeated``); a blank cell is None when ``blank_is_none``, else "" (as is every cell
+    of a column without blank cells)."""
     if all(isinstance(p, _Repeated) and p.cell == pieces[0].cell for p in pieces):
         cell = pieces[0].cell.decode("ascii")
         return [cell or None if blank_is_none else cell] * sum(p.count for p in pieces)
     values = b"".join(p.joined() if isinstance(p, _Repeated) else p for p in pieces)
     values = values.decode("ascii").split("\n")
     values.pop()
-    if blank_is_none and "" in values:
+    if blank_is_none:
         values = [v or None for v in values]
     return values
 
@@ -209,24 +217,26 @@ class _Repeated:
         return (self.cell + b"\n") * self.count
 
 
-def _block(data, a, all_classes, start, stop, width, row, blanks):
-    """The lines of ``data[start:stop]``: (row numbers, line starts, raw cells, stripped
-    cells, lines), None when not provable. Cells: per column, (lengths, ends) arrays.
+def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bool):
+    """The lines of a block (``block_classes``: its bytes' classes; ``start``: where it starts
+    in ``a``): (row numbers, line starts, raw cells, stripped cells, lines), None when not
+    provable. Cells: per column, (lengths, ends) arrays; positions are in ``a``.
 
     Every non-blank line must hold ``width - 1`` delimiters; blank lines (only
     delimiters, spaces and tabs) are skipped, their numbers counted.
     """
-    classes = np.frombuffer(all_classes, dtype=np.uint8, count=stop - start, offset=start)
+    classes = np.frombuffer(block_classes, dtype=np.uint8)
     pos = np.flatnonzero(classes >= _DELIMITER)
     is_end = classes[pos] == _LINE_END
     lines = int(np.count_nonzero(is_end))
     # every line holds width - 1 delimiters when each width-th separator is a line end
     regular = pos.size == width * lines and bool(is_end[width - 1::width].all())
-    pos += start
-    lengths = np.diff(pos, prepend=start - 1)      # a cell ends where the one before it ended + 1
-    lengths -= 1
+    lengths = np.empty_like(pos)        # a cell starts where the one before it ended + 1
+    lengths[0] = pos[0]
+    np.subtract(pos[1:], pos[:-1], out=lengths[1:])
+    lengths[1:] -= 1
     newlines = pos[width - 1::width] if regular else pos[is_end]
-    line_start = np.concatenate(([start], newlines[:-1] + 1))
+    line_start = np.concatenate(([0], newlines[:-1] + 1))
     line_length = newlines - line_start
     if int(line_length.max()) > schema.MAX_CELL_CHARS:
         return None
@@ -237,12 +247,14 @@ def _block(data, a, all_classes, start, stop, width, row, blanks):
         odd = np.flatnonzero(~kept)
         blank_line = bytes([_DELIMITER, _BLANK])
         if odd.size > _MAX_BAD_LINES or any(
-                all_classes[line_start[i]:newlines[i]].strip(blank_line)
+                block_classes[line_start[i]:newlines[i]].strip(blank_line)
                 for i in odd.tolist()):
             return None
         cell_kept = np.repeat(kept, seps)
         pos, lengths = pos[cell_kept], lengths[cell_kept]
         line_start, line_length, numbers = line_start[kept], line_length[kept], numbers[kept]
+    pos += start
+    line_start += start
     ends, lengths = pos.reshape(-1, width).T, lengths.reshape(-1, width).T
     raw = cells = [(lengths[j], ends[j]) for j in range(width)]
     if blanks:
@@ -360,9 +372,13 @@ def _words(a, starts, lengths, width: int):
     size = 2 if width <= 2 else 4 if width <= 4 else 8
     keep, line_feed = _WORD_MASKS[size]
     words = np.empty((starts.size, -(-width // size)), dtype=f"<u{size}")
+    if words.shape[1] == 1:                 # every cell shorter than a word
+        words[:, 0] = _word_at(a, starts, size)
+        words[:, 0] &= keep[lengths]
+        words[:, 0] |= line_feed[lengths + 1]
+        return words
     for i in range(words.shape[1]):
-        rest = lengths - size * i if i else lengths.copy()     # the cell's bytes in this word
-        np.clip(rest, -1, size, out=rest)
+        rest = np.clip(lengths - size * i, -1, size)     # the cell's bytes in this word
         words[:, i] = _word_at(a, starts + size * i, size)
         words[:, i] &= keep[np.maximum(rest, 0)]
         words[:, i] |= line_feed[rest + 1]
