@@ -130,9 +130,11 @@ def _header(data: bytes, delimiter: str, required):
 
 
 def _body(data, table, body_start, header, header_row, counts, text_columns):
-    """``_join`` of the blocks of lines, None when not provable, or the name of a count column
-    to leave to ``typed_columns`` (as text)."""
-    parts = []
+    """(row numbers, line starts, per column (kind, values, no blank cell?), unique study
+    keys?) of the body, read a block of lines at a time; None when not provable, or the name
+    of a count column to leave to ``typed_columns`` (as text)."""
+    lines = int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8, offset=body_start) == _NL))
+    out = _Out(lines, header, counts, text_columns)
     start, row = body_start, header_row + 1
     while start < len(data):
         stop = data.find(b"\n", min(start + _BLOCK, len(data) - 1)) + 1
@@ -150,45 +152,68 @@ def _body(data, table, body_start, header, header_row, counts, text_columns):
         block = _block(classes, a, start - base, len(header), row, blanks)
         if block is None:
             return None
-        numbers, line_starts, raw, cells, lines = block
-        columns = []
+        numbers, line_starts, raw, cells, block_lines = block
+        rows = out.rows(numbers, line_starts + base)
         for j, name in enumerate(header):
             lengths, ends = cells[j]
             if name in counts:
-                values = _counts(a, lengths, ends)
-                if values is None:
+                if not _counts(a, lengths, ends, out.counts[name][rows]):
                     return name
-                columns.append(("count", values, None, None))
             elif name in text_columns:
-                columns.append(("text",) + _texts(a, lengths, ends, keys=name == "study_id",
-                                                   blanks=blanks))
+                out.add_text(name, *_texts(a, lengths, ends, keys=name == out.key, blanks=blanks))
             else:
-                columns.append(("raw",) + _texts(a, *raw[j], keys=False, blanks=blanks))
-        parts.append((numbers, line_starts + base, columns))
-        start, row = stop, row + lines
-    return _join(parts, header)
+                out.add_text(name, *_texts(a, *raw[j], keys=False, blanks=blanks))
+        start, row = stop, row + block_lines
+    return out.result(header)
 
 
-def _join(parts, header):
-    """The blocks' columns as one: (row numbers, line starts, per column (kind, values, no
-    blank cell?), unique study keys?), or None without rows."""
-    numbers = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
-    if numbers.size == 0:
-        return None
-    line_starts = np.concatenate([p[1] for p in parts])
-    columns, unique = [], False
-    for j, name in enumerate(header):
-        kind = parts[0][2][j][0]
-        filled = all(p[2][j][2] for p in parts)
-        if kind == "count":
-            columns.append((kind, np.concatenate([p[2][j][1] for p in parts]), filled))
-            continue
-        pieces = [p[2][j][1] for p in parts]
-        columns.append((kind, _strings(pieces, kind == "text" and not filled), filled))
-        if name == "study_id" and kind == "text":
-            hashes = [p[2][j][3] for p in parts]
-            unique = all(h is not None for h in hashes) and _all_different(np.concatenate(hashes))
-    return numbers, line_starts, columns, unique
+class _Out:
+    """The columns of the body, filled a block at a time (arrays made once, at full size)."""
+
+    key = "study_id"        # the column whose keys must all differ (check_unique_keys)
+
+    def __init__(self, lines: int, header, counts, text_columns):
+        self.n, self._rows = 0, slice(0, 0)
+        self.numbers = np.empty(lines, dtype=np.int64)
+        self.line_starts = np.empty(lines, dtype=np.int64)
+        self.counts = {name: np.empty(lines) for name in header if name in counts}
+        self.kinds = {name: "count" if name in counts else "text" if name in text_columns
+                      else "raw" for name in header}
+        self.pieces = {name: [] for name in header if name not in counts}
+        self.filled = dict.fromkeys(header, True)
+        self.hashes = np.empty(lines, dtype=np.uint64) if self.kinds.get(self.key) == "text" else None
+
+    def rows(self, numbers, line_starts) -> slice:
+        """Add a block's rows; the slice of the columns they fill."""
+        rows = slice(self.n, self.n + numbers.size)
+        self.numbers[rows], self.line_starts[rows] = numbers, line_starts
+        self.n += numbers.size
+        self._rows = rows
+        return rows
+
+    def add_text(self, name, piece, filled, hashes) -> None:
+        self.pieces[name].append(piece)
+        self.filled[name] &= filled
+        if name == self.key and self.hashes is not None:
+            if hashes is None:
+                self.hashes = None
+            else:
+                self.hashes[self._rows] = hashes
+
+    def result(self, header):
+        if self.n == 0:
+            return None
+        n = self.n
+        columns = []
+        for name in header:
+            kind, filled = self.kinds[name], self.filled[name]
+            if kind == "count":
+                columns.append((kind, self.counts[name][:n], filled))
+            else:
+                blank_is_none = kind == "text" and not filled
+                columns.append((kind, _strings(self.pieces[name], blank_is_none), filled))
+        unique = self.hashes is not None and _all_different(self.hashes[:n])
+        return self.numbers[:n], self.line_starts[:n], columns, unique
 
 
 def _strings(pieces, blank_is_none: bool) -> list:
@@ -318,29 +343,30 @@ class _Swar:
 _SWAR = {4: _Swar(4), 8: _Swar(8)}
 
 
-def _counts(a, lengths, ends):
-    """A count column as floats (NaN = blank), or None unless every cell is blank or 1-8 digits.
+def _counts(a, lengths, ends, out) -> bool:
+    """Read a count column into ``out`` (floats, NaN = blank); False unless every cell is
+    blank or 1-8 digits.
 
     ``load.parse_count`` reads up to 9 ASCII digits as ``int(text)``, with no other check.
     The digits of a cell are read at once (``_Swar``).
     """
     if lengths.size == 0:
-        return np.zeros(0)
+        return True
     longest = int(lengths.max())
     if longest > 8 or int(ends[0]) < 8:
-        return None
+        return False
     c = _SWAR[4 if longest <= 4 else 8]
     x = _word_at(a, ends - c.size, c.size)      # the cell right-aligned in the word's last bytes
     x &= c.tail[lengths]
     x |= c.zero_fill[lengths]                   # and '0' before it
     if ((x & c.high) != c.zeros).any() or (((x + c.sixes) & c.high) != c.zeros).any():
-        return None                             # a byte outside '0'-'9'
+        return False                            # a byte outside '0'-'9'
     x &= c.low
     for lo, hi, shift, times in c.steps:
         x = (x & lo) * times + ((x & hi) >> shift)
-    out = x.astype(float)
+    out[:] = x
     out[lengths == 0] = np.nan
-    return out
+    return True
 
 
 def _texts(a, lengths, ends, *, keys, blanks):
