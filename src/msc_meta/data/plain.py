@@ -441,7 +441,8 @@ def _hashes(words):
 
 
 def _all_different(hashes) -> bool:
-    hashes = np.sort(hashes)
+    """True when no two hashes are equal (sorts ``hashes`` in place)."""
+    hashes.sort()
     return not bool((hashes[1:] == hashes[:-1]).any())
 
 
