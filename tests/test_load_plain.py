@@ -49,9 +49,10 @@ id_cell = st.one_of(
 )
 outcome_cell = st.sampled_from(["x", "x", "X", "y", "", "two words", "Two  Words"])
 other_cell = st.sampled_from(["", "24", "52", "patient", "fistula", "T1", "low", "High", "s1",
-                              "s1; s2", "63", "1.5", "text", "-2", "0", "101", "NA"])
+                              "s1; s2", "63", "1.5", "text", "-2", "0", "101", "NA",
+                              "bell\x07", '"quoted"', "caf\u00e9", "n" * 70])
 VALID = {"timepoint_weeks": ["", "24", "2.5"], "unit": ["", "patient", "Fistula"],
-         "trial": ["", "T1", "T2"], "note": ["", "text", "some  words"], "subgroup_of": ["", "s1"],
+         "trial": ["", "T1", "T2"], "note": ["", "text", "some  words", "long " * 15], "subgroup_of": ["", "s1"],
          "pct_t": ["", "63", "1.5"], "rob_overall": ["", "low", "Some concerns"], "mean_t": [""],
          "extra_text": ["", "a", "b c", "NA"]}
 pad = st.sampled_from(["", "", "", " ", "  ", "\t", " \t "])
@@ -182,6 +183,23 @@ def test_ordinary_plain_files_are_read_by_the_plain_reader(tmp_path, monkeypatch
     fast = _load(path, fast=True, monkeypatch=monkeypatch)
     assert answered and answered[0] is not None and not isinstance(fast, str)
     _assert_same(fast, _load(path, fast=False, monkeypatch=monkeypatch))
+
+
+HANDED_ON = [
+    "study_id,outcome,events_t,n_t\ns1,x,1,2\ns2,x,1," + " " * 70 + "2\n",      # many blanks
+    "study_id,outcome,events_t,n_t,note\ns1,x,1,2," + "w" * 140_000 + "\n",   # a line too long
+    "study_id,outcome,events_t,n_t\ns1,x,1,2\ns2,x,1\n",                     # ragged
+    "study_id,outcome,events_t,n_t,\ns1,x,1,2,\n",                            # a blank name
+]
+
+
+@pytest.mark.parametrize("text", HANDED_ON)
+def test_the_plain_reader_hands_on_what_it_cannot_prove(tmp_path, monkeypatch, text):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    assert plain.read_columns(text, ",", str(path), ("study_id",), ("study_id",)) is None
+    _assert_same(_load(path, fast=True, monkeypatch=monkeypatch),
+                 _load(path, fast=False, monkeypatch=monkeypatch))
 
 
 def test_counts_are_read_as_parse_count_reads_them(tmp_path):
