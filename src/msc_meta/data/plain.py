@@ -267,15 +267,10 @@ def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bo
         return None
     numbers = np.arange(row, row + lines, dtype=np.int64)
     if not regular:
-        seps = np.diff(np.flatnonzero(is_end), prepend=-1)
-        kept = seps == width
-        odd = np.flatnonzero(~kept)
-        blank_line = bytes([_DELIMITER, _BLANK])
-        if odd.size > _MAX_BAD_LINES or any(
-                block_classes[line_start[i]:newlines[i]].strip(blank_line)
-                for i in odd.tolist()):
+        kept = _kept_lines(block_classes, is_end, line_start, newlines, width)
+        if kept is None:
             return None
-        cell_kept = np.repeat(kept, seps)
+        cell_kept = np.repeat(kept, np.diff(np.flatnonzero(is_end), prepend=-1))
         pos, lengths = pos[cell_kept], lengths[cell_kept]
         line_start, line_length, numbers = line_start[kept], line_length[kept], numbers[kept]
     pos += start
@@ -289,14 +284,24 @@ def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bo
     # lines of delimiters (and blanks) only; without blanks they are width - 1 long
     empty = line_length == width - 1
     if blanks:
-        empty = np.ones(numbers.size, dtype=bool)
-        for n, _ in cells:
-            empty &= n == 0
+        empty = np.logical_and.reduce([n == 0 for n, _ in cells])
     if empty.any():
         numbers, line_start = numbers[~empty], line_start[~empty]
         raw = [(n[~empty], e[~empty]) for n, e in raw]
         cells = [(n[~empty], e[~empty]) for n, e in cells]
     return numbers, line_start, raw, cells, lines
+
+
+def _kept_lines(block_classes: bytes, is_end, line_start, newlines, width: int):
+    """The lines holding ``width`` cells (a mask), when every other line is blank (only
+    delimiters, spaces and tabs); else None (a ragged row: the per-line reader words it)."""
+    kept = np.diff(np.flatnonzero(is_end), prepend=-1) == width
+    odd = np.flatnonzero(~kept)
+    blank = bytes([_DELIMITER, _BLANK])
+    if odd.size > _MAX_BAD_LINES or any(block_classes[line_start[i]:newlines[i]].strip(blank)
+                                        for i in odd.tolist()):
+        return None
+    return kept
 
 
 def _strip(a, s0, e0):
