@@ -333,12 +333,12 @@ class _Swar:
     def __init__(self, size: int):
         self.size, t = size, np.dtype(f"<u{size}").type
         ones = (1 << 8 * size) - 1
-        self.zeros, self.sixes = t(0x30303030_30303030 & ones), t(0x06060606_06060606 & ones)
-        self.high, self.low = t(0xF0F0F0F0_F0F0F0F0 & ones), t(0x0F0F0F0F_0F0F0F0F & ones)
-        # the last L bytes of a word, and '0' in the other bytes
+        self.zeros = t(0x30303030_30303030 & ones)          # '0' in every byte
+        # a byte below 0x80 plus 0x76 reaches 0x80 when it is 10 or more (no carry out)
+        self.over_nine, self.top_bits = t(0x76767676_76767676 & ones), t(0x80808080_80808080 & ones)
+        # the last L bytes of a word
         self.tail = np.array([ones ^ ((1 << 8 * (size - k)) - 1) for k in range(size + 1)],
                              dtype=f"<u{size}")
-        self.zero_fill = ~self.tail & self.zeros
         steps = [(0x000F000F_000F000F, 8, 10), (0x000000FF_000000FF, 16, 100),
                  (0x00000000_0000FFFF, 32, 10000)][:size.bit_length() - 1]
         self.steps = [(t(lo & ones), t((lo << shift) & ones), t(shift), t(times))
@@ -362,11 +362,10 @@ def _counts(a, lengths, ends, out) -> bool:
         return False
     c = _SWAR[4 if longest <= 4 else 8]
     x = _word_at(a, ends - c.size, c.size)      # the cell right-aligned in the word's last bytes
-    x &= c.tail[lengths]
-    x |= c.zero_fill[lengths]                   # and '0' before it
-    if ((x & c.high) != c.zeros).any() or (((x + c.sixes) & c.high) != c.zeros).any():
+    x ^= c.zeros                                # its digits' values (ASCII: every byte < 0x80)
+    x &= c.tail[lengths]                        # and 0 before it
+    if ((x + c.over_nine) & c.top_bits).any():
         return False                            # a byte outside '0'-'9'
-    x &= c.low
     for lo, hi, shift, times in c.steps:
         x = (x & lo) * times + ((x & hi) >> shift)
     out[:] = x
