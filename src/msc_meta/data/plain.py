@@ -244,8 +244,9 @@ class _Repeated:
 
 def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bool):
     """The lines of a block (``block_classes``: its bytes' classes; ``start``: where it starts
-    in ``a``): (row numbers, line starts, raw cells, stripped cells, lines), None when not
-    provable. Cells: per column, (lengths, ends) arrays; positions are in ``a``.
+    in ``a``; ``blanks``: it holds spaces or tabs): (row numbers, line starts, raw cells,
+    stripped cells, lines), None when not provable. Cells: per column, (lengths, ends)
+    arrays; positions are in ``a``.
 
     Every non-blank line must hold ``width - 1`` delimiters; blank lines (only
     delimiters, spaces and tabs) are skipped, their numbers counted.
@@ -273,6 +274,9 @@ def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bo
         cell_kept = np.repeat(kept, np.diff(np.flatnonzero(is_end), prepend=-1))
         pos, lengths = pos[cell_kept], lengths[cell_kept]
         line_start, line_length, numbers = line_start[kept], line_length[kept], numbers[kept]
+    if blanks:      # blanks at the ends of cells (beside a separator), not only inside them
+        blanks = bool(classes[0] == _BLANK or (classes[pos[:-1] + 1] == _BLANK).any()
+                      or (classes[pos - 1] == _BLANK).any())
     pos += start
     line_start += start
     ends, lengths = pos.reshape(-1, width).T, lengths.reshape(-1, width).T
@@ -390,7 +394,7 @@ def _texts(a, lengths, ends, *, keys, blanks):
         if keys and not (lengths == 0).any() and not (
                 blanks and ((chars == _SPACE) | (chars == _TAB)).any()):
             hashes = _hashes(words)
-        if words.shape[1] == 1 and lengths.size and (words[:, 0] == words[0, 0]).all():
+        if lengths.size and (words == words[0]).all():
             joined = _Repeated(chars[0, :int(lengths[0])].tobytes(), lengths.size)
         else:
             joined = chars[chars != 0].tobytes()
