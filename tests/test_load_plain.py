@@ -166,6 +166,9 @@ ORDINARY = [
     "sep=\t\rstudy_id\toutcome\tevents_t\tn_t\tnote\rA1\tx\t0\t1\tsome words\ra1b\tx\t1\t1\t\r",
     "study_id,outcome,events_t,n_t,trial,foo\nA-very-long-study-identifier-1,x,1,2,T,\n"
     "A-very-long-study-identifier-2,x,1,2,,bar\n",
+    # a blank line, then a cell with a blank before it, in one block (found by hypothesis)
+    "study_id,outcome,events_t,n_t\ns0,x,0,1\n\n s1,x,0,1\n\n",
+    "study_id;outcome;events_t;n_t\ns0;Overall survival;0;1\ns1;Overall survival;0;1\n",
 ]
 
 

@@ -257,6 +257,9 @@ def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bo
     lines = int(np.count_nonzero(is_end))
     # every line holds width - 1 delimiters when each width-th separator is a line end
     regular = pos.size == width * lines and bool(is_end[width - 1::width].all())
+    if blanks:      # blanks at the ends of cells (beside a separator), not only inside them
+        blanks = bool(classes[0] == _BLANK or (classes[pos[:-1] + 1] == _BLANK).any()
+                      or (classes[pos - 1] == _BLANK).any())
     lengths = np.empty_like(pos)        # a cell starts where the one before it ended + 1
     lengths[0] = pos[0]
     np.subtract(pos[1:], pos[:-1], out=lengths[1:])
@@ -274,9 +277,6 @@ def _block(block_classes: bytes, a, start: int, width: int, row: int, blanks: bo
         cell_kept = np.repeat(kept, np.diff(np.flatnonzero(is_end), prepend=-1))
         pos, lengths = pos[cell_kept], lengths[cell_kept]
         line_start, line_length, numbers = line_start[kept], line_length[kept], numbers[kept]
-    if blanks:      # blanks at the ends of cells (beside a separator), not only inside them
-        blanks = bool(classes[0] == _BLANK or (classes[pos[:-1] + 1] == _BLANK).any()
-                      or (classes[pos - 1] == _BLANK).any())
     pos += start
     line_start += start
     ends, lengths = pos.reshape(-1, width).T, lengths.reshape(-1, width).T
