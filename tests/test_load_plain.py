@@ -109,7 +109,7 @@ def plain_tables(draw):
         lines.insert(0, f"sep={delimiter}")
     end = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"]))
     text = end.join(lines) + draw(st.sampled_from([end, end, "", end + end]))
-    return text.encode("utf-8"), draw(st.sampled_from([8, 40, 200, 1 << 20]))
+    return text.encode("utf-8"), draw(st.sampled_from([1, 8, 40, 200, 1 << 20]))
 
 
 def _load(path, *, fast: bool, monkeypatch):
@@ -142,7 +142,7 @@ def _assert_same(fast, slow):
     assert fast.rows == slow.rows
 
 
-@settings(max_examples=int(os.environ.get("MSC_META_EXAMPLES", 400)), **SETTINGS)
+@settings(max_examples=int(os.environ.get("MSC_META_EXAMPLES", 500)), **SETTINGS)
 @given(table=plain_tables())
 def test_plain_reader_loads_what_the_per_line_reader_loads(tmp_path_factory, monkeypatch, table):
     content, block = table
