@@ -45,6 +45,14 @@ def text_columns() -> tuple[str, ...]:
     return tuple(dict.fromkeys(schema.TEXT_COLUMNS + schema.PCT_COLUMNS))
 
 
+_PARSED_TEXT = ("unit",) + schema.PCT_COLUMNS      # text columns with a parser (typed_columns)
+
+
+def plain_text_columns() -> tuple[str, ...]:
+    """Text columns typed by stripping alone (no parser): the plain reader may type them."""
+    return tuple(c for c in text_columns() if c not in _PARSED_TEXT)
+
+
 class TableColumns:
     """Typed columns of a validated outcome table (see the module docstring)."""
 
@@ -141,6 +149,7 @@ def typed_columns(raw) -> TableColumns:
     path, n = raw.path, len(raw.numbers)
     decimal_comma = raw.delimiter != ","
     cells = raw.cells
+    typed = raw.typed       # columns the plain reader typed, exactly as below (msc_meta.data.plain)
     flagged = np.zeros(n, dtype=bool)
     values: dict = {}
     # A column the file lacks is blank in every row: one shared, read-only column for all.
@@ -149,6 +158,9 @@ def typed_columns(raw) -> TableColumns:
     no_texts = [None] * n
 
     def parse_numbers(name, parse):
+        if name in typed:
+            values[name] = typed[name]
+            return
         col = cells.get(name)
         if col is None:
             values[name] = no_numbers
@@ -177,6 +189,9 @@ def typed_columns(raw) -> TableColumns:
         flagged |= np.fromiter((bool(c.strip()) for c in col), dtype=bool, count=n)
 
     def parse_texts(name, parse):
+        if name in typed:
+            values[name] = typed[name]
+            return
         col = cells.get(name)
         if col is None:
             values[name] = no_texts
@@ -190,14 +205,14 @@ def typed_columns(raw) -> TableColumns:
     for name in schema.PCT_COLUMNS:
         parse_texts(name, lambda t, c=name: load._parse_pct(t, path=path, row=0, column=c,
                                                             decimal_comma=decimal_comma))
-    for name in text_columns():
-        if name not in values:
-            parse_texts(name, None)
+    for name in plain_text_columns():
+        parse_texts(name, None)
     for name in ("study_id", "outcome"):
         col = values[name]
-        if None in col:
+        if name not in raw.blank_free and None in col:
             flagged |= np.fromiter((v is None for v in col), dtype=bool, count=n)
-    flagged |= _arm_problems(values, n) | _type_problems(values, n)
+    absent = {name for name, col in values.items() if col is no_numbers}
+    flagged |= _arm_problems(values, n, absent) | _type_problems(values, n, absent)
     extra = {name: col for name, col in cells.items() if name not in schema.KNOWN_COLUMNS}
     for name in schema.ROB_COLUMNS:
         if name in extra:           # kept as text, in the one spelling load.parse_rob writes
@@ -207,6 +222,8 @@ def typed_columns(raw) -> TableColumns:
             if bad is not None:
                 flagged |= bad
     table = TableColumns(raw.numbers, values, extra)
+    if raw.unique_study_keys:
+        table.unique_studies = True     # check_unique_keys: nothing to compare
     if flagged.any():
         _per_row(raw, table, np.flatnonzero(flagged))
     return table
@@ -263,11 +280,16 @@ def _texts(col, parse):
     return out, bad
 
 
-def _arm_problems(v, n) -> np.ndarray:
+def _filled(v, name, n, absent) -> np.ndarray:
+    """True where the number column's cell is filled (``absent``: columns the file lacks)."""
+    return np.zeros(n, dtype=bool) if name in absent else ~np.isnan(v[name])
+
+
+def _arm_problems(v, n, absent=frozenset()) -> np.ndarray:
     """Rows ``load._check_arms`` refuses, as array expressions (the same rules)."""
     bad = np.zeros(n, dtype=bool)
-    has = {name: ~np.isnan(v[name]) for name in ("events_t", "n_t", "events_c", "n_c",
-                                                 "time_t", "time_c")}
+    has = {name: _filled(v, name, n, absent) for name in ("events_t", "n_t", "events_c", "n_c",
+                                                          "time_t", "time_c")}
     for arm in ("t", "c"):
         events, size = v[f"events_{arm}"], v[f"n_{arm}"]
         timed = has[f"time_{arm}"]
@@ -282,14 +304,15 @@ def _arm_problems(v, n) -> np.ndarray:
     return bad
 
 
-def _type_problems(v, n) -> np.ndarray:
+def _type_problems(v, n, absent=frozenset()) -> np.ndarray:
     """Rows ``load._check_one_type`` refuses (two outcome types in one row), as array expressions."""
     rates, means = {"rates_two", "rates_one"}, {"means_two", "means_one"}
     present = {}
     for family, markers in schema.FAMILY_MARKERS:
         mask = np.zeros(n, dtype=bool)
         for c in markers:
-            mask |= ~np.isnan(v[c])
+            if c not in absent:
+                mask |= ~np.isnan(v[c])
         present[family] = mask
     if not any(m.any() for m in present.values()):
         return np.zeros(n, dtype=bool)
@@ -345,6 +368,8 @@ def check_unique_keys(path, table: TableColumns) -> None:
     """(study_id, outcome, timepoint_weeks, unit), compared as keys, is unique (``load._check_unique_keys``)."""
     from msc_meta.data import load
 
+    if getattr(table, "unique_studies", False):
+        return      # the plain reader found every study_id a different key
     v = table.values
     study_keys = column_keys(v["study_id"])
     table.unique_studies = len(set(study_keys)) == len(study_keys)

@@ -347,7 +347,7 @@ def load_table(path: str | os.PathLike | None = None) -> OutcomeTable:
     gc.disable()        # millions of new strings and no cycles: the collector would only rescan them
     try:
         raw = read_csv_columns(path, schema.required_columns, schema.KNOWN_COLUMNS,
-                               what="outcome table")
+                               what="outcome table", typed=columns.plain_text_columns())
         data = columns.typed_columns(raw)
         columns.check_unique_keys(raw.path, data)
         columns.check_one_spelling(raw.path, data)
@@ -490,6 +490,10 @@ class RawColumns:
     numbers: list[int]                  # spreadsheet row of each record
     cells: dict[str, list[str]]         # column -> raw text, one per record
     delimiter: str
+    # columns the plain reader (msc_meta.data.plain) has already typed as typed_columns would
+    typed: Mapping[str, object] = field(default_factory=dict)
+    unique_study_keys: bool = False     # proven by the plain reader: every study_id a different key
+    blank_free: frozenset[str] = frozenset()    # typed columns the plain reader found without a blank
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -510,13 +514,16 @@ def read_csv_records(path: str | os.PathLike, required: tuple[str, ...], known: 
 
 
 def read_csv_columns(path: str | os.PathLike, required, known: frozenset[str],
-                     *, what: str = "table") -> RawColumns:
+                     *, what: str = "table", typed: tuple[str, ...] | None = None) -> RawColumns:
     """Read a CSV file into columns of raw text, refusing what cannot be read reliably.
 
     Plain files (ASCII, no double quote, no control character, no cell over
     ``MAX_CELL_CHARS``) are split by lines and delimiters, which is exactly
     what the csv module makes of them, without one Python list per record;
-    any other file goes through the csv module record by record.
+    any other file goes through the csv module record by record. With
+    ``typed`` (the text columns typed by stripping alone), an ordinary plain
+    file is read by ``msc_meta.data.plain`` instead, which also types its
+    count and text columns; it declines anything else, and this reader runs.
     """
     import gc
 
@@ -530,6 +537,12 @@ def read_csv_columns(path: str | os.PathLike, required, known: frozenset[str],
         delimiter = sep_line.group(1)
     else:
         delimiter = _sniff_delimiter(text, known)
+    if typed is not None:
+        from msc_meta.data import plain
+
+        fast = plain.read_columns(text, delimiter, shown, required, typed)
+        if fast is not None:
+            return fast
     enabled = gc.isenabled()
     gc.disable()        # millions of new strings and no cycles: the collector would only rescan them
     try:
@@ -585,7 +598,7 @@ def _read_text(p: Path, shown: str, what: str) -> str:
         raise InputError(_too_large(len(data), what), path=shown)
 
     text = _decode(data, shown)
-    if not text.strip():
+    if not text or text.isspace():      # not text.strip(), without copying the text
         raise InputError("the file is empty", path=shown)
     return text
 
