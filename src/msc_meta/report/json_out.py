@@ -421,9 +421,16 @@ def _ints(values, np):
     """Counts as JSON integers, null where blank; one text when every study has the same."""
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)
-    if values.size and not missing.any() and (values == values[0]).all():
-        return _numbers(values[:1].astype(np.int64), np)[0]
-    texts = _numbers(np.where(missing, 0, values).astype(np.int64), np)
+    whole = np.where(missing, 0, values).astype(np.int64)
+    if whole.size and not missing.any() and (whole == whole[0]).all():
+        return _numbers(whole[:1], np)[0]
+    top = int(whole.max()) if whole.size else 0
+    if 0 <= top < whole.size and whole.min() >= 0:
+        # counts below the number of studies: each text made once, then looked up
+        table = np.array(_numbers(np.arange(top + 1), np), dtype=object)
+        texts = table[whole].tolist()
+    else:
+        texts = _numbers(whole, np)
     for i in np.flatnonzero(missing).tolist():
         texts[i] = _NULL
     return texts
@@ -435,8 +442,7 @@ def _bools(values, np):
         return "false"
     if values.all():
         return "true"
-    table = ("false", "true")
-    return [table[v] for v in values.tolist()]
+    return np.array(["false", "true"], dtype=object)[values.view(np.uint8)].tolist()
 
 
 def _strings(values) -> list:
