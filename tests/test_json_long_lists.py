@@ -179,3 +179,15 @@ def test_a_long_document_to_a_broken_pipe_is_quiet(tmp_path):
         os.close(write_end)
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("values", [[3, 0, 2, 3, 1], [3.0, np.nan, 0, 7, 1], [5, 5, 5], [9, 10**12, 0],
+                                    [np.nan, np.nan], [4, 1, 2, 3, 0]])
+def test_count_texts_are_the_numbers_orjson_writes(values):
+    """Counts looked up from a table (all below the number of studies) or written by orjson."""
+    got = json_out._ints(np.array(values, dtype=float), np)
+    expected = [None if v != v else int(v) for v in values]
+    if isinstance(got, str):
+        assert len(set(expected)) == 1 and orjson.loads(got) == expected[0]
+    else:
+        assert [orjson.loads(t) for t in got] == expected
