@@ -169,7 +169,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     if not ok.any():
         return low, high, at_limit
     idx = np.nonzero(ok)[0]
-    Yi, Vi, Mi = Y[idx], V[idx], mask[idx]
+    rows = idx if idx.size < G else slice(None)        # all rows: no copies of Y, V, mask
+    Yi, Vi, Mi = Y[rows], V[rows], mask[rows]
     df = (k[idx] - 1).astype(float)
     alpha = 1.0 - level / 100.0
     crit_u = chdtri(df, alpha / 2.0)           # upper alpha/2 quantile
@@ -190,7 +191,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     hi[hi_limit] = tmax[hi_limit]
     if solve_hi.any():
         s = np.nonzero(solve_hi)[0]
-        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_l[s], zeros[s], tmax[s])
+        at = s if s.size < idx.size else slice(None)
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s])
         hi[s] = root
     # lower bound
     both_limit = q_max > crit_u
@@ -201,7 +203,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     lo[lo_zero] = 0.0
     if solve_lo.any():
         s = np.nonzero(solve_lo)[0]
-        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_u[s], zeros[s], tmax[s])
+        at = s if s.size < idx.size else slice(None)
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s])
         lo[s] = root
     low[idx] = lo
     high[idx] = hi

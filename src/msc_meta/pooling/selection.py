@@ -134,11 +134,15 @@ def _facts(data) -> dict:
         outcomes = data.values["outcome"]
         codes: dict = {}
         by_text = {text: codes.setdefault(key(text), len(codes)) for text in dict.fromkeys(outcomes)}
-        coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64, count=len(outcomes))
-        order = np.argsort(coded, kind="stable")
-        bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
-        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"),
-                     rows_of=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
+        if len(by_text) == 1:       # one outcome text: every row, in order (no code per row)
+            rows_of = [np.arange(len(outcomes), dtype=np.int64)]
+        else:
+            coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64,
+                                count=len(outcomes))
+            order = np.argsort(coded, kind="stable")
+            bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+            rows_of = [order[bounds[c]:bounds[c + 1]] for c in range(len(codes))]
+        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"), rows_of=rows_of)
         data._selection_facts = facts
     return facts
 
