@@ -150,14 +150,15 @@ def _check_options(method, pi, level):
     return method, pi, level
 
 
-def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
+def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     """Q-profile confidence interval of τ² (Viechtbauer 2007), as metafor ``confint(fit)``.
 
     Bounds solve ``Q(τ²) = chi²_{k-1}`` quantiles (upper quantile for the
     lower bound) on ``[0, tau2.max]``, ``tau2.max = max(100, 10 τ²)``. As
     metafor: if ``Q(0)`` is below the lower quantile both bounds are 0; a
     bound whose root lies beyond ``tau2.max`` is set to ``tau2.max``.
-    Returns (low, high, high_at_limit); NaN where k < 2.
+    ``q0``: ``generalized_q`` at τ² = 0 of every group, when the caller has it
+    (the fit's Cochran Q). Returns (low, high, high_at_limit); NaN where k < 2.
     """
     Y, V, mask, k = as_batch(Y, V, mask)
     tau2 = np.asarray(tau2, dtype=float).reshape(-1)
@@ -177,7 +178,7 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     crit_l = chdtri(df, 1.0 - alpha / 2.0)     # lower alpha/2 quantile
     tmax = np.maximum(100.0, 10.0 * tau2[idx])
     zeros = np.zeros(idx.size)
-    q_min, _ = generalized_q(Yi, Vi, Mi, zeros)
+    q_min = generalized_q(Yi, Vi, Mi, zeros)[0] if q0 is None else np.asarray(q0)[idx]
     q_max, _ = generalized_q(Yi, Vi, Mi, tmax)
 
     lo = np.full(idx.size, np.nan)
@@ -293,7 +294,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     nan = np.full(G, np.nan)
     t_lo, t_hi, at_limit = nan, nan, np.zeros(G, dtype=bool)
     if method != "FE":
-        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level)
+        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level, q0=q_fe)
     with np.errstate(divide="ignore", invalid="ignore"):
         i2_lo = 100.0 * t_lo / (s2 + t_lo)
         i2_hi = 100.0 * t_hi / (s2 + t_hi)
