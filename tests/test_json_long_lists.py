@@ -191,3 +191,27 @@ def test_count_texts_are_the_numbers_orjson_writes(values):
         assert len(set(expected)) == 1 and orjson.loads(got) == expected[0]
     else:
         assert [orjson.loads(t) for t in got] == expected
+
+
+def test_an_error_while_formatting_stops_the_writer(tmp_path, small_limits, monkeypatch):
+    """An error of the formatting (here in the third piece) is raised as it is, and the
+    writer thread writes nothing after it."""
+    analysis = run_pool(_table(tmp_path, 40), outcome="x")
+    real = json_out._study_fields
+    calls = []
+
+    def failing(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(json_out, "_study_fields", failing)
+    out = io.BytesIO()
+    with pytest.raises(KeyboardInterrupt):
+        write_json(out, [analysis])
+    written = len(out.getvalue())
+    import time
+
+    time.sleep(0.2)
+    assert len(out.getvalue()) == written and not out.getvalue().endswith(b"\n")

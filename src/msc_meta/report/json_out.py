@@ -229,9 +229,13 @@ def _write_behind(stream, chunks) -> None:
             if failed:
                 break
             pending.put(chunk)
-    finally:
-        pending.put(None)
-        thread.join()
+    except BaseException:
+        # formatting stopped (Ctrl-C, an error): the writer writes nothing more, and is not
+        # waited for (it may be blocked on a reader that does not read)
+        failed.append(None)
+        raise
+    pending.put(None)
+    thread.join()
     if failed:
         raise failed[0]
 
