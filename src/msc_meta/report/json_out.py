@@ -355,13 +355,15 @@ def _entry_chunks(values, item: str):
 def _study_chunks(studies, item: str):
     """The entries of a columnar study list, ``{"study_id":...}`` one per line, from columns.
 
-    Each piece of ``_CHUNK`` studies is one ``bytes.join`` of a pattern repeated per
+    Each piece of ``_CHUNK`` studies is one ``str.join`` of a pattern repeated per
     study (the constant texts: keys, layout, values all studies share) whose open slots
     are then filled column by column by slice assignment: no per-study Python object.
+    The next piece of the same pattern refills the same list.
     """
     import numpy as np
 
     n = len(studies)
+    last = None         # (pattern, its list) of the previous piece
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
         pattern, slots, const = [], [], "," + item + "{"
@@ -376,7 +378,11 @@ def _study_chunks(studies, item: str):
                 const = ""
         pattern.append(const + "}")
         step = len(pattern)
-        pieces = pattern * (hi - lo)
+        if last is not None and last[0] == pattern and len(last[1]) == step * (hi - lo):
+            pieces = last[1]
+        else:
+            pieces = pattern * (hi - lo)
+            last = (pattern, pieces)
         for at, values in slots:
             pieces[at::step] = values
         chunk = "".join(pieces)
