@@ -279,7 +279,7 @@ def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
 
 def _mark_long_lists(doc: dict, found: dict) -> None:
     """Put a marker string in place of every list of ``doc`` (and of the dicts in it) longer
-    than ``LONG_LIST``, and of every columnar study list; ``found``: marker -> the list."""
+    than ``LONG_LIST`` (a long columnar study list among them); ``found``: marker -> list."""
     for key, value in doc.items():
         if isinstance(value, dict):
             _mark_long_lists(value, found)
