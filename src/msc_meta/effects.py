@@ -433,7 +433,9 @@ def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected, *, scale=N
                               f"has infinite or zero variance")
             else:
                 reasons[i] = f"{measure} not computable for this study (undefined or zero variance)"
-    keep = np.array([r is None for r in reasons], dtype=bool)
+    # every study usable (the common case): no test per study
+    keep = np.ones(len(reasons), dtype=bool) if reasons.count(None) == len(reasons) \
+        else np.array([r is None for r in reasons], dtype=bool)
     notes = [None] * len(reasons) if notes is None else notes
     return EffectSizes(measure=measure, yi=yi, vi=vi, ni=np.asarray(ni, dtype=float), keep=keep,
                        reasons=tuple(reasons), cc_added=np.asarray(cc_added, dtype=bool),

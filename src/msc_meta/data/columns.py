@@ -511,11 +511,23 @@ class RowsView:
             self._families = self._find_families()
         return self._families
 
+    def family_mask(self, *families) -> np.ndarray:
+        """True where the row's outcome type (:meth:`families`) is one of ``families``; without
+        a text per row when no row marks a type other than counts (every table of counts)."""
+        if self._families is None and not self.data.any_family_marker():
+            counts = self._counts()
+            if "counts" in families:
+                return counts | ~counts if None in families else counts
+            return ~counts if None in families else np.zeros(len(self), dtype=bool)
+        return np.fromiter((f in families for f in self.families()), dtype=bool, count=len(self))
+
+    def _counts(self) -> np.ndarray:
+        return self.present("events_t") & self.present("n_t")
+
     def _find_families(self) -> list:
         n = len(self)
         if not self.data.any_family_marker():
-            counts = self.present("events_t") & self.present("n_t")
-            return np.where(counts, "counts", None).tolist()
+            return np.where(self._counts(), "counts", None).tolist()
         out = np.full(n, None, dtype=object)
         decided = np.zeros(n, dtype=bool)
         for family, markers in schema.FAMILY_MARKERS:

@@ -403,11 +403,7 @@ def resolve_measure(rows, options: PoolOptions) -> str:
 def _counted(rows) -> tuple[bool, bool]:
     """(any selected row with counts, any of them a comparison), rows of other types aside."""
     if isinstance(rows, RowsView):
-        families = rows.families()
-        counts = rows.present("events_t") & rows.present("n_t")
-        if not set(families) <= {"counts", None}:      # else every row passes (one C pass)
-            counts &= np.fromiter((f in ("counts", None) for f in families), dtype=bool,
-                                  count=len(rows))
+        counts = rows.present("events_t") & rows.present("n_t") & rows.family_mask("counts", None)
         comparison = counts & rows.present("events_c") & rows.present("n_c")
         return bool(counts.any()), bool(comparison.any())
     counted = [r for r in rows if r.has_counts and _family(r) in ("counts", None)]
@@ -426,6 +422,8 @@ def _families(rows) -> dict:
     """Outcome type -> the selected rows holding it (rows without data left aside)."""
     out: dict = {}
     if isinstance(rows, RowsView):
+        if len(rows) and rows.family_mask("counts").all():     # counts in every row: the view
+            return {"counts": rows}
         families = rows.families()
         kinds = dict.fromkeys(families)
         if len(kinds) == 1 and None not in kinds:      # one type in every row: the view itself
@@ -542,9 +540,8 @@ def _kept_views(views, measure, excluded):
     computed on all their rows together, then split."""
     spec = registry.measure(measure)
     rows = views[0] if len(views) == 1 else concat(views)
-    families = np.array(rows.families(), dtype=object)
-    counts = families == "counts"
-    leave = families != spec.family
+    counts = rows.family_mask("counts")
+    leave = ~(counts if spec.family == "counts" else rows.family_mask(spec.family))
     comparison = rows.present("events_c") & rows.present("n_c")
     if spec.family == "counts" and spec.two_arm:
         leave |= counts & ~comparison
@@ -619,9 +616,9 @@ def _assumed_r(prep) -> bool:
     """Did a study of this group take the assumed r (``--r``) in place of its own?"""
     from msc_meta.effects import ASSUMED_R_MARK
 
-    # the distinct notes only: 10^6 studies share a handful of texts
-    return prep.es is not None and any(text and ASSUMED_R_MARK in text
-                                       for text in set(prep.es.notes))
+    # the distinct notes only: 10^6 studies share a handful of texts (or have none)
+    return prep.es is not None and any(prep.es.notes) and any(
+        text and ASSUMED_R_MARK in text for text in set(prep.es.notes))
 
 
 def _with_r_sensitivity(specs, prepared, analyses, options):
@@ -629,12 +626,12 @@ def _with_r_sensitivity(specs, prepared, analyses, options):
     r = 0.2, 0.5 and 0.8 (``conversions.R_SENSITIVITY``) in place of the assumed one."""
     from dataclasses import replace
 
-    from msc_meta.conversions import R_SENSITIVITY
-
     which = [i for i, (prep, a) in enumerate(zip(prepared, analyses))
              if a.result is not None and _assumed_r(prep)]
     if not which or options.r is None:
         return analyses
+    from msc_meta.conversions import R_SENSITIVITY
+
     lines = {i: [] for i in which}
     for alt in R_SENSITIVITY:
         alt_options = replace(options, r=alt)
@@ -678,8 +675,8 @@ def _analysis_of(spec, prep, fit, options) -> Analysis:
     excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
     base = dict(outcome=spec["outcome"], group=spec["group"], measure=measure, options=options,
                 by=spec["by"],
-                timepoint_weeks=common_value(_values(rows, "timepoint_weeks"), spec["timepoint"]),
-                unit=common_value(_values(rows, "unit"), spec["unit"]))
+                timepoint_weeks=_common_of(rows, "timepoint_weeks", spec["timepoint"]),
+                unit=_common_of(rows, "unit", spec["unit"]))
     if fit is None:
         notes = [exclusion_note(excluded, n_rows), *multiarm_notes]
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
@@ -855,6 +852,21 @@ def _values(rows, name) -> list:
             return [None if v != v else v for v in col.tolist()]
         return col
     return [getattr(r, name) for r in rows]
+
+
+def _common_of(rows, name, given):
+    """:func:`common_value` of column ``name`` of ``rows``; on a view, from its column as it is
+    (no list of a million cells: the distinct filled values of an array, or the set of texts)."""
+    if given is not None and given not in ("blank", "any"):
+        return given
+    if not isinstance(rows, RowsView):
+        return common_value(_values(rows, name), given)
+    col = rows.column(name)
+    if isinstance(col, np.ndarray):
+        found = col[~np.isnan(col)]
+        return float(found[0]) if found.size and bool((found == found[0]).all()) else None
+    distinct = set(col) - {None, ""}
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def common_value(values, given):

@@ -228,7 +228,7 @@ def _glmm_runs(measure, rows, multiarm) -> bool:
     keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))   # drop00, as pool does for OR
     if keep.sum() < 2:
         return False
-    counts = (a[keep], n1[keep], c[keep], n2[keep])
+    counts = (a, n1, c, n2) if keep.all() else (a[keep], n1[keep], c[keep], n2[keep])
     return glmm.or_refusal(*counts) is None and not glmm.divergence_possible(*counts)
 
 

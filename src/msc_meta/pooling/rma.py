@@ -150,14 +150,15 @@ def _check_options(method, pi, level):
     return method, pi, level
 
 
-def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
+def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     """Q-profile confidence interval of τ² (Viechtbauer 2007), as metafor ``confint(fit)``.
 
     Bounds solve ``Q(τ²) = chi²_{k-1}`` quantiles (upper quantile for the
     lower bound) on ``[0, tau2.max]``, ``tau2.max = max(100, 10 τ²)``. As
     metafor: if ``Q(0)`` is below the lower quantile both bounds are 0; a
     bound whose root lies beyond ``tau2.max`` is set to ``tau2.max``.
-    Returns (low, high, high_at_limit); NaN where k < 2.
+    ``q0``: ``generalized_q`` at τ² = 0 of every group, when the caller has it
+    (the fit's Cochran Q). Returns (low, high, high_at_limit); NaN where k < 2.
     """
     Y, V, mask, k = as_batch(Y, V, mask)
     tau2 = np.asarray(tau2, dtype=float).reshape(-1)
@@ -169,14 +170,15 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     if not ok.any():
         return low, high, at_limit
     idx = np.nonzero(ok)[0]
-    Yi, Vi, Mi = Y[idx], V[idx], mask[idx]
+    rows = idx if idx.size < G else slice(None)        # all rows: no copies of Y, V, mask
+    Yi, Vi, Mi = Y[rows], V[rows], mask[rows]
     df = (k[idx] - 1).astype(float)
     alpha = 1.0 - level / 100.0
     crit_u = chdtri(df, alpha / 2.0)           # upper alpha/2 quantile
     crit_l = chdtri(df, 1.0 - alpha / 2.0)     # lower alpha/2 quantile
     tmax = np.maximum(100.0, 10.0 * tau2[idx])
     zeros = np.zeros(idx.size)
-    q_min, _ = generalized_q(Yi, Vi, Mi, zeros)
+    q_min = generalized_q(Yi, Vi, Mi, zeros)[0] if q0 is None else np.asarray(q0)[idx]
     q_max, _ = generalized_q(Yi, Vi, Mi, tmax)
 
     lo = np.full(idx.size, np.nan)
@@ -190,7 +192,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     hi[hi_limit] = tmax[hi_limit]
     if solve_hi.any():
         s = np.nonzero(solve_hi)[0]
-        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_l[s], zeros[s], tmax[s])
+        at = s if s.size < idx.size else slice(None)
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s])
         hi[s] = root
     # lower bound
     both_limit = q_max > crit_u
@@ -201,7 +204,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0):
     lo[lo_zero] = 0.0
     if solve_lo.any():
         s = np.nonzero(solve_lo)[0]
-        root, _ = solve_q(Yi[s], Vi[s], Mi[s], crit_u[s], zeros[s], tmax[s])
+        at = s if s.size < idx.size else slice(None)
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s])
         lo[s] = root
     low[idx] = lo
     high[idx] = hi
@@ -290,7 +294,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     nan = np.full(G, np.nan)
     t_lo, t_hi, at_limit = nan, nan, np.zeros(G, dtype=bool)
     if method != "FE":
-        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level)
+        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level, q0=q_fe)
     with np.errstate(divide="ignore", invalid="ignore"):
         i2_lo = 100.0 * t_lo / (s2 + t_lo)
         i2_hi = 100.0 * t_hi / (s2 + t_hi)
@@ -391,7 +395,8 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None, nat=
         tau2=float(fit.tau2[g]), tau=float(fit.tau[g]),
         i2=float(fit.i2[g]), h2=float(fit.h2[g]),
         q=float(fit.q[g]), q_df=int(fit.q_df[g]), q_pval=float(fit.q_pval[g]),
-        weights=tuple(np.asarray(fit.weights[g][fit.mask[g]], dtype=float).tolist()),
+        weights=tuple(np.asarray(fit.weights[g] if fit.mask[g].all() else fit.weights[g][fit.mask[g]],
+                                 dtype=float).tolist()),
         level=fit.level, test="t" if t_test else "z",
         df=float(fit.df[g]) if t_test else None,
         hksj=fit.hksj and t_test, random=random,

@@ -114,13 +114,21 @@ def select_columns(table, outcome, timepoint=None, unit=None):
         index, units = index[keep], [u for u, k in zip(units, keep) if k]
         if index.size == 0:
             return None
-    distinct = list(dict.fromkeys(units))     # keys of the distinct texts: as of all texts
+    distinct = _distinct(units)          # keys of the distinct texts: as of all texts
     if len(set(column_keys(distinct) if None not in distinct else distinct)) > 1:
         return None
     chosen = weeks[index]
     if not (np.isnan(chosen).all() or (chosen == chosen[0]).all()):
         return None
     return RowsView(data, index)
+
+
+def _distinct(texts) -> list:
+    """The distinct values of a list of texts (None = blank), in order of first appearance;
+    one C pass when every cell holds the first one (a table of one outcome, one unit)."""
+    if texts and texts.count(texts[0]) == len(texts):
+        return [texts[0]]
+    return list(dict.fromkeys(texts))
 
 
 def _facts(data) -> dict:
@@ -133,12 +141,16 @@ def _facts(data) -> dict:
     if facts is None:
         outcomes = data.values["outcome"]
         codes: dict = {}
-        by_text = {text: codes.setdefault(key(text), len(codes)) for text in dict.fromkeys(outcomes)}
-        coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64, count=len(outcomes))
-        order = np.argsort(coded, kind="stable")
-        bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
-        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"),
-                     rows_of=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
+        by_text = {text: codes.setdefault(key(text), len(codes)) for text in _distinct(outcomes)}
+        if len(by_text) == 1:       # one outcome text: every row, in order (no code per row)
+            rows_of = [np.arange(len(outcomes), dtype=np.int64)]
+        else:
+            coded = np.fromiter(map(by_text.__getitem__, outcomes), dtype=np.int64,
+                                count=len(outcomes))
+            order = np.argsort(coded, kind="stable")
+            bounds = np.searchsorted(coded[order], np.arange(len(codes) + 1))
+            rows_of = [order[bounds[c]:bounds[c + 1]] for c in range(len(codes))]
+        facts = dict(outcome_codes=codes, linked=data.filled("subgroup_of"), rows_of=rows_of)
         data._selection_facts = facts
     return facts
 

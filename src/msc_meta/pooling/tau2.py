@@ -134,8 +134,11 @@ def as_batch(Y, V, mask=None):
         g, j = np.argwhere(bad_v)[0]
         raise InputError(f"sampling variance vi must be positive and finite (group {g + 1}, study {j + 1}, "
                          f"vi = {V[g, j]!r}); metafor cannot compute Q, I² or the DL/PM/HS estimators then")
-    Y = np.where(mask, Y, 0.0)
-    V = np.where(mask, V, 1.0)
+    if mask.all():      # nothing padded: the arrays as they are (contiguous, as np.where made them)
+        Y, V = np.ascontiguousarray(Y), np.ascontiguousarray(V)
+    else:
+        Y = np.where(mask, Y, 0.0)
+        V = np.where(mask, V, 1.0)
     k = mask.sum(axis=1)
     return Y, V, mask, k
 
@@ -228,22 +231,27 @@ def _residuals1(Y, W, mask):
     times that rounding error is what broke Q and the REML score).
     """
     ref = np.take_along_axis(Y, np.argmax(W, axis=1)[:, None], axis=1)
-    d = _kept(mask, Y - ref)
+    d = _kept(mask, Y - ref)          # a new array: shifted in place (one 8 MB copy fewer at 10^6)
     shift = (W * d).sum(axis=1) / W.sum(axis=1)
-    return ref[:, 0] + shift, _kept(mask, d - shift[:, None])
+    d -= shift[:, None]
+    return ref[:, 0] + shift, _kept(mask, d)
 
 
-def _pp_sums1(A, g, h, c=None):
+def _pp_sums1(A, g=None, h=None, c=None):
     """``Σ_ij P_ij² g_i h_j`` for ``P = diag(a) - a a'/Σa``, without cancellation.
 
     ``P_ii = a_i c_i/S`` with ``c_i = Σ_{j≠i} a_j`` and ``P_ij = -a_i a_j/S``, so
     the sum is ``Σ_i a_i² g_i (h_i c_i² + Σ_{j≠i} a_j² h_j) / S²``: all terms
     have one sign, unlike the power-sum form ``Σa²g h - 2Σa³gh/S + ...``.
+    ``g``, ``h`` None: all ones (``tr(PP)``), without the products by 1, which are exact.
     """
     S = A.sum(axis=1)
     c = _leave_one_out(A) if c is None else c        # c: the caller's, when it has them
     a2 = A * A
-    return (a2 * g * (h * c * c + _leave_one_out(a2 * h))).sum(axis=1) / (S * S)
+    a2g = a2 if g is None else a2 * g
+    a2h = a2 if h is None else a2 * h
+    hc = c if h is None else h * c
+    return (a2g * (hc * c + _leave_one_out(a2h))).sum(axis=1) / (S * S)
 
 
 def _trace_p1(A, c=None):
@@ -387,11 +395,13 @@ def _trace_p(A, X=None, proj=None):
     return (_Projection(A, X) if proj is None else proj).trace()
 
 
-def _pp_sums(A, g, h, X=None, proj=None):
-    """``Σ_ij P_ij² g_i h_j``; for X = 1 the cancellation-free :func:`_pp_sums1`."""
+def _pp_sums(A, g=None, h=None, X=None, proj=None):
+    """``Σ_ij P_ij² g_i h_j`` (None: ones); for X = 1 the cancellation-free :func:`_pp_sums1`."""
     if X is None:
         return _pp_sums1(A, g, h)
-    return (_Projection(A, X) if proj is None else proj).pp_sums(g, h)
+    one = np.ones_like(A)
+    return (_Projection(A, X) if proj is None else proj).pp_sums(
+        one if g is None else g, one if h is None else h)
 
 
 def generalized_q(Y, V, mask, tau2, X=None):
@@ -401,10 +411,20 @@ def generalized_q(Y, V, mask, tau2, X=None):
     derivative ``-y'PPy = -Σ w² (y - Xβ̂)²`` needs no term for β̂ because
     ``X'W(y - Xβ̂) = 0``.
     """
-    W = _kept(mask, 1.0 / (V + np.asarray(tau2)[:, None]))
+    W = _weights(V, tau2, mask)
     _, r = _residuals(Y, W, mask, X)
-    wr2 = W * r * r
-    return wr2.sum(axis=1), -(W * wr2).sum(axis=1)
+    wr2 = W * r
+    wr2 *= r                            # W r r, in one buffer (the Q-profile CI calls this often)
+    q = wr2.sum(axis=1)
+    wr2 *= W
+    return q, -wr2.sum(axis=1)
+
+
+def _weights(V, tau2, mask):
+    """``w = 1/(v + τ²)`` (0 in padded cells), in one new array."""
+    W = V + np.asarray(tau2)[:, None]
+    np.divide(1.0, W, out=W)
+    return _kept(mask, W)
 
 
 def wls_fit(Y, V, mask, tau2, X=None):
@@ -433,10 +453,9 @@ def _traces(A, V, X=None):
     and ``sum(PV * P)``: the algebra of metafor's matrix expressions
     (:func:`_pp_sums`), without k×k matrices.
     """
-    one = np.ones_like(A)
     proj = None if X is None else _Projection(A, X)
-    return (_trace_p(A, X, proj), _pp_sums(A, one, one, X, proj), _pp_sums(A, V, V, X, proj),
-            _pp_sums(A, one, V, X, proj))
+    return (_trace_p(A, X, proj), _pp_sums(A, None, None, X, proj), _pp_sums(A, V, V, X, proj),
+            _pp_sums(A, None, V, X, proj))
 
 
 def typical_variance(V, mask, X=None):
@@ -525,7 +544,8 @@ def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
         idx = np.nonzero(~done)[0]
         if idx.size == 0:
             break
-        q, dq = generalized_q(Y[idx], V[idx], mask[idx], x[idx], _rows(X, idx))
+        rows = idx if idx.size < lo.size else slice(None)      # all rows: no copies of Y, V
+        q, dq = generalized_q(Y[rows], V[rows], mask[rows], x[idx], _rows(X, rows))
         f = q - target[idx]
         xi, loi, hii = x[idx], lo[idx], hi[idx]
         # keep the bracket: f > 0 means the root lies to the right
@@ -596,7 +616,7 @@ def _score(method, Y, V, mask, k, tau2, X=None):
     REML ``U = y'PPy - tr(P)``, ``info = tr(PP)``; ML ``U = y'PPy - Σw``,
     ``info = Σw²``; EB ``U = Q(τ²) k/(k-p) - k``, ``info = Σw``.
     """
-    W = _kept(mask, 1.0 / (V + tau2[:, None]))
+    W = _weights(V, tau2, mask)
     S = W.sum(axis=1)
     proj = None if X is None else _Projection(W, X)
     _, r = _residuals1(Y, W, mask) if X is None else _wls(Y, W, mask, X, proj)
@@ -608,11 +628,10 @@ def _score(method, Y, V, mask, k, tau2, X=None):
         return ypy - S, (W * W).sum(axis=1)
     # tr(P) and tr(PP) as same-signed sums: the power-sum forms cancel to 0
     # (a Fisher step of -inf) when one weight is ~1e10 times the others
-    one = np.ones_like(W)
     if X is None:       # both sums use the same leave-one-out sums of W: computed once
         c = _leave_one_out(W)
-        return ypy - _trace_p1(W, c), _pp_sums1(W, one, one, c)
-    return ypy - _trace_p(W, X, proj), _pp_sums(W, one, one, X, proj)
+        return ypy - _trace_p1(W, c), _pp_sums1(W, None, None, c)
+    return ypy - _trace_p(W, X, proj), _pp_sums(W, None, None, X, proj)
 
 
 _MAX_HALVINGS = 2200   # halving any finite double 2200 times gives 0 (2^-2200 < 2^-1074)
@@ -656,14 +675,15 @@ def _loglik(method, Y, V, mask, tau2, X=None):
     return ll
 
 
-def _fisher_scoring_pass(method, Y, V, mask, k, tol, maxiter, X=None):
-    """metafor's Fisher scoring from the truncated HE estimate, all rows together."""
+def _fisher_scoring_pass(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
+    """metafor's Fisher scoring from the truncated HE estimate, all rows together
+    (``s2``: ``typical_variance(V, mask)`` when the caller has it)."""
     G = Y.shape[0]
     p = _p(X)
     with np.errstate(divide="ignore", invalid="ignore"):
         start = np.maximum(0.0, _raw_he(Y, V, mask, np.maximum(k, p + 1), X))
     tau2 = np.where(k > p, start, 0.0)
-    s2 = typical_variance(V, mask)
+    s2 = typical_variance(V, mask) if s2 is None else s2
     iterations = np.zeros(G, dtype=int)
     converged = k <= p
     active = ~converged
@@ -790,7 +810,7 @@ def _score_root(method, Y, V, mask, k, x0, maxiter, rtol=1e-13, X=None):
     return tau2, iterations, converged
 
 
-def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None):
+def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
     """metafor's Fisher scoring; where it fails, the same estimate by root finding.
 
     For some data (0.2-2% of pools we simulated with 4-30 studies) the full Fisher-scoring
@@ -802,8 +822,9 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None):
     last iterate, i.e. for the point Fisher scoring was converging to (or
     circling); ``rescued`` marks them. metafor's ll0check follows as usual.
     """
+    s2 = typical_variance(V, mask) if s2 is None else s2        # X = 1's, as both uses want
     tau2, iterations, converged = _fisher_scoring_pass(method, Y, V, mask, k, tol,
-                                                       min(maxiter, METAFOR_MAXITER), X)
+                                                       min(maxiter, METAFOR_MAXITER), X, s2)
     rescued = np.zeros(Y.shape[0], dtype=bool)
     if not converged.all():
         idx = np.nonzero(~converged)[0]
@@ -816,7 +837,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None):
     # stops at some tiny positive τ² (metafor: below its threshold); where the
     # score at 0 points down, that limit is exactly 0, so report 0.
     p = _p(X)
-    tiny = converged & (k > p) & (tau2 > 0) & (tau2 <= 1e-8 * typical_variance(V, mask))
+    tiny = converged & (k > p) & (tau2 > 0) & (tau2 <= 1e-8 * s2)
     if tiny.any():
         idx = np.nonzero(tiny)[0]
         u0, _ = _score(method, Y[idx], V[idx], mask[idx], k[idx], np.zeros(idx.size), _rows(X, idx))
@@ -827,8 +848,10 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None):
         check = converged & (tau2 > 0) & (k > p)
         if check.any():
             idx = np.nonzero(check)[0]
-            ll0 = _loglik(method, Y[idx], V[idx], mask[idx], np.zeros(idx.size), _rows(X, idx))
-            ll = _loglik(method, Y[idx], V[idx], mask[idx], tau2[idx], _rows(X, idx))
+            rows = idx if idx.size < G else slice(None)      # all rows: no copies of Y, V, mask
+            Yc, Vc, Mc, Xc = Y[rows], V[rows], mask[rows], _rows(X, rows)
+            ll0 = _loglik(method, Yc, Vc, Mc, np.zeros(idx.size), Xc)
+            ll = _loglik(method, Yc, Vc, Mc, tau2[idx], Xc)
             reset = ll0 - ll > 1e-10
             tau2[idx[reset]] = 0.0
             ll0_reset[idx[reset]] = True
@@ -846,7 +869,8 @@ def _se_tau2(method, Y, V, mask, k, tau2, X=None):
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("DL", "HS"):
             A = np.where(mask, 1.0 / V, 0.0)
-            tr_p, sum_pp, _, _ = _traces(A, V, X)
+            proj = None if X is None else _Projection(A, X)
+            tr_p, sum_pp = _trace_p(A, X, proj), _pp_sums(A, None, None, X, proj)
             inner = np.sqrt(2.0 * km1 + 4.0 * t * tr_p + 2.0 * t * t * sum_pp)
             se = inner / (tr_p if method == "DL" else A.sum(axis=1))
         elif method == "HE":
@@ -864,8 +888,7 @@ def _se_tau2(method, Y, V, mask, k, tau2, X=None):
             se = np.sqrt(2.0 / (W * W).sum(axis=1))
         elif method == "REML":
             A = np.where(mask, 1.0 / (V + t[:, None]), 0.0)
-            _, sum_pp, _, _ = _traces(A, V, X)
-            se = np.sqrt(2.0 / sum_pp)
+            se = np.sqrt(2.0 / _pp_sums(A, None, None, X))
         elif method in ("EB", "PM"):
             W = np.where(mask, 1.0 / (V + t[:, None]), 0.0)
             se = np.sqrt(2.0 * k * k / km1) / W.sum(axis=1)

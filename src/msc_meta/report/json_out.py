@@ -12,9 +12,12 @@ JSON parser accept.
 
 from __future__ import annotations
 
+import itertools
+
 from msc_meta import registry
 from msc_meta.pooling.results import jsonable
-from msc_meta.report.terminal import json_document
+from msc_meta.pooling.study_lines import StudyLines
+from msc_meta.report.terminal import escape_invisible, json_document
 
 # The contract's keys, in its order; tests check the document against these.
 CONTRACT_KEYS = (
@@ -186,62 +189,118 @@ def to_json(analyses, subgroup_test=None, *, grouped=False, units=None) -> str:
 
 def write_json(stream, analyses, subgroup_test=None, *, grouped=False, units=None) -> None:
     """``to_json`` and a line end written to a binary stream piece by piece (a pool of 10^6
-    studies is ~500 MB of JSON: it is never held whole)."""
-    for chunk in json_chunks(analyses, subgroup_test, grouped=grouped, units=units):
-        stream.write(chunk)
-    stream.write(b"\n")
+    studies is ~350 MB of JSON: it is never held whole). A document of several pieces is
+    written by a second thread while the next pieces are formatted: the write calls
+    (waiting on the disk or on the reader of a pipe) run beside the formatting."""
+    chunks = json_chunks(analyses, subgroup_test, grouped=grouped, units=units)
+    first = next(chunks)
+    second = next(chunks, None)
+    if second is None:          # every short document: one piece, no thread
+        stream.write(first)
+        stream.write(b"\n")
+        return
+    _write_behind(stream, itertools.chain((first, second), chunks, (b"\n",)))
+
+
+def _write_behind(stream, chunks) -> None:
+    """Write ``chunks`` to ``stream`` from a second thread, at most a few pieces ahead.
+
+    An error of a write (closed stdout, full disk, broken pipe) stops the formatting
+    and is raised here, in the caller's thread, as the write itself raised it.
+    """
+    import queue
+    import threading
+
+    pending: queue.Queue = queue.Queue(maxsize=4)
+    failed: list = []
+
+    def writer():
+        while (chunk := pending.get()) is not None:
+            if not failed:
+                try:
+                    stream.write(chunk)
+                except BaseException as err:        # handed to the caller's thread
+                    failed.append(err)
+
+    thread = threading.Thread(target=writer, name="json-writer", daemon=True)
+    thread.start()
+    try:
+        for chunk in chunks:
+            if failed:
+                break
+            pending.put(chunk)
+    except BaseException:
+        # formatting stopped (Ctrl-C, an error): the writer writes nothing more, and is not
+        # waited for (it may be blocked on a reader that does not read)
+        failed.append(None)
+        raise
+    pending.put(None)
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
+# The layout rule, one for every list of an analysis (studies, excluded, common.weights):
+# a list of up to LONG_LIST entries is indented as orjson writes it (one key per line); a
+# longer one has one entry per line, each entry compact (docs/cli-extensions.md). The
+# parsed document is the same either way.
+LONG_LIST = 2000
 
 
 def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
-    """The document of :func:`to_json` as UTF-8 pieces; columnar study lists written column-wise."""
-    _PLACEHOLDERS.clear()
+    """The document of :func:`to_json` as UTF-8 pieces; long lists one entry per line
+    (``LONG_LIST``), columnar study lists written from their columns."""
     if grouped:
         doc = [analysis_to_dict(a, subgroup_test, units, columnar=True) for a in analyses]
     else:
         (analysis,) = analyses
         doc = analysis_to_dict(analysis, units=units, columnar=True)
+    long_lists: dict = {}
+    for one in (doc if grouped else [doc]):
+        _mark_long_lists(one, long_lists)
     text = json_document(doc)
-    if not _PLACEHOLDERS:
+    if not long_lists:
         yield text.encode()
         return
     import re
 
-    try:
-        start = 0
-        for hit in re.finditer(r'"\\u0000studies-\d+\\u0000"', text):
-            studies = _PLACEHOLDERS.get(hit.group()[1:-1])
-            if studies is None:
-                continue
-            at = hit.start()
-            indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
-            yield text[start:at].encode()
-            yield from _study_chunks(studies, indent)
-            start = hit.end()
-        yield text[start:].encode()
-    finally:
-        _PLACEHOLDERS.clear()
+    start = 0
+    for hit in re.finditer(r'"\\u0000long-\d+\\u0000"', text):
+        values = long_lists.get(hit.group()[1:-1])
+        if values is None:
+            continue
+        at = hit.start()
+        line = text[text.rfind("\n", 0, at) + 1:at]        # '    "studies": '
+        yield text[start:at].encode()
+        yield from _long_list_chunks(values, len(line) - len(line.lstrip(" ")))
+        start = hit.end()
+    yield text[start:].encode()
 
 
-# StudyLines waiting to be written column-wise: marker -> studies (one document at a time)
-_PLACEHOLDERS: dict = {}
-
-
-_SMALL = 2000
+def _mark_long_lists(doc: dict, found: dict) -> None:
+    """Put a marker string in place of every list of ``doc`` (and of the dicts in it) longer
+    than ``LONG_LIST`` (a long columnar study list among them); ``found``: marker -> list."""
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            _mark_long_lists(value, found)
+        elif isinstance(value, (list, tuple, StudyLines)) and len(value) > LONG_LIST:
+            marker = f"\u0000long-{len(found)}\u0000"
+            found[marker.replace("\u0000", "\\u0000")] = value
+            doc[key] = marker
 
 
 def _columnar_studies(studies):
-    """A columnar study list's entries: dicts made from its columns when it is short, else a
-    marker string standing for it in the document (None for any other list)."""
+    """A columnar study list as the document holds it: dicts made from its columns when it
+    is short, else the columns themselves (written by ``_study_chunks``); None for any
+    other list."""
     if not hasattr(studies, "yi") or not len(studies):
         return None
-    if len(studies) <= _SMALL:
+    if len(studies) <= LONG_LIST:
         return _study_dicts(studies)
-    marker = f"\u0000studies-{len(_PLACEHOLDERS)}\u0000"
-    _PLACEHOLDERS[marker.replace("\u0000", "\\u0000")] = studies
-    return marker
+    return studies
 
 
-_CHUNK = 20_000        # studies per piece: the piece's texts stay a few MB
+_CHUNK = 20_000        # entries per piece: the piece's texts stay a few MB
 
 
 def _study_dicts(studies) -> list:
@@ -266,60 +325,84 @@ def _study_dicts(studies) -> list:
             for s, a, b, c, d, y, v, e, lo, hi, w, r, cc in columns]
 
 
-def _study_chunks(studies, indent: int):
-    """The ``studies`` array of the document, in ``orjson``'s indented layout, from columns.
+def _long_list_chunks(values, indent: int):
+    """A long list (``LONG_LIST``) at ``indent``: ``[``, one compact entry per line, ``]``."""
+    item = "\n" + " " * (indent + 2)
+    pieces = _study_chunks(values, item) if isinstance(values, StudyLines) \
+        else _entry_chunks(values, item)
+    yield b"["
+    for chunk in pieces:
+        yield escape_invisible(chunk).encode()
+    yield b"\n" + b" " * indent + b"]"
 
-    Each piece of ``_CHUNK`` studies is one ``str.join`` of the constant texts
-    (keys, layout, values all studies share) and each column's value texts,
-    interleaved by slice assignment: no per-study Python object.
+
+def _entry_chunks(values, item: str):
+    """Any long list's entries, each as ``orjson`` writes it compactly (numbers: one call
+    for a whole piece, split at its commas)."""
+    import orjson
+
+    option = orjson.OPT_SERIALIZE_NUMPY
+    for lo in range(0, len(values), _CHUNK):
+        part = list(values[lo:lo + _CHUNK])
+        text = orjson.dumps(part, option=option).decode()
+        if '"' in text or "{" in text or "[" in text[1:]:
+            texts = [orjson.dumps(v, option=option).decode() for v in part]
+        else:           # numbers, true/false/null: no comma inside an entry
+            texts = text[1:-1].split(",")
+        yield (item if lo == 0 else "," + item) + ("," + item).join(texts)
+
+
+def _study_chunks(studies, item: str):
+    """The entries of a columnar study list, ``{"study_id":...}`` one per line, from columns.
+
+    Each piece of ``_CHUNK`` studies is one ``str.join`` of a pattern repeated per
+    study (the constant texts: keys, layout, values all studies share) whose open slots
+    are then filled column by column by slice assignment: no per-study Python object.
+    The next piece of the same pattern refills the same list.
     """
     import numpy as np
 
-    item = " " * (indent + 2)
-    field = " " * (indent + 4)
     n = len(studies)
-    yield b"[\n"
+    last = None         # (pattern, its list) of the previous piece
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        fields = _study_fields(studies, lo, hi, np)
-        const, varying = ",\n" + item + "{\n", []
-        for j, (name, values) in enumerate(fields):
-            const += ("" if j == 0 else ",\n") + field + f'"{name}": '
+        pattern, slots, const = [], [], "," + item + "{"
+        for j, (name, values) in enumerate(_study_fields(studies, lo, hi, np)):
+            const += ("" if j == 0 else ",") + _KEYS[name] + ":"
             if isinstance(values, str):        # the same value in every study
                 const += values
             else:
-                varying.append((const, values))
+                pattern.append(const)
+                slots.append((len(pattern), values))
+                pattern.append(None)
                 const = ""
-        const += "\n" + item + "}"
-        step, m = 2 * len(varying) + 1, hi - lo
-        pieces = [const] * (m * step)
-        for j, (before, values) in enumerate(varying):
-            pieces[2 * j::step] = [before] * m
-            pieces[2 * j + 1::step] = values
+        pattern.append(const + "}")
+        step = len(pattern)
+        if last is not None and last[0] == pattern and len(last[1]) == step * (hi - lo):
+            pieces = last[1]
+        else:
+            pieces = pattern * (hi - lo)
+            last = (pattern, pieces)
+        for at, values in slots:
+            pieces[at::step] = values
         chunk = "".join(pieces)
-        if lo == 0:
-            chunk = chunk[2:]            # no comma before the first study
-        yield _escaped(chunk).encode()
-    yield ("\n" + " " * indent + "]").encode()
+        yield chunk[1:] if lo == 0 else chunk      # no comma before the first study
 
 
-def _escaped(chunk: str) -> str:
-    from msc_meta.report.terminal import escape_invisible
-
-    return escape_invisible(chunk)
+_KEYS = {name: f'"{name}"' for name in STUDY_KEYS + STUDY_EXTENSION_KEYS}
+_NULL = "null"
 
 
 def _study_fields(studies, lo, hi, np):
     """(key, JSON texts of studies lo..hi, or one text for all) in the keys' order."""
-    null = "null"
     part = slice(lo, hi)
     inputs = [("events_t", _ints(studies.events_t[part], np)), ("n_t", _ints(studies.n_t[part], np))]
     if studies.two_arm:
         inputs += [("events_c", _ints(studies.events_c[part], np)),
                    ("n_c", _ints(studies.n_c[part], np))]
     else:
-        inputs += [("events_c", null), ("n_c", null)]
-    weight = null if studies.weight is None else _floats(studies.weight[part], np)
+        inputs += [("events_c", _NULL), ("n_c", _NULL)]
+    weight = _NULL if studies.weight is None else _floats(studies.weight[part], np)
     return [("study_id", _strings(studies.study_id[part])), *inputs,
             ("yi", _floats(studies.yi[part], np)), ("vi", _floats(studies.vi[part], np)),
             ("estimate", _floats(studies.estimate[part], np)),
@@ -327,36 +410,49 @@ def _study_fields(studies, lo, hi, np):
             ("ci_high", _floats(studies.ci_high[part], np)),
             ("weight", weight), ("row", _ints(studies.row_number[part], np)),
             ("cc_added", _bools(studies.cc_added[part], np)),
-            ("multiarm", null), ("members", null), ("member_rows", null), ("control_share", null)]
+            ("multiarm", _NULL), ("members", _NULL), ("member_rows", _NULL),
+            ("control_share", _NULL)]
 
 
-def _split(text: bytes, sep: str) -> list:
-    return text.decode()[1:-1].split(sep) if len(text) > 2 else []
+def _numbers(values, np) -> list:
+    import orjson
+
+    # orjson writes a numeric array as it writes each number (floats: shortest repr; NaN
+    # and inf as null)
+    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return text[1:-1].split(",") if len(text) > 2 else []
 
 
 def _floats(values, np) -> list:
-    import orjson
-
-    # orjson writes a float64 array as it writes each float (shortest repr; NaN and inf as null)
-    return _split(orjson.dumps(np.ascontiguousarray(values, dtype=np.float64),
-                               option=orjson.OPT_SERIALIZE_NUMPY), ",")
+    return _numbers(np.ascontiguousarray(values, dtype=np.float64), np)
 
 
-def _ints(values, np) -> list:
-    import orjson
-
+def _ints(values, np):
+    """Counts as JSON integers, null where blank; one text when every study has the same."""
     values = np.asarray(values, dtype=np.float64)
     missing = np.isnan(values)
-    texts = _split(orjson.dumps(np.where(missing, 0, values).astype(np.int64),
-                                option=orjson.OPT_SERIALIZE_NUMPY), ",")
+    whole = np.where(missing, 0, values).astype(np.int64)
+    if whole.size and not missing.any() and (whole == whole[0]).all():
+        return _numbers(whole[:1], np)[0]
+    top = int(whole.max()) if whole.size else 0
+    if 0 <= top < whole.size and whole.min() >= 0:
+        # counts below the number of studies: each text made once, then looked up
+        table = np.array(_numbers(np.arange(top + 1), np), dtype=object)
+        texts = table[whole].tolist()
+    else:
+        texts = _numbers(whole, np)
     for i in np.flatnonzero(missing).tolist():
-        texts[i] = "null"
+        texts[i] = _NULL
     return texts
 
 
-def _bools(values, np) -> list:
-    table = ("false", "true")
-    return [table[v] for v in np.asarray(values, dtype=bool).tolist()]
+def _bools(values, np):
+    values = np.asarray(values, dtype=bool)
+    if not values.any():
+        return "false"
+    if values.all():
+        return "true"
+    return np.array(["false", "true"], dtype=object)[values.view(np.uint8)].tolist()
 
 
 def _strings(values) -> list:
@@ -365,5 +461,3 @@ def _strings(values) -> list:
     text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2).decode()
     # one string per line: a separator ",\n  " cannot occur inside a JSON string
     return text[4:-2].split(",\n  ") if values else []
-
-
