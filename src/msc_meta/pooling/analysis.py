@@ -604,6 +604,18 @@ def _pool_groups(specs, options) -> list[Analysis]:
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
+    analyses = None
+    if len(specs) > 1:      # --by, export --all: what each group needs found for all at once
+        from msc_meta.pooling.batch import many_analyses
+
+        analyses = many_analyses(specs, prepared, fits, options)
+    if analyses is None:
+        analyses = _analyses_of(specs, prepared, fits, options)
+    return _with_r_sensitivity(specs, prepared, analyses, options)
+
+
+def _analyses_of(specs, prepared, fits, options) -> list[Analysis]:
+    """:func:`_analysis_of` of each group, one by one."""
     from msc_meta.progress import progress
 
     # labels, notes and guidance are per group: a bar on a terminal for a long --by or --all
@@ -612,7 +624,7 @@ def _pool_groups(specs, options) -> list[Analysis]:
         for spec, prep, fit in zip(specs, prepared, fits):
             analyses.append(_analysis_of(spec, prep, fit, options))
             advance()
-    return _with_r_sensitivity(specs, prepared, analyses, options)
+    return analyses
 
 
 def _assumed_r(prep) -> bool:

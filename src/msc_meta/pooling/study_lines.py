@@ -32,6 +32,21 @@ class StudyLines:
             else np.asarray(weights, dtype=float)
         self.cc_added = np.asarray(cc_added, dtype=bool).reshape(n)
 
+    @classmethod
+    def of_columns(cls, kept, columns, part, weights) -> "StudyLines":
+        """The lines of ``kept`` from columns of many groups' studies (``part`` of each, a
+        slice), as ``StudyLines(kept, ...)`` makes them: ``pooling.batch.many_analyses``."""
+        self = cls.__new__(cls)
+        self.kept = kept
+        self.two_arm = bool(columns["two_arm"])
+        for name in ("study_id", "row_number", "events_t", "n_t", "events_c", "n_c", "yi", "vi",
+                     "estimate", "ci_low", "ci_high", "cc_added"):
+            column = columns[name]
+            setattr(self, name, None if column is None else column[part])
+        self.weight = None if weights is None or len(weights) == 0 \
+            else np.asarray(weights, dtype=float)
+        return self
+
     def __len__(self) -> int:
         return len(self.study_id)
 
