@@ -201,12 +201,11 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
     """
     out: list = [None] * len(keys)
     plans: dict[str, list] = {}
-    for i, (outcome, timepoint, unit) in enumerate(keys):
-        try:
-            spec, resolved = _plan(table, outcome, timepoint, unit, options)
-        except UsageError as err:
-            out[i] = err
+    for i, planned in enumerate(_plans(table, keys, options)):
+        if isinstance(planned, UsageError):
+            out[i] = planned
             continue
+        spec, resolved = planned
         plans.setdefault(resolved.measure, []).append((i, spec, resolved))
     for planned in plans.values():
         # the options of one measure are the same object for all: fit them as one batch
@@ -220,12 +219,44 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
 def _plan(table, outcome, timepoint, unit, options):
     """Select, resolve the options and handle shared controls: one group to pool."""
     chosen = select_rows(table, outcome, timepoint, unit)
-    rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
-    options = resolve_options(rows, options)
+    rows = _listed(chosen.rows)
+    return _planned(chosen, rows, resolve_options(rows, options))
+
+
+def _planned(chosen, rows, options):
+    """The group to pool of a selection whose options are resolved (shared controls handled)."""
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm)
-    spec = dict(rows=units, outcome=outcome, timepoint=timepoint, unit=unit, group=None, by=None,
-                multiarm_notes=[text for text, _ in multiarm_notes], pre_excluded=overlapping)
+    spec = dict(rows=units, outcome=chosen.outcome, timepoint=chosen.timepoint, unit=chosen.unit,
+                group=None, by=None, multiarm_notes=[text for text, _ in multiarm_notes],
+                pre_excluded=list(chosen.overlapping))
     return spec, options
+
+
+def _plans(table, keys, options) -> list:
+    """``_plan`` of every key (``run_pool_all``), or the UsageError it raises; the options of
+    all selections resolved together (``batch.resolve_many``)."""
+    from msc_meta.pooling.batch import resolve_many
+
+    chosen: list = []
+    for outcome, timepoint, unit in keys:
+        try:
+            chosen.append(select_rows(table, outcome, timepoint, unit))
+        except UsageError as err:
+            chosen.append(err)
+    selected = [c for c in chosen if not isinstance(c, UsageError)]
+    rows = [_listed(c.rows) for c in selected]
+    resolved = iter(zip(selected, rows, resolve_many(rows, options)))
+    out = []
+    for c in chosen:
+        if isinstance(c, UsageError):
+            out.append(c)
+            continue
+        c, view, opts = next(resolved)
+        try:
+            out.append(opts if isinstance(opts, UsageError) else _planned(c, view, opts))
+        except UsageError as err:
+            out.append(err)
+    return out
 
 
 def _listed(rows):

@@ -423,14 +423,59 @@ def _one_value_per_group(col, gid, first, G) -> bool:
 
 
 class _Facts:
-    """A stand-in row for ``resolve_measure``: what it reads of a group's rows of counts."""
+    """A stand-in row for ``resolve_measure``: what it reads of a group's rows (their one
+    outcome type; for counts, whether any compares two arms)."""
 
-    family = "counts"
     row_number = 0
 
-    def __init__(self, comparison):
-        self.has_counts = True
+    def __init__(self, comparison, family="counts"):
+        self.family = family
+        self.has_counts = family == "counts"
         self.is_comparison = comparison
+
+
+def resolve_many(selected, options) -> list:
+    """``analysis.resolve_options`` of each selection in ``selected`` (its rows), or the
+    ``UsageError`` it raises: ``export --all``'s thousands of analyses.
+
+    What ``resolve_measure`` reads of a selection (its outcome types, whether its rows of
+    counts include a comparison) is found for all selections on the joined columns, and
+    each distinct case is resolved once on a stand-in row (``_Facts``). Selections mixing
+    outcome types (whose refusal names rows) and rows that are not views are resolved on
+    their own rows.
+    """
+    from msc_meta.data.columns import RowsView, concat
+    from msc_meta.pooling.analysis import resolve_options
+
+    def resolved(rows):
+        try:
+            return resolve_options(rows, options)
+        except UsageError as err:
+            return err
+
+    views = [rows for rows in selected if isinstance(rows, RowsView)]
+    every = concat(views) if len(views) == len(selected) and views else None
+    if every is None:
+        return [resolved(rows) for rows in selected]
+    families = every.families()
+    counts = every.present("events_t") & every.present("n_t")
+    counts &= np.fromiter((f in ("counts", None) for f in families), dtype=bool, count=len(every))
+    comparison = counts & every.present("events_c") & every.present("n_c")
+    sizes = np.array([len(v) for v in views], dtype=np.int64)
+    group = np.repeat(np.arange(sizes.size), sizes)
+    any_comparison = (np.bincount(group, weights=comparison, minlength=sizes.size) > 0).tolist()
+    out, cache, lo = [], {}, 0
+    for rows, n, compared in zip(views, sizes.tolist(), any_comparison):
+        kinds = set(families[lo:lo + n]) - {None}
+        lo += n
+        if len(kinds) > 1:
+            out.append(resolved(rows))
+            continue
+        facts = (next(iter(kinds), None), compared)
+        if facts not in cache:
+            cache[facts] = resolved([] if facts[0] is None else [_Facts(compared, facts[0])])
+        out.append(cache[facts])
+    return out
 
 
 def _measures(g_counted, g_comparison, options):

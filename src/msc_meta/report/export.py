@@ -369,5 +369,275 @@ def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = F
     stdout. Returns the Path written, or ``"stdout"``."""
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format {fmt!r}: use csv or json")
+    if isinstance(rows, TidyTable):
+        if fmt == "csv":
+            return write_output(path, lambda stream: write_csv_table(rows, stream), force=force)
+        rows = rows.rows()
     writer = write_csv if fmt == "csv" else write_json
     return write_output(path, lambda stream: writer(rows, stream), force=force)
+
+
+# --------------------------------------------------------------------------
+# tidy rows held as columns (export --all: 10^5 rows and more)
+# --------------------------------------------------------------------------
+
+class TidyTable:
+    """Tidy rows as columns: ``values[column]`` lists every row's cell (None when empty).
+
+    The rows are those of :func:`tidy_rows` (``rows()`` gives them as dicts);
+    ``export_rows`` writes a CSV from the columns, each column's cells
+    formatted at once, without a dict or a ``csv_cell`` call per row.
+    """
+
+    def __init__(self, columns: tuple, values: dict, n: int):
+        self.columns, self.values, self.n = tuple(columns), values, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def rows(self) -> list[dict]:
+        names = self.columns
+        return [dict(zip(names, cells)) for cells in zip(*(self.values[c] for c in names))]
+
+    def count(self, column, value) -> int:
+        return self.values[column].count(value)
+
+
+def tidy_table(analyses: Sequence) -> TidyTable:
+    """The rows of ``tidy_rows([a])`` for each analysis ``a``, one after another, as a
+    :class:`TidyTable`. Analyses whose studies are not columnar (other outcome types,
+    multi-arm lines) are turned into rows by ``tidy_rows`` and then into columns."""
+    analyses = list(analyses)
+    if not all(_columnar_lines(a.studies) for a in analyses):
+        rows = [row for a in analyses for row in tidy_rows([a])]
+        columns = columns_of(rows)
+        return TidyTable(columns, {c: [row.get(c) for row in rows] for c in columns}, len(rows))
+    return _TidyBuilder(analyses).table()
+
+
+def _columnar_lines(studies) -> bool:
+    """An empty study list, or a columnar one (pooling.study_lines.StudyLines)."""
+    return not len(studies) or (hasattr(studies, "kept") and hasattr(studies, "yi"))
+
+
+class _TidyBuilder:
+    """:func:`tidy_table` of analyses with columnar study lists: per analysis its studies,
+    its excluded rows, then its pooled fits (the order of ``tidy_rows``)."""
+
+    def __init__(self, analyses):
+        import numpy as np
+
+        self.np = np
+        self.analyses = analyses
+        self.fits = [_fits_of(a) for a in analyses]
+        self.n_s = np.array([len(a.studies) for a in analyses], dtype=np.int64)
+        self.n_e = np.array([len(a.excluded) for a in analyses], dtype=np.int64)
+        self.n_p = np.array([len(f) for f in self.fits], dtype=np.int64)
+        self.per = self.n_s + self.n_e + self.n_p
+        self.n = int(self.per.sum())
+        start = np.concatenate([[0], np.cumsum(self.per)[:-1]]).astype(np.int64)
+        self.pos_s = _spans(start, self.n_s, np)
+        self.pos_e = _spans(start + self.n_s, self.n_e, np)
+        self.pos_p = _spans(start + self.n_s + self.n_e, self.n_p, np)
+
+    def table(self) -> TidyTable:
+        values = self._base()
+        self._put(values, self.pos_s, self._study_cells())
+        self._put(values, self.pos_e, self._excluded_cells())
+        self._put(values, self.pos_p, self._pooled_cells())
+        extra = [k for k, _ in EXTRA_OPTION_KEYS if k in values]
+        columns = COLUMNS + tuple(extra)
+        none = [None] * self.n
+        return TidyTable(columns, {c: values[c].tolist() if c in values else none
+                                   for c in columns}, self.n)
+
+    def _base(self) -> dict:
+        """The cells every row of an analysis repeats (``tidy_rows``' base, options and method)."""
+        np = self.np
+        per_analysis: dict = {"analysis": [], "measure": [], "outcome": [], "timepoint_weeks": [],
+                              "unit": [], "by": [], "group": [], "method": []}
+        options = [_options_of(a) for a in self.analyses]
+        for a in self.analyses:
+            result = a.result
+            for key, value in (("analysis", analysis_label(a)), ("measure", a.measure),
+                               ("outcome", a.outcome), ("timepoint_weeks", a.timepoint_weeks),
+                               ("unit", a.unit), ("by", getattr(a, "by", None)),
+                               ("group", getattr(a, "group", None)),
+                               ("method", result.method if result is not None else a.method)):
+                per_analysis[key].append(value)
+        for key in dict.fromkeys(k for o in options for k in o):
+            per_analysis[key] = [o.get(key) for o in options]
+        out = {}
+        for key, cells in per_analysis.items():
+            values = np.fromiter(map(_plain_or_none, cells), dtype=object, count=len(cells))
+            out[key] = np.repeat(values, self.per)
+        out["row_type"] = self._typed("study", "excluded", "pooled")
+        out["model"] = np.full(self.n, None, dtype=object)
+        return out
+
+    def _typed(self, study, excluded, pooled):
+        np = self.np
+        out = np.full(self.n, None, dtype=object)
+        out[self.pos_s], out[self.pos_e], out[self.pos_p] = study, excluded, pooled
+        return out
+
+    def _put(self, values, positions, cells) -> None:
+        np = self.np
+        for key, column in cells.items():
+            if key not in values:
+                values[key] = np.full(self.n, None, dtype=object)
+            values[key][positions] = np.fromiter(column, dtype=object, count=len(positions))
+
+    def _study_cells(self) -> dict:
+        """``_columnar_study_cells`` of every analysis, their columns joined."""
+        np = self.np
+        lines = [a.studies for a in self.analyses if len(a.studies)]
+        if not lines:
+            return {}
+
+        def joined(name, counts=False):
+            if any(getattr(s, name) is None for s in lines):
+                return [v for s in lines for v in (_part(s, name, counts, np))]
+            x = np.concatenate([np.asarray(getattr(s, name), dtype=float) for s in lines])
+            if counts:
+                return [None if v != v else int(v) for v in x.tolist()]
+            return [v if math.isfinite(v) else None for v in x.tolist()]
+
+        return {
+            "study_id": [v for s in lines for v in s.study_id],
+            "row_number": np.concatenate([np.asarray(s.row_number) for s in lines]).tolist(),
+            "events_t": joined("events_t", True), "n_t": joined("n_t", True),
+            "events_c": joined("events_c", True), "n_c": joined("n_c", True),
+            "yi": joined("yi"), "vi": joined("vi"), "weight": joined("weight"),
+            "cc_added": np.concatenate([np.asarray(s.cc_added, dtype=bool) for s in lines]).tolist(),
+            "estimate": joined("estimate"), "ci_low": joined("ci_low"), "ci_high": joined("ci_high"),
+        }
+
+    def _excluded_cells(self) -> dict:
+        every = [ex for a in self.analyses for ex in a.excluded]
+        return {"study_id": [_plain_or_none(ex.study_id) for ex in every],
+                "row_number": [_plain_or_none(getattr(ex, "row_number", None)) for ex in every],
+                "reason": [_plain_or_none(ex.reason) for ex in every]}
+
+    def _pooled_cells(self) -> dict:
+        rows = [(a, model, fit) for a, fits in zip(self.analyses, self.fits) for model, fit in fits]
+        cells: dict = {"model": [model for _, model, _ in rows],
+                       "method": [_plain_or_none(fit.method) for _, _, fit in rows]}
+        for key in POOL_KEYS:
+            cells[key] = [_plain_or_none(getattr(fit, key)) if key in _field_names(fit) else None
+                          for _, _, fit in rows]
+        notes = {}
+        for a in self.analyses:
+            notes[id(a)] = " | ".join(getattr(a, "notes", ()) or ()) or None
+        cells["notes"] = [notes[id(a)] for a, _, _ in rows]
+        cells["guidance"] = [_plain_or_none(getattr(a, "guidance", None)) for a, _, _ in rows]
+        return cells
+
+
+def _part(studies, name, counts, np):
+    """One study list's column ``name`` as tidy cells (None where it has no such column)."""
+    column = getattr(studies, name)
+    if column is None:
+        return [None] * len(studies)
+    x = np.asarray(column, dtype=float).tolist()
+    if counts:
+        return [None if v != v else int(v) for v in x]
+    return [v if math.isfinite(v) else None for v in x]
+
+
+def _spans(starts, sizes, np):
+    """The positions ``starts[i] .. starts[i] + sizes[i]`` of every i, in order."""
+    total = int(sizes.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def _fits_of(analysis) -> list:
+    """The (model, fit) pairs of an analysis' pooled rows, as ``tidy_rows`` lists them."""
+    result = analysis.result
+    fits = []
+    if result is not None:
+        fits.append(("random" if result.random else "common", result))
+    common = getattr(analysis, "common", None)
+    if common is not None and common is not result:
+        fits.append(("common", common))
+    return fits
+
+
+def _options_of(analysis) -> dict:
+    """``tidy_rows``' option cells of an analysis (its ``opts_of``, from the analysis only)."""
+    out = {key: getattr(analysis, key, None) for key in OPTION_KEYS}
+    run_with = getattr(analysis, "options", None)
+    for column, name in EXTRA_OPTION_KEYS:
+        value = getattr(run_with, name, None)
+        if value is not None:
+            out[column] = value
+    return out
+
+
+def _plain_or_none(value):
+    return None if value is None else _plain(value)
+
+
+def write_csv_table(table: TidyTable, stream) -> None:
+    """``write_csv`` of a :class:`TidyTable`: the same text, each column's cells formatted
+    at once (``csv_texts``) and each line joined from them."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(table.columns)
+    texts = [csv_texts(table.values[c]) for c in table.columns]
+    step = 20_000           # lines per write: a few MB of text at a time
+    for lo in range(0, table.n, step):
+        part = [column[lo:lo + step] for column in texts]
+        stream.write("\n".join(map(",".join, zip(*part))) + "\n")
+
+
+_NONE = type(None)
+_NEEDS_QUOTES = (",", '"', "\n", "\r")
+
+
+def csv_texts(values: Sequence) -> list[str]:
+    """Each cell's text in a CSV line, as ``csv.writer`` writes ``csv_cell`` of it (blank for
+    None). Floats by ``float_texts``; a column of one other type formats each distinct value
+    once; text that the writer would quote is quoted by the writer itself (``_quoted``)."""
+    kinds = set(map(type, values)) - {_NONE}
+    if not kinds:
+        return [""] * len(values)
+    if kinds == {float}:
+        return float_texts(values)
+    if len(kinds) == 1 and kinds <= {str, int, bool}:
+        distinct = dict.fromkeys(values)
+        for v in distinct:
+            distinct[v] = "" if v is None else _quoted(csv_cell(v))
+        return list(map(distinct.__getitem__, values))
+    return ["" if v is None else _quoted(csv_cell(v)) for v in values]
+
+
+def float_texts(values: Sequence) -> list[str]:
+    """``csv_cell`` of floats or None, at C speed: orjson writes a float exactly as ``repr``
+    does wherever ``repr`` uses no exponent (0 and 1e-4 <= |x| < 1e16, checked by
+    tests/test_export_columns.py); the others, NaN and infinities are done one by one."""
+    import numpy as np
+    import orjson
+
+    x = np.fromiter((math.nan if v is None else v for v in values), dtype=float, count=len(values))
+    texts = orjson.dumps(x, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",") \
+        if len(x) else []
+    with np.errstate(invalid="ignore"):
+        size = np.abs(x)
+        other = ~(((size >= 1e-4) & (size < 1e16)) | (x == 0))
+    for i in np.flatnonzero(other).tolist():
+        v = values[i]
+        texts[i] = "" if v is None else csv_cell(v)
+    return texts
+
+
+def _quoted(text: str) -> str:
+    """``text`` as ``csv.writer`` writes it in a line (quoted when it holds a delimiter, a
+    quote or a line break)."""
+    if not any(ch in text for ch in _NEEDS_QUOTES):
+        return text
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]

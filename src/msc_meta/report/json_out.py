@@ -66,13 +66,15 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False,
+                     studies=None) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
     and nulls for the numbers, so that consumers need no special case.
     ``columnar`` (``json_chunks`` only): a columnar study list stands as a marker
-    string, replaced by the study texts written from its columns.
+    string, replaced by the study texts written from its columns; ``studies``: that
+    marker, when ``json_chunks`` wrote the texts of many analyses' studies at once.
     """
     result = analysis.result
     fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
@@ -90,7 +92,7 @@ def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False
         "stat": fit["stat"], "pval": fit["pval"],
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
-        "studies": (columnar and _columnar_studies(analysis.studies)) or [
+        "studies": studies or (columnar and _columnar_studies(analysis.studies)) or [
             {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
@@ -196,7 +198,9 @@ def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
     """The document of :func:`to_json` as UTF-8 pieces; columnar study lists written column-wise."""
     _PLACEHOLDERS.clear()
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test, units, columnar=True) for a in analyses]
+        markers = _grouped_studies(analyses)
+        doc = [analysis_to_dict(a, subgroup_test, units, columnar=True, studies=m)
+               for a, m in zip(analyses, markers)]
     else:
         (analysis,) = analyses
         doc = analysis_to_dict(analysis, units=units, columnar=True)
@@ -215,7 +219,10 @@ def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
             at = hit.start()
             indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
             yield text[start:at].encode()
-            yield from _study_chunks(studies, indent)
+            if isinstance(studies, _GroupedStudies):
+                yield studies.text(indent)
+            else:
+                yield from _study_chunks(studies, indent)
             start = hit.end()
         yield text[start:].encode()
     finally:
@@ -242,6 +249,73 @@ def _columnar_studies(studies):
 
 
 _CHUNK = 20_000        # studies per piece: the piece's texts stay a few MB
+
+
+def _grouped_studies(analyses) -> list:
+    """Per analysis of a ``--by`` document, the marker of its study list when the study
+    lists of all analyses are written at once (one ``_study_chunks`` over their joined
+    columns, then cut per analysis), else None (``analysis_to_dict`` writes it)."""
+    lines = [a.studies for a in analyses]
+    live = [i for i, s in enumerate(lines) if hasattr(s, "yi") and len(s)]
+    if len(live) < 2 or len({(lines[i].two_arm, lines[i].weight is None) for i in live}) > 1:
+        return [None] * len(analyses)
+    joined = _JoinedLines([lines[i] for i in live])
+    shared = {}
+    out = [None] * len(analyses)
+    for n, i in enumerate(live):
+        marker = f"\u0000studies-{len(_PLACEHOLDERS)}\u0000"
+        _PLACEHOLDERS[marker.replace("\u0000", "\\u0000")] = _GroupedStudies(joined, n, shared)
+        out[i] = marker
+    return out
+
+
+class _JoinedLines:
+    """The columns ``_study_fields`` reads, of several StudyLines one after another."""
+
+    def __init__(self, parts):
+        import numpy as np
+
+        self.sizes = [len(p) for p in parts]
+        self.two_arm = parts[0].two_arm
+        self.study_id = [sid for p in parts for sid in p.study_id]
+        for name in ("events_t", "n_t", "events_c", "n_c", "yi", "vi", "estimate", "ci_low",
+                     "ci_high", "weight", "row_number", "cc_added"):
+            columns = [getattr(p, name) for p in parts]
+            setattr(self, name, None if columns[0] is None else np.concatenate(columns))
+
+    def __len__(self) -> int:
+        return len(self.study_id)
+
+
+class _GroupedStudies:
+    """Analysis ``n``'s part of the study texts of ``joined``, written once for all (``shared``)."""
+
+    def __init__(self, joined, n, shared):
+        self.joined, self.n, self.shared = joined, n, shared
+
+    def text(self, indent: int) -> bytes:
+        parts = self.shared.get(indent)
+        if parts is None:
+            parts = self.shared[indent] = _cut(self.joined, indent)
+        bodies, starts = parts
+        item = " " * (indent + 2)
+        lo, hi = starts[self.n], starts[self.n + 1]
+        sep = ",\n" + item + "{\n"
+        return ("[\n" + item + "{\n" + sep.join(bodies[lo:hi]) + "\n" + " " * indent
+                + "]").encode()
+
+
+def _cut(joined, indent):
+    """Each study's text (after its opening brace) of ``_study_chunks(joined, indent)``:
+    studies there are separated by ``,\n<indent + 2 spaces>{\n``, which no study's own text
+    holds (its strings are escaped JSON, on lines indented further)."""
+    import itertools
+
+    text = b"".join(_study_chunks(joined, indent)).decode()
+    item = " " * (indent + 2)
+    inner = text[len("[\n" + item + "{\n"):len(text) - len("\n" + " " * indent + "]")]
+    bodies = inner.split(",\n" + item + "{\n")
+    return bodies, [0, *itertools.accumulate(joined.sizes)]
 
 
 def _study_dicts(studies) -> list:
