@@ -382,25 +382,97 @@ def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = F
 # --------------------------------------------------------------------------
 
 class TidyTable:
-    """Tidy rows as columns: ``values[column]`` lists every row's cell (None when empty).
+    """Tidy rows held as columns, in blocks of rows of one kind.
 
-    The rows are those of :func:`tidy_rows` (``rows()`` gives them as dicts);
-    ``export_rows`` writes a CSV from the columns, each column's cells
-    formatted at once, without a dict or a ``csv_cell`` call per row.
+    The rows are those of :func:`tidy_rows`; ``rows()`` gives them as dicts and
+    ``values(column)`` one column's cells (None when empty). ``blocks``: per kind
+    of row, ``(positions, repeats, cells)``: the rows' positions in the table, how
+    many of them each analysis has (in order), and ``column -> cells`` (a list of
+    plain values, or ``(kind, array)`` for the float, count and boolean columns of
+    the study rows, NaN where empty). ``base``: ``column -> one value per analysis``,
+    repeated on each of its rows. ``write_csv_table`` writes each block's lines from
+    its columns, each column's cells formatted at once, without a dict or a
+    ``csv_cell`` call per row.
     """
 
-    def __init__(self, columns: tuple, values: dict, n: int):
-        self.columns, self.values, self.n = tuple(columns), values, n
+    def __init__(self, columns: tuple, n: int, blocks: list, base: dict | None = None):
+        self.columns, self.n, self.blocks, self.base = tuple(columns), n, blocks, base or {}
 
     def __len__(self) -> int:
         return self.n
 
     def rows(self) -> list[dict]:
         names = self.columns
-        return [dict(zip(names, cells)) for cells in zip(*(self.values[c] for c in names))]
+        return [dict(zip(names, cells)) for cells in zip(*(self.values(c) for c in names))]
+
+    def values(self, column) -> list:
+        return self._scatter(column, _block_values, None)
 
     def count(self, column, value) -> int:
-        return self.values[column].count(value)
+        return self.values(column).count(value)
+
+    def lines(self) -> list[str]:
+        """Every row's CSV line (without its line end), in order."""
+        return self._merge([self._block_lines(*block) for block in self.blocks])
+
+    def _cells(self, column, repeats, cells, convert, empty):
+        import numpy as np
+
+        if column in cells:
+            return convert(cells[column])
+        if column in self.base:
+            per = np.fromiter(convert(self.base[column]), dtype=object, count=len(repeats))
+            return np.repeat(per, repeats).tolist()
+        return None if empty is None else empty
+
+    def _block_lines(self, positions, repeats, cells) -> list[str]:
+        from itertools import repeat
+
+        blank = repeat("")
+        columns = [self._cells(c, repeats, cells, _block_texts, blank) for c in self.columns]
+        return list(map(",".join, zip(*columns))) if len(positions) else []
+
+    def _scatter(self, column, convert, empty):
+        parts = []
+        for positions, repeats, cells in self.blocks:
+            part = self._cells(column, repeats, cells, convert, None)
+            parts.append([empty] * len(positions) if part is None else part)
+        return self._merge(parts)
+
+    def _merge(self, parts) -> list:
+        import numpy as np
+
+        if len(self.blocks) == 1:
+            return parts[0]
+        out = np.empty(self.n, dtype=object)
+        for (positions, _, _), part in zip(self.blocks, parts):
+            if len(positions):
+                out[positions] = np.fromiter(part, dtype=object, count=len(positions))
+        return out.tolist()
+
+
+def _block_values(cells) -> list:
+    """A block's plain values (``tidy_rows``' cells: None where empty)."""
+    if isinstance(cells, tuple):
+        kind, x = cells
+        if kind == "counts":
+            return [None if v != v else int(v) for v in x.tolist()]
+        if kind == "bools":
+            return x.tolist()
+        return [v if v - v == 0 else None for v in x.tolist()]
+    return cells
+
+
+def _block_texts(cells) -> list[str]:
+    """A block's CSV cells."""
+    if isinstance(cells, tuple):
+        kind, x = cells
+        if kind == "counts":
+            return _count_texts(x)
+        if kind == "bools":
+            return [("FALSE", "TRUE")[v] for v in x.tolist()]
+        return float_texts(x)
+    return csv_texts(cells)
 
 
 def tidy_table(analyses: Sequence) -> TidyTable:
@@ -410,8 +482,11 @@ def tidy_table(analyses: Sequence) -> TidyTable:
     analyses = list(analyses)
     if not all(_columnar_lines(a.studies) for a in analyses):
         rows = [row for a in analyses for row in tidy_rows([a])]
+        import numpy as np
+
         columns = columns_of(rows)
-        return TidyTable(columns, {c: [row.get(c) for row in rows] for c in columns}, len(rows))
+        block = (np.arange(len(rows)), [], {c: [row.get(c) for row in rows] for c in columns})
+        return TidyTable(columns, len(rows), [block])
     return _TidyBuilder(analyses).table()
 
 
@@ -441,19 +516,24 @@ class _TidyBuilder:
         self.pos_p = _spans(start + self.n_s + self.n_e, self.n_p, np)
 
     def table(self) -> TidyTable:
-        values = self._base()
-        self._put(values, self.pos_s, self._study_cells())
-        self._put(values, self.pos_e, self._excluded_cells())
-        self._put(values, self.pos_p, self._pooled_cells())
-        extra = [k for k, _ in EXTRA_OPTION_KEYS if k in values]
-        columns = COLUMNS + tuple(extra)
-        none = [None] * self.n
-        return TidyTable(columns, {c: values[c].tolist() if c in values else none
-                                   for c in columns}, self.n)
+        base = self._base()
+        method = base.pop("method")       # the pooled rows' method is their fit's
+        blocks = []
+        for kind, positions, count, cells in (
+                ("study", self.pos_s, self.n_s, self._study_cells),
+                ("excluded", self.pos_e, self.n_e, self._excluded_cells),
+                ("pooled", self.pos_p, self.n_p, self._pooled_cells)):
+            cells = cells() if len(positions) else {}
+            cells["row_type"] = [kind] * len(positions)
+            if "method" not in cells:
+                cells["method"] = self.np.repeat(self.np.array(method, dtype=object),
+                                                 count).tolist()
+            blocks.append((positions, count, cells))
+        extra = [k for k, _ in EXTRA_OPTION_KEYS if k in base]
+        return TidyTable(COLUMNS + tuple(extra), self.n, blocks, base)
 
     def _base(self) -> dict:
-        """The cells every row of an analysis repeats (``tidy_rows``' base, options and method)."""
-        np = self.np
+        """Per analysis, the cells all its rows repeat (``tidy_rows``' base, options, method)."""
         per_analysis: dict = {"analysis": [], "measure": [], "outcome": [], "timepoint_weeks": [],
                               "unit": [], "by": [], "group": [], "method": []}
         options = [_options_of(a) for a in self.analyses]
@@ -467,51 +547,28 @@ class _TidyBuilder:
                 per_analysis[key].append(value)
         for key in dict.fromkeys(k for o in options for k in o):
             per_analysis[key] = [o.get(key) for o in options]
-        out = {}
-        for key, cells in per_analysis.items():
-            values = np.fromiter(map(_plain_or_none, cells), dtype=object, count=len(cells))
-            out[key] = np.repeat(values, self.per)
-        out["row_type"] = self._typed("study", "excluded", "pooled")
-        out["model"] = np.full(self.n, None, dtype=object)
-        return out
-
-    def _typed(self, study, excluded, pooled):
-        np = self.np
-        out = np.full(self.n, None, dtype=object)
-        out[self.pos_s], out[self.pos_e], out[self.pos_p] = study, excluded, pooled
-        return out
-
-    def _put(self, values, positions, cells) -> None:
-        np = self.np
-        for key, column in cells.items():
-            if key not in values:
-                values[key] = np.full(self.n, None, dtype=object)
-            values[key][positions] = np.fromiter(column, dtype=object, count=len(positions))
+        return {key: [_plain_or_none(v) for v in cells] for key, cells in per_analysis.items()}
 
     def _study_cells(self) -> dict:
         """``_columnar_study_cells`` of every analysis, their columns joined."""
         np = self.np
         lines = [a.studies for a in self.analyses if len(a.studies)]
-        if not lines:
-            return {}
 
-        def joined(name, counts=False):
-            if any(getattr(s, name) is None for s in lines):
-                return [v for s in lines for v in (_part(s, name, counts, np))]
-            x = np.concatenate([np.asarray(getattr(s, name), dtype=float) for s in lines])
-            if counts:
-                return [None if v != v else int(v) for v in x.tolist()]
-            return [v if math.isfinite(v) else None for v in x.tolist()]
+        def joined(name, kind):
+            parts = [np.full(len(s), np.nan) if getattr(s, name) is None
+                     else np.asarray(getattr(s, name), dtype=float) for s in lines]
+            return (kind, np.concatenate(parts))
 
-        return {
-            "study_id": [v for s in lines for v in s.study_id],
-            "row_number": np.concatenate([np.asarray(s.row_number) for s in lines]).tolist(),
-            "events_t": joined("events_t", True), "n_t": joined("n_t", True),
-            "events_c": joined("events_c", True), "n_c": joined("n_c", True),
-            "yi": joined("yi"), "vi": joined("vi"), "weight": joined("weight"),
-            "cc_added": np.concatenate([np.asarray(s.cc_added, dtype=bool) for s in lines]).tolist(),
-            "estimate": joined("estimate"), "ci_low": joined("ci_low"), "ci_high": joined("ci_high"),
-        }
+        cells = {"study_id": [v for s in lines for v in s.study_id],
+                 "row_number": ("counts", np.concatenate([np.asarray(s.row_number, dtype=float)
+                                                          for s in lines])),
+                 "cc_added": ("bools", np.concatenate([np.asarray(s.cc_added, dtype=bool)
+                                                       for s in lines]))}
+        for name in ("events_t", "n_t", "events_c", "n_c"):
+            cells[name] = joined(name, "counts")
+        for name in ("yi", "vi", "weight", "estimate", "ci_low", "ci_high"):
+            cells[name] = joined(name, "floats")
+        return cells
 
     def _excluded_cells(self) -> dict:
         every = [ex for a in self.analyses for ex in a.excluded]
@@ -520,29 +577,33 @@ class _TidyBuilder:
                 "reason": [_plain_or_none(ex.reason) for ex in every]}
 
     def _pooled_cells(self) -> dict:
+        from operator import attrgetter
+
         rows = [(a, model, fit) for a, fits in zip(self.analyses, self.fits) for model, fit in fits]
         cells: dict = {"model": [model for _, model, _ in rows],
-                       "method": [_plain_or_none(fit.method) for _, _, fit in rows]}
-        for key in POOL_KEYS:
-            cells[key] = [_plain_or_none(getattr(fit, key)) if key in _field_names(fit) else None
-                          for _, _, fit in rows]
-        notes = {}
-        for a in self.analyses:
-            notes[id(a)] = " | ".join(getattr(a, "notes", ()) or ()) or None
+                       "method": _plain_column([fit.method for _, _, fit in rows])}
+        if all(POOL_KEYS_SET <= _field_names(fit) for _, _, fit in rows):
+            columns = zip(*map(attrgetter(*POOL_KEYS), (fit for _, _, fit in rows)))
+        else:
+            columns = ([getattr(fit, key) if key in _field_names(fit) else None
+                        for _, _, fit in rows] for key in POOL_KEYS)
+        for key, column in zip(POOL_KEYS, columns):
+            cells[key] = _plain_column(list(column))
+        notes = {id(a): " | ".join(getattr(a, "notes", ()) or ()) or None for a in self.analyses}
         cells["notes"] = [notes[id(a)] for a, _, _ in rows]
-        cells["guidance"] = [_plain_or_none(getattr(a, "guidance", None)) for a, _, _ in rows]
+        cells["guidance"] = _plain_column([getattr(a, "guidance", None) for a, _, _ in rows])
         return cells
 
 
-def _part(studies, name, counts, np):
-    """One study list's column ``name`` as tidy cells (None where it has no such column)."""
-    column = getattr(studies, name)
-    if column is None:
-        return [None] * len(studies)
-    x = np.asarray(column, dtype=float).tolist()
-    if counts:
-        return [None if v != v else int(v) for v in x]
-    return [v if math.isfinite(v) else None for v in x]
+POOL_KEYS_SET = frozenset(POOL_KEYS)
+
+
+def _plain_column(values: list) -> list:
+    """``_plain`` of each cell (None kept): a column of plain types needs only its
+    non-finite floats made None."""
+    if set(map(type, values)) <= {str, int, bool, float, _NONE}:
+        return [None if type(v) is float and v - v != 0 else v for v in values]
+    return [_plain_or_none(v) for v in values]
 
 
 def _spans(starts, sizes, np):
@@ -582,15 +643,13 @@ def _plain_or_none(value):
 
 
 def write_csv_table(table: TidyTable, stream) -> None:
-    """``write_csv`` of a :class:`TidyTable`: the same text, each column's cells formatted
-    at once (``csv_texts``) and each line joined from them."""
+    """``write_csv`` of a :class:`TidyTable`: the same text, written from its columns."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(table.columns)
-    texts = [csv_texts(table.values[c]) for c in table.columns]
+    lines = table.lines()
     step = 20_000           # lines per write: a few MB of text at a time
-    for lo in range(0, table.n, step):
-        part = [column[lo:lo + step] for column in texts]
-        stream.write("\n".join(map(",".join, zip(*part))) + "\n")
+    for lo in range(0, len(lines), step):
+        stream.write("\n".join(lines[lo:lo + step]) + "\n")
 
 
 _NONE = type(None)
@@ -605,7 +664,11 @@ def csv_texts(values: Sequence) -> list[str]:
     if not kinds:
         return [""] * len(values)
     if kinds == {float}:
-        return float_texts(values)
+        import numpy as np
+
+        return float_texts(np.array([math.nan if v is None else v for v in values], dtype=float))
+    if kinds == {str} and _plain_texts(values):
+        return ["" if v is None else v for v in values] if None in values else list(values)
     if len(kinds) == 1 and kinds <= {str, int, bool}:
         distinct = dict.fromkeys(values)
         for v in distinct:
@@ -614,22 +677,47 @@ def csv_texts(values: Sequence) -> list[str]:
     return ["" if v is None else _quoted(csv_cell(v)) for v in values]
 
 
-def float_texts(values: Sequence) -> list[str]:
-    """``csv_cell`` of floats or None, at C speed: orjson writes a float exactly as ``repr``
-    does wherever ``repr`` uses no exponent (0 and 1e-4 <= |x| < 1e16, checked by
-    tests/test_export_columns.py); the others, NaN and infinities are done one by one."""
+def _plain_texts(values) -> bool:
+    """Is every text its own CSV cell: none starts as a formula, none needs quotes? (one
+    search over the texts joined by a character that is neither)"""
+    joined = "\x00" + "\x00".join(v for v in values if v is not None)
+    return not any(ch in joined for ch in _NEEDS_QUOTES) and \
+        not any("\x00" + p in joined for p in FORMULA_PREFIXES)
+
+
+def float_texts(x) -> list[str]:
+    """``csv_cell`` of each float of the array ``x`` (blank for NaN and infinities) at C
+    speed: orjson writes a float exactly as ``repr`` does wherever ``repr`` uses no exponent
+    (0 and 1e-4 <= |x| < 1e16; tests/test_export_columns.py checks it); the others are
+    written by ``repr`` one by one."""
     import numpy as np
     import orjson
 
-    x = np.fromiter((math.nan if v is None else v for v in values), dtype=float, count=len(values))
-    texts = orjson.dumps(x, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",") \
-        if len(x) else []
+    if not len(x):
+        return []
+    texts = orjson.dumps(np.ascontiguousarray(x, dtype=np.float64),
+                         option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
     with np.errstate(invalid="ignore"):
         size = np.abs(x)
         other = ~(((size >= 1e-4) & (size < 1e16)) | (x == 0))
     for i in np.flatnonzero(other).tolist():
-        v = values[i]
-        texts[i] = "" if v is None else csv_cell(v)
+        texts[i] = csv_cell(float(x[i]))
+    return texts
+
+
+def _count_texts(x) -> list[str]:
+    """Counts held as floats (NaN where blank) as the integers ``csv_cell`` writes."""
+    import numpy as np
+
+    import orjson
+
+    missing = np.isnan(x)
+    if not len(x):
+        return []
+    texts = orjson.dumps(np.where(missing, 0, x).astype(np.int64),
+                         option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
+    for i in np.flatnonzero(missing).tolist():
+        texts[i] = ""
     return texts
 
 
