@@ -631,6 +631,13 @@ def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> Prepa
 
 def _pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_all_groups(specs, options)
+
+
+def _pool_all_groups(specs, options) -> list[Analysis]:
     measure = options.measure
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)

@@ -370,9 +370,14 @@ def export_rows(rows: Sequence[dict], path, *, fmt: str = "csv", force: bool = F
     if fmt not in ("csv", "json"):
         raise UsageError(f"unknown export format {fmt!r}: use csv or json")
     if isinstance(rows, TidyTable):
+        from msc_meta.progress import many_objects
+
         if fmt == "csv":
-            return write_output(path, lambda stream: write_csv_table(rows, stream), force=force)
-        rows = rows.rows()
+            with many_objects():        # the texts of 10^5 rows' cells
+                return write_output(path, lambda stream: write_csv_table(rows, stream),
+                                    force=force)
+        with many_objects():
+            rows = rows.rows()
     writer = write_csv if fmt == "csv" else write_json
     return write_output(path, lambda stream: writer(rows, stream), force=force)
 
@@ -479,7 +484,13 @@ def tidy_table(analyses: Sequence) -> TidyTable:
     """The rows of ``tidy_rows([a])`` for each analysis ``a``, one after another, as a
     :class:`TidyTable`. Analyses whose studies are not columnar (other outcome types,
     multi-arm lines) are turned into rows by ``tidy_rows`` and then into columns."""
-    analyses = list(analyses)
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _tidy_table(list(analyses))
+
+
+def _tidy_table(analyses) -> TidyTable:
     if not all(_columnar_lines(a.studies) for a in analyses):
         rows = [row for a in analyses for row in tidy_rows([a])]
         import numpy as np

@@ -196,6 +196,13 @@ def write_json(stream, analyses, subgroup_test=None, *, grouped=False, units=Non
 
 def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
     """The document of :func:`to_json` as UTF-8 pieces; columnar study lists written column-wise."""
+    from msc_meta.progress import many_objects
+
+    with many_objects():        # one dict per analysis of a --by, texts of its studies
+        yield from _json_chunks(analyses, subgroup_test, grouped=grouped, units=units)
+
+
+def _json_chunks(analyses, subgroup_test, *, grouped, units):
     _PLACEHOLDERS.clear()
     if grouped:
         markers = _grouped_studies(analyses)
