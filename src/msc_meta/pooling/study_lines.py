@@ -37,6 +37,7 @@ class StudyLines:
         """The lines of ``kept`` from columns of many groups' studies (``part`` of each, a
         slice), as ``StudyLines(kept, ...)`` makes them: ``pooling.batch.many_analyses``."""
         self = cls.__new__(cls)
+        self.source = (columns, part)      # json_out joins the lines of many groups from it
         self.kept = kept
         self.two_arm = bool(columns["two_arm"])
         for name in ("study_id", "row_number", "events_t", "n_t", "events_c", "n_c", "yi", "vi",

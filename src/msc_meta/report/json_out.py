@@ -284,9 +284,15 @@ class _JoinedLines:
 
         self.sizes = [len(p) for p in parts]
         self.two_arm = parts[0].two_arm
-        self.study_id = [sid for p in parts for sid in p.study_id]
+        whole = _one_source(parts)
+        self.study_id = [sid for p in parts for sid in p.study_id] if whole is None \
+            else whole[0]["study_id"][whole[1]]
         for name in ("events_t", "n_t", "events_c", "n_c", "yi", "vi", "estimate", "ci_low",
                      "ci_high", "weight", "row_number", "cc_added"):
+            if whole is not None and name != "weight":
+                column = whole[0][name]
+                setattr(self, name, None if column is None else column[whole[1]])
+                continue
             columns = [getattr(p, name) for p in parts]
             setattr(self, name, None if columns[0] is None else np.concatenate(columns))
 
@@ -294,35 +300,36 @@ class _JoinedLines:
         return len(self.study_id)
 
 
+def _one_source(parts):
+    """(columns, slice) when the study lines are consecutive slices of the same columns
+    (``StudyLines.of_columns``), else None."""
+    sources = [getattr(p, "source", None) for p in parts]
+    if any(s is None or s[0] is not sources[0][0] for s in sources):
+        return None
+    if any(a[1].stop != b[1].start for a, b in zip(sources, sources[1:])):
+        return None
+    return sources[0][0], slice(sources[0][1].start, sources[-1][1].stop)
+
+
 class _GroupedStudies:
-    """Analysis ``n``'s part of the study texts of ``joined``, written once for all (``shared``)."""
+    """Analysis ``n``'s part of the study texts of ``joined``, made once for all (``shared``)."""
 
     def __init__(self, joined, n, shared):
         self.joined, self.n, self.shared = joined, n, shared
 
     def text(self, indent: int) -> bytes:
-        parts = self.shared.get(indent)
-        if parts is None:
-            parts = self.shared[indent] = _cut(self.joined, indent)
-        bodies, starts = parts
-        item = " " * (indent + 2)
-        lo, hi = starts[self.n], starts[self.n + 1]
-        sep = ",\n" + item + "{\n"
-        return ("[\n" + item + "{\n" + sep.join(bodies[lo:hi]) + "\n" + " " * indent
-                + "]").encode()
+        made = self.shared.get(indent)
+        if made is None:
+            import itertools
 
+            import numpy as np
 
-def _cut(joined, indent):
-    """Each study's text (after its opening brace) of ``_study_chunks(joined, indent)``:
-    studies there are separated by ``,\n<indent + 2 spaces>{\n``, which no study's own text
-    holds (its strings are escaped JSON, on lines indented further)."""
-    import itertools
-
-    text = b"".join(_study_chunks(joined, indent)).decode()
-    item = " " * (indent + 2)
-    inner = text[len("[\n" + item + "{\n"):len(text) - len("\n" + " " * indent + "]")]
-    bodies = inner.split(",\n" + item + "{\n")
-    return bodies, [0, *itertools.accumulate(joined.sizes)]
+            pieces, step = _study_pieces(self.joined, 0, len(self.joined), indent, np)
+            starts = [0, *itertools.accumulate(self.joined.sizes)]
+            made = self.shared[indent] = (pieces, step, starts)
+        pieces, step, starts = made
+        body = "".join(pieces[starts[self.n] * step:starts[self.n + 1] * step])[2:]
+        return _escaped("[\n" + body + "\n" + " " * indent + "]").encode()
 
 
 def _study_dicts(studies) -> list:
@@ -356,32 +363,39 @@ def _study_chunks(studies, indent: int):
     """
     import numpy as np
 
-    item = " " * (indent + 2)
-    field = " " * (indent + 4)
     n = len(studies)
     yield b"[\n"
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        fields = _study_fields(studies, lo, hi, np)
-        const, varying = ",\n" + item + "{\n", []
-        for j, (name, values) in enumerate(fields):
-            const += ("" if j == 0 else ",\n") + field + f'"{name}": '
-            if isinstance(values, str):        # the same value in every study
-                const += values
-            else:
-                varying.append((const, values))
-                const = ""
-        const += "\n" + item + "}"
-        step, m = 2 * len(varying) + 1, hi - lo
-        pieces = [const] * (m * step)
-        for j, (before, values) in enumerate(varying):
-            pieces[2 * j::step] = [before] * m
-            pieces[2 * j + 1::step] = values
-        chunk = "".join(pieces)
+        chunk = "".join(_study_pieces(studies, lo, hi, indent, np)[0])
         if lo == 0:
             chunk = chunk[2:]            # no comma before the first study
         yield _escaped(chunk).encode()
     yield ("\n" + " " * indent + "]").encode()
+
+
+def _study_pieces(studies, lo, hi, indent, np):
+    """The texts of studies lo..hi as one flat list and the number of pieces per study
+    (``step``): study i's text, starting with its ``,\n{`` line, is the join of pieces
+    ``i * step`` to ``(i + 1) * step``."""
+    item = " " * (indent + 2)
+    field = " " * (indent + 4)
+    fields = _study_fields(studies, lo, hi, np)
+    const, varying = ",\n" + item + "{\n", []
+    for j, (name, values) in enumerate(fields):
+        const += ("" if j == 0 else ",\n") + field + f'"{name}": '
+        if isinstance(values, str):        # the same value in every study
+            const += values
+        else:
+            varying.append((const, values))
+            const = ""
+    const += "\n" + item + "}"
+    step, m = 2 * len(varying) + 1, hi - lo
+    pieces = [const] * (m * step)
+    for j, (before, values) in enumerate(varying):
+        pieces[2 * j::step] = [before] * m
+        pieces[2 * j + 1::step] = values
+    return pieces, step
 
 
 def _escaped(chunk: str) -> str:
