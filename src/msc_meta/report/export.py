@@ -424,23 +424,46 @@ class TidyTable:
         import numpy as np
 
         if column in cells:
-            return convert(cells[column])
+            return convert(cells[column], int(np.sum(repeats)) if len(repeats) else None)
         if column in self.base:
             per = np.fromiter(convert(self.base[column]), dtype=object, count=len(repeats))
             return np.repeat(per, repeats).tolist()
         return None if empty is None else empty
 
     def _block_lines(self, positions, repeats, cells) -> list[str]:
-        from itertools import repeat
+        """The block's lines: a run of columns that repeat per analysis (its base cells,
+        constants, blanks) is joined once per analysis, then repeated on its rows."""
+        import numpy as np
 
-        blank = repeat("")
-        columns = [self._cells(c, repeats, cells, _block_texts, blank) for c in self.columns]
-        return list(map(",".join, zip(*columns))) if len(positions) else []
+        if not len(positions):
+            return []
+        analyses = len(repeats)
+        pieces, run = [], []
+
+        def close_run():
+            if run:
+                per = np.fromiter(map(",".join, zip(*run)), dtype=object, count=analyses)
+                pieces.append(np.repeat(per, repeats).tolist())
+                run.clear()
+
+        for column in self.columns:
+            block = cells.get(column)
+            if isinstance(block, tuple) and block[0] == "const":
+                run.append([csv_texts([block[1]])[0]] * analyses)
+            elif block is not None:
+                close_run()
+                pieces.append(_block_texts(block, len(positions)))
+            elif column in self.base:
+                run.append(csv_texts(self.base[column]))
+            else:
+                run.append([""] * analyses)
+        close_run()
+        return list(map(",".join, zip(*pieces)))
 
     def _scatter(self, column, convert, empty):
         parts = []
         for positions, repeats, cells in self.blocks:
-            part = self._cells(column, repeats, cells, convert, None)
+            part = self._cells(column, repeats, cells, convert, None) if len(positions) else []
             parts.append([empty] * len(positions) if part is None else part)
         return self._merge(parts)
 
@@ -456,10 +479,12 @@ class TidyTable:
         return out.tolist()
 
 
-def _block_values(cells) -> list:
+def _block_values(cells, n=None) -> list:
     """A block's plain values (``tidy_rows``' cells: None where empty)."""
     if isinstance(cells, tuple):
         kind, x = cells
+        if kind == "const":
+            return [x] * n
         if kind == "counts":
             return [None if v != v else int(v) for v in x.tolist()]
         if kind == "bools":
@@ -468,10 +493,12 @@ def _block_values(cells) -> list:
     return cells
 
 
-def _block_texts(cells) -> list[str]:
+def _block_texts(cells, n=None) -> list[str]:
     """A block's CSV cells."""
     if isinstance(cells, tuple):
         kind, x = cells
+        if kind == "const":
+            return csv_texts([x]) * n
         if kind == "counts":
             return _count_texts(x)
         if kind == "bools":
@@ -527,18 +554,14 @@ class _TidyBuilder:
         self.pos_p = _spans(start + self.n_s + self.n_e, self.n_p, np)
 
     def table(self) -> TidyTable:
-        base = self._base()
-        method = base.pop("method")       # the pooled rows' method is their fit's
+        base = self._base()      # its method: the study and excluded rows' (pooled: their fit's)
         blocks = []
         for kind, positions, count, cells in (
                 ("study", self.pos_s, self.n_s, self._study_cells),
                 ("excluded", self.pos_e, self.n_e, self._excluded_cells),
                 ("pooled", self.pos_p, self.n_p, self._pooled_cells)):
             cells = cells() if len(positions) else {}
-            cells["row_type"] = [kind] * len(positions)
-            if "method" not in cells:
-                cells["method"] = self.np.repeat(self.np.array(method, dtype=object),
-                                                 count).tolist()
+            cells["row_type"] = ("const", kind)
             blocks.append((positions, count, cells))
         extra = [k for k, _ in EXTRA_OPTION_KEYS if k in base]
         return TidyTable(COLUMNS + tuple(extra), self.n, blocks, base)
@@ -691,7 +714,7 @@ def csv_texts(values: Sequence) -> list[str]:
 def _plain_texts(values) -> bool:
     """Is every text its own CSV cell: none starts as a formula, none needs quotes? (one
     search over the texts joined by a character that is neither)"""
-    joined = "\x00" + "\x00".join(v for v in values if v is not None)
+    joined = "\x00" + "\x00".join(filter(None, values))      # None and "" need nothing
     return not any(ch in joined for ch in _NEEDS_QUOTES) and \
         not any("\x00" + p in joined for p in FORMULA_PREFIXES)
 
@@ -708,11 +731,14 @@ def float_texts(x) -> list[str]:
         return []
     texts = orjson.dumps(np.ascontiguousarray(x, dtype=np.float64),
                          option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
-    with np.errstate(invalid="ignore"):
-        size = np.abs(x)
-        other = ~(((size >= 1e-4) & (size < 1e16)) | (x == 0))
-    for i in np.flatnonzero(other).tolist():
+    finite = np.isfinite(x)
+    size = np.abs(np.where(finite, x, 0.0))
+    for i in np.flatnonzero(finite & ~(((size >= 1e-4) & (size < 1e16)) | (x == 0))).tolist():
         texts[i] = csv_cell(float(x[i]))
+    if not finite.all():
+        out = np.array(texts, dtype=object)
+        out[~finite] = ""
+        return out.tolist()
     return texts
 
 
