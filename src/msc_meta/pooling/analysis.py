@@ -338,10 +338,14 @@ def _by_groups(units, by) -> dict:
         if isinstance(values, np.ndarray):
             values = [None if v != v else v for v in values.tolist()]
         label_of = {v: _group_label(_typed(by, v)) for v in dict.fromkeys(values)}
-        positions: dict[str, list] = {}
-        for i, v in enumerate(values):
-            positions.setdefault(label_of[v], []).append(i)
-        return {label: units.take(pos) for label, pos in positions.items()}
+        code_of: dict[str, int] = {}           # labels in order of first appearance
+        for label in label_of.values():
+            code_of.setdefault(label, len(code_of))
+        value_code = {v: code_of[label] for v, label in label_of.items()}
+        codes = np.fromiter(map(value_code.__getitem__, values), dtype=np.int64, count=len(values))
+        order = np.argsort(codes, kind="stable")            # rows of a label in table order
+        bounds = np.searchsorted(codes[order], np.arange(len(code_of) + 1)).tolist()
+        return {label: units.take(order[bounds[c]:bounds[c + 1]]) for label, c in code_of.items()}
     for unit_row in units:
         groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
     return groups

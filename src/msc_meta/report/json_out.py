@@ -13,7 +13,7 @@ JSON parser accept.
 from __future__ import annotations
 
 from msc_meta import registry
-from msc_meta.pooling.results import jsonable
+from msc_meta.pooling.results import PoolResult, jsonable
 from msc_meta.report.terminal import json_document
 
 # The contract's keys, in its order; tests check the document against these.
@@ -77,9 +77,13 @@ def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False
     marker, when ``json_chunks`` wrote the texts of many analyses' studies at once.
     """
     result = analysis.result
-    fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
     if result is None:
+        fit = dict.fromkeys(_FIT_FIELDS)
         fit["k"] = 0
+    elif type(result) is PoolResult:     # its fields are its __dict__ (10^4 analyses of a --by)
+        fit = result.__dict__
+    else:
+        fit = {name: getattr(result, name) for name in _FIT_FIELDS}
     doc = {
         "measure": analysis.measure,
         "method": result.method if result is not None else analysis.method,
@@ -159,6 +163,9 @@ def _r_sensitivity(analysis) -> list | None:
 def _common_to_dict(fit) -> dict | None:
     if fit is None:
         return None
+    if type(fit) is PoolResult:
+        fields = fit.__dict__
+        return {name: fields[name] for name in COMMON_KEYS}
     return {name: getattr(fit, name) for name in COMMON_KEYS}
 
 
