@@ -199,6 +199,13 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
     ``pool --by``); each equals its own ``run_pool``. Returns, per key, the
     :class:`Analysis` or the ``UsageError`` that ``run_pool`` would raise.
     """
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_all(table, keys, options)
+
+
+def _pool_all(table, keys, options) -> list:
     out: list = [None] * len(keys)
     plans: dict[str, list] = {}
     for i, planned in enumerate(_plans(table, keys, options)):

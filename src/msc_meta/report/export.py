@@ -585,23 +585,22 @@ class _TidyBuilder:
 
     def _study_cells(self) -> dict:
         """``_columnar_study_cells`` of every analysis, their columns joined."""
+        from msc_meta.pooling.study_lines import join_columns
+
         np = self.np
-        lines = [a.studies for a in self.analyses if len(a.studies)]
-
-        def joined(name, kind):
-            parts = [np.full(len(s), np.nan) if getattr(s, name) is None
-                     else np.asarray(getattr(s, name), dtype=float) for s in lines]
-            return (kind, np.concatenate(parts))
-
-        cells = {"study_id": [v for s in lines for v in s.study_id],
-                 "row_number": ("counts", np.concatenate([np.asarray(s.row_number, dtype=float)
-                                                          for s in lines])),
-                 "cc_added": ("bools", np.concatenate([np.asarray(s.cc_added, dtype=bool)
-                                                       for s in lines]))}
-        for name in ("events_t", "n_t", "events_c", "n_c"):
-            cells[name] = joined(name, "counts")
-        for name in ("yi", "vi", "weight", "estimate", "ci_low", "ci_high"):
-            cells[name] = joined(name, "floats")
+        columns = join_columns([a.studies for a in self.analyses if len(a.studies)])
+        n = len(columns["study_id"])
+        cells = {"study_id": columns["study_id"]}
+        for name, kind in (("row_number", "counts"), ("cc_added", "bools"), ("events_t", "counts"),
+                           ("n_t", "counts"), ("events_c", "counts"), ("n_c", "counts"),
+                           ("yi", "floats"), ("vi", "floats"), ("weight", "floats"),
+                           ("estimate", "floats"), ("ci_low", "floats"), ("ci_high", "floats")):
+            column = columns[name]
+            if kind == "bools":
+                cells[name] = (kind, np.asarray(column, dtype=bool))
+            else:
+                cells[name] = (kind, np.full(n, np.nan) if column is None
+                               else np.asarray(column, dtype=float))
         return cells
 
     def _excluded_cells(self) -> dict:

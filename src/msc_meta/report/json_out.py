@@ -287,35 +287,14 @@ class _JoinedLines:
     """The columns ``_study_fields`` reads, of several StudyLines one after another."""
 
     def __init__(self, parts):
-        import numpy as np
+        from msc_meta.pooling.study_lines import join_columns
 
         self.sizes = [len(p) for p in parts]
         self.two_arm = parts[0].two_arm
-        whole = _one_source(parts)
-        self.study_id = [sid for p in parts for sid in p.study_id] if whole is None \
-            else whole[0]["study_id"][whole[1]]
-        for name in ("events_t", "n_t", "events_c", "n_c", "yi", "vi", "estimate", "ci_low",
-                     "ci_high", "weight", "row_number", "cc_added"):
-            if whole is not None and name != "weight":
-                column = whole[0][name]
-                setattr(self, name, None if column is None else column[whole[1]])
-                continue
-            columns = [getattr(p, name) for p in parts]
-            setattr(self, name, None if columns[0] is None else np.concatenate(columns))
+        self.__dict__.update(join_columns(parts))
 
     def __len__(self) -> int:
         return len(self.study_id)
-
-
-def _one_source(parts):
-    """(columns, slice) when the study lines are consecutive slices of the same columns
-    (``StudyLines.of_columns``), else None."""
-    sources = [getattr(p, "source", None) for p in parts]
-    if any(s is None or s[0] is not sources[0][0] for s in sources):
-        return None
-    if any(a[1].stop != b[1].start for a, b in zip(sources, sources[1:])):
-        return None
-    return sources[0][0], slice(sources[0][1].start, sources[-1][1].stop)
 
 
 class _GroupedStudies:
