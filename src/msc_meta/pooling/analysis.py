@@ -601,13 +601,15 @@ def _kept_views(views, measure, excluded):
         excluded[g].append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
     keep = ~leave
     arms = keep & comparison if not spec.two_arm and spec.family == "counts" else None
+    # per view: rows left out, single-arm rows of two-arm rows (counted for all views at once)
+    n_left = np.diff(np.concatenate([[0], np.cumsum(leave)])[bounds]).tolist()
+    n_arms = [0] * len(views) if arms is None else \
+        np.diff(np.concatenate([[0], np.cumsum(arms)])[bounds]).tolist()
     plans = []
     for g, view in enumerate(views):
         lo, hi = int(bounds[g]), int(bounds[g + 1])
         kept = RowsView(view.data, rows.index[lo:hi][keep[lo:hi]])
-        arms_only = 0 if arms is None else int(arms[lo:hi].sum())
-        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - int(leave[lo:hi].sum()),
-                      arms_only))
+        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - n_left[g], n_arms[g]))
     return plans
 
 
