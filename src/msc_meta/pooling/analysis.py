@@ -303,6 +303,13 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
     among all its comparisons, wherever they fall.
     """
     options = options_of(options, values)
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_by(table, by, outcome, timepoint, unit, options)
+
+
+def _pool_by(table, by, outcome, timepoint, unit, options):
     chosen = select_rows(table, outcome, timepoint, unit)
     rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
     options = resolve_options(rows, options)

@@ -454,11 +454,18 @@ class TidyTable:
                 close_run()
                 pieces.append(_block_texts(block, len(positions)))
             elif column in self.base:
-                run.append(csv_texts(self.base[column]))
+                run.append(self._base_texts(column))
             else:
                 run.append([""] * analyses)
         close_run()
         return list(map(",".join, zip(*pieces)))
+
+    def _base_texts(self, column) -> list[str]:
+        """CSV cells of a per-analysis column (every block repeats them)."""
+        texts = self.__dict__.setdefault("_texts", {})
+        if column not in texts:
+            texts[column] = csv_texts(self.base[column])
+        return texts[column]
 
     def _scatter(self, column, convert, empty):
         parts = []
