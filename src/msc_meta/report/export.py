@@ -497,7 +497,7 @@ def _block_values(cells, n=None) -> list:
         if kind == "bools":
             return x.tolist()
         return [v if v - v == 0 else None for v in x.tolist()]
-    return cells
+    return _plain_column(cells)
 
 
 def _block_texts(cells, n=None) -> list[str]:
@@ -577,7 +577,13 @@ class _TidyBuilder:
         """Per analysis, the cells all its rows repeat (``tidy_rows``' base, options, method)."""
         per_analysis: dict = {"analysis": [], "measure": [], "outcome": [], "timepoint_weeks": [],
                               "unit": [], "by": [], "group": [], "method": []}
-        options = [_options_of(a) for a in self.analyses]
+        from msc_meta.pooling.analysis import Analysis
+
+        of_options: dict = {}       # an Analysis' option cells are its options object's
+        options = [_options_of(a) if type(a) is not Analysis else
+                   of_options.get(id(a.options)) or of_options.setdefault(id(a.options),
+                                                                            _options_of(a))
+                   for a in self.analyses]
         for a in self.analyses:
             result = a.result
             for key, value in (("analysis", analysis_label(a)), ("measure", a.measure),
@@ -588,7 +594,7 @@ class _TidyBuilder:
                 per_analysis[key].append(value)
         for key in dict.fromkeys(k for o in options for k in o):
             per_analysis[key] = [o.get(key) for o in options]
-        return {key: [_plain_or_none(v) for v in cells] for key, cells in per_analysis.items()}
+        return per_analysis
 
     def _study_cells(self) -> dict:
         """``_columnar_study_cells`` of every analysis, their columns joined."""
@@ -621,17 +627,17 @@ class _TidyBuilder:
 
         rows = [(a, model, fit) for a, fits in zip(self.analyses, self.fits) for model, fit in fits]
         cells: dict = {"model": [model for _, model, _ in rows],
-                       "method": _plain_column([fit.method for _, _, fit in rows])}
+                       "method": [fit.method for _, _, fit in rows]}
         if all(POOL_KEYS_SET <= _field_names(fit) for _, _, fit in rows):
             columns = zip(*map(attrgetter(*POOL_KEYS), (fit for _, _, fit in rows)))
         else:
             columns = ([getattr(fit, key) if key in _field_names(fit) else None
                         for _, _, fit in rows] for key in POOL_KEYS)
         for key, column in zip(POOL_KEYS, columns):
-            cells[key] = _plain_column(list(column))
+            cells[key] = list(column)
         notes = {id(a): " | ".join(getattr(a, "notes", ()) or ()) or None for a in self.analyses}
         cells["notes"] = [notes[id(a)] for a, _, _ in rows]
-        cells["guidance"] = _plain_column([getattr(a, "guidance", None) for a, _, _ in rows])
+        cells["guidance"] = [getattr(a, "guidance", None) for a, _, _ in rows]
         return cells
 
 
@@ -735,16 +741,14 @@ def float_texts(x) -> list[str]:
 
     if not len(x):
         return []
+    # orjson writes NaN and infinities as null: blank cells (no number's text holds "null")
     texts = orjson.dumps(np.ascontiguousarray(x, dtype=np.float64),
-                         option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
+                         option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1] \
+        .replace("null", "").split(",")
     finite = np.isfinite(x)
     size = np.abs(np.where(finite, x, 0.0))
     for i in np.flatnonzero(finite & ~(((size >= 1e-4) & (size < 1e16)) | (x == 0))).tolist():
         texts[i] = csv_cell(float(x[i]))
-    if not finite.all():
-        out = np.array(texts, dtype=object)
-        out[~finite] = ""
-        return out.tolist()
     return texts
 
 
