@@ -225,19 +225,24 @@ def _json_chunks(analyses, subgroup_test, *, grouped, units):
     import re
 
     try:
-        start = 0
+        start, pending = 0, []      # the texts of --by subgroups, written a thousand at a time
         for hit in re.finditer(r'"\\u0000studies-\d+\\u0000"', text):
             studies = _PLACEHOLDERS.get(hit.group()[1:-1])
             if studies is None:
                 continue
             at = hit.start()
             indent = at - text.rfind("\n", 0, at) - 1 - len('"studies": ')
-            yield text[start:at].encode()
             if isinstance(studies, _GroupedStudies):
-                yield studies.text(indent)
+                pending += (text[start:at], studies.text(indent))
+                if len(pending) >= 2000:
+                    yield "".join(pending).encode()
+                    pending.clear()
             else:
+                yield text[start:at].encode()
                 yield from _study_chunks(studies, indent)
             start = hit.end()
+        if pending:
+            yield "".join(pending).encode()
         yield text[start:].encode()
     finally:
         _PLACEHOLDERS.clear()
@@ -303,7 +308,7 @@ class _GroupedStudies:
     def __init__(self, joined, n, shared):
         self.joined, self.n, self.shared = joined, n, shared
 
-    def text(self, indent: int) -> bytes:
+    def text(self, indent: int) -> str:
         made = self.shared.get(indent)
         if made is None:
             import itertools
@@ -315,7 +320,7 @@ class _GroupedStudies:
             made = self.shared[indent] = (pieces, step, starts)
         pieces, step, starts = made
         body = "".join(pieces[starts[self.n] * step:starts[self.n + 1] * step])[2:]
-        return _escaped("[\n" + body + "\n" + " " * indent + "]").encode()
+        return _escaped("[\n" + body + "\n" + " " * indent + "]")
 
 
 def _study_dicts(studies) -> list:
