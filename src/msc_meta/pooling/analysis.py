@@ -553,11 +553,14 @@ def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[Pre
     if every is None:
         every = [row for kept, *_ in plans for row in kept]
     es_all = _effect_sizes(measure, every, cc, r=r, scale=scale) if every else None
+    # escalc refused no study: _usable has nothing to leave out of a group of k >= 2
+    usable = es_all is not None and bool(np.all(es_all.keep))
     out, start = [], 0
     for kept, excluded, n_rows, arms_only in plans:
         es = es_all.take(slice(start, start + len(kept))) if kept else None
         start += len(kept)
-        out.append(_usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
+        out.append(PreparedStudies(kept, es, excluded, n_rows, arms_only) if usable and len(kept) > 1
+                   else _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
     return out
 
 
