@@ -704,9 +704,11 @@ def _with_r_sensitivity(specs, prepared, analyses, options):
 
     from msc_meta.conversions import R_SENSITIVITY
 
+    if options.r is None:
+        return analyses
     which = [i for i, (prep, a) in enumerate(zip(prepared, analyses))
              if a.result is not None and _assumed_r(prep)]
-    if not which or options.r is None:
+    if not which:
         return analyses
     lines = {i: [] for i in which}
     for alt in R_SENSITIVITY:
