@@ -559,8 +559,10 @@ def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[Pre
     for kept, excluded, n_rows, arms_only in plans:
         es = es_all.take(slice(start, start + len(kept))) if kept else None
         start += len(kept)
-        out.append(PreparedStudies(kept, es, excluded, n_rows, arms_only) if usable and len(kept) > 1
-                   else _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
+        if usable and len(kept) > 1:
+            out.append(PreparedStudies(kept, es, excluded, n_rows, arms_only))
+        else:
+            out.append(_usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
     return out
 
 

@@ -305,6 +305,7 @@ def engine_notes(engine, ours):
         yield note
 
 
-__all__ = ["StudyFacts", "assumption_notes", "engine_notes", "family_words", "exclusion_note", "exclusion_reason", "fragility_notes",
-           "hksj_narrower_note", "no_counts_reason", "nothing_to_pool_message", "pool_notes",
-           "scale_notes", "single_study_note", "study_facts", "study_facts_many"]
+__all__ = ["StudyFacts", "assumption_notes", "engine_notes", "family_words", "exclusion_note",
+           "exclusion_reason", "fragility_notes", "hksj_narrower_note", "no_counts_reason",
+           "nothing_to_pool_message", "pool_notes", "scale_notes", "single_study_note",
+           "study_facts", "study_facts_many"]
