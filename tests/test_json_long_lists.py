@@ -215,3 +215,28 @@ def test_an_error_while_formatting_stops_the_writer(tmp_path, small_limits, monk
 
     time.sleep(0.2)
     assert len(out.getvalue()) == written and not out.getvalue().endswith(b"\n")
+
+
+def test_by_document_with_long_and_short_subgroups_parses_to_the_dict_path(tmp_path,
+                                                                          small_limits):
+    """--by: the short study lists written at once (json_out._grouped_studies) and a long one
+    one entry per line, in one document that parses to the dict path's document."""
+    from msc_meta.pooling.analysis import run_pool_by
+
+    rng = np.random.default_rng(5)
+    lines = ["study_id,outcome,g,events_t,n_t,events_c,n_c"]
+    sizes = {"a": 3, "b": 9, "c": 2, "d": 4}       # b is long at LONG_LIST = 5
+    for g, k in sizes.items():
+        for i in range(k):
+            n_t, n_c = rng.integers(10, 60, 2)
+            sid = ODD_IDS[i % len(ODD_IDS)].replace(",", ";").replace('"', "")
+            lines.append(f"{g}{i} {sid},x,{g},{rng.binomial(n_t, 0.3)},{n_t},"
+                         f"{rng.binomial(n_c, 0.2)},{n_c}")
+    path = tmp_path / "by.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    analyses, test = run_pool_by(load_table(path), "g", outcome="x")
+    text = to_json(analyses, test, grouped=True)
+    expected = [orjson.loads(json_document(analysis_to_dict(a, test))) for a in analyses]
+    assert orjson.loads(text) == expected
+    assert '    "studies": [\n      {"study_id":"b0' in text          # the long one
+    assert '    "studies": [\n      {\n        "study_id": "a0' in text    # a short one

@@ -42,3 +42,28 @@ def progress(total: int, description: str, *, min_steps: int = MIN_STEPS):
                   TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda steps=1: bar.advance(task, steps)
+
+
+@contextmanager
+def many_objects():
+    """Build many long-lived objects (10^4 analyses of ``--by`` / ``export --all``, their
+    results, study lines and output rows) with the cyclic garbage collector paused.
+
+    None of them forms a reference cycle, but each collection of the oldest generation
+    walks every live object, so collections triggered by the allocations grow with the
+    work done so far (~0.3 s of a 10^4-group ``--by``). Reference counting still frees
+    everything as usual. On leaving, what was built is moved to the oldest generation
+    (``gc.freeze`` then ``gc.unfreeze``), so that the youngest generation's next
+    collection does not walk it all once more; the collector resumes if it ran before.
+    """
+    import gc
+
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if running:
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()

@@ -40,6 +40,7 @@ effect sizes was computed on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import import_module
 from typing import Callable
 
@@ -127,7 +128,7 @@ class Measure:
     baseline: str = ""
     standardised: bool = False
 
-    @property
+    @cached_property       # asked per analysis by --by and export --all (10^4 of them)
     def arms(self) -> int:
         """2 when the measure compares a treatment with a control arm, else 1."""
         return 2 if any(col.endswith("_c") for col in self.inputs) else 1

@@ -51,7 +51,7 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
     """Export per-study and pooled results to CSV or JSON (tidy: one row per study or fit)."""
     from msc_meta.errors import UsageError
     from msc_meta.io_safe import check_output_early
-    from msc_meta.report.export import export_rows
+    from msc_meta.report.export import TidyTable, export_rows
 
     require_outcome_or_all(outcome, timepoint, unit, export_all, "exports")
     fmt = table_format(output, fmt)
@@ -71,7 +71,8 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
     else:
         rows = _pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint, unit=unit))
     path = export_rows(rows, output, fmt=fmt, force=force)
-    n_pooled = sum(1 for r in rows if r["row_type"] == "pooled")
+    n_pooled = rows.count("row_type", "pooled") if isinstance(rows, TidyTable) \
+        else sum(1 for r in rows if r["row_type"] == "pooled")
     diagnostic(f"msc-meta: {len(rows)} rows ({n_pooled} pooled) written to {path}")
 
 
@@ -85,39 +86,42 @@ def _pool_rows(table, by, options) -> list[dict]:
     return tidy_rows([run_pool(table, **options)])
 
 
-def _export_all(table, by, options) -> tuple[list[dict], list[str]]:
+def _export_all(table, by, options) -> tuple:
     """Pool every analysis of the table (``selection.analysis_keys``); collect what could not be pooled.
 
     Each analysis is selected from the whole table, exactly as ``pool``
     selects it (rows with a blank time point form their own analysis, as
-    ``--timepoint blank``).
+    ``--timepoint blank``). Returns the rows (a ``TidyTable`` without ``--by``)
+    and the stderr lines of the analyses skipped.
     """
     from msc_meta.errors import UsageError
     from msc_meta.pooling.analysis import run_pool_all
     from msc_meta.pooling.options import PoolOptions
     from msc_meta.pooling.selection import analysis_keys
-    from msc_meta.report.export import selection_label, tidy_rows
+    from msc_meta.report.export import tidy_table
 
     keys = analysis_keys(table)
-    if by:
-        results = []
-        for outcome, timepoint, unit in keys:
-            try:
-                results.append(_pool_rows(table, by, dict(options, outcome=outcome,
-                                                          timepoint=timepoint, unit=unit)))
-            except UsageError as err:
-                results.append(err)
-    else:
-        # one vectorised fit for the analyses that share a measure
+    if not by:
+        # one vectorised fit for the analyses that share a measure; the rows held as columns
         pooled = run_pool_all(table, keys, PoolOptions.build(**options))
-        results = [r if isinstance(r, UsageError) else tidy_rows([r]) for r in pooled]
+        skipped = [_skipped(key, r) for key, r in zip(keys, pooled) if isinstance(r, UsageError)]
+        return tidy_table([r for r in pooled if not isinstance(r, UsageError)]), skipped
     rows: list[dict] = []
     skipped: list[str] = []
-    for (outcome, timepoint, unit), result in zip(keys, results):
-        if isinstance(result, UsageError):
-            # k = 0 (no counts, single-arm rows under a two-arm measure, ...)
-            weeks = None if timepoint == "blank" else timepoint
-            skipped.append(f"{selection_label(outcome, weeks, unit)}: {result}")
-        else:
-            rows.extend(result)
+    for outcome, timepoint, unit in keys:
+        try:
+            rows.extend(_pool_rows(table, by, dict(options, outcome=outcome, timepoint=timepoint,
+                                                   unit=unit)))
+        except UsageError as err:
+            skipped.append(_skipped((outcome, timepoint, unit), err))
     return rows, skipped
+
+
+def _skipped(key, error) -> str:
+    """The stderr line of an analysis ``export --all`` could not pool (k = 0: no counts,
+    single-arm rows under a two-arm measure, ...)."""
+    from msc_meta.report.export import selection_label
+
+    outcome, timepoint, unit = key
+    weeks = None if timepoint == "blank" else timepoint
+    return f"{selection_label(outcome, weeks, unit)}: {error}"

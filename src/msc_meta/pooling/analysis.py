@@ -199,14 +199,20 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
     ``pool --by``); each equals its own ``run_pool``. Returns, per key, the
     :class:`Analysis` or the ``UsageError`` that ``run_pool`` would raise.
     """
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_all(table, keys, options)
+
+
+def _pool_all(table, keys, options) -> list:
     out: list = [None] * len(keys)
     plans: dict[str, list] = {}
-    for i, (outcome, timepoint, unit) in enumerate(keys):
-        try:
-            spec, resolved = _plan(table, outcome, timepoint, unit, options)
-        except UsageError as err:
-            out[i] = err
+    for i, planned in enumerate(_plans(table, keys, options)):
+        if isinstance(planned, UsageError):
+            out[i] = planned
             continue
+        spec, resolved = planned
         plans.setdefault(resolved.measure, []).append((i, spec, resolved))
     for planned in plans.values():
         # the options of one measure are the same object for all: fit them as one batch
@@ -220,12 +226,44 @@ def run_pool_all(table, keys, options: PoolOptions) -> list:
 def _plan(table, outcome, timepoint, unit, options):
     """Select, resolve the options and handle shared controls: one group to pool."""
     chosen = select_rows(table, outcome, timepoint, unit)
-    rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
-    options = resolve_options(rows, options)
+    rows = _listed(chosen.rows)
+    return _planned(chosen, rows, resolve_options(rows, options))
+
+
+def _planned(chosen, rows, options):
+    """The group to pool of a selection whose options are resolved (shared controls handled)."""
     units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm)
-    spec = dict(rows=units, outcome=outcome, timepoint=timepoint, unit=unit, group=None, by=None,
-                multiarm_notes=[text for text, _ in multiarm_notes], pre_excluded=overlapping)
+    spec = dict(rows=units, outcome=chosen.outcome, timepoint=chosen.timepoint, unit=chosen.unit,
+                group=None, by=None, multiarm_notes=[text for text, _ in multiarm_notes],
+                pre_excluded=list(chosen.overlapping))
     return spec, options
+
+
+def _plans(table, keys, options) -> list:
+    """``_plan`` of every key (``run_pool_all``), or the UsageError it raises; the options of
+    all selections resolved together (``batch.resolve_many``)."""
+    from msc_meta.pooling.batch import resolve_many
+
+    chosen: list = []
+    for outcome, timepoint, unit in keys:
+        try:
+            chosen.append(select_rows(table, outcome, timepoint, unit))
+        except UsageError as err:
+            chosen.append(err)
+    selected = [c for c in chosen if not isinstance(c, UsageError)]
+    rows = [_listed(c.rows) for c in selected]
+    resolved = iter(zip(selected, rows, resolve_many(rows, options)))
+    out = []
+    for c in chosen:
+        if isinstance(c, UsageError):
+            out.append(c)
+            continue
+        c, view, opts = next(resolved)
+        try:
+            out.append(opts if isinstance(opts, UsageError) else _planned(c, view, opts))
+        except UsageError as err:
+            out.append(err)
+    return out
 
 
 def _listed(rows):
@@ -265,6 +303,13 @@ def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolO
     among all its comparisons, wherever they fall.
     """
     options = options_of(options, values)
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_by(table, by, outcome, timepoint, unit, options)
+
+
+def _pool_by(table, by, outcome, timepoint, unit, options):
     chosen = select_rows(table, outcome, timepoint, unit)
     rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
     options = resolve_options(rows, options)
@@ -307,10 +352,14 @@ def _by_groups(units, by) -> dict:
         if isinstance(values, np.ndarray):
             values = [None if v != v else v for v in values.tolist()]
         label_of = {v: _group_label(_typed(by, v)) for v in dict.fromkeys(values)}
-        positions: dict[str, list] = {}
-        for i, v in enumerate(values):
-            positions.setdefault(label_of[v], []).append(i)
-        return {label: units.take(pos) for label, pos in positions.items()}
+        code_of: dict[str, int] = {}           # labels in order of first appearance
+        for label in label_of.values():
+            code_of.setdefault(label, len(code_of))
+        value_code = {v: code_of[label] for v, label in label_of.items()}
+        codes = np.fromiter(map(value_code.__getitem__, values), dtype=np.int64, count=len(values))
+        order = np.argsort(codes, kind="stable")            # rows of a label in table order
+        bounds = np.searchsorted(codes[order], np.arange(len(code_of) + 1)).tolist()
+        return {label: units.take(order[bounds[c]:bounds[c + 1]]) for label, c in code_of.items()}
     for unit_row in units:
         groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
     return groups
@@ -502,11 +551,16 @@ def prepare_many(groups, measure, method, cc, *, r=None, scale=None) -> list[Pre
     if every is None:
         every = [row for kept, *_ in plans for row in kept]
     es_all = _effect_sizes(measure, every, cc, r=r, scale=scale) if every else None
+    # escalc refused no study: _usable has nothing to leave out of a group of k >= 2
+    usable = es_all is not None and bool(np.all(es_all.keep))
     out, start = [], 0
     for kept, excluded, n_rows, arms_only in plans:
         es = es_all.take(slice(start, start + len(kept))) if kept else None
         start += len(kept)
-        out.append(_usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
+        if usable and len(kept) > 1:
+            out.append(PreparedStudies(kept, es, excluded, n_rows, arms_only))
+        else:
+            out.append(_usable(kept, es, excluded, n_rows, arms_only, measure, method, cc))
     return out
 
 
@@ -556,13 +610,15 @@ def _kept_views(views, measure, excluded):
         excluded[g].append(Excluded(row.study_id, row.row_number, exclusion_reason(row, measure)))
     keep = ~leave
     arms = keep & comparison if not spec.two_arm and spec.family == "counts" else None
+    # per view: rows left out, single-arm rows of two-arm rows (counted for all views at once)
+    n_left = np.diff(np.concatenate([[0], np.cumsum(leave)])[bounds]).tolist()
+    n_arms = [0] * len(views) if arms is None else \
+        np.diff(np.concatenate([[0], np.cumsum(arms)])[bounds]).tolist()
     plans = []
     for g, view in enumerate(views):
         lo, hi = int(bounds[g]), int(bounds[g + 1])
         kept = RowsView(view.data, rows.index[lo:hi][keep[lo:hi]])
-        arms_only = 0 if arms is None else int(arms[lo:hi].sum())
-        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - int(leave[lo:hi].sum()),
-                      arms_only))
+        plans.append((kept, excluded[g], len(view) + len(excluded[g]) - n_left[g], n_arms[g]))
     return plans
 
 
@@ -597,10 +653,29 @@ def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> Prepa
 
 def _pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
+    from msc_meta.progress import many_objects
+
+    with many_objects():
+        return _pool_all_groups(specs, options)
+
+
+def _pool_all_groups(specs, options) -> list[Analysis]:
     measure = options.measure
     prepared = prepare_many([(spec["rows"], spec["pre_excluded"]) for spec in specs], measure,
                             options.method, options.cc, r=options.r, scale=options.scale)
     fits = _fit_prepared(measure, options, prepared)
+    analyses = None
+    if len(specs) > 1:      # --by, export --all: what each group needs found for all at once
+        from msc_meta.pooling.batch import many_analyses
+
+        analyses = many_analyses(specs, prepared, fits, options)
+    if analyses is None:
+        analyses = _analyses_of(specs, prepared, fits, options)
+    return _with_r_sensitivity(specs, prepared, analyses, options)
+
+
+def _analyses_of(specs, prepared, fits, options) -> list[Analysis]:
+    """:func:`_analysis_of` of each group, one by one."""
     from msc_meta.progress import progress
 
     # labels, notes and guidance are per group: a bar on a terminal for a long --by or --all
@@ -609,7 +684,7 @@ def _pool_groups(specs, options) -> list[Analysis]:
         for spec, prep, fit in zip(specs, prepared, fits):
             analyses.append(_analysis_of(spec, prep, fit, options))
             advance()
-    return _with_r_sensitivity(specs, prepared, analyses, options)
+    return analyses
 
 
 def _assumed_r(prep) -> bool:
@@ -626,9 +701,11 @@ def _with_r_sensitivity(specs, prepared, analyses, options):
     r = 0.2, 0.5 and 0.8 (``conversions.R_SENSITIVITY``) in place of the assumed one."""
     from dataclasses import replace
 
+    if options.r is None:
+        return analyses
     which = [i for i, (prep, a) in enumerate(zip(prepared, analyses))
              if a.result is not None and _assumed_r(prep)]
-    if not which or options.r is None:
+    if not which:
         return analyses
     from msc_meta.conversions import R_SENSITIVITY
 

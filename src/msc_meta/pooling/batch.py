@@ -423,14 +423,59 @@ def _one_value_per_group(col, gid, first, G) -> bool:
 
 
 class _Facts:
-    """A stand-in row for ``resolve_measure``: what it reads of a group's rows of counts."""
+    """A stand-in row for ``resolve_measure``: what it reads of a group's rows (their one
+    outcome type; for counts, whether any compares two arms)."""
 
-    family = "counts"
     row_number = 0
 
-    def __init__(self, comparison):
-        self.has_counts = True
+    def __init__(self, comparison, family="counts"):
+        self.family = family
+        self.has_counts = family == "counts"
         self.is_comparison = comparison
+
+
+def resolve_many(selected, options) -> list:
+    """``analysis.resolve_options`` of each selection in ``selected`` (its rows), or the
+    ``UsageError`` it raises: ``export --all``'s thousands of analyses.
+
+    What ``resolve_measure`` reads of a selection (its outcome types, whether its rows of
+    counts include a comparison) is found for all selections on the joined columns, and
+    each distinct case is resolved once on a stand-in row (``_Facts``). Selections mixing
+    outcome types (whose refusal names rows) and rows that are not views are resolved on
+    their own rows.
+    """
+    from msc_meta.data.columns import RowsView, concat
+    from msc_meta.pooling.analysis import resolve_options
+
+    def resolved(rows):
+        try:
+            return resolve_options(rows, options)
+        except UsageError as err:
+            return err
+
+    views = [rows for rows in selected if isinstance(rows, RowsView)]
+    every = concat(views) if len(views) == len(selected) and views else None
+    if every is None:
+        return [resolved(rows) for rows in selected]
+    families = every.families()
+    counts = every.present("events_t") & every.present("n_t")
+    counts &= np.fromiter((f in ("counts", None) for f in families), dtype=bool, count=len(every))
+    comparison = counts & every.present("events_c") & every.present("n_c")
+    sizes = np.array([len(v) for v in views], dtype=np.int64)
+    group = np.repeat(np.arange(sizes.size), sizes)
+    any_comparison = (np.bincount(group, weights=comparison, minlength=sizes.size) > 0).tolist()
+    out, cache, lo = [], {}, 0
+    for rows, n, compared in zip(views, sizes.tolist(), any_comparison):
+        kinds = set(families[lo:lo + n]) - {None}
+        lo += n
+        if len(kinds) > 1:
+            out.append(resolved(rows))
+            continue
+        facts = (next(iter(kinds), None), compared)
+        if facts not in cache:
+            cache[facts] = resolved([] if facts[0] is None else [_Facts(compared, facts[0])])
+        out.append(cache[facts])
+    return out
 
 
 def _measures(g_counted, g_comparison, options):
@@ -610,3 +655,122 @@ def _fit_columns(fit, measure) -> dict:
         "i2_ci_low": floats(fit.i2_ci_low), "i2_ci_high": floats(fit.i2_ci_high),
         "pi_method": list(fit.pi_method),
     }
+
+
+# ---------------------------------------------------------------------------
+# many Analysis objects at once (pool --by, export --all)
+# ---------------------------------------------------------------------------
+
+def many_analyses(specs, prepared, fits, options):
+    """The :class:`~msc_meta.pooling.analysis.Analysis` of every group of ``specs``, or None
+    when the groups need the group-by-group path (``analysis._analysis_of``).
+
+    Each is what ``_analysis_of`` makes of that group alone; what it computes
+    per study (the study intervals, the facts the notes read, whether guidance
+    is needed) is computed once on the columns of all groups' pooled studies
+    together, and the study lines are slices of those columns. The plain case:
+    event counts, every group's pooled studies a view on one table.
+    """
+    from msc_meta.data.columns import RowsView, concat
+    from msc_meta.pooling import analysis as an
+
+    live = [g for g, fit in enumerate(fits) if fit is not None]
+    kept = [prepared[g].kept for g in live]
+    if registry.measure(options.measure).family != "counts" or not live \
+            or not all(isinstance(v, RowsView) for v in kept):
+        return None
+    every = concat(kept)
+    if every is None:
+        return None
+    sizes = [len(v) for v in kept]
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    es_list = [prepared[g].es for g in live]
+    es = _joined_effect_sizes(es_list)
+    cc = np.concatenate([an._cc_flags(e, n) for e, n in zip(es_list, sizes)])
+    lines = _study_columns(every, es, cc, options)
+    from msc_meta.pooling.guidance import guidance_many
+    from msc_meta.pooling.notes import study_facts_many
+
+    facts = study_facts_many(every, es.yi, cc, bounds)
+    advice = guidance_many(options.measure, options.method, options.hksj, every, bounds,
+                           options.cc, options.multiarm)
+    where = dict(zip(live, range(len(live))))
+    place = _common_values(specs)
+    out = []
+    for g, spec in enumerate(specs):
+        j = where.get(g)
+        if j is None:
+            out.append(an._analysis_of(spec, prepared[g], None, options))
+            continue
+        lo, hi = int(bounds[j]), int(bounds[j + 1])
+        out.append(_analysis(spec, prepared[g], fits[g], options, place[g], lines, lo, hi,
+                             facts[j], advice[j]))
+    return out
+
+
+def _joined_effect_sizes(es_list):
+    """One EffectSizes of the groups' studies one after another (yi, vi, ni: what the
+    study intervals read; escalc is elementwise)."""
+    from dataclasses import replace
+
+    def cat(name):
+        return np.concatenate([np.asarray(getattr(e, name)) for e in es_list])
+
+    return replace(es_list[0], yi=cat("yi"), vi=cat("vi"), ni=cat("ni"), keep=cat("keep"),
+                   cc_added=cat("cc_added"), reasons=(), notes=(), used=())
+
+
+def _study_columns(every, es, cc, options) -> dict:
+    """The columns of ``StudyLines`` for every pooled study of every group."""
+    from msc_meta.pooling import analysis as an
+
+    two_arm = registry.measure(options.measure).two_arm
+    estimate, low, high = an._study_intervals(es, every, options.study_ci, options.level)
+    return dict(study_id=every.column("study_id"), row_number=every.row_numbers,
+                events_t=every.column("events_t"), n_t=every.column("n_t"),
+                events_c=every.column("events_c") if two_arm else None,
+                n_c=every.column("n_c") if two_arm else None,
+                yi=np.asarray(es.yi, dtype=float), vi=np.asarray(es.vi, dtype=float),
+                estimate=np.asarray(estimate, dtype=float), ci_low=np.asarray(low, dtype=float),
+                ci_high=np.asarray(high, dtype=float), cc_added=cc, two_arm=two_arm)
+
+
+def _common_values(specs) -> list:
+    """Each group's (timepoint_weeks, unit) as ``_analysis_of`` finds them
+    (``analysis.common_value`` of its rows), the columns read once for all groups."""
+    from msc_meta.data.columns import concat
+    from msc_meta.pooling import analysis as an
+
+    every = concat(spec["rows"] for spec in specs)
+    if every is None:
+        return [(an.common_value(an._values(s["rows"], "timepoint_weeks"), s["timepoint"]),
+                 an.common_value(an._values(s["rows"], "unit"), s["unit"])) for s in specs]
+    weeks, units = an._values(every, "timepoint_weeks"), an._values(every, "unit")
+    out, lo = [], 0
+    for spec in specs:
+        hi = lo + len(spec["rows"])
+        out.append((an.common_value(weeks[lo:hi], spec["timepoint"]),
+                    an.common_value(units[lo:hi], spec["unit"])))
+        lo = hi
+    return out
+
+
+def _analysis(spec, prep, fit, options, place, lines, lo, hi, facts, advice):
+    """``analysis._analysis_of`` of one group whose study columns are ``lines[lo:hi]``."""
+    from msc_meta.pooling.analysis import Analysis
+    from msc_meta.pooling.notes import pool_notes
+    from msc_meta.pooling.study_lines import StudyLines
+
+    result, common = fit
+    part = slice(lo, hi)
+    cc_added = lines["cc_added"][part]
+    studies = StudyLines.of_columns(prep.kept, lines, part, result.weights)
+    notes = pool_notes(measure=options.measure, options=options, kept=prep.kept, yi=None,
+                       cc_added=cc_added, result=result, common=common, excluded=prep.excluded,
+                       n_rows=prep.n_rows, multiarm_notes=spec["multiarm_notes"],
+                       arms_only=prep.arms_only, es=prep.es, facts=facts)
+    return Analysis(outcome=spec["outcome"], group=spec["group"], measure=options.measure,
+                    options=options, by=spec["by"], timepoint_weeks=place[0], unit=place[1],
+                    result=result, common=common, studies=studies, excluded=tuple(prep.excluded),
+                    notes=tuple(notes), guidance=None if advice is None else advice.text(),
+                    suggestions=() if advice is None else advice.suggestions)

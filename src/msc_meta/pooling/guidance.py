@@ -74,12 +74,11 @@ def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
     two_arm = registry.measure(measure).two_arm
     kind = registry.method(method).kind
     random = kind == "random"
-    columns = _columns(rows, two_arm)
-    zero = any(bool((e == 0).any()) for e in columns[0::2])
-    full = any(bool((e == n).any()) for e, n in zip(columns[0::2], columns[1::2]))
+    zero_rows, full_rows = _sparse_rows(_columns(rows, two_arm))
+    zero, full = bool(zero_rows.any()), bool(full_rows.any())
     k = len(rows)
     small = k < 5
-    if not (small or zero or full):
+    if not _needed(k, zero, full):
         return None
     what = _what(k, two_arm, zero, full)
     if k == 1:
@@ -104,6 +103,45 @@ def guidance_for(measure, method, hksj, rows, cc, multiarm) -> Guidance | None:
                         (Suggestion("pool", ("--hksj",), "t with k-1 df"),) + bayes)
     return Guidance(f"{what}: between-study variation is barely estimable from {k} studies; "
                     "see how far the result depends on it", bayes)
+
+
+def guidance_many(measure, method, hksj, rows, bounds, cc, multiarm) -> list:
+    """:func:`guidance_for` of many pools at once (``--by``, ``export --all``): their
+    studies one after another in ``rows`` (a view), pool g at ``bounds[g]:bounds[g + 1]``.
+
+    Whether a pool needs guidance at all (k, a zero or full arm) is found for every pool
+    on the columns; only the pools that need it are looked at one by one.
+    """
+    bounds = np.asarray(bounds, dtype=np.int64)
+    sizes = np.diff(bounds)
+    need = np.ones(sizes.size, dtype=bool)
+    if registry.measure(measure).family == "counts":
+        zero_rows, full_rows = _sparse_rows(_columns(rows, registry.measure(measure).two_arm))
+        group = np.repeat(np.arange(sizes.size), sizes)
+        zero = np.bincount(group, weights=zero_rows, minlength=sizes.size) > 0
+        full = np.bincount(group, weights=full_rows, minlength=sizes.size) > 0
+        need = _needed(sizes, zero, full)
+    out = [None] * sizes.size
+    for g in np.flatnonzero(need).tolist():
+        out[g] = guidance_for(measure, method, hksj, rows.take(np.arange(bounds[g], bounds[g + 1])),
+                              cc, multiarm)
+    return out
+
+
+def _needed(k, zero, full):
+    """Guidance is given when k < 5 or an arm has no events or only events (scalars or arrays)."""
+    return (k < 5) | zero | full
+
+
+def _sparse_rows(columns):
+    """Per study: an arm with no events, an arm where everyone had the event."""
+    events, totals = columns[0::2], columns[1::2]
+    zero = np.zeros(len(events[0]), dtype=bool)
+    full = zero.copy()
+    for e, n in zip(events, totals):
+        zero |= e == 0
+        full |= e == n
+    return zero, full
 
 
 def _other_family(measure, method, hksj, k) -> Guidance | None:
@@ -232,4 +270,4 @@ def _glmm_runs(measure, rows, multiarm) -> bool:
     return glmm.or_refusal(*counts) is None and not glmm.divergence_possible(*counts)
 
 
-__all__ = ["Guidance", "Suggestion", "guidance_for"]
+__all__ = ["Guidance", "Suggestion", "guidance_for", "guidance_many"]

@@ -64,6 +64,9 @@ def shared_control_sets(rows, measure) -> list[tuple[tuple, list]]:
         return []       # shared control arms are found among event counts only
     sets: dict[tuple, list] = {}
     if hasattr(rows, "column"):     # a view on the table's columns: look at rows naming a trial only
+        data = getattr(rows, "data", None)
+        if data is not None and not data.filled("trial"):
+            return []       # no row of the table names a trial (asked once per table)
         trials = rows.column("trial")
         if list(trials).count(None) == len(trials):
             return []       # no row names a trial (list.count: one C pass over 10^6 rows)

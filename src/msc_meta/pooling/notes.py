@@ -18,20 +18,27 @@ from msc_meta.pooling.multiarm import count_text
 
 
 def pool_notes(*, measure, options, kept, yi, cc_added, result, common, excluded, n_rows,
-               multiarm_notes, arms_only, es=None) -> list[str]:
-    """Every note of a pool of ``kept`` studies, in the order the table prints them."""
+               multiarm_notes, arms_only, es=None, facts=None) -> list[str]:
+    """Every note of a pool of ``kept`` studies, in the order the table prints them.
+
+    ``facts``: this pool's :class:`StudyFacts` when the caller found them for
+    many pools at once (:func:`study_facts_many`); else they are found here.
+    """
+    if facts is None:
+        facts = study_facts(kept, yi, cc_added)
     notes: list[str] = []
     if excluded:
         notes.append(exclusion_note(excluded, n_rows))
     notes.extend(multiarm_notes)
-    notes.extend(_timepoint_notes(kept))
+    if not facts.one_timepoint:
+        notes.extend(_timepoint_notes(kept))
     notes.extend(assumption_notes(kept, es))
     if arms_only:
         notes.append(f"{measure} is a single-arm measure: the treatment arms of {arms_only} "
                      f"two-arm row{'s' if arms_only > 1 else ''} are pooled and their control "
                      "arms ignored")
-    notes.extend(_cc_notes(measure, options, kept, yi, cc_added))
     k = len(kept)
+    notes.extend(_cc_notes(measure, options, k, facts))
     if k == 1:
         notes.append(single_study_note(kept[0], measure, options.method, bool(cc_added[0]),
                                        options.cc, options.study_ci))
@@ -43,13 +50,52 @@ def pool_notes(*, measure, options, kept, yi, cc_added, result, common, excluded
     return notes
 
 
-def _timepoint_notes(kept):
+class StudyFacts:
+    """What the notes read of a pool's studies: continuity-corrected studies, the ids of
+    those without their own estimate (non-finite yi), one time point or several."""
+
+    __slots__ = ("n_cc", "no_own", "one_timepoint")
+
+    def __init__(self, n_cc, no_own, one_timepoint):
+        self.n_cc, self.no_own, self.one_timepoint = n_cc, no_own, one_timepoint
+
+
+def study_facts(kept, yi, cc_added) -> StudyFacts:
+    """:class:`StudyFacts` of one pool."""
+    return study_facts_many(kept, yi, cc_added, np.array([0, len(kept)]))[0]
+
+
+def study_facts_many(kept, yi, cc_added, bounds) -> list[StudyFacts]:
+    """:class:`StudyFacts` of many pools at once: their studies one after another in
+    ``kept`` (rows or a view), ``yi`` and ``cc_added``, pool g at ``bounds[g]:bounds[g + 1]``."""
+    bounds = np.asarray(bounds, dtype=np.int64)
+    starts, sizes = bounds[:-1], np.diff(bounds)
+    group = np.repeat(np.arange(sizes.size), sizes)
+    n_cc = np.bincount(group, weights=np.asarray(cc_added, dtype=bool),
+                       minlength=sizes.size).astype(np.int64).tolist()
+    no_yi = ~np.isfinite(np.asarray(yi, dtype=float))
+    weeks = _weeks(kept)
+    first = weeks[np.minimum(starts, max(len(weeks) - 1, 0))][group] if len(weeks) else weeks
+    other = ~((weeks == first) | (np.isnan(weeks) & np.isnan(first)))
+    several = np.bincount(group, weights=other, minlength=sizes.size) > 0
+    with_no_yi = set(group[no_yi].tolist())
+    out = []
+    for g, (lo, hi) in enumerate(zip(starts.tolist(), bounds[1:].tolist())):
+        no_own = [kept[i].study_id for i in range(lo, hi) if no_yi[i]] if g in with_no_yi else []
+        out.append(StudyFacts(n_cc[g], no_own, not several[g]))
+    return out
+
+
+def _weeks(kept) -> np.ndarray:
+    """The studies' time points, NaN where blank."""
     if hasattr(kept, "column"):     # a view on the table's columns
-        weeks = kept.column("timepoint_weeks")
-        if np.isnan(weeks).all() or (weeks == weeks[0]).all():
-            return []
-    if len({r.timepoint_weeks for r in kept}) <= 1:
-        return []
+        return np.asarray(kept.column("timepoint_weeks"), dtype=float)
+    return np.array([np.nan if r.timepoint_weeks is None else r.timepoint_weeks for r in kept],
+                    dtype=float)
+
+
+def _timepoint_notes(kept):
+    """Studies of different time points pooled together (``StudyFacts.one_timepoint`` false)."""
     from msc_meta.data.load import format_weeks
 
     when = ", ".join(f"{r.study_id} {format_weeks(r.timepoint_weeks)}"
@@ -57,10 +103,10 @@ def _timepoint_notes(kept):
     return [f"studies assessed at different time points are pooled together (--timepoint any): {when}"]
 
 
-def _cc_notes(measure, options, kept, yi, cc_added):
+def _cc_notes(measure, options, k, facts):
     notes = []
-    k, method, cc = len(kept), options.method, options.cc
-    n_cc = int(np.sum(cc_added))
+    method, cc = options.method, options.cc
+    n_cc = facts.n_cc
     if n_cc and k > 1:      # at k = 1 the single-study note says it
         if method == "MH":
             where = "to the study estimates and Q (the MH estimate itself uses the raw counts)"
@@ -73,7 +119,7 @@ def _cc_notes(measure, options, kept, yi, cc_added):
             where = "before pooling"
         notes.append(f"zero cells: continuity correction {cc:g} added to every cell of {n_cc} "
                      f"stud{'ies' if n_cc > 1 else 'y'} {where}")
-    no_own = [kept[i].study_id for i in np.flatnonzero(~np.isfinite(np.asarray(yi, dtype=float)))]
+    no_own = facts.no_own
     if no_own:
         notes.append(f"{', '.join(no_own)}: no study-level {measure} without a continuity correction "
                      f"(--cc {cc:g}); still pooled by {method} from the raw counts")
@@ -259,6 +305,7 @@ def engine_notes(engine, ours):
         yield note
 
 
-__all__ = ["assumption_notes", "engine_notes", "family_words", "exclusion_note", "exclusion_reason", "fragility_notes",
-           "hksj_narrower_note", "no_counts_reason", "nothing_to_pool_message", "pool_notes",
-           "scale_notes", "single_study_note"]
+__all__ = ["StudyFacts", "assumption_notes", "engine_notes", "family_words", "exclusion_note",
+           "exclusion_reason", "fragility_notes", "hksj_narrower_note", "no_counts_reason",
+           "nothing_to_pool_message", "pool_notes", "scale_notes", "single_study_note",
+           "study_facts", "study_facts_many"]

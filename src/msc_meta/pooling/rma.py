@@ -439,10 +439,74 @@ def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hk
                 raise ComputationError(fit.messages[g] + where)
             out.append(None)
             continue
+        if nat_all is not None:
+            out.append(g)           # built below, all groups at once
+            continue
         ni_g = None if ni_rows is None else ni_rows[g][fit.mask[g]]
-        out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale,
-                             nat=None if nat_all is None else nat_all[g]))
+        out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale))
+    if nat_all is not None:
+        done = [g for g in out if type(g) is int]
+        for g, result in zip(done, results_of(fit, done, measure=measure, nat=nat_all)):
+            out[g] = result
     return out
+
+
+def results_of(fit: BatchFit, groups, *, measure, nat) -> list:
+    """:func:`result_of` of the converged ``groups`` of ``fit``, each the same PoolResult.
+
+    Every array is turned into Python numbers once (``tolist``) instead of
+    one ``float()`` per field and group: ``--by`` and ``export --all`` build
+    two results per analysis for 10^4 analyses. ``nat``: the natural-scale
+    values of every group of ``fit`` (groups, 5), as ``pool_rma_batch`` has them.
+    """
+    from msc_meta.pooling.results import build_results
+
+    measure = str(measure).upper()
+    idx = np.asarray(groups, dtype=np.int64)
+
+    def col(x):
+        return np.asarray(x)[idx].tolist()
+
+    def ints(x):
+        return np.asarray(x)[idx].astype(np.int64).tolist()
+
+    def opt(x, where=None):
+        x = np.asarray(x, dtype=float)[idx]
+        keep = np.isfinite(x) if where is None else np.isfinite(x) & where
+        return [v if ok else None for v, ok in zip(x.tolist(), keep.tolist())]
+
+    random = fit.method != "FE"
+    t_test = (np.asarray(fit.test)[idx] == "t")
+    has_pi = np.array([fit.pi_method[g] is not None for g in idx.tolist()], dtype=bool)
+    nat_g = np.asarray(nat, dtype=float)[idx]
+    mask = fit.mask[idx]
+    cut = np.cumsum(mask.sum(axis=1))[:-1].tolist()
+    flat = np.asarray(fit.weights[idx][mask], dtype=float).tolist()
+    weights = [tuple(flat[a:b]) for a, b in zip([0] + cut, cut + [len(flat)])]
+    n = idx.size
+    iterations = ints(fit.iterations) if registry.method(fit.method).fisher_scoring else [None] * n
+    none = [None] * n
+    columns = dict(
+        measure=[measure] * n, method=[fit.method] * n, k=ints(fit.k),
+        theta=col(fit.theta), se=col(fit.se),
+        theta_ci_low=col(fit.theta_ci_low), theta_ci_high=col(fit.theta_ci_high),
+        estimate=nat_g[:, 0].tolist(), ci_low=nat_g[:, 1].tolist(), ci_high=nat_g[:, 2].tolist(),
+        stat=col(fit.stat), pval=col(fit.pval), tau2=col(fit.tau2), tau=col(fit.tau),
+        i2=col(fit.i2), h2=col(fit.h2), q=col(fit.q), q_df=ints(fit.q_df), q_pval=col(fit.q_pval),
+        weights=weights, level=[fit.level] * n,
+        test=["t" if t else "z" for t in t_test.tolist()],
+        df=[v if t else None for v, t in zip(col(fit.df), t_test.tolist())],
+        hksj=(t_test & bool(fit.hksj)).tolist(), random=[random] * n,
+        se_tau2=opt(fit.se_tau2) if random else none,
+        theta_pi_low=opt(fit.theta_pi_low, has_pi), theta_pi_high=opt(fit.theta_pi_high, has_pi),
+        pi_low=opt(nat_g[:, 3], has_pi), pi_high=opt(nat_g[:, 4], has_pi),
+        pi_method=[fit.pi_method[g] for g in idx.tolist()],
+        tau2_ci_low=opt(fit.tau2_ci_low), tau2_ci_high=opt(fit.tau2_ci_high),
+        i2_ci_low=opt(fit.i2_ci_low), i2_ci_high=opt(fit.i2_ci_high),
+        h2_ci_low=opt(fit.h2_ci_low), h2_ci_high=opt(fit.h2_ci_high),
+        iterations=iterations, notes=[fit.notes[g] for g in idx.tolist()],
+    )
+    return build_results(columns, n)
 
 
 def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="hts",

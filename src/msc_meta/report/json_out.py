@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 
 from msc_meta import registry
-from msc_meta.pooling.results import jsonable
+from msc_meta.pooling.results import PoolResult, jsonable
 from msc_meta.pooling.study_lines import StudyLines
 from msc_meta.report.terminal import escape_invisible, json_document
 
@@ -69,18 +69,24 @@ _FIT_FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "p
                "i2_ci_low", "i2_ci_high", "pi_method")
 
 
-def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False) -> dict:
+def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False,
+                     studies=None) -> dict:
     """One pool as a plain dict in the contract's key order.
 
     A subgroup with nothing pooled (``--by``) keeps every key, with ``k = 0``
     and nulls for the numbers, so that consumers need no special case.
     ``columnar`` (``json_chunks`` only): a columnar study list stands as a marker
-    string, replaced by the study texts written from its columns.
+    string, replaced by the study texts written from its columns; ``studies``: that
+    marker, when ``json_chunks`` wrote the texts of many analyses' studies at once.
     """
     result = analysis.result
-    fit = {name: (getattr(result, name) if result is not None else None) for name in _FIT_FIELDS}
     if result is None:
+        fit = dict.fromkeys(_FIT_FIELDS)
         fit["k"] = 0
+    elif type(result) is PoolResult:     # its fields are its __dict__ (10^4 analyses of a --by)
+        fit = result.__dict__
+    else:
+        fit = {name: getattr(result, name) for name in _FIT_FIELDS}
     doc = {
         "measure": analysis.measure,
         "method": result.method if result is not None else analysis.method,
@@ -93,7 +99,7 @@ def analysis_to_dict(analysis, subgroup_test=None, units=None, *, columnar=False
         "stat": fit["stat"], "pval": fit["pval"],
         "excluded": [{"study_id": e.study_id, "reason": e.reason, "row": e.row_number}
                      for e in analysis.excluded],
-        "studies": (columnar and _columnar_studies(analysis.studies)) or [
+        "studies": studies or (columnar and _columnar_studies(analysis.studies)) or [
             {"study_id": s.study_id, **_inputs(s), "yi": s.yi, "vi": s.vi,
              "estimate": s.estimate, "ci_low": s.ci_low, "ci_high": s.ci_high,
              "weight": s.weight, "row": s.row_number, "cc_added": s.cc_added,
@@ -160,6 +166,9 @@ def _r_sensitivity(analysis) -> list | None:
 def _common_to_dict(fit) -> dict | None:
     if fit is None:
         return None
+    if type(fit) is PoolResult:
+        fields = fit.__dict__
+        return {name: fields[name] for name in COMMON_KEYS}
     return {name: getattr(fit, name) for name in COMMON_KEYS}
 
 
@@ -250,31 +259,59 @@ LONG_LIST = 2000
 def json_chunks(analyses, subgroup_test=None, *, grouped=False, units=None):
     """The document of :func:`to_json` as UTF-8 pieces; long lists one entry per line
     (``LONG_LIST``), columnar study lists written from their columns."""
+    from msc_meta.progress import many_objects
+
+    with many_objects():        # one dict per analysis of a --by, texts of its studies
+        yield from _json_chunks(analyses, subgroup_test, grouped=grouped, units=units)
+
+
+def _json_chunks(analyses, subgroup_test, *, grouped, units):
+    marked: dict = {}           # marker -> a long list, or a --by subgroup's study texts
     if grouped:
-        doc = [analysis_to_dict(a, subgroup_test, units, columnar=True) for a in analyses]
+        markers = _grouped_studies(analyses, marked)
+        doc = [analysis_to_dict(a, subgroup_test, units, columnar=True, studies=m)
+               for a, m in zip(analyses, markers)]
     else:
         (analysis,) = analyses
         doc = analysis_to_dict(analysis, units=units, columnar=True)
-    long_lists: dict = {}
     for one in (doc if grouped else [doc]):
-        _mark_long_lists(one, long_lists)
+        _mark_long_lists(one, marked)
     text = json_document(doc)
-    if not long_lists:
+    if not marked:
         yield text.encode()
         return
     import re
 
-    start = 0
-    for hit in re.finditer(r'"\\u0000long-\d+\\u0000"', text):
-        values = long_lists.get(hit.group()[1:-1])
+    start, pending = 0, []      # the texts of --by subgroups, written a thousand at a time
+    for hit in re.finditer(r'"\\u0000mark-\d+\\u0000"', text):
+        values = marked.get(hit.group()[1:-1])
         if values is None:
             continue
         at = hit.start()
         line = text[text.rfind("\n", 0, at) + 1:at]        # '    "studies": '
-        yield text[start:at].encode()
-        yield from _long_list_chunks(values, len(line) - len(line.lstrip(" ")))
+        indent = len(line) - len(line.lstrip(" "))
+        if isinstance(values, _GroupedStudies):
+            pending += (text[start:at], values.text(indent))
+            if len(pending) >= 2000:
+                yield "".join(pending).encode()
+                pending.clear()
+        else:
+            if pending:
+                yield "".join(pending).encode()
+                pending.clear()
+            yield text[start:at].encode()
+            yield from _long_list_chunks(values, indent)
         start = hit.end()
+    if pending:
+        yield "".join(pending).encode()
     yield text[start:].encode()
+
+
+def _marker(found: dict, value) -> str:
+    """A marker string standing for ``value`` in the document (``found``: its text -> value)."""
+    marker = f"\u0000mark-{len(found)}\u0000"
+    found[marker.replace("\u0000", "\\u0000")] = value
+    return marker
 
 
 def _mark_long_lists(doc: dict, found: dict) -> None:
@@ -284,9 +321,7 @@ def _mark_long_lists(doc: dict, found: dict) -> None:
         if isinstance(value, dict):
             _mark_long_lists(value, found)
         elif isinstance(value, (list, tuple, StudyLines)) and len(value) > LONG_LIST:
-            marker = f"\u0000long-{len(found)}\u0000"
-            found[marker.replace("\u0000", "\\u0000")] = value
-            doc[key] = marker
+            doc[key] = _marker(found, value)
 
 
 def _columnar_studies(studies):
@@ -301,6 +336,58 @@ def _columnar_studies(studies):
 
 
 _CHUNK = 20_000        # entries per piece: the piece's texts stay a few MB
+
+
+def _grouped_studies(analyses, marked: dict) -> list:
+    """Per analysis of a ``--by`` document, the marker of its study list when the short
+    study lists (``LONG_LIST``) of all analyses are written at once (one ``_study_pieces``
+    over their joined columns, then cut per analysis), else None (``analysis_to_dict``
+    writes it, or ``_mark_long_lists`` marks it)."""
+    lines = [a.studies for a in analyses]
+    live = [i for i, s in enumerate(lines) if hasattr(s, "yi") and 0 < len(s) <= LONG_LIST]
+    if len(live) < 2 or len({(lines[i].two_arm, lines[i].weight is None) for i in live}) > 1:
+        return [None] * len(analyses)
+    joined = _JoinedLines([lines[i] for i in live])
+    shared = {}
+    out = [None] * len(analyses)
+    for n, i in enumerate(live):
+        out[i] = _marker(marked, _GroupedStudies(joined, n, shared))
+    return out
+
+
+class _JoinedLines:
+    """The columns ``_study_fields`` reads, of several StudyLines one after another."""
+
+    def __init__(self, parts):
+        from msc_meta.pooling.study_lines import join_columns
+
+        self.sizes = [len(p) for p in parts]
+        self.two_arm = parts[0].two_arm
+        self.__dict__.update(join_columns(parts))
+
+    def __len__(self) -> int:
+        return len(self.study_id)
+
+
+class _GroupedStudies:
+    """Analysis ``n``'s part of the study texts of ``joined``, made once for all (``shared``)."""
+
+    def __init__(self, joined, n, shared):
+        self.joined, self.n, self.shared = joined, n, shared
+
+    def text(self, indent: int) -> str:
+        made = self.shared.get(indent)
+        if made is None:
+            import itertools
+
+            import numpy as np
+
+            pieces, step = _study_pieces(self.joined, 0, len(self.joined), indent, np)
+            starts = [0, *itertools.accumulate(self.joined.sizes)]
+            made = self.shared[indent] = (pieces, step, starts)
+        pieces, step, starts = made
+        body = "".join(pieces[starts[self.n] * step:starts[self.n + 1] * step])[2:]
+        return escape_invisible("[\n" + body + "\n" + " " * indent + "]")
 
 
 def _study_dicts(studies) -> list:
@@ -391,6 +478,30 @@ def _study_chunks(studies, item: str):
 
 _KEYS = {name: f'"{name}"' for name in STUDY_KEYS + STUDY_EXTENSION_KEYS}
 _NULL = "null"
+
+
+def _study_pieces(studies, lo, hi, indent, np):
+    """The texts of studies lo..hi as one flat list and the number of pieces per study
+    (``step``): study i's text, starting with its ``,\n{`` line, is the join of pieces
+    ``i * step`` to ``(i + 1) * step``."""
+    item = " " * (indent + 2)
+    field = " " * (indent + 4)
+    fields = _study_fields(studies, lo, hi, np)
+    const, varying = ",\n" + item + "{\n", []
+    for j, (name, values) in enumerate(fields):
+        const += ("" if j == 0 else ",\n") + field + f'"{name}": '
+        if isinstance(values, str):        # the same value in every study
+            const += values
+        else:
+            varying.append((const, values))
+            const = ""
+    const += "\n" + item + "}"
+    step, m = 2 * len(varying) + 1, hi - lo
+    pieces = [const] * (m * step)
+    for j, (before, values) in enumerate(varying):
+        pieces[2 * j::step] = [before] * m
+        pieces[2 * j + 1::step] = values
+    return pieces, step
 
 
 def _study_fields(studies, lo, hi, np):
