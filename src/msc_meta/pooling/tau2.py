@@ -912,7 +912,7 @@ def check_method(method) -> str:
 
 
 def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
-                  maxiter=DEFAULT_MAXITER) -> Tau2Estimate:
+                  maxiter=DEFAULT_MAXITER, s2=None) -> Tau2Estimate:
     """Estimate τ² for every group with ``method`` (FE gives 0); never raises on non-convergence.
 
     ``X`` (optional, ``(groups, kmax, p)`` or ``(k, p)``, of full column rank
@@ -920,7 +920,8 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     ``rma(yi, vi, mods=)``: τ² is then the residual heterogeneity. Without
     it, or with one column of ones, the model is intercept-only.
     Groups with k <= p (k = 1 without moderators) get τ² = 0, as metafor
-    (which switches the estimator off).
+    (which switches the estimator off). ``s2``: ``typical_variance(V, mask)``
+    (without ``X``) when the caller has it (Fisher scoring's stopping rule uses it).
     """
     method = check_method(method)
     Y, V, mask, k = as_batch(Y, V, mask)
@@ -947,7 +948,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
             raw = _tau2_pm(Y, V, mask, k, X)
         else:
             raw, iterations, converged, ll0_reset, rescued = _fisher_scoring(method, Y, V, mask, k, tol,
-                                                                              maxiter, X)
+                                                                              maxiter, X, s2)
     raw = np.where(k > p, raw, 0.0)
     truncated = raw < 0
     tau2 = np.maximum(raw, 0.0)
