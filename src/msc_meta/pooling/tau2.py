@@ -86,6 +86,7 @@ class Tau2Estimate:
     ll0_reset: np.ndarray
     truncated: np.ndarray
     rescued: np.ndarray
+    s2: np.ndarray | None = None    # typical_variance(V, mask) (X = 1) where the estimator computed it
 
     def iteration_notes(self, g: int) -> list[str]:
         """The notes of group ``g`` on how its Fisher scoring ended (rescued, ll0check), for every fit."""
@@ -821,6 +822,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
     root finding on the score U(τ²) (at most ``maxiter`` steps) around the
     last iterate, i.e. for the point Fisher scoring was converging to (or
     circling); ``rescued`` marks them. metafor's ll0check follows as usual.
+    Also returns ``s2`` (``typical_variance``, X = 1), which callers report too.
     """
     s2 = typical_variance(V, mask) if s2 is None else s2        # X = 1's, as both uses want
     tau2, iterations, converged = _fisher_scoring_pass(method, Y, V, mask, k, tol,
@@ -855,7 +857,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
             reset = ll0 - ll > 1e-10
             tau2[idx[reset]] = 0.0
             ll0_reset[idx[reset]] = True
-    return tau2, iterations, converged, ll0_reset, rescued
+    return tau2, iterations, converged, ll0_reset, rescued, s2
 
 
 # ---------------------------------------------------------------------------
@@ -912,7 +914,7 @@ def check_method(method) -> str:
 
 
 def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
-                  maxiter=DEFAULT_MAXITER, s2=None) -> Tau2Estimate:
+                  maxiter=DEFAULT_MAXITER) -> Tau2Estimate:
     """Estimate τ² for every group with ``method`` (FE gives 0); never raises on non-convergence.
 
     ``X`` (optional, ``(groups, kmax, p)`` or ``(k, p)``, of full column rank
@@ -920,8 +922,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     ``rma(yi, vi, mods=)``: τ² is then the residual heterogeneity. Without
     it, or with one column of ones, the model is intercept-only.
     Groups with k <= p (k = 1 without moderators) get τ² = 0, as metafor
-    (which switches the estimator off). ``s2``: ``typical_variance(V, mask)``
-    (without ``X``) when the caller has it (Fisher scoring's stopping rule uses it).
+    (which switches the estimator off).
     """
     method = check_method(method)
     Y, V, mask, k = as_batch(Y, V, mask)
@@ -933,6 +934,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     converged = np.ones(G, dtype=bool)
     ll0_reset = np.zeros(G, dtype=bool)
     rescued = np.zeros(G, dtype=bool)
+    s2 = None
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "FE":
             raw = np.zeros(G)
@@ -947,8 +949,8 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
         elif method == "PM":
             raw = _tau2_pm(Y, V, mask, k, X)
         else:
-            raw, iterations, converged, ll0_reset, rescued = _fisher_scoring(method, Y, V, mask, k, tol,
-                                                                              maxiter, X, s2)
+            raw, iterations, converged, ll0_reset, rescued, s2 = _fisher_scoring(method, Y, V, mask, k,
+                                                                                  tol, maxiter, X)
     raw = np.where(k > p, raw, 0.0)
     truncated = raw < 0
     tau2 = np.maximum(raw, 0.0)
@@ -962,7 +964,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     se = np.where(k > p, se, np.nan)
     return Tau2Estimate(method=method, tau2=tau2, se_tau2=se, iterations=iterations,
                         converged=converged, messages=messages, ll0_reset=ll0_reset,
-                        truncated=truncated & converged, rescued=rescued)
+                        truncated=truncated & converged, rescued=rescued, s2=s2)
 
 
 def _public(method, Y, V, mask, **kw):
