@@ -223,41 +223,49 @@ def _kept(mask, x):
     return x if mask.all() else np.where(mask, x, 0.0)
 
 
-def _residuals1(Y, W, mask):
+def _residuals1(Y, W, mask, sw=None):
     """``μ̂ = Σwy/Σw`` and residuals ``y - μ̂``, accurate when one weight dominates.
 
     Centred at the study of largest weight: ``μ̂ - y_ref = Σ w (y - y_ref) / Σw``
     has full relative precision, so the dominant study's residual
     ``-(μ̂ - y_ref)`` does not drown in the rounding of ``y_ref - μ̂`` (its weight
     times that rounding error is what broke Q and the REML score).
+    ``sw``: ``W.sum(axis=1)`` when the caller has it.
     """
     ref = np.take_along_axis(Y, np.argmax(W, axis=1)[:, None], axis=1)
     d = _kept(mask, Y - ref)          # a new array: shifted in place (one 8 MB copy fewer at 10^6)
-    shift = (W * d).sum(axis=1) / W.sum(axis=1)
+    shift = (W * d).sum(axis=1) / (W.sum(axis=1) if sw is None else sw)
     d -= shift[:, None]
     return ref[:, 0] + shift, _kept(mask, d)
 
 
-def _pp_sums1(A, g=None, h=None, c=None):
+def _pp_sums1(A, g=None, h=None, c=None, S=None):
     """``Σ_ij P_ij² g_i h_j`` for ``P = diag(a) - a a'/Σa``, without cancellation.
 
     ``P_ii = a_i c_i/S`` with ``c_i = Σ_{j≠i} a_j`` and ``P_ij = -a_i a_j/S``, so
     the sum is ``Σ_i a_i² g_i (h_i c_i² + Σ_{j≠i} a_j² h_j) / S²``: all terms
     have one sign, unlike the power-sum form ``Σa²g h - 2Σa³gh/S + ...``.
     ``g``, ``h`` None: all ones (``tr(PP)``), without the products by 1, which are exact.
+    ``c``, ``S``: the leave-one-out sums and ``Σa``, when the caller has them.
     """
-    S = A.sum(axis=1)
+    S = A.sum(axis=1) if S is None else S
     c = _leave_one_out(A) if c is None else c        # c: the caller's, when it has them
     a2 = A * A
     a2g = a2 if g is None else a2 * g
     a2h = a2 if h is None else a2 * h
     hc = c if h is None else h * c
-    return (a2g * (hc * c + _leave_one_out(a2h))).sum(axis=1) / (S * S)
+    # a2g (hc c + loo(a2h)), accumulated in the buffer of loo(a2h) (x + y and x y are
+    # commutative in floating point: the same numbers, two 8 MB arrays fewer at k = 10^6)
+    t = _leave_one_out(a2h)
+    t += hc * c
+    t *= a2g
+    return t.sum(axis=1) / (S * S)
 
 
-def _trace_p1(A, c=None):
-    """``tr(P) = Σa - Σa²/Σa = Σ a_i c_i / Σa`` (c_i: sum of the other weights), stably."""
-    return (A * (_leave_one_out(A) if c is None else c)).sum(axis=1) / A.sum(axis=1)
+def _trace_p1(A, c=None, S=None):
+    """``tr(P) = Σa - Σa²/Σa = Σ a_i c_i / Σa`` (c_i: sum of the other weights), stably
+    (``c``, ``S = Σa``: the caller's, when it has them)."""
+    return (A * (_leave_one_out(A) if c is None else c)).sum(axis=1) / (A.sum(axis=1) if S is None else S)
 
 
 class _Projection:
@@ -620,18 +628,19 @@ def _score(method, Y, V, mask, k, tau2, X=None):
     W = _weights(V, tau2, mask)
     S = W.sum(axis=1)
     proj = None if X is None else _Projection(W, X)
-    _, r = _residuals1(Y, W, mask) if X is None else _wls(Y, W, mask, X, proj)
-    PY = W * r                                            # P y
+    _, r = _residuals1(Y, W, mask, S) if X is None else _wls(Y, W, mask, X, proj)
     if method == "EB":
-        return (PY * r).sum(axis=1) * k / (k - _p(X)) - k, S
-    ypy = (PY * PY).sum(axis=1)                           # y'PPy
+        return (W * r * r).sum(axis=1) * k / (k - _p(X)) - k, S
+    PY = np.multiply(W, r, out=r)                         # P y, in r's buffer (r is ours, used no more)
+    PY *= PY
+    ypy = PY.sum(axis=1)                                  # y'PPy
     if method == "ML":
         return ypy - S, (W * W).sum(axis=1)
     # tr(P) and tr(PP) as same-signed sums: the power-sum forms cancel to 0
     # (a Fisher step of -inf) when one weight is ~1e10 times the others
     if X is None:       # both sums use the same leave-one-out sums of W: computed once
         c = _leave_one_out(W)
-        return ypy - _trace_p1(W, c), _pp_sums1(W, None, None, c)
+        return ypy - _trace_p1(W, c, S), _pp_sums1(W, None, None, c, S)
     return ypy - _trace_p(W, X, proj), _pp_sums(W, None, None, X, proj)
 
 
@@ -663,11 +672,15 @@ def _loglik(method, Y, V, mask, tau2, X=None):
     REML subtracts ``½ log det(X'WX)``: ``½ log Σw`` for X = 1, else
     ``Σ log |R_jj|`` from the QR of ``W^½X``.
     """
-    W = _kept(mask, 1.0 / (V + tau2[:, None]))
+    vt = V + tau2[:, None]
+    W = _kept(mask, 1.0 / vt)
     proj = None if X is None else _Projection(W, X)
     _, r = _residuals1(Y, W, mask) if X is None else _wls(Y, W, mask, X, proj)
-    rss = (W * r * r).sum(axis=1)
-    ll = -0.5 * np.log(np.where(mask, V + tau2[:, None], 1.0)).sum(axis=1) - 0.5 * rss
+    wrr = W * r
+    wrr *= r                                  # (W r) r, one buffer
+    rss = wrr.sum(axis=1)
+    vt = vt if mask.all() else np.where(mask, vt, 1.0)
+    ll = -0.5 * np.log(vt, out=vt).sum(axis=1) - 0.5 * rss
     if method == "REML":
         if X is None:
             ll = ll - 0.5 * np.log(W.sum(axis=1))
