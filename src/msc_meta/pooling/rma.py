@@ -150,7 +150,7 @@ def _check_options(method, pi, level):
     return method, pi, level
 
 
-def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
+def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None, dq0=None):
     """Q-profile confidence interval of τ² (Viechtbauer 2007), as metafor ``confint(fit)``.
 
     Bounds solve ``Q(τ²) = chi²_{k-1}`` quantiles (upper quantile for the
@@ -158,7 +158,9 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     metafor: if ``Q(0)`` is below the lower quantile both bounds are 0; a
     bound whose root lies beyond ``tau2.max`` is set to ``tau2.max``.
     ``q0``: ``generalized_q`` at τ² = 0 of every group, when the caller has it
-    (the fit's Cochran Q). Returns (low, high, high_at_limit); NaN where k < 2.
+    (the fit's Cochran Q); ``dq0``: its derivative, with which both root searches
+    (which start at τ² = 0) take their first step without evaluating Q there again.
+    Returns (low, high, high_at_limit); NaN where k < 2.
     """
     Y, V, mask, k = as_batch(Y, V, mask)
     tau2 = np.asarray(tau2, dtype=float).reshape(-1)
@@ -178,7 +180,11 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     crit_l = chdtri(df, 1.0 - alpha / 2.0)     # lower alpha/2 quantile
     tmax = np.maximum(100.0, 10.0 * tau2[idx])
     zeros = np.zeros(idx.size)
-    q_min = generalized_q(Yi, Vi, Mi, zeros)[0] if q0 is None else np.asarray(q0)[idx]
+    if q0 is None:
+        q_min, dq_min = generalized_q(Yi, Vi, Mi, zeros)
+    else:
+        q_min = np.asarray(q0)[idx]
+        dq_min = None if dq0 is None else np.asarray(dq0)[idx]
     q_max, _ = generalized_q(Yi, Vi, Mi, tmax)
 
     lo = np.full(idx.size, np.nan)
@@ -193,7 +199,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     if solve_hi.any():
         s = np.nonzero(solve_hi)[0]
         at = s if s.size < idx.size else slice(None)
-        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s])
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s],
+                          at_lo=_at(q_min, dq_min, s))
         hi[s] = root
     # lower bound
     both_limit = q_max > crit_u
@@ -205,12 +212,18 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     if solve_lo.any():
         s = np.nonzero(solve_lo)[0]
         at = s if s.size < idx.size else slice(None)
-        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s])
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s],
+                          at_lo=_at(q_min, dq_min, s))
         lo[s] = root
     low[idx] = lo
     high[idx] = hi
     at_limit[idx] = hi_limit | both_limit
     return low, high, at_limit
+
+
+def _at(q, dq, s):
+    """Q and Q' at τ² = 0 of rows ``s``, for ``solve_q(at_lo=)`` (None when Q' is not known)."""
+    return None if dq is None else (q[s], dq[s])
 
 
 def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.0,
@@ -262,7 +275,7 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
 
     # Cochran's Q with FE weights; k = 1 gives metafor's Q = 0, p = 1
     if beside is None:
-        q_fe, _ = generalized_q(Y, V, mask, np.zeros(G))
+        q_fe, dq_fe = generalized_q(Y, V, mask, np.zeros(G))
         q = np.where(k > 1, np.maximum(q_fe, 0.0), 0.0)
     else:
         q = beside.q
@@ -303,7 +316,8 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     t_lo, t_hi, at_limit = nan, nan, np.zeros(G, dtype=bool)
     if method != "FE":
         t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level,
-                                                q0=q_fe if beside is None else None)
+                                                q0=q_fe if beside is None else None,
+                                                dq0=dq_fe if beside is None else None)
     with np.errstate(divide="ignore", invalid="ignore"):
         i2_lo = 100.0 * t_lo / (s2 + t_lo)
         i2_hi = 100.0 * t_hi / (s2 + t_hi)

@@ -534,7 +534,7 @@ def _raw_sj(Y, V, mask, k, X=None):
 # root finding on the generalised Q (PM, Q-profile CI)
 # ---------------------------------------------------------------------------
 
-def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
+def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None, at_lo=None):
     """Solve ``Q(τ²) = target`` for τ² in ``[lo, hi]``, row by row, in parallel.
 
     Q(τ²) decreases in τ² (Viechtbauer 2007), so the caller guarantees
@@ -542,7 +542,8 @@ def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
     when they stay inside the current bracket, bisection otherwise; each row
     stops when its step or bracket is below ``rtol`` relative. This plays
     the role of metafor's ``uniroot()`` calls, solved to machine precision.
-    Returns (root, converged).
+    ``at_lo``: ``generalized_q`` at ``lo`` (Q and its derivative, every row) when the
+    caller has it: the first step starts from it. Returns (root, converged).
     """
     lo = np.array(lo, dtype=float)
     hi = np.array(hi, dtype=float)
@@ -554,7 +555,10 @@ def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
         if idx.size == 0:
             break
         rows = idx if idx.size < lo.size else slice(None)      # all rows: no copies of Y, V
-        q, dq = generalized_q(Y[rows], V[rows], mask[rows], x[idx], _rows(X, rows))
+        if at_lo is not None:           # the first step, every row at x = lo
+            (q, dq), at_lo = at_lo, None
+        else:
+            q, dq = generalized_q(Y[rows], V[rows], mask[rows], x[idx], _rows(X, rows))
         f = q - target[idx]
         xi, loi, hii = x[idx], lo[idx], hi[idx]
         # keep the bracket: f > 0 means the root lies to the right
