@@ -205,7 +205,7 @@ def _mh_fit(measure, a, n1, c, n2, *, weights=True):
         beta = float(np.log(R / S))
         se = float(np.sqrt(0.5 * (np.sum(P_i * R_i) / R ** 2 + np.sum(P_i * S_i + Q_i * R_i) / (R * S)
                                   + np.sum(Q_i * S_i) / S ** 2)))
-        w = S_i
+        w = S_i if weights else None
     elif measure == "RR":
         p1, p2 = n1 / N, n2 / N          # each computed once (the same numbers as inline)
         R = float(np.sum(a * p2))
