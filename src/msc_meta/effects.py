@@ -182,9 +182,10 @@ def study_ci(es: EffectSizes, level=95.0) -> tuple[np.ndarray, np.ndarray]:
     """
     crit = _z_crit(level)
     with np.errstate(invalid="ignore"):
-        sei = np.sqrt(es.vi)
-    lo = es.yi - crit * sei
-    hi = es.yi + crit * sei
+        half = np.sqrt(es.vi)
+    half *= crit                      # crit * sei, once for both bounds (the same product)
+    lo = es.yi - half
+    hi = es.yi + half
     if registry.measure(es.measure).back == "ipft":
         return _ipft(lo, es.ni), _ipft(hi, es.ni)
     return (transform_back(es.measure, lo, scale=es.scale),
