@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,6 +173,7 @@ def test_escalc_corrects_only_the_zero_cell_rows_as_every_row(tables, measure, c
 
 @settings(max_examples=100, deadline=None)
 @given(_tables(), st.sampled_from(["RR", "OR", "RD"]))
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt")    # a variance below 0: se NaN
 def test_mh_estimate_without_weights_is_the_full_fit(tables, measure):
     ok = ~np.isnan(tables).any(axis=0)
     a, n1, c, n2 = (col[ok] for col in tables)
