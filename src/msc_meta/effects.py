@@ -187,9 +187,10 @@ def study_ci(es: EffectSizes, level=95.0) -> tuple[np.ndarray, np.ndarray]:
     """
     crit = _z_crit(level)
     with np.errstate(invalid="ignore"):
-        sei = np.sqrt(es.vi)
-    lo = es.yi - crit * sei
-    hi = es.yi + crit * sei
+        half = np.sqrt(es.vi)
+    half *= crit                      # crit * sei, once for both bounds (the same product)
+    lo = es.yi - half
+    hi = es.yi + half
     if registry.measure(es.measure).back == "ipft":
         return _ipft(lo, es.ni), _ipft(hi, es.ni)
     return (transform_back(es.measure, lo, scale=es.scale),
@@ -371,8 +372,8 @@ def _escalc_two(spec, a, n1, c, n2, cc) -> EffectSizes:
     missing_t = np.isnan(a) | np.isnan(n1)
     missing_c = np.isnan(c) | np.isnan(n2)
     missing = missing_t | missing_c
-    _check_events(np.where(missing_t, 0, a), np.where(missing_t, 1, n1), "events_t", "n_t")
-    _check_events(np.where(missing_c, 0, c), np.where(missing_c, 1, n2), "events_c", "n_c")
+    _check_events(*_filled(missing_t, a, n1), "events_t", "n_t")
+    _check_events(*_filled(missing_c, c, n2), "events_c", "n_c")
     b = n1 - a
     d = n2 - c
     with np.errstate(invalid="ignore"):
@@ -382,11 +383,11 @@ def _escalc_two(spec, a, n1, c, n2, cc) -> EffectSizes:
         zero = ~missing & ~dropped & ((a == 0) | (b == 0) | (c == 0) | (d == 0))
     add = cc if spec.uses_cc else 0.0
     cc_added = zero & (add > 0)
-    cells = [np.where(zero, v + add, v) for v in (a, b, c, d)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        yi, vi = spec.effect_function()(*cells)
-    yi = np.where(dropped, np.nan, yi)
-    vi = np.where(dropped, np.nan, vi)
+        yi, vi = _corrected(spec.effect_function(), (a, b, c, d), zero, add)
+    if dropped.any():
+        yi[dropped] = np.nan
+        vi[dropped] = np.nan
     reasons: list = [None] * a.shape[0]
     # the first rule that applies, for the rows some rule applies to (the rest: None)
     for i in np.flatnonzero(missing | ((double_zero | double_all) & spec.drop00)).tolist():
@@ -400,6 +401,30 @@ def _escalc_two(spec, a, n1, c, n2, cc) -> EffectSizes:
             reasons[i] = (f"events in every participant of both arms: {measure} not estimable "
                           f"(left out as escalc drop00)")
     return _finish(measure, yi, vi, n1 + n2, reasons, cc_added, zero & (add == 0))
+
+
+def _filled(missing, events, n):
+    """Events and sizes with blanks filled by 0 and 1 (for the checks), the columns themselves when none is blank."""
+    if not missing.any():
+        return events, n
+    return np.where(missing, 0, events), np.where(missing, 1, n)
+
+
+def _corrected(effect, cells, zero, add):
+    """``effect(*[np.where(zero, v + add, v) for v in cells])`` as new arrays, without
+    four corrected copies of the columns.
+
+    The formulas are element-wise, so every row is computed from its own cells: all rows
+    from the raw cells, then the rows with a zero cell again from their corrected cells
+    (the same numbers, and only those few rows copied at k = 10^6).
+    """
+    yi, vi = effect(*cells)
+    idx = np.flatnonzero(zero)
+    if idx.size:
+        yz, vz = effect(*[v[idx] + add for v in cells])
+        yi[idx] = yz
+        vi[idx] = vz
+    return yi, vi
 
 
 # Two-arm count measures (escalc, vtype="LS"): cells a, b (treatment events,
@@ -423,11 +448,16 @@ def risk_difference(a, b, c, d):
     return p1 - p2, p1 * (1.0 - p1) / n1 + p2 * (1.0 - p2) / n2
 
 
+def _finite_or_nan(x):
+    """``np.where(np.isfinite(x), x, nan)``; an all-finite ``x`` (a new array of the caller's) as it is."""
+    finite = np.isfinite(x)
+    return x if finite.all() else np.where(finite, x, np.nan)
+
+
 def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected, *, scale=None, notes=None,
             zero_what="zero cell") -> EffectSizes:
     # escalc returns +-Inf for log(0); a pool can use neither that nor vi <= 0
-    yi = np.where(np.isfinite(yi), yi, np.nan)
-    vi = np.where(np.isfinite(vi), vi, np.nan)
+    yi, vi = _finite_or_nan(yi), _finite_or_nan(vi)
     with np.errstate(invalid="ignore"):
         usable = ~np.isnan(yi) & ~np.isnan(vi) & (vi > 0)
     reasons = list(reasons)
@@ -441,7 +471,7 @@ def _finish(measure, yi, vi, ni, reasons, cc_added, zero_uncorrected, *, scale=N
     # every study usable (the common case): no test per study
     keep = np.ones(len(reasons), dtype=bool) if reasons.count(None) == len(reasons) \
         else np.array([r is None for r in reasons], dtype=bool)
-    notes = [None] * len(reasons) if notes is None else notes
+    notes = (None,) * len(reasons) if notes is None else notes
     return EffectSizes(measure=measure, yi=yi, vi=vi, ni=np.asarray(ni, dtype=float), keep=keep,
                        reasons=tuple(reasons), cc_added=np.asarray(cc_added, dtype=bool),
                        scale=scale, notes=tuple(notes))

@@ -33,15 +33,13 @@ def fit_studies(measure, options, rows, yi, vi, ni) -> tuple[PoolResult, PoolRes
             return mh.pool_mh(measure, *tables, level=options.level, cc=options.cc), None
         return mh.pool_peto(*tables, level=options.level), None
 
-    from msc_meta.pooling.rma import pool_rma
+    from msc_meta.pooling.rma import pool_rma, pool_rma_common
 
-    result = pool_rma(yi, vi, method=method.name, measure=measure, ni=ni, hksj=options.hksj,
-                      pi=options.pi, level=options.level, scale=_scale(options))
+    kw = dict(method=method.name, measure=measure, ni=ni, hksj=options.hksj, pi=options.pi,
+              level=options.level, scale=_scale(options))
     if method.kind == "common":
-        return result, None
-    common = pool_rma(yi, vi, method="FE", measure=measure, ni=ni, hksj=False, pi=options.pi,
-                      level=options.level, scale=_scale(options))
-    return result, common
+        return pool_rma(yi, vi, **kw), None
+    return pool_rma_common(yi, vi, **kw)      # the FE fit beside it shares s² and Q
 
 
 def fit_many(measure, options, groups) -> list[tuple[PoolResult, PoolResult | None]]:
@@ -64,15 +62,15 @@ def fit_many(measure, options, groups) -> list[tuple[PoolResult, PoolResult | No
                 fits.append(fit_studies(measure, options, *group))
                 advance()
         return fits
-    from msc_meta.pooling.rma import pool_rma_batch
+    from msc_meta.pooling.rma import pool_rma_batch, pool_rma_pair
 
     Y, V, N, mask = _padded(groups)
-    kw = dict(measure=measure, ni=N, pi=options.pi, level=options.level, errors="none",
-              scale=_scale(options))
-    results = pool_rma_batch(Y, V, mask, method=method.name, hksj=options.hksj, **kw)
-    commons = [None] * len(groups)
-    if method.kind != "common":
-        commons = pool_rma_batch(Y, V, mask, method="FE", hksj=False, **kw)
+    kw = dict(method=method.name, hksj=options.hksj, measure=measure, ni=N, pi=options.pi,
+              level=options.level, errors="none", scale=_scale(options))
+    if method.kind == "common":
+        results, commons = pool_rma_batch(Y, V, mask, **kw), [None] * len(groups)
+    else:
+        results, commons = pool_rma_pair(Y, V, mask, **kw)
     for group, result in zip(groups, results):
         if result is None:
             fit_studies(measure, options, *group)     # raises this group's own error

@@ -181,16 +181,17 @@ def mh_estimate(measure, ai, n1i, ci, n2i, *, counts_checked=False) -> tuple[flo
     if not isinstance(measure, str) or not registry.method("MH").pools(measure):
         raise UsageError(f"Mantel-Haenszel pools RR, OR or RD, not {measure!r}")
     tables = _tables(ai, n1i, ci, n2i, counts_checked=counts_checked)
-    beta, se, _ = _mh_fit(measure.upper(), *tables)
+    beta, se, _ = _mh_fit(measure.upper(), *tables, weights=False)
     return beta, se
 
 
-def _mh_fit(measure, a, n1, c, n2):
+def _mh_fit(measure, a, n1, c, n2, *, weights=True):
     """(log-scale estimate, its se, unnormalised weights) of :func:`pool_mh`'s formulas;
-    raises ComputationError where MH is undefined."""
-    b, d = n1 - a, n2 - c
+    raises ComputationError where MH is undefined. ``weights=False``: None for the
+    weights, not computed (:func:`mh_estimate`; two passes fewer at k = 10^6)."""
     N = n1 + n2
     if measure == "OR":
+        b, d = n1 - a, n2 - c
         R_i = (a / N) * d
         S_i = (b / N) * c
         R, S = float(np.sum(R_i)), float(np.sum(S_i))
@@ -204,16 +205,17 @@ def _mh_fit(measure, a, n1, c, n2):
         beta = float(np.log(R / S))
         se = float(np.sqrt(0.5 * (np.sum(P_i * R_i) / R ** 2 + np.sum(P_i * S_i + Q_i * R_i) / (R * S)
                                   + np.sum(Q_i * S_i) / S ** 2)))
-        w = S_i
+        w = S_i if weights else None
     elif measure == "RR":
-        R = float(np.sum(a * (n2 / N)))
-        S = float(np.sum(c * (n1 / N)))
+        p1, p2 = n1 / N, n2 / N          # each computed once (the same numbers as inline)
+        R = float(np.sum(a * p2))
+        S = float(np.sum(c * p1))
         if np.sum(a) == 0 or np.sum(c) == 0:
             raise ComputationError("Mantel-Haenszel RR undefined: no events in the "
                                    + ("treatment" if np.sum(a) == 0 else "control") + " arm of any study")
         beta = float(np.log(R / S))
-        se = float(np.sqrt(np.sum((n1 / N) * (n2 / N) * (a + c) - (a / N) * c) / (R * S)))
-        w = (c / N) * n1
+        se = float(np.sqrt(np.sum(p1 * p2 * (a + c) - (a / N) * c) / (R * S)))
+        w = (c / N) * n1 if weights else None
     else:  # RD
         sum_w = float(np.sum(n1 * (n2 / N)))
         beta = float(np.sum(a * (n2 / N) - c * (n1 / N)) / sum_w)
@@ -222,7 +224,7 @@ def _mh_fit(measure, a, n1, c, n2):
         # Sato's variance can round below 0 when every table is (nearly) without
         # variation: refused just below, without numpy's RuntimeWarning
         se = math.sqrt(var) if var > 0 else math.nan
-        w = n1 * (n2 / N)
+        w = n1 * (n2 / N) if weights else None
     if not np.isfinite(se) or se <= 0:
         raise ComputationError(f"Mantel-Haenszel {measure}: standard error is zero or undefined "
                                f"(every table without variation)")

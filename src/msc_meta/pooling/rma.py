@@ -61,7 +61,7 @@ from msc_meta.pooling.tau2 import (
 )
 
 __all__ = [
-    "BatchFit", "fit_batch", "pool_rma", "pool_rma_batch", "qprofile_tau2_ci",
+    "BatchFit", "fit_batch", "pool_rma", "pool_rma_batch", "pool_rma_common", "pool_rma_pair", "qprofile_tau2_ci",
     "tau2_dl", "tau2_reml", "tau2_ml", "tau2_pm", "tau2_he", "tau2_sj", "tau2_hs", "tau2_eb",
 ]
 
@@ -150,7 +150,7 @@ def _check_options(method, pi, level):
     return method, pi, level
 
 
-def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
+def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None, dq0=None):
     """Q-profile confidence interval of τ² (Viechtbauer 2007), as metafor ``confint(fit)``.
 
     Bounds solve ``Q(τ²) = chi²_{k-1}`` quantiles (upper quantile for the
@@ -158,7 +158,9 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     metafor: if ``Q(0)`` is below the lower quantile both bounds are 0; a
     bound whose root lies beyond ``tau2.max`` is set to ``tau2.max``.
     ``q0``: ``generalized_q`` at τ² = 0 of every group, when the caller has it
-    (the fit's Cochran Q). Returns (low, high, high_at_limit); NaN where k < 2.
+    (the fit's Cochran Q); ``dq0``: its derivative, with which both root searches
+    (which start at τ² = 0) take their first step without evaluating Q there again.
+    Returns (low, high, high_at_limit); NaN where k < 2.
     """
     Y, V, mask, k = as_batch(Y, V, mask)
     tau2 = np.asarray(tau2, dtype=float).reshape(-1)
@@ -178,7 +180,11 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     crit_l = chdtri(df, 1.0 - alpha / 2.0)     # lower alpha/2 quantile
     tmax = np.maximum(100.0, 10.0 * tau2[idx])
     zeros = np.zeros(idx.size)
-    q_min = generalized_q(Yi, Vi, Mi, zeros)[0] if q0 is None else np.asarray(q0)[idx]
+    if q0 is None:
+        q_min, dq_min = generalized_q(Yi, Vi, Mi, zeros)
+    else:
+        q_min = np.asarray(q0)[idx]
+        dq_min = None if dq0 is None else np.asarray(dq0)[idx]
     q_max, _ = generalized_q(Yi, Vi, Mi, tmax)
 
     lo = np.full(idx.size, np.nan)
@@ -193,7 +199,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     if solve_hi.any():
         s = np.nonzero(solve_hi)[0]
         at = s if s.size < idx.size else slice(None)
-        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s])
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_l[s], zeros[s], tmax[s],
+                          at_lo=_at(q_min, dq_min, s))
         hi[s] = root
     # lower bound
     both_limit = q_max > crit_u
@@ -205,7 +212,8 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     if solve_lo.any():
         s = np.nonzero(solve_lo)[0]
         at = s if s.size < idx.size else slice(None)
-        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s])
+        root, _ = solve_q(Yi[at], Vi[at], Mi[at], crit_u[s], zeros[s], tmax[s],
+                          at_lo=_at(q_min, dq_min, s))
         lo[s] = root
     low[idx] = lo
     high[idx] = hi
@@ -213,14 +221,23 @@ def qprofile_tau2_ci(Y, V, mask, tau2, level=95.0, *, q0=None):
     return low, high, at_limit
 
 
+def _at(q, dq, s):
+    """Q and Q' at τ² = 0 of rows ``s``, for ``solve_q(at_lo=)`` (None when Q' is not known)."""
+    return None if dq is None else (q[s], dq[s])
+
+
 def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.0,
-              tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER) -> BatchFit:
+              tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER, beside=None) -> BatchFit:
     """Fit ``rma(yi, vi, method=method, test="knha" if hksj else "z")`` to every row.
 
     Analysis scale only (no back-transformation). Groups whose τ² iteration
     does not converge are NaN with ``converged=False`` and a message; the
     others are unaffected. Each group's numbers equal those of fitting it
     alone (the only coupling is that rows are computed side by side).
+    ``beside``: a fit of the same ``Y, V, mask`` by another method, whose
+    τ²-free parts (``s²``, Cochran's Q) are taken instead of computed again
+    (the common-effect fit beside a random-effects one: two passes over
+    10^6 studies fewer).
     """
     method, pi, level = _check_options(method, pi, level)
     Y, V, mask, k = as_batch(Y, V, mask)
@@ -231,7 +248,8 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     alpha = 1.0 - level / 100.0
     est = estimate_tau2(method, Y, V, mask, tol=tol, maxiter=maxiter)
     tau2 = est.tau2                                       # NaN where not converged
-    s2 = typical_variance(V, mask)
+    # Fisher scoring computed s² for its stopping rule; the FE fit beside takes the other fit's
+    s2 = beside.s2 if beside is not None else est.s2 if est.s2 is not None else typical_variance(V, mask)
 
     W = np.where(mask, 1.0 / (V + tau2[:, None]), 0.0)
     sw = W.sum(axis=1)
@@ -256,8 +274,11 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     ci_high = theta + crit * se
 
     # Cochran's Q with FE weights; k = 1 gives metafor's Q = 0, p = 1
-    q_fe, _ = generalized_q(Y, V, mask, np.zeros(G))
-    q = np.where(k > 1, np.maximum(q_fe, 0.0), 0.0)
+    if beside is None:
+        q_fe, dq_fe = generalized_q(Y, V, mask, np.zeros(G))
+        q = np.where(k > 1, np.maximum(q_fe, 0.0), 0.0)
+    else:
+        q = beside.q
     q_df = k - 1
     q_pval = np.where(k > 1, chdtrc(np.maximum(kf - 1.0, 1.0), q), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -294,7 +315,9 @@ def fit_batch(Y, V, mask=None, *, method="REML", hksj=False, pi="hts", level=95.
     nan = np.full(G, np.nan)
     t_lo, t_hi, at_limit = nan, nan, np.zeros(G, dtype=bool)
     if method != "FE":
-        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level, q0=q_fe)
+        t_lo, t_hi, at_limit = qprofile_tau2_ci(Y, V, mask, tau2, level,
+                                                q0=q_fe if beside is None else None,
+                                                dq0=dq_fe if beside is None else None)
     with np.errstate(divide="ignore", invalid="ignore"):
         i2_lo = 100.0 * t_lo / (s2 + t_lo)
         i2_hi = 100.0 * t_hi / (s2 + t_hi)
@@ -423,9 +446,36 @@ def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hk
     raises ComputationError for the first group that did not converge;
     ``errors="none"`` puts None in its place instead.
     """
+    _check_errors(errors)
+    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level, tol=tol, maxiter=maxiter)
+    return _results(fit, measure, ni, errors, scale)
+
+
+def pool_rma_pair(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hksj=False,
+                  pi="hts", level=95.0, errors="raise", tol=DEFAULT_TOL,
+                  maxiter=DEFAULT_MAXITER, scale=None) -> tuple[list, list]:
+    """:func:`pool_rma_batch` with ``method`` and with ``FE`` (no HKSJ) on the same studies.
+
+    The common-effect fit shown beside a random-effects one: the same numbers as a
+    second ``pool_rma_batch(method="FE", hksj=False)``, but it takes ``s²`` and
+    Cochran's Q from the first fit (``fit_batch(beside=)``) instead of computing
+    them again. The first fit's ``errors`` are raised before the second is made.
+    """
+    _check_errors(errors)
+    kw = dict(pi=pi, level=level, tol=tol, maxiter=maxiter)
+    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, **kw)
+    results = _results(fit, measure, ni, errors, scale)
+    common = fit_batch(Y, V, mask, method="FE", hksj=False, beside=fit, **kw)
+    return results, _results(common, measure, ni, errors, scale)
+
+
+def _check_errors(errors):
     if errors not in ("raise", "none"):
         raise UsageError(f"errors must be 'raise' or 'none', got {errors!r}")
-    fit = fit_batch(Y, V, mask, method=method, hksj=hksj, pi=pi, level=level, tol=tol, maxiter=maxiter)
+
+
+def _results(fit: BatchFit, measure, ni, errors, scale) -> list:
+    """The PoolResult of every group of ``fit`` (None, or raised, where it did not converge)."""
     ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(fit.mask.shape)
     # every group's natural scale in one call, unless it depends on the group's ni (PFT)
     nat_all = None
@@ -519,6 +569,24 @@ def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="h
     (GEN = no transformation); PFT needs ``ni``. Raises ComputationError when
     an iterative estimator does not converge, naming an alternative.
     """
+    Y, V, mask, ni_rows = _one_group(yi, vi, ni)
+    return pool_rma_batch(Y, V, mask, method=method, measure=measure, ni=ni_rows, hksj=hksj, pi=pi,
+                          level=level, tol=tol, maxiter=maxiter, scale=scale)[0]
+
+
+def pool_rma_common(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="hts",
+                    level=95.0, tol=DEFAULT_TOL, maxiter=DEFAULT_MAXITER,
+                    scale=None) -> tuple[PoolResult, PoolResult]:
+    """:func:`pool_rma` with ``method`` and the common-effect (FE) fit beside it (:func:`pool_rma_pair`)."""
+    Y, V, mask, ni_rows = _one_group(yi, vi, ni)
+    results, commons = pool_rma_pair(Y, V, mask, method=method, measure=measure, ni=ni_rows,
+                                     hksj=hksj, pi=pi, level=level, tol=tol, maxiter=maxiter,
+                                     scale=scale)
+    return results[0], commons[0]
+
+
+def _one_group(yi, vi, ni):
+    """``Y, V, mask`` and ``ni=`` of :func:`pool_rma_batch` for one set of studies."""
     yi = np.asarray(yi, dtype=float).reshape(-1)
     vi = np.asarray(vi, dtype=float).reshape(-1)
     if yi.shape != vi.shape:
@@ -526,6 +594,4 @@ def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="h
     if yi.size == 0:
         raise UsageError("no studies to pool")
     ni_rows = None if ni is None else np.asarray(ni, dtype=float).reshape(1, -1)
-    return pool_rma_batch(yi[None, :], vi[None, :], np.ones((1, yi.size), dtype=bool),
-                          method=method, measure=measure, ni=ni_rows, hksj=hksj, pi=pi,
-                          level=level, tol=tol, maxiter=maxiter, scale=scale)[0]
+    return yi[None, :], vi[None, :], np.ones((1, yi.size), dtype=bool), ni_rows

@@ -86,6 +86,7 @@ class Tau2Estimate:
     ll0_reset: np.ndarray
     truncated: np.ndarray
     rescued: np.ndarray
+    s2: np.ndarray | None = None    # typical_variance(V, mask) (X = 1) where the estimator computed it
 
     def iteration_notes(self, g: int) -> list[str]:
         """The notes of group ``g`` on how its Fisher scoring ended (rescued, ll0check), for every fit."""
@@ -222,41 +223,53 @@ def _kept(mask, x):
     return x if mask.all() else np.where(mask, x, 0.0)
 
 
-def _residuals1(Y, W, mask):
+def _residuals1(Y, W, mask, sw=None, scratch=None):
     """``μ̂ = Σwy/Σw`` and residuals ``y - μ̂``, accurate when one weight dominates.
 
     Centred at the study of largest weight: ``μ̂ - y_ref = Σ w (y - y_ref) / Σw``
     has full relative precision, so the dominant study's residual
     ``-(μ̂ - y_ref)`` does not drown in the rounding of ``y_ref - μ̂`` (its weight
     times that rounding error is what broke Q and the REML score).
+    ``sw``: ``W.sum(axis=1)`` when the caller has it; ``scratch``: an array like ``W``
+    that may be overwritten (the caller's buffer for its next product: one new 8 MB
+    array fewer per call at k = 10^6, where fresh memory is slow to touch).
     """
     ref = np.take_along_axis(Y, np.argmax(W, axis=1)[:, None], axis=1)
     d = _kept(mask, Y - ref)          # a new array: shifted in place (one 8 MB copy fewer at 10^6)
-    shift = (W * d).sum(axis=1) / W.sum(axis=1)
+    shift = np.multiply(W, d, out=scratch).sum(axis=1) / (W.sum(axis=1) if sw is None else sw)
     d -= shift[:, None]
     return ref[:, 0] + shift, _kept(mask, d)
 
 
-def _pp_sums1(A, g=None, h=None, c=None):
+def _pp_sums1(A, g=None, h=None, c=None, S=None, scratch=None):
     """``Σ_ij P_ij² g_i h_j`` for ``P = diag(a) - a a'/Σa``, without cancellation.
 
     ``P_ii = a_i c_i/S`` with ``c_i = Σ_{j≠i} a_j`` and ``P_ij = -a_i a_j/S``, so
     the sum is ``Σ_i a_i² g_i (h_i c_i² + Σ_{j≠i} a_j² h_j) / S²``: all terms
     have one sign, unlike the power-sum form ``Σa²g h - 2Σa³gh/S + ...``.
     ``g``, ``h`` None: all ones (``tr(PP)``), without the products by 1, which are exact.
+    ``c``, ``S``: the leave-one-out sums and ``Σa``, when the caller has them;
+    ``scratch``: an array like ``A`` that may be overwritten.
     """
-    S = A.sum(axis=1)
+    S = A.sum(axis=1) if S is None else S
     c = _leave_one_out(A) if c is None else c        # c: the caller's, when it has them
     a2 = A * A
     a2g = a2 if g is None else a2 * g
     a2h = a2 if h is None else a2 * h
     hc = c if h is None else h * c
-    return (a2g * (hc * c + _leave_one_out(a2h))).sum(axis=1) / (S * S)
+    # a2g (hc c + loo(a2h)), accumulated in the buffer of loo(a2h) (x + y and x y are
+    # commutative in floating point: the same numbers, two 8 MB arrays fewer at k = 10^6)
+    t = _leave_one_out(a2h)
+    t += np.multiply(hc, c, out=scratch)
+    t *= a2g
+    return t.sum(axis=1) / (S * S)
 
 
-def _trace_p1(A, c=None):
-    """``tr(P) = Σa - Σa²/Σa = Σ a_i c_i / Σa`` (c_i: sum of the other weights), stably."""
-    return (A * (_leave_one_out(A) if c is None else c)).sum(axis=1) / A.sum(axis=1)
+def _trace_p1(A, c=None, S=None, scratch=None):
+    """``tr(P) = Σa - Σa²/Σa = Σ a_i c_i / Σa`` (c_i: sum of the other weights), stably
+    (``c``, ``S = Σa``: the caller's, when it has them; ``scratch``: may be overwritten)."""
+    ac = np.multiply(A, _leave_one_out(A) if c is None else c, out=scratch)
+    return ac.sum(axis=1) / (A.sum(axis=1) if S is None else S)
 
 
 class _Projection:
@@ -381,13 +394,6 @@ def _dominant_residuals(r, A, X, proj):
     return r
 
 
-def _residuals(Y, W, mask, X=None):
-    """Fitted coefficients (μ̂ per group for X = 1, else β̂ of shape (groups, p)) and residuals."""
-    if X is None:
-        return _residuals1(Y, W, mask)
-    return _wls(Y, W, mask, X)
-
-
 def _trace_p(A, X=None, proj=None):
     """``tr(P)``; for X = 1 the closed form :func:`_trace_p1`."""
     if X is None:
@@ -412,9 +418,10 @@ def generalized_q(Y, V, mask, tau2, X=None):
     ``X'W(y - Xβ̂) = 0``.
     """
     W = _weights(V, tau2, mask)
-    _, r = _residuals(Y, W, mask, X)
-    wr2 = W * r
-    wr2 *= r                            # W r r, in one buffer (the Q-profile CI calls this often)
+    wr2 = np.empty_like(W)              # the scratch of the residuals, then W r r (one buffer)
+    _, r = _residuals1(Y, W, mask, scratch=wr2) if X is None else _wls(Y, W, mask, X)
+    np.multiply(W, r, out=wr2)
+    wr2 *= r                            # (W r) r, in one buffer (the Q-profile CI calls this often)
     q = wr2.sum(axis=1)
     wr2 *= W
     return q, -wr2.sum(axis=1)
@@ -525,7 +532,7 @@ def _raw_sj(Y, V, mask, k, X=None):
 # root finding on the generalised Q (PM, Q-profile CI)
 # ---------------------------------------------------------------------------
 
-def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
+def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None, at_lo=None):
     """Solve ``Q(τ²) = target`` for τ² in ``[lo, hi]``, row by row, in parallel.
 
     Q(τ²) decreases in τ² (Viechtbauer 2007), so the caller guarantees
@@ -533,7 +540,8 @@ def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
     when they stay inside the current bracket, bisection otherwise; each row
     stops when its step or bracket is below ``rtol`` relative. This plays
     the role of metafor's ``uniroot()`` calls, solved to machine precision.
-    Returns (root, converged).
+    ``at_lo``: ``generalized_q`` at ``lo`` (Q and its derivative, every row) when the
+    caller has it: the first step starts from it. Returns (root, converged).
     """
     lo = np.array(lo, dtype=float)
     hi = np.array(hi, dtype=float)
@@ -545,7 +553,10 @@ def solve_q(Y, V, mask, target, lo, hi, *, maxiter=200, rtol=1e-13, X=None):
         if idx.size == 0:
             break
         rows = idx if idx.size < lo.size else slice(None)      # all rows: no copies of Y, V
-        q, dq = generalized_q(Y[rows], V[rows], mask[rows], x[idx], _rows(X, rows))
+        if at_lo is not None:           # the first step, every row at x = lo
+            (q, dq), at_lo = at_lo, None
+        else:
+            q, dq = generalized_q(Y[rows], V[rows], mask[rows], x[idx], _rows(X, rows))
         f = q - target[idx]
         xi, loi, hii = x[idx], lo[idx], hi[idx]
         # keep the bracket: f > 0 means the root lies to the right
@@ -619,18 +630,20 @@ def _score(method, Y, V, mask, k, tau2, X=None):
     W = _weights(V, tau2, mask)
     S = W.sum(axis=1)
     proj = None if X is None else _Projection(W, X)
-    _, r = _residuals1(Y, W, mask) if X is None else _wls(Y, W, mask, X, proj)
-    PY = W * r                                            # P y
+    scratch = np.empty_like(W)          # reused by every product below that is summed at once
+    _, r = _residuals1(Y, W, mask, S, scratch) if X is None else _wls(Y, W, mask, X, proj)
     if method == "EB":
-        return (PY * r).sum(axis=1) * k / (k - _p(X)) - k, S
-    ypy = (PY * PY).sum(axis=1)                           # y'PPy
+        return (W * r * r).sum(axis=1) * k / (k - _p(X)) - k, S
+    PY = np.multiply(W, r, out=r)                         # P y, in r's buffer (r is ours, used no more)
+    PY *= PY
+    ypy = PY.sum(axis=1)                                  # y'PPy
     if method == "ML":
         return ypy - S, (W * W).sum(axis=1)
     # tr(P) and tr(PP) as same-signed sums: the power-sum forms cancel to 0
     # (a Fisher step of -inf) when one weight is ~1e10 times the others
     if X is None:       # both sums use the same leave-one-out sums of W: computed once
         c = _leave_one_out(W)
-        return ypy - _trace_p1(W, c), _pp_sums1(W, None, None, c)
+        return ypy - _trace_p1(W, c, S, scratch), _pp_sums1(W, None, None, c, S, scratch)
     return ypy - _trace_p(W, X, proj), _pp_sums(W, None, None, X, proj)
 
 
@@ -662,11 +675,15 @@ def _loglik(method, Y, V, mask, tau2, X=None):
     REML subtracts ``½ log det(X'WX)``: ``½ log Σw`` for X = 1, else
     ``Σ log |R_jj|`` from the QR of ``W^½X``.
     """
-    W = _kept(mask, 1.0 / (V + tau2[:, None]))
+    vt = V + tau2[:, None]
+    W = _kept(mask, 1.0 / vt)
     proj = None if X is None else _Projection(W, X)
     _, r = _residuals1(Y, W, mask) if X is None else _wls(Y, W, mask, X, proj)
-    rss = (W * r * r).sum(axis=1)
-    ll = -0.5 * np.log(np.where(mask, V + tau2[:, None], 1.0)).sum(axis=1) - 0.5 * rss
+    wrr = W * r
+    wrr *= r                                  # (W r) r, one buffer
+    rss = wrr.sum(axis=1)
+    vt = vt if mask.all() else np.where(mask, vt, 1.0)
+    ll = -0.5 * np.log(vt, out=vt).sum(axis=1) - 0.5 * rss
     if method == "REML":
         if X is None:
             ll = ll - 0.5 * np.log(W.sum(axis=1))
@@ -821,6 +838,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
     root finding on the score U(τ²) (at most ``maxiter`` steps) around the
     last iterate, i.e. for the point Fisher scoring was converging to (or
     circling); ``rescued`` marks them. metafor's ll0check follows as usual.
+    Also returns ``s2`` (``typical_variance``, X = 1), which callers report too.
     """
     s2 = typical_variance(V, mask) if s2 is None else s2        # X = 1's, as both uses want
     tau2, iterations, converged = _fisher_scoring_pass(method, Y, V, mask, k, tol,
@@ -855,7 +873,7 @@ def _fisher_scoring(method, Y, V, mask, k, tol, maxiter, X=None, s2=None):
             reset = ll0 - ll > 1e-10
             tau2[idx[reset]] = 0.0
             ll0_reset[idx[reset]] = True
-    return tau2, iterations, converged, ll0_reset, rescued
+    return tau2, iterations, converged, ll0_reset, rescued, s2
 
 
 # ---------------------------------------------------------------------------
@@ -932,6 +950,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     converged = np.ones(G, dtype=bool)
     ll0_reset = np.zeros(G, dtype=bool)
     rescued = np.zeros(G, dtype=bool)
+    s2 = None
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "FE":
             raw = np.zeros(G)
@@ -946,8 +965,8 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
         elif method == "PM":
             raw = _tau2_pm(Y, V, mask, k, X)
         else:
-            raw, iterations, converged, ll0_reset, rescued = _fisher_scoring(method, Y, V, mask, k, tol,
-                                                                              maxiter, X)
+            raw, iterations, converged, ll0_reset, rescued, s2 = _fisher_scoring(method, Y, V, mask, k,
+                                                                                  tol, maxiter, X)
     raw = np.where(k > p, raw, 0.0)
     truncated = raw < 0
     tau2 = np.maximum(raw, 0.0)
@@ -961,7 +980,7 @@ def estimate_tau2(method, Y, V, mask=None, *, X=None, tol=DEFAULT_TOL,
     se = np.where(k > p, se, np.nan)
     return Tau2Estimate(method=method, tau2=tau2, se_tau2=se, iterations=iterations,
                         converged=converged, messages=messages, ll0_reset=ll0_reset,
-                        truncated=truncated & converged, rescued=rescued)
+                        truncated=truncated & converged, rescued=rescued, s2=s2)
 
 
 def _public(method, Y, V, mask, **kw):
