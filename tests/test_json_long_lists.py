@@ -215,6 +215,12 @@ def test_an_error_while_formatting_stops_the_writer(tmp_path, small_limits, monk
 
     time.sleep(0.2)
     assert len(out.getvalue()) == written and not out.getvalue().endswith(b"\n")
+    import threading
+
+    writers = [t for t in threading.enumerate() if t.name == "json-writer"]
+    for thread in writers:
+        thread.join(timeout=5)
+    assert not any(t.is_alive() for t in writers)        # no thread left waiting forever
 
 
 def test_by_document_with_long_and_short_subgroups_parses_to_the_dict_path(tmp_path,

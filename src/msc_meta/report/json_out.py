@@ -240,13 +240,30 @@ def _write_behind(stream, chunks) -> None:
             pending.put(chunk)
     except BaseException:
         # formatting stopped (Ctrl-C, an error): the writer writes nothing more, and is not
-        # waited for (it may be blocked on a reader that does not read)
+        # waited for (it may be blocked on a reader that does not read), but ends when it can
         failed.append(None)
+        _end_writer(pending)
         raise
     pending.put(None)
     thread.join()
     if failed:
         raise failed[0]
+
+
+def _end_writer(pending) -> None:
+    """Put the writer's end in its queue without blocking, dropping pieces it has not taken:
+    a library caller whose formatting failed is not left with a thread waiting forever."""
+    import queue
+
+    while True:
+        try:
+            pending.put_nowait(None)
+            return
+        except queue.Full:
+            try:
+                pending.get_nowait()
+            except queue.Empty:
+                pass
 
 
 # The layout rule, one for every list of an analysis (studies, excluded, common.weights):
