@@ -142,18 +142,23 @@ def _assert_same(fast, slow):
     assert fast.rows == slow.rows
 
 
+def _load_watched(path, block, monkeypatch):
+    """(what the plain reader answered, the fast load) with blocks of ``block`` bytes."""
+    monkeypatch.setattr(plain, "_BLOCK", block)
+    answered = []
+    real = plain.read_columns
+    monkeypatch.setattr(plain, "read_columns",
+                        lambda *args, **kw: answered.append(real(*args, **kw)) or answered[-1])
+    return answered, _load(path, fast=True, monkeypatch=monkeypatch)
+
+
 @settings(max_examples=int(os.environ.get("MSC_META_EXAMPLES", 500)), **SETTINGS)
 @given(table=plain_tables())
 def test_plain_reader_loads_what_the_per_line_reader_loads(tmp_path_factory, monkeypatch, table):
     content, block = table
     path = tmp_path_factory.mktemp("plain") / "t.csv"
     path.write_bytes(content)
-    monkeypatch.setattr(plain, "_BLOCK", block)
-    answered = []
-    real = plain.read_columns
-    monkeypatch.setattr(plain, "read_columns",
-                        lambda *args, **kw: answered.append(real(*args, **kw)) or answered[-1])
-    fast = _load(path, fast=True, monkeypatch=monkeypatch)
+    answered, fast = _load_watched(path, block, monkeypatch)
     event(("plain reader answered" if answered and answered[0] is not None else "handed on")
           + (", error" if isinstance(fast, str) else ", loaded"))
     _assert_same(fast, _load(path, fast=False, monkeypatch=monkeypatch))
@@ -178,12 +183,7 @@ def test_ordinary_plain_files_are_read_by_the_plain_reader(tmp_path, monkeypatch
     """The cases above are the plain reader's own (it does not hand them on), and equal."""
     path = tmp_path / "t.csv"
     path.write_text(text, newline="")
-    monkeypatch.setattr(plain, "_BLOCK", block)
-    answered = []
-    real = plain.read_columns
-    monkeypatch.setattr(plain, "read_columns",
-                        lambda *args, **kw: answered.append(real(*args, **kw)) or answered[-1])
-    fast = _load(path, fast=True, monkeypatch=monkeypatch)
+    answered, fast = _load_watched(path, block, monkeypatch)
     assert answered and answered[0] is not None and not isinstance(fast, str)
     _assert_same(fast, _load(path, fast=False, monkeypatch=monkeypatch))
 

@@ -28,22 +28,7 @@ from msc_meta.pooling.rma import (
     pool_rma_pair,
     qprofile_tau2_ci,
 )
-
-
-def _groups(seed, padded):
-    rng = np.random.default_rng(seed)
-    G, k = int(rng.integers(1, 6)), int(rng.integers(2, 40))
-    Y = rng.normal(0, rng.choice([0.05, 1.0, 4.0]), (G, k))
-    V = rng.uniform(0.01, 1.0, (G, k)) * 10.0 ** rng.uniform(-4, 4, (G, k))
-    mask = np.ones((G, k), dtype=bool)
-    if padded:
-        mask = rng.random((G, k)) < 0.7
-        mask[:, :2] = True
-    return Y, V, mask
-
-
-def _bits(x):
-    return np.asarray(x, dtype=float).view(np.int64).tolist()
+from tests.test_pool_fast_paths import _bits, _groups
 
 
 def _same_result(a, b):

@@ -165,13 +165,7 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
     rows: list[dict] = []
 
     def opts_of(analysis) -> dict:
-        out = {key: getattr(analysis, key, options.get(key)) for key in OPTION_KEYS}
-        run_with = getattr(analysis, "options", None)
-        for column, name in EXTRA_OPTION_KEYS:
-            value = getattr(run_with, name, None)
-            if value is not None:
-                out[column] = value
-        return out
+        return _options_of(analysis, options)
 
     for analysis in analyses:
         result = analysis.result
@@ -201,14 +195,8 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
         for ex in analysis.excluded:
             rows.append(dict(base, row_type="excluded", method=method, study_id=ex.study_id,
                              row_number=getattr(ex, "row_number", None), reason=ex.reason))
-        fits = []
-        if result is not None:
-            fits.append(("random" if result.random else "common", result))
-        common = getattr(analysis, "common", None)
-        if common is not None and common is not result:
-            fits.append(("common", common))
         notes = " | ".join(getattr(analysis, "notes", ()) or ())
-        for model, fit in fits:
+        for model, fit in _fits_of(analysis):
             row = dict(base, row_type="pooled", model=model, method=fit.method)
             names = _field_names(fit)
             for key in POOL_KEYS:
@@ -673,9 +661,10 @@ def _fits_of(analysis) -> list:
     return fits
 
 
-def _options_of(analysis) -> dict:
-    """``tidy_rows``' option cells of an analysis (its ``opts_of``, from the analysis only)."""
-    out = {key: getattr(analysis, key, None) for key in OPTION_KEYS}
+def _options_of(analysis, options=None) -> dict:
+    """The option cells of an analysis' rows: its own, else ``options``' (objects without them)."""
+    options = options or {}
+    out = {key: getattr(analysis, key, options.get(key)) for key in OPTION_KEYS}
     run_with = getattr(analysis, "options", None)
     for column, name in EXTRA_OPTION_KEYS:
         value = getattr(run_with, name, None)
