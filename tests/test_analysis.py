@@ -22,9 +22,8 @@ from msc_meta.pooling.analysis import (
     Analysis,
     StudyLine,
     run_pool,
-    run_pool_by,
-    subgroup_test,
 )
+from msc_meta.pooling.subgroups import run_pool_by, subgroup_test
 from msc_meta.pooling.results import PoolResult
 from msc_meta.report.forest_table import Axis, fmt, fmt_p, report_text
 

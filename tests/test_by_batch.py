@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from msc_meta.data import load_table
-from msc_meta.pooling.analysis import run_pool, run_pool_by
+from msc_meta.pooling.analysis import run_pool
+from msc_meta.pooling.subgroups import run_pool_by
 
 FIELDS = ("k", "theta", "se", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau2", "i2",
           "h2", "q", "q_df", "q_pval", "stat", "pval", "tau2_ci_low", "tau2_ci_high")

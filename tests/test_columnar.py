@@ -9,7 +9,8 @@ import pytest
 from msc_meta.data import OutcomeTable, load, load_table
 from msc_meta.data.columns import RowsView
 from msc_meta.errors import InputError
-from msc_meta.pooling.analysis import run_pool, run_pool_by
+from msc_meta.pooling.analysis import run_pool
+from msc_meta.pooling.subgroups import run_pool_by
 from msc_meta.pooling.study_lines import StudyLines
 from msc_meta.report.json_out import analysis_to_dict, to_json
 from msc_meta.report.terminal import json_document

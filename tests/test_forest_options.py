@@ -37,7 +37,8 @@ def draw(table_path, *, outcome, by=None, columns=(), **look):
     """Pool as the CLI does and draw with the given ForestOptions fields."""
     from msc_meta.data import load_table
     from msc_meta.plot.forest import ForestOptions, forest_pages, study_info
-    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.subgroups import run_pool_by
 
     table = load_table(table_path)
     model = {k: look.pop(k) for k in ("method", "measure", "scale", "study_ci") if k in look}

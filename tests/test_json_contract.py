@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from msc_meta.cli import main
-from msc_meta.pooling.analysis import Analysis, Excluded, StudyLine, SubgroupTest
+from msc_meta.pooling.analysis import Analysis, Excluded, StudyLine
+from msc_meta.pooling.subgroups import SubgroupTest
 from msc_meta.pooling.results import PoolResult
 from msc_meta.report.json_out import (
     CONTRACT_KEYS,

@@ -227,7 +227,7 @@ def test_by_document_with_long_and_short_subgroups_parses_to_the_dict_path(tmp_p
                                                                           small_limits):
     """--by: the short study lists written at once (json_out._grouped_studies) and a long one
     one entry per line, in one document that parses to the dict path's document."""
-    from msc_meta.pooling.analysis import run_pool_by
+    from msc_meta.pooling.subgroups import run_pool_by
 
     rng = np.random.default_rng(5)
     lines = ["study_id,outcome,g,events_t,n_t,events_c,n_c"]

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from msc_meta.data import load_table
 from msc_meta.errors import MscMetaError, UsageError
 from msc_meta.pooling import analysis as an
+from msc_meta.pooling.subgroups import run_pool_by
 from msc_meta.pooling import batch, rma
 from msc_meta.pooling.options import PoolOptions
 from msc_meta.pooling.selection import analysis_keys
@@ -67,7 +68,7 @@ def tables(draw):
 
 
 def _group_by_group(monkeypatch):
-    """The paths the batch replaced: one _analysis_of per group, study dicts per analysis,
+    """The paths the batch replaced: one analysis_of per group, study dicts per analysis,
     resolve_options per selection, tidy_rows + write_csv."""
     monkeypatch.setattr(batch, "many_analyses", lambda *args: None)
     monkeypatch.setattr(json_out, "_grouped_studies", lambda analyses, marked: [None] * len(analyses))
@@ -86,7 +87,7 @@ def _resolve_each(selected, options):
 
 def _by(table, options, timepoint):
     try:
-        analyses, test = an.run_pool_by(table, "grp", outcome="x", timepoint=timepoint, **options)
+        analyses, test = run_pool_by(table, "grp", outcome="x", timepoint=timepoint, **options)
     except MscMetaError as err:       # nothing to pool, or a fit that fails (both paths alike)
         return f"{type(err).__name__}: {err}"
     return (json_out.to_json(analyses, test, grouped=True),

@@ -19,9 +19,9 @@ from msc_meta.pooling.analysis import (
     MultiArmUnit,
     apply_multiarm,
     run_pool,
-    run_pool_by,
     shared_control_sets,
 )
+from msc_meta.pooling.subgroups import run_pool_by
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MULTI = json.loads((FIXTURES / "multiarm.json").read_text())

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from msc_meta.data import load_table
 from msc_meta.data.columns import RowsView
 from msc_meta.pooling import tau2
-from msc_meta.pooling.analysis import _common_of, _values, common_value
+from msc_meta.pooling.analysis import _common_of, column_values, common_value
 from msc_meta.pooling.rma import fit_batch, qprofile_tau2_ci
 from msc_meta.pooling.selection import _distinct, select_rows
 from msc_meta.pooling.tau2 import generalized_q
@@ -58,7 +58,7 @@ def test_common_of_a_view_is_common_value(tmp_path, text, given_value):
     view = _view(tmp_path, text)
     for name in ("timepoint_weeks", "unit"):
         got = _common_of(view, name, given_value)
-        expected = common_value(_values(view, name), given_value)
+        expected = common_value(column_values(view, name), given_value)
         assert got == expected and type(got) is type(expected)
         rows = list(view)           # the per-row path
         assert _common_of(rows, name, given_value) == expected

@@ -58,7 +58,7 @@ def test_curated_hierarchy_is_transitive():
 
 
 def test_overlap_is_listed_in_its_own_subgroup(tmp_table):
-    from msc_meta.pooling.analysis import run_pool_by
+    from msc_meta.pooling.subgroups import run_pool_by
 
     table = load_table(tmp_table(_hierarchy_rows()))
     analyses, _ = run_pool_by(table, "study_id", outcome="healing", measure="PLO", method="FE")

@@ -77,7 +77,8 @@ def export(data_path, outcome, timepoint, unit, export_all, measure, method, hks
 
 
 def _pool_rows(table, by, options) -> list[dict]:
-    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.subgroups import run_pool_by
     from msc_meta.report.export import tidy_rows
 
     if by:

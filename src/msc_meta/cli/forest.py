@@ -171,7 +171,8 @@ def forest(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method
     """
     from msc_meta.data import load_table
     from msc_meta.io_safe import check_output_early
-    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.subgroups import run_pool_by
 
     check_output_early(output, force=force)
     table = load_table(data_path)

@@ -69,7 +69,8 @@ def pool(data_path, outcome, timepoint, unit, measure, method, hksj, pi_method, 
     combined into one (--multiarm combine).
     """
     from msc_meta.data import load_table
-    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.subgroups import run_pool_by
 
     table = load_table(data_path)
     options = dict(outcome=outcome, timepoint=timepoint, unit=unit, measure=measure,

@@ -104,7 +104,8 @@ def _section(table, by, options, outcome, timepoint, unit, labels, *, anchor):
     """Pool one selection (as `pool`/`forest`), draw it, run leave-one-out; a ReportSection."""
     from msc_meta import registry
     from msc_meta.errors import MscMetaError
-    from msc_meta.pooling.analysis import run_pool, run_pool_by
+    from msc_meta.pooling.analysis import run_pool
+    from msc_meta.pooling.subgroups import run_pool_by
     from msc_meta.report.html_report import ReportSection
 
     selection = dict(options, outcome=outcome, timepoint=timepoint, unit=unit)

@@ -160,7 +160,8 @@ def sof(data_path, outcomes, every, timepoint, unit, measure, method, hksj, pi_m
 def _analyses(table, outcomes, every, timepoint, unit, by, options) -> list:
     """The pooled analyses, each selected exactly as `pool` selects it (pooling/selection.py)."""
     from msc_meta.errors import UsageError
-    from msc_meta.pooling.analysis import run_pool, run_pool_all, run_pool_by
+    from msc_meta.pooling.analysis import run_pool, run_pool_all
+    from msc_meta.pooling.subgroups import run_pool_by
     from msc_meta.pooling.options import PoolOptions
     from msc_meta.report.export import selection_label
     from msc_meta.report.terminal import diagnostic

@@ -40,11 +40,8 @@ Rules (``shared/cli-contract.md``, ``msc-meta pool``):
   arm has no events (or only events); ``msc_meta.pooling.guidance`` offers
   only those that run on the pooled studies.
 
-The subgroup test of :func:`run_pool_by` is the test for subgroup
-differences of meta's ``update(m, subgroup=)`` / metafor's approach of
-fitting one model per subgroup and then an FE model to the subgroup
-estimates: Q_between = sum_g w_g (theta_g - theta_w)^2 with w_g = 1/se_g^2,
-on G - 1 degrees of freedom (Borenstein et al. 2009, ch. 19).
+``--by`` (one pool per subgroup, and the test for subgroup differences) is
+``msc_meta.pooling.subgroups``.
 """
 
 from __future__ import annotations
@@ -73,7 +70,6 @@ from msc_meta.pooling.study_lines import StudyLines
 # R meta's metaprop() default. The library default stays "wald" (metafor's
 # study interval).
 CLI_DEFAULT_STUDY_CI = "exact"
-BLANK_GROUP = "(blank)"
 
 
 @dataclass(frozen=True)
@@ -159,21 +155,6 @@ class RSensitivity:
     ci_high: float
 
 
-@dataclass(frozen=True)
-class SubgroupTest:
-    """Test for subgroup differences (Q between subgroups, chi-square)."""
-
-    q_between: float
-    df: int
-    pval: float
-    by: str
-    groups: tuple[str, ...] = field(default_factory=tuple)  # the subgroups it used
-    test: str = "chi2"
-
-
-# ---------------------------------------------------------------- public API
-
-
 # ---------------------------------------------------------------- public API
 
 def run_pool(table, *, outcome, timepoint=None, unit=None, options: PoolOptions | None = None,
@@ -186,7 +167,7 @@ def run_pool(table, *, outcome, timepoint=None, unit=None, options: PoolOptions 
     cannot work together or when no study is left to pool.
     """
     spec, options = _plan(table, outcome, timepoint, unit, options_of(options, values))
-    analysis = _pool_groups([spec], options)[0]
+    analysis = pool_groups([spec], options)[0]
     if analysis.result is None:
         raise UsageError(nothing_to_pool_message(outcome, options.measure, analysis.excluded))
     return analysis
@@ -216,7 +197,7 @@ def _pool_all(table, keys, options) -> list:
         plans.setdefault(resolved.measure, []).append((i, spec, resolved))
     for planned in plans.values():
         # the options of one measure are the same object for all: fit them as one batch
-        analyses = _pool_groups([spec for _, spec, _ in planned], planned[0][2])
+        analyses = pool_groups([spec for _, spec, _ in planned], planned[0][2])
         for (i, _, resolved), analysis in zip(planned, analyses):
             out[i] = analysis if analysis.result is not None else UsageError(
                 nothing_to_pool_message(keys[i][0], resolved.measure, analysis.excluded))
@@ -226,7 +207,7 @@ def _pool_all(table, keys, options) -> list:
 def _plan(table, outcome, timepoint, unit, options):
     """Select, resolve the options and handle shared controls: one group to pool."""
     chosen = select_rows(table, outcome, timepoint, unit)
-    rows = _listed(chosen.rows)
+    rows = listed_rows(chosen.rows)
     return _planned(chosen, rows, resolve_options(rows, options))
 
 
@@ -251,7 +232,7 @@ def _plans(table, keys, options) -> list:
         except UsageError as err:
             chosen.append(err)
     selected = [c for c in chosen if not isinstance(c, UsageError)]
-    rows = [_listed(c.rows) for c in selected]
+    rows = [listed_rows(c.rows) for c in selected]
     resolved = iter(zip(selected, rows, resolve_many(rows, options)))
     out = []
     for c in chosen:
@@ -266,7 +247,7 @@ def _plans(table, keys, options) -> list:
     return out
 
 
-def _listed(rows):
+def listed_rows(rows):
     """The selected rows as a list, or the view on the table's columns as it is."""
     return rows if isinstance(rows, RowsView) else list(rows)
 
@@ -286,117 +267,6 @@ def resolve_options(rows, options: PoolOptions) -> PoolOptions:
 
     options = options.with_measure(resolve_measure(rows, options))
     return replace(options, study_ci=resolve_study_ci(options.measure, options.study_ci))
-
-
-def run_pool_by(table, by, *, outcome, timepoint=None, unit=None, options: PoolOptions | None = None,
-                **values) -> tuple[list[Analysis], SubgroupTest | None]:
-    """One :class:`Analysis` per value of column ``by``, and the subgroup test.
-
-    Blank values form their own group, ``(blank)``. A subgroup with nothing
-    to pool is kept (with its exclusions) but left out of the test. The test
-    is ``None`` when fewer than two subgroups have a pooled estimate.
-
-    Shared control arms are found over the whole selection, so that the
-    control also counts once in the subgroup test: under ``combine`` the
-    members in one subgroup are combined, and a control shared by G
-    subgroups is divided evenly among them; under ``split`` it is divided
-    among all its comparisons, wherever they fall.
-    """
-    options = options_of(options, values)
-    from msc_meta.progress import many_objects
-
-    with many_objects():
-        return _pool_by(table, by, outcome, timepoint, unit, options)
-
-
-def _pool_by(table, by, outcome, timepoint, unit, options):
-    chosen = select_rows(table, outcome, timepoint, unit)
-    rows, overlapping = _listed(chosen.rows), list(chosen.overlapping)
-    options = resolve_options(rows, options)
-
-    # A column the file lacks would put every row in "(blank)": refuse it.
-    table.require_column(by)
-    units, multiarm_notes = apply_multiarm(rows, options.measure, options.multiarm,
-                                           group_of=lambda r: _group_label(r.value(by)))
-    groups = _by_groups(units, by)
-    for _, row in overlapping:
-        # a subgroup may hold only left-out rows: it is still listed
-        groups.setdefault(_group_label(row.value(by)), [])
-    # Sort labels so that the output does not depend on row order; blanks last.
-    labels = sorted(groups, key=lambda g: (g == BLANK_GROUP, _natural_key(g)))
-
-    left_out: dict[str, list] = {}
-    for excluded, row in overlapping:
-        left_out.setdefault(_group_label(row.value(by)), []).append((excluded, row))
-    specs = []
-    for label in labels:
-        notes = []
-        if multiarm_notes:
-            ids = {m for u in groups[label] for m in source_ids(u)}
-            notes = [text for text, who in multiarm_notes if who & ids]
-        specs.append(dict(rows=groups[label], outcome=outcome, timepoint=timepoint, unit=unit,
-                          group=label, by=by, multiarm_notes=notes,
-                          pre_excluded=left_out.get(label, [])))
-    analyses = _pool_groups(specs, options)
-    if all(a.result is None for a in analyses):
-        excluded = tuple(e for a in analyses for e in a.excluded)
-        raise UsageError(nothing_to_pool_message(outcome, options.measure, excluded))
-    return analyses, subgroup_test(analyses, by)
-
-
-def _by_groups(units, by) -> dict:
-    """Subgroup label -> its rows, in order of first appearance (a view's rows grouped by column)."""
-    groups: dict[str, list] = {}
-    if isinstance(units, RowsView):
-        values = units.column(by)
-        if isinstance(values, np.ndarray):
-            values = [None if v != v else v for v in values.tolist()]
-        label_of = {v: _group_label(_typed(by, v)) for v in dict.fromkeys(values)}
-        code_of: dict[str, int] = {}           # labels in order of first appearance
-        for label in label_of.values():
-            code_of.setdefault(label, len(code_of))
-        value_code = {v: code_of[label] for v, label in label_of.items()}
-        codes = np.fromiter(map(value_code.__getitem__, values), dtype=np.int64, count=len(values))
-        order = np.argsort(codes, kind="stable")            # rows of a label in table order
-        bounds = np.searchsorted(codes[order], np.arange(len(code_of) + 1)).tolist()
-        return {label: units.take(order[bounds[c]:bounds[c + 1]]) for label, c in code_of.items()}
-    for unit_row in units:
-        groups.setdefault(_group_label(unit_row.value(by)), []).append(unit_row)
-    return groups
-
-
-def _typed(column, value):
-    """A column's cell as ``Row.value`` gives it (extra columns: stripped text, None if blank)."""
-    from msc_meta.data import schema
-
-    if column in schema.KNOWN_COLUMNS or value is None:
-        return value
-    return value.strip() or None
-
-
-def subgroup_test(analyses, by) -> SubgroupTest | None:
-    """Q_between over the subgroups with a pooled estimate (chi-square, G-1 df).
-
-    As meta's test for subgroup differences and metafor's recipe
-    ``rma(theta_g, sei=se_g, method="FE")`` -> ``QE``: the subgroup
-    estimates are weighted by 1/se_g^2, with se_g the standard error of each
-    subgroup's own fit (random-effects when the method is random).
-    """
-    pooled = [a for a in analyses if a.result is not None
-              and math.isfinite(a.result.theta) and math.isfinite(a.result.se)
-              and a.result.se > 0]
-    if len(pooled) < 2:
-        return None
-    theta = np.array([a.result.theta for a in pooled])
-    w = 1.0 / np.array([a.result.se for a in pooled]) ** 2
-    theta_w = np.sum(w * theta) / np.sum(w)
-    q = float(np.sum(w * (theta - theta_w) ** 2))
-    df = len(pooled) - 1
-    return SubgroupTest(q_between=q, df=df, pval=float(special.chdtrc(df, q)), by=by,
-                        groups=tuple(a.group for a in pooled))
-
-
-# ---------------------------------------------------------------- internals
 
 
 # ---------------------------------------------------------------- the measure
@@ -651,7 +521,7 @@ def _usable(kept, es, excluded, n_rows, arms_only, measure, method, cc) -> Prepa
     return PreparedStudies(kept, es, excluded, n_rows, arms_only)
 
 
-def _pool_groups(specs, options) -> list[Analysis]:
+def pool_groups(specs, options) -> list[Analysis]:
     """Pool each group of ``specs`` (rows, labels, notes); the fits of all groups in one pass."""
     from msc_meta.progress import many_objects
 
@@ -675,14 +545,14 @@ def _pool_all_groups(specs, options) -> list[Analysis]:
 
 
 def _analyses_of(specs, prepared, fits, options) -> list[Analysis]:
-    """:func:`_analysis_of` of each group, one by one."""
+    """:func:`analysis_of` of each group, one by one."""
     from msc_meta.progress import progress
 
     # labels, notes and guidance are per group: a bar on a terminal for a long --by or --all
     with progress(len(specs), "pooling groups", min_steps=500) as advance:
         analyses = []
         for spec, prep, fit in zip(specs, prepared, fits):
-            analyses.append(_analysis_of(spec, prep, fit, options))
+            analyses.append(analysis_of(spec, prep, fit, options))
             advance()
     return analyses
 
@@ -747,7 +617,9 @@ def _fit_prepared(measure, options, prepared):
     return fits
 
 
-def _analysis_of(spec, prep, fit, options) -> Analysis:
+def analysis_of(spec, prep, fit, options) -> Analysis:
+    """The :class:`Analysis` of one group: its ``spec`` (rows, labels, notes), its prepared
+    studies and its fit (None when nothing was pooled)."""
     rows, measure, multiarm_notes = spec["rows"], options.measure, spec["multiarm_notes"]
     excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
     base = dict(outcome=spec["outcome"], group=spec["group"], measure=measure, options=options,
@@ -760,7 +632,7 @@ def _analysis_of(spec, prep, fit, options) -> Analysis:
                         notes=tuple(notes), **base)
     result, common = fit
     yi = prep.yi
-    cc_added = _cc_flags(es, len(kept))
+    cc_added = cc_flags(es, len(kept))
     studies = _study_lines(kept, es, result, options, cc_added)
     notes = pool_notes(measure=measure, options=options, kept=kept, yi=yi, cc_added=cc_added,
                        result=result, common=common, excluded=excluded, n_rows=n_rows,
@@ -776,7 +648,7 @@ def _study_lines(kept, es, result, options, cc_added) -> tuple[StudyLine, ...]:
     two_arm = spec.two_arm
     columns = registry.family_columns(spec.family)
     yi, vi = np.asarray(es.yi, dtype=float), np.asarray(es.vi, dtype=float)
-    estimate, low, high = _study_intervals(es, kept, options.study_ci, options.level)
+    estimate, low, high = study_intervals(es, kept, options.study_ci, options.level)
     if isinstance(kept, RowsView) and spec.family == "counts":
         # fromiter: half the time of np.asarray on a tuple of 10^6 floats, the same numbers
         weights = np.fromiter(result.weights, dtype=float, count=len(result.weights))
@@ -883,7 +755,8 @@ def _add_notes(es, extra):
     return replace(es, notes=merged, reasons=reasons)
 
 
-def _cc_flags(es, k):
+def cc_flags(es, k):
+    """Which of the ``k`` studies had the continuity correction added."""
     flags = getattr(es, "cc_added", None)
     if flags is None:
         return np.zeros(k, dtype=bool)
@@ -900,7 +773,7 @@ def _study_ci(es, level):
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
-def _study_intervals(es, rows, method, level):
+def study_intervals(es, rows, method, level):
     """Each study's estimate and CI on the natural scale, as ``study_ci`` asks.
 
     ``wald``: metafor ``summary(escalc())`` (each study on its own n, which
@@ -923,7 +796,7 @@ def _study_intervals(es, rows, method, level):
             np.asarray(ci.ci_high, dtype=float))
 
 
-def _values(rows, name) -> list:
+def column_values(rows, name) -> list:
     """A column of ``rows`` as the rows hold it (None where blank)."""
     if isinstance(rows, RowsView):
         col = rows.column(name)
@@ -939,7 +812,7 @@ def _common_of(rows, name, given):
     if given is not None and given not in ("blank", "any"):
         return given
     if not isinstance(rows, RowsView):
-        return common_value(_values(rows, name), given)
+        return common_value(column_values(rows, name), given)
     col = rows.column(name)
     if isinstance(col, np.ndarray):
         found = col[~np.isnan(col)]
@@ -955,29 +828,6 @@ def common_value(values, given):
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def _group_label(value) -> str:
-    if value is None:
-        return BLANK_GROUP
-    if isinstance(value, float):
-        if math.isnan(value):
-            return BLANK_GROUP
-        return f"{value:g}"
-    text = str(value).strip()
-    return text if text else BLANK_GROUP
-
-
-def _natural_key(label: str):
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label.lower())
-
-
-__all__ = ["Analysis", "Excluded", "StudyLine", "SubgroupTest", "run_pool", "run_pool_by",
-           "subgroup_test"]
-
-
-__all__ = ["Analysis", "Excluded", "MultiArmUnit", "RSensitivity", "StudyLine", "SubgroupTest", "apply_multiarm",
-           "prepare_many", "prepare_studies", "resolve_measure", "resolve_options", "run_pool", "run_pool_all",
-           "run_pool_by",
-           "shared_control_sets", "subgroup_test"]
+__all__ = ["Analysis", "Excluded", "MultiArmUnit", "RSensitivity", "StudyLine", "apply_multiarm",
+           "prepare_many", "prepare_studies", "resolve_measure", "resolve_options", "run_pool",
+           "run_pool_all", "shared_control_sets"]

@@ -663,9 +663,9 @@ def _fit_columns(fit, measure) -> dict:
 
 def many_analyses(specs, prepared, fits, options):
     """The :class:`~msc_meta.pooling.analysis.Analysis` of every group of ``specs``, or None
-    when the groups need the group-by-group path (``analysis._analysis_of``).
+    when the groups need the group-by-group path (``analysis.analysis_of``).
 
-    Each is what ``_analysis_of`` makes of that group alone; what it computes
+    Each is what ``analysis_of`` makes of that group alone; what it computes
     per study (the study intervals, the facts the notes read, whether guidance
     is needed) is computed once on the columns of all groups' pooled studies
     together, and the study lines are slices of those columns. The plain case:
@@ -686,7 +686,7 @@ def many_analyses(specs, prepared, fits, options):
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     es_list = [prepared[g].es for g in live]
     es = _joined_effect_sizes(es_list)
-    cc = np.concatenate([an._cc_flags(e, n) for e, n in zip(es_list, sizes)])
+    cc = np.concatenate([an.cc_flags(e, n) for e, n in zip(es_list, sizes)])
     lines = _study_columns(every, es, cc, options)
     from msc_meta.pooling.guidance import guidance_many
     from msc_meta.pooling.notes import study_facts_many
@@ -700,7 +700,7 @@ def many_analyses(specs, prepared, fits, options):
     for g, spec in enumerate(specs):
         j = where.get(g)
         if j is None:
-            out.append(an._analysis_of(spec, prepared[g], None, options))
+            out.append(an.analysis_of(spec, prepared[g], None, options))
             continue
         lo, hi = int(bounds[j]), int(bounds[j + 1])
         out.append(_analysis(spec, prepared[g], fits[g], options, place[g], lines, lo, hi,
@@ -725,7 +725,7 @@ def _study_columns(every, es, cc, options) -> dict:
     from msc_meta.pooling import analysis as an
 
     two_arm = registry.measure(options.measure).two_arm
-    estimate, low, high = an._study_intervals(es, every, options.study_ci, options.level)
+    estimate, low, high = an.study_intervals(es, every, options.study_ci, options.level)
     return dict(study_id=every.column("study_id"), row_number=every.row_numbers,
                 events_t=every.column("events_t"), n_t=every.column("n_t"),
                 events_c=every.column("events_c") if two_arm else None,
@@ -736,16 +736,16 @@ def _study_columns(every, es, cc, options) -> dict:
 
 
 def _common_values(specs) -> list:
-    """Each group's (timepoint_weeks, unit) as ``_analysis_of`` finds them
+    """Each group's (timepoint_weeks, unit) as ``analysis_of`` finds them
     (``analysis.common_value`` of its rows), the columns read once for all groups."""
     from msc_meta.data.columns import concat
     from msc_meta.pooling import analysis as an
 
     every = concat(spec["rows"] for spec in specs)
     if every is None:
-        return [(an.common_value(an._values(s["rows"], "timepoint_weeks"), s["timepoint"]),
-                 an.common_value(an._values(s["rows"], "unit"), s["unit"])) for s in specs]
-    weeks, units = an._values(every, "timepoint_weeks"), an._values(every, "unit")
+        return [(an.common_value(an.column_values(s["rows"], "timepoint_weeks"), s["timepoint"]),
+                 an.common_value(an.column_values(s["rows"], "unit"), s["unit"])) for s in specs]
+    weeks, units = an.column_values(every, "timepoint_weeks"), an.column_values(every, "unit")
     out, lo = [], 0
     for spec in specs:
         hi = lo + len(spec["rows"])
@@ -756,7 +756,7 @@ def _common_values(specs) -> list:
 
 
 def _analysis(spec, prep, fit, options, place, lines, lo, hi, facts, advice):
-    """``analysis._analysis_of`` of one group whose study columns are ``lines[lo:hi]``."""
+    """``analysis.analysis_of`` of one group whose study columns are ``lines[lo:hi]``."""
     from msc_meta.pooling.analysis import Analysis
     from msc_meta.pooling.notes import pool_notes
     from msc_meta.pooling.study_lines import StudyLines
