@@ -568,11 +568,6 @@ def _floats(values, np) -> list:
     return _numbers(np.ascontiguousarray(values, dtype=np.float64), np)
 
 
-def _ints(values, np):
-    """Counts as JSON integers, null where blank; one text when every study has the same."""
-    return _Counts(values, np).texts(slice(None), np)
-
-
 def _count_columns(studies, np) -> dict:
     """The integer columns of a columnar study list, each prepared once for all its pieces
     (``_CHUNK``): the conversion and the table of texts are not redone per piece."""
@@ -582,7 +577,7 @@ def _count_columns(studies, np) -> dict:
 
 class _Counts:
     """A column of counts (floats, NaN where blank) as int64, and the texts of its counts
-    when all are below the column's length."""
+    when all are below the column's length; ``texts``: JSON integers, null where blank."""
 
     def __init__(self, values, np):
         values = np.asarray(values, dtype=np.float64)
