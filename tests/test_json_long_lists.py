@@ -185,12 +185,36 @@ def test_a_long_document_to_a_broken_pipe_is_quiet(tmp_path):
                                     [np.nan, np.nan], [4, 1, 2, 3, 0]])
 def test_count_texts_are_the_numbers_orjson_writes(values):
     """Counts looked up from a table (all below the number of studies) or written by orjson."""
-    got = json_out._ints(np.array(values, dtype=float), np)
+    got = json_out._Counts(np.array(values, dtype=float), np).texts(slice(None), np)
     expected = [None if v != v else int(v) for v in values]
     if isinstance(got, str):
         assert len(set(expected)) == 1 and orjson.loads(got) == expected[0]
     else:
         assert [orjson.loads(t) for t in got] == expected
+
+
+@pytest.mark.parametrize("values", [
+    [3, 3, 3, 3, np.nan, 0, 2, 5, 7, 7, 7, 7, 10**12, 1, np.nan, np.nan],    # texts by orjson
+    [0, 1, 2, 3, 3, 3, 3, 3, np.nan, 1, 0, 2, 4, 4, 4, 4, 5]])             # looked up (< length)
+def test_count_texts_of_each_piece_from_the_column_prepared_once(values):
+    """A count column is prepared once for all pieces (json_out._Counts): each piece of 4 gets
+    the numbers, null where blank, one text when the piece's counts are all the same."""
+    counts = json_out._Counts(np.array(values, dtype=float), np)
+    for lo in range(0, len(values), 4):
+        expected = [None if v != v else int(v) for v in values[lo:lo + 4]]
+        got = counts.texts(slice(lo, lo + 4), np)
+        if isinstance(got, str):
+            assert None not in expected and len(set(expected)) == 1
+            assert orjson.loads(got) == expected[0]
+        else:
+            assert [orjson.loads(t) for t in got] == expected
+
+
+def test_columnar_counts_looked_up_across_pieces_give_the_same_bytes(tmp_path, small_limits):
+    """130 studies: every count is below the list's length (the table of texts), in pieces of 4."""
+    analysis = run_pool(_table(tmp_path, 130), outcome="x")
+    as_rows = dataclasses.replace(analysis, studies=tuple(analysis.studies))
+    assert to_json([analysis]) == to_json([as_rows])
 
 
 def test_an_error_while_formatting_stops_the_writer(tmp_path, small_limits, monkeypatch):
