@@ -439,8 +439,6 @@ def test_pages_are_not_written_over_existing_files(run_cli, tmp_table, tmp_path)
 
 
 def test_progress_bar_only_on_a_terminal(tmp_table, tmp_path):
-    import pty
-
     path = tmp_table(many_rows(130))
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), COLUMNS="100")
     cmd = [sys.executable, "-m", "msc_meta", "forest", "--data", str(path), "--outcome", "o",
@@ -449,22 +447,8 @@ def test_progress_bar_only_on_a_terminal(tmp_table, tmp_path):
                            env=env, timeout=300)
     assert piped.returncode == 0, piped.stderr
     assert "\u2501" not in piped.stderr and "\x1b[" not in piped.stderr
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(cmd + ["-o", str(tmp_path / "b.png")], stdout=subprocess.DEVNULL,
-                            stderr=follower, env=env)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait(timeout=300) == 0
-    os.close(leader)
-    text = seen.decode("utf-8", "replace")
+    code, text = _run_on_terminal(cmd + ["-o", str(tmp_path / "b.png")], env)
+    assert code == 0
     assert "forest plot" in text and "\u2501" in text      # the bar was drawn
     assert "written to" in text
 

@@ -157,18 +157,23 @@ def typed_columns(raw) -> TableColumns:
     no_numbers.flags.writeable = False
     no_texts = [None] * n
 
-    def parse_numbers(name, parse):
+    def typed_column(name, convert, missing):
+        """The column ``name``: as the plain reader typed it, ``missing`` if the file lacks
+        it, else ``convert(cells)`` (values, rows to re-read per row or None)."""
         if name in typed:
             values[name] = typed[name]
             return
         col = cells.get(name)
         if col is None:
-            values[name] = no_numbers
+            values[name] = missing
             return
-        arr, bad = _numbers(col, parse, digits=name in schema.COUNT_COLUMNS)
-        values[name] = arr
+        values[name], bad = convert(col)
         if bad is not None:
             flagged[:] |= bad
+
+    def parse_numbers(name, parse):
+        digits = name in schema.COUNT_COLUMNS
+        typed_column(name, lambda col: _numbers(col, parse, digits=digits), no_numbers)
 
     for name in schema.COUNT_COLUMNS:
         parse_numbers(name, lambda t, c=name: load.parse_count(t, path=path, row=0, column=c))
@@ -189,17 +194,7 @@ def typed_columns(raw) -> TableColumns:
         flagged |= np.fromiter((bool(c.strip()) for c in col), dtype=bool, count=n)
 
     def parse_texts(name, parse):
-        if name in typed:
-            values[name] = typed[name]
-            return
-        col = cells.get(name)
-        if col is None:
-            values[name] = no_texts
-            return
-        out, bad = _texts(col, parse)
-        values[name] = out
-        if bad is not None:
-            flagged[:] |= bad
+        typed_column(name, lambda col: _texts(col, parse), no_texts)
 
     parse_texts("unit", lambda t: load.parse_unit(t, path=path, row=0))
     for name in schema.PCT_COLUMNS:
