@@ -617,27 +617,40 @@ def _fit_prepared(measure, options, prepared):
     return fits
 
 
-def analysis_of(spec, prep, fit, options) -> Analysis:
+_FIND = object()        # analysis_of: guidance not given, find it
+
+
+def analysis_of(spec, prep, fit, options, *, place=None, studies=None, facts=None,
+                advice=_FIND) -> Analysis:
     """The :class:`Analysis` of one group: its ``spec`` (rows, labels, notes), its prepared
-    studies and its fit (None when nothing was pooled)."""
+    studies and its fit (None when nothing was pooled).
+
+    ``place`` (time point, unit), ``studies``, ``facts`` (the notes' ``StudyFacts``) and
+    ``advice`` (a Guidance or None): this group's, when the caller found them for many
+    groups at once (``batch.many_analyses``); else they are found here.
+    """
     rows, measure, multiarm_notes = spec["rows"], options.measure, spec["multiarm_notes"]
     excluded, kept, es, n_rows = prep.excluded, prep.kept, prep.es, prep.n_rows
+    if place is None:
+        place = (_common_of(rows, "timepoint_weeks", spec["timepoint"]),
+                 _common_of(rows, "unit", spec["unit"]))
     base = dict(outcome=spec["outcome"], group=spec["group"], measure=measure, options=options,
-                by=spec["by"],
-                timepoint_weeks=_common_of(rows, "timepoint_weeks", spec["timepoint"]),
-                unit=_common_of(rows, "unit", spec["unit"]))
+                by=spec["by"], timepoint_weeks=place[0], unit=place[1])
     if fit is None:
         notes = [exclusion_note(excluded, n_rows), *multiarm_notes]
         return Analysis(result=None, common=None, studies=(), excluded=tuple(excluded),
                         notes=tuple(notes), **base)
     result, common = fit
-    yi = prep.yi
     cc_added = cc_flags(es, len(kept))
-    studies = _study_lines(kept, es, result, options, cc_added)
-    notes = pool_notes(measure=measure, options=options, kept=kept, yi=yi, cc_added=cc_added,
-                       result=result, common=common, excluded=excluded, n_rows=n_rows,
-                       multiarm_notes=multiarm_notes, arms_only=prep.arms_only, es=es)
-    advice = guidance_for(measure, options.method, options.hksj, kept, options.cc, options.multiarm)
+    if studies is None:
+        studies = _study_lines(kept, es, result, options, cc_added)
+    notes = pool_notes(measure=measure, options=options, kept=kept, yi=prep.yi,
+                       cc_added=cc_added, result=result, common=common, excluded=excluded,
+                       n_rows=n_rows, multiarm_notes=multiarm_notes, arms_only=prep.arms_only,
+                       es=es, facts=facts)
+    if advice is _FIND:
+        advice = guidance_for(measure, options.method, options.hksj, kept, options.cc,
+                              options.multiarm)
     return Analysis(result=result, common=common, studies=studies, excluded=tuple(excluded),
                     notes=tuple(notes), guidance=None if advice is None else advice.text(),
                     suggestions=() if advice is None else advice.suggestions, **base)

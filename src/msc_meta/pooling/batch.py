@@ -690,6 +690,7 @@ def many_analyses(specs, prepared, fits, options):
     lines = _study_columns(every, es, cc, options)
     from msc_meta.pooling.guidance import guidance_many
     from msc_meta.pooling.notes import study_facts_many
+    from msc_meta.pooling.study_lines import StudyLines
 
     facts = study_facts_many(every, es.yi, cc, bounds)
     advice = guidance_many(options.measure, options.method, options.hksj, every, bounds,
@@ -702,9 +703,10 @@ def many_analyses(specs, prepared, fits, options):
         if j is None:
             out.append(an.analysis_of(spec, prepared[g], None, options))
             continue
-        lo, hi = int(bounds[j]), int(bounds[j + 1])
-        out.append(_analysis(spec, prepared[g], fits[g], options, place[g], lines, lo, hi,
-                             facts[j], advice[j]))
+        part = slice(int(bounds[j]), int(bounds[j + 1]))
+        studies = StudyLines.of_columns(prepared[g].kept, lines, part, fits[g][0].weights)
+        out.append(an.analysis_of(spec, prepared[g], fits[g], options, place=place[g],
+                                  studies=studies, facts=facts[j], advice=advice[j]))
     return out
 
 
@@ -753,24 +755,3 @@ def _common_values(specs) -> list:
                     an.common_value(units[lo:hi], spec["unit"])))
         lo = hi
     return out
-
-
-def _analysis(spec, prep, fit, options, place, lines, lo, hi, facts, advice):
-    """``analysis.analysis_of`` of one group whose study columns are ``lines[lo:hi]``."""
-    from msc_meta.pooling.analysis import Analysis
-    from msc_meta.pooling.notes import pool_notes
-    from msc_meta.pooling.study_lines import StudyLines
-
-    result, common = fit
-    part = slice(lo, hi)
-    cc_added = lines["cc_added"][part]
-    studies = StudyLines.of_columns(prep.kept, lines, part, result.weights)
-    notes = pool_notes(measure=options.measure, options=options, kept=prep.kept, yi=None,
-                       cc_added=cc_added, result=result, common=common, excluded=prep.excluded,
-                       n_rows=prep.n_rows, multiarm_notes=spec["multiarm_notes"],
-                       arms_only=prep.arms_only, es=prep.es, facts=facts)
-    return Analysis(outcome=spec["outcome"], group=spec["group"], measure=options.measure,
-                    options=options, by=spec["by"], timepoint_weeks=place[0], unit=place[1],
-                    result=result, common=common, studies=studies, excluded=tuple(prep.excluded),
-                    notes=tuple(notes), guidance=None if advice is None else advice.text(),
-                    suggestions=() if advice is None else advice.suggestions)
