@@ -380,11 +380,6 @@ def _back(measure, x, ni, scale=None):
     return np.asarray(transform_back(measure, x, ni=ni, scale=scale), dtype=float)
 
 
-def _opt(x):
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _scale_values(fit: BatchFit, groups) -> np.ndarray:
     """θ, its CI and PI of ``groups`` on the analysis scale, (len(groups), 5)."""
     return np.stack([fit.theta[groups], fit.theta_ci_low[groups], fit.theta_ci_high[groups],
@@ -406,35 +401,7 @@ def result_of(fit: BatchFit, g: int, *, measure="GEN", ni=None, scale=None, nat=
         raise UsageError("PFT back-transformation needs the studies' sample sizes (ni)")
     if nat is None:
         nat = _back(measure, _scale_values(fit, g), ni, scale)
-    has_pi = fit.pi_method[g] is not None
-    random = fit.method != "FE"
-    t_test = fit.test[g] == "t"
-    return PoolResult(
-        measure=measure, method=fit.method, k=int(fit.k[g]),
-        theta=float(fit.theta[g]), se=float(fit.se[g]),
-        theta_ci_low=float(fit.theta_ci_low[g]), theta_ci_high=float(fit.theta_ci_high[g]),
-        estimate=float(nat[0]), ci_low=float(nat[1]), ci_high=float(nat[2]),
-        stat=float(fit.stat[g]), pval=float(fit.pval[g]),
-        tau2=float(fit.tau2[g]), tau=float(fit.tau[g]),
-        i2=float(fit.i2[g]), h2=float(fit.h2[g]),
-        q=float(fit.q[g]), q_df=int(fit.q_df[g]), q_pval=float(fit.q_pval[g]),
-        weights=tuple(np.asarray(fit.weights[g] if fit.mask[g].all() else fit.weights[g][fit.mask[g]],
-                                 dtype=float).tolist()),
-        level=fit.level, test="t" if t_test else "z",
-        df=float(fit.df[g]) if t_test else None,
-        hksj=fit.hksj and t_test, random=random,
-        se_tau2=_opt(fit.se_tau2[g]) if random else None,
-        theta_pi_low=_opt(fit.theta_pi_low[g]) if has_pi else None,
-        theta_pi_high=_opt(fit.theta_pi_high[g]) if has_pi else None,
-        pi_low=_opt(nat[3]) if has_pi else None,
-        pi_high=_opt(nat[4]) if has_pi else None,
-        pi_method=fit.pi_method[g],
-        tau2_ci_low=_opt(fit.tau2_ci_low[g]), tau2_ci_high=_opt(fit.tau2_ci_high[g]),
-        i2_ci_low=_opt(fit.i2_ci_low[g]), i2_ci_high=_opt(fit.i2_ci_high[g]),
-        h2_ci_low=_opt(fit.h2_ci_low[g]), h2_ci_high=_opt(fit.h2_ci_high[g]),
-        iterations=int(fit.iterations[g]) if registry.method(fit.method).fisher_scoring else None,
-        notes=fit.notes[g],
-    )
+    return results_of(fit, [g], measure=measure, nat=np.asarray(nat, dtype=float)[None, :])[0]
 
 
 def pool_rma_batch(Y, V, mask=None, *, method="REML", measure="GEN", ni=None, hksj=False,
@@ -496,7 +463,7 @@ def _results(fit: BatchFit, measure, ni, errors, scale) -> list:
         out.append(result_of(fit, g, measure=measure, ni=ni_g, scale=scale))
     if nat_all is not None:
         done = [g for g in out if type(g) is int]
-        for g, result in zip(done, results_of(fit, done, measure=measure, nat=nat_all)):
+        for g, result in zip(done, results_of(fit, done, measure=measure, nat=nat_all[done])):
             out[g] = result
     return out
 
@@ -504,10 +471,10 @@ def _results(fit: BatchFit, measure, ni, errors, scale) -> list:
 def results_of(fit: BatchFit, groups, *, measure, nat) -> list:
     """:func:`result_of` of the converged ``groups`` of ``fit``, each the same PoolResult.
 
-    Every array is turned into Python numbers once (``tolist``) instead of
-    one ``float()`` per field and group: ``--by`` and ``export --all`` build
-    two results per analysis for 10^4 analyses. ``nat``: the natural-scale
-    values of every group of ``fit`` (groups, 5), as ``pool_rma_batch`` has them.
+    Every array is turned into Python numbers once (``tolist``), not one
+    ``float()`` per field and group: ``--by`` and ``export --all`` build two
+    results per analysis for 10^4 analyses. ``nat``: the natural-scale values
+    of those groups (len(groups), 5): estimate, CI and PI bounds.
     """
     from msc_meta.pooling.results import build_results
 
@@ -520,19 +487,17 @@ def results_of(fit: BatchFit, groups, *, measure, nat) -> list:
     def ints(x):
         return np.asarray(x)[idx].astype(np.int64).tolist()
 
-    def opt(x, where=None):
-        x = np.asarray(x, dtype=float)[idx]
+    def opt(x, where=None, *, picked=False):       # picked: x holds these groups only
+        x = np.asarray(x, dtype=float)
+        x = x if picked else x[idx]
         keep = np.isfinite(x) if where is None else np.isfinite(x) & where
         return [v if ok else None for v, ok in zip(x.tolist(), keep.tolist())]
 
     random = fit.method != "FE"
     t_test = (np.asarray(fit.test)[idx] == "t")
     has_pi = np.array([fit.pi_method[g] is not None for g in idx.tolist()], dtype=bool)
-    nat_g = np.asarray(nat, dtype=float)[idx]
-    mask = fit.mask[idx]
-    cut = np.cumsum(mask.sum(axis=1))[:-1].tolist()
-    flat = np.asarray(fit.weights[idx][mask], dtype=float).tolist()
-    weights = [tuple(flat[a:b]) for a, b in zip([0] + cut, cut + [len(flat)])]
+    nat_g = np.asarray(nat, dtype=float)
+    weights = _weights_of(fit, idx)
     n = idx.size
     iterations = ints(fit.iterations) if registry.method(fit.method).fisher_scoring else [None] * n
     none = [None] * n
@@ -549,7 +514,8 @@ def results_of(fit: BatchFit, groups, *, measure, nat) -> list:
         hksj=(t_test & bool(fit.hksj)).tolist(), random=[random] * n,
         se_tau2=opt(fit.se_tau2) if random else none,
         theta_pi_low=opt(fit.theta_pi_low, has_pi), theta_pi_high=opt(fit.theta_pi_high, has_pi),
-        pi_low=opt(nat_g[:, 3], has_pi), pi_high=opt(nat_g[:, 4], has_pi),
+        pi_low=opt(nat_g[:, 3], has_pi, picked=True),
+        pi_high=opt(nat_g[:, 4], has_pi, picked=True),
         pi_method=[fit.pi_method[g] for g in idx.tolist()],
         tau2_ci_low=opt(fit.tau2_ci_low), tau2_ci_high=opt(fit.tau2_ci_high),
         i2_ci_low=opt(fit.i2_ci_low), i2_ci_high=opt(fit.i2_ci_high),
@@ -557,6 +523,18 @@ def results_of(fit: BatchFit, groups, *, measure, nat) -> list:
         iterations=iterations, notes=[fit.notes[g] for g in idx.tolist()],
     )
     return build_results(columns, n)
+
+
+def _weights_of(fit, idx) -> list:
+    """The study weights of groups ``idx`` of ``fit``, a tuple of Python floats each."""
+    if idx.size == 1:       # one pool (of up to 10^6 studies): no copies of its weights
+        g = int(idx[0])
+        w = fit.weights[g] if fit.mask[g].all() else fit.weights[g][fit.mask[g]]
+        return [tuple(np.asarray(w, dtype=float).tolist())]
+    mask = fit.mask[idx]
+    cut = np.cumsum(mask.sum(axis=1))[:-1].tolist()
+    flat = np.asarray(fit.weights[idx][mask], dtype=float).tolist()
+    return [tuple(flat[a:b]) for a, b in zip([0] + cut, cut + [len(flat)])]
 
 
 def pool_rma(yi, vi, *, method="REML", measure="GEN", ni=None, hksj=False, pi="hts",
