@@ -168,13 +168,8 @@ def tidy_rows(analyses: Sequence, *, subgroup_test=None, options: dict | None = 
         return _options_of(analysis, options)
 
     for analysis in analyses:
-        result = analysis.result
-        method = result.method if result is not None else getattr(analysis, "method",
-                                                                    options.get("method"))
-        base = {"analysis": analysis_label(analysis), "measure": analysis.measure,
-                "outcome": analysis.outcome, "timepoint_weeks": analysis.timepoint_weeks,
-                "unit": analysis.unit, "by": getattr(analysis, "by", None),
-                "group": getattr(analysis, "group", None), **opts_of(analysis)}
+        method = _row_method(analysis, options.get("method"))
+        base = {**_analysis_cells(analysis), **opts_of(analysis)}
         studies = analysis.studies
         if hasattr(studies, "kept") and hasattr(studies, "yi"):   # pooling.study_lines.StudyLines
             rows.extend(dict(base, row_type="study", method=method, **cells)
@@ -563,8 +558,6 @@ class _TidyBuilder:
 
     def _base(self) -> dict:
         """Per analysis, the cells all its rows repeat (``tidy_rows``' base, options, method)."""
-        per_analysis: dict = {"analysis": [], "measure": [], "outcome": [], "timepoint_weeks": [],
-                              "unit": [], "by": [], "group": [], "method": []}
         from msc_meta.pooling.analysis import Analysis
 
         of_options: dict = {}       # an Analysis' option cells are its options object's
@@ -572,14 +565,8 @@ class _TidyBuilder:
                    of_options.get(id(a.options)) or of_options.setdefault(id(a.options),
                                                                             _options_of(a))
                    for a in self.analyses]
-        for a in self.analyses:
-            result = a.result
-            for key, value in (("analysis", analysis_label(a)), ("measure", a.measure),
-                               ("outcome", a.outcome), ("timepoint_weeks", a.timepoint_weeks),
-                               ("unit", a.unit), ("by", getattr(a, "by", None)),
-                               ("group", getattr(a, "group", None)),
-                               ("method", result.method if result is not None else a.method)):
-                per_analysis[key].append(value)
+        cells = [{**_analysis_cells(a), "method": _row_method(a)} for a in self.analyses]
+        per_analysis = {key: [c[key] for c in cells] for key in cells[0]} if cells else {}
         for key in dict.fromkeys(k for o in options for k in o):
             per_analysis[key] = [o.get(key) for o in options]
         return per_analysis
@@ -647,6 +634,20 @@ def _spans(starts, sizes, np):
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
     return np.arange(total, dtype=np.int64) + offsets
+
+
+def _analysis_cells(analysis) -> dict:
+    """The cells that say which analysis a row belongs to (every row of it repeats them)."""
+    return {"analysis": analysis_label(analysis), "measure": analysis.measure,
+            "outcome": analysis.outcome, "timepoint_weeks": analysis.timepoint_weeks,
+            "unit": analysis.unit, "by": getattr(analysis, "by", None),
+            "group": getattr(analysis, "group", None)}
+
+
+def _row_method(analysis, default=None):
+    """The method of an analysis' study and excluded rows: its fit's, else the one asked for."""
+    result = analysis.result
+    return result.method if result is not None else getattr(analysis, "method", default)
 
 
 def _fits_of(analysis) -> list:
