@@ -441,66 +441,92 @@ def _study_dicts(studies) -> list:
 def _long_list_chunks(values, indent: int):
     """A long list (``LONG_LIST``) at ``indent``: ``[``, one compact entry per line, ``]``."""
     item = "\n" + " " * (indent + 2)
-    pieces = _study_chunks(values, item) if isinstance(values, StudyLines) \
-        else _entry_chunks(values, item)
     yield b"["
-    for chunk in pieces:
-        yield escape_invisible(chunk).encode()
+    if isinstance(values, StudyLines):
+        yield from _study_chunks(values, item)
+    else:
+        yield from _entry_chunks(values, item)
     yield b"\n" + b" " * indent + b"]"
 
 
 def _entry_chunks(values, item: str):
-    """Any long list's entries, each as ``orjson`` writes it compactly (numbers: one call
-    for a whole piece, split at its commas)."""
+    """Any long list's entries, each as ``orjson`` writes it compactly, as UTF-8 pieces
+    (numbers: one call for a whole piece, its commas followed by the line break)."""
     import orjson
 
     option = orjson.OPT_SERIALIZE_NUMPY
+    line = ("," + item).encode()
     for lo in range(0, len(values), _CHUNK):
         part = list(values[lo:lo + _CHUNK])
-        text = orjson.dumps(part, option=option).decode()
-        if '"' in text or "{" in text or "[" in text[1:]:
+        array = orjson.dumps(part, option=option)
+        first = item.encode() if lo == 0 else line
+        if b'"' in array or b"{" in array or b"[" in array[1:]:
             texts = [orjson.dumps(v, option=option).decode() for v in part]
+            yield first + escape_invisible(("," + item).join(texts)).encode()
         else:           # numbers, true/false/null: no comma inside an entry
-            texts = text[1:-1].split(",")
-        yield (item if lo == 0 else "," + item) + ("," + item).join(texts)
+            yield first + array[1:-1].replace(b",", line)
 
 
 def _study_chunks(studies, item: str):
-    """The entries of a columnar study list, ``{"study_id":...}`` one per line, from columns.
+    """The entries of a columnar study list, ``{"study_id":...}`` one per line, from columns,
+    as UTF-8 pieces of ``_CHUNK`` studies: no per-study Python object.
 
-    Each piece of ``_CHUNK`` studies is one ``str.join`` of a pattern repeated per
-    study (the constant texts: keys, layout, values all studies share) whose open slots
-    are then filled column by column by slice assignment: no per-study Python object.
-    The next piece of the same pattern refills the same list.
+    An entry is constant texts (keys, layout, values all studies share) with the next
+    value of each varying column between them (``_entry_parts``). The compiled
+    ``_interleave`` writes a piece from one JSON array per column; without it, a pattern
+    list repeated per study has its open slots filled column by column by slice
+    assignment and is joined (the next piece of the same pattern refills the same list).
+    Both write the same bytes (tests/test_json_interleave.py).
     """
     import numpy as np
 
     n = len(studies)
+    render = _Texts if _interleave is None else _Arrays
     last = None         # (pattern, its list) of the previous piece
     counts = _count_columns(studies, np)
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        pattern, slots, const = [], [], "," + item + "{"
-        for j, (name, values) in enumerate(_study_fields(studies, lo, hi, np, counts)):
-            const += ("" if j == 0 else ",") + _KEYS[name] + ":"
-            if isinstance(values, str):        # the same value in every study
-                const += values
-            else:
-                pattern.append(const)
-                slots.append((len(pattern), values))
-                pattern.append(None)
-                const = ""
-        pattern.append(const + "}")
+        consts, columns = _entry_parts(_study_fields(studies, lo, hi, np, counts, render),
+                                       "," + item)
+        if _interleave is not None:
+            chunk = _interleave([c.encode() for c in consts], columns, hi - lo)
+            yield chunk[1:] if lo == 0 else chunk      # no comma before the first study
+            continue
+        pattern = [None] * (2 * len(consts) - 1)
+        pattern[::2] = consts
         step = len(pattern)
         if last is not None and last[0] == pattern and len(last[1]) == step * (hi - lo):
             pieces = last[1]
         else:
             pieces = pattern * (hi - lo)
             last = (pattern, pieces)
-        for at, values in slots:
-            pieces[at::step] = values
-        chunk = "".join(pieces)
-        yield chunk[1:] if lo == 0 else chunk      # no comma before the first study
+        for j, values in enumerate(columns):
+            pieces[2 * j + 1::step] = values
+        chunk = escape_invisible("".join(pieces))
+        yield (chunk[1:] if lo == 0 else chunk).encode()
+
+
+def _entry_parts(fields, before: str):
+    """(constant texts, varying columns) of one compact entry: the entry is ``consts[0]``,
+    the value of ``columns[0]``, ``consts[1]``, ... ``consts[-1]``; ``before``: the text
+    before its ``{``; ``fields``: ``_study_fields``."""
+    consts, columns, const = [], [], before + "{"
+    for j, (name, values) in enumerate(fields):
+        const += ("" if j == 0 else ",") + _KEYS[name] + ":"
+        if isinstance(values, str):        # the same value in every study
+            const += values
+        else:
+            consts.append(const)
+            columns.append(values)
+            const = ""
+    consts.append(const + "}")
+    return consts, columns
+
+
+try:            # setup.py builds it where a C compiler is found
+    from msc_meta.report._interleave import interleave as _interleave
+except ImportError:         # pragma: no cover - the Python path writes the same bytes
+    _interleave = None
 
 
 _KEYS = {name: f'"{name}"' for name in STUDY_KEYS + STUDY_EXTENSION_KEYS}
@@ -531,31 +557,38 @@ def _study_pieces(studies, lo, hi, indent, np):
     return pieces, step
 
 
-def _study_fields(studies, lo, hi, np, counts=None):
-    """(key, JSON texts of studies lo..hi, or one text for all) in the keys' order;
-    ``counts``: the count columns as ``_count_columns`` prepared them for every piece."""
+def _study_fields(studies, lo, hi, np, counts=None, render=None):
+    """(key, values of studies lo..hi, or one JSON text for all) in the keys' order: the
+    values as ``render`` writes them (``_Texts``: one JSON text per value; ``_Arrays``: one
+    JSON array); ``counts``: the count columns as ``_count_columns`` prepared them for
+    every piece."""
     part = slice(lo, hi)
+    render = render or _Texts
     counts = counts or _count_columns(studies, np)
-    inputs = [("events_t", counts["events_t"].texts(part, np)),
-              ("n_t", counts["n_t"].texts(part, np))]
+
+    def floats(values):
+        return render.numbers(np.ascontiguousarray(values[part], dtype=np.float64))
+
+    def count(name):
+        return counts[name].texts(part, np, render)
+
+    inputs = [("events_t", count("events_t")), ("n_t", count("n_t"))]
     if studies.two_arm:
-        inputs += [("events_c", counts["events_c"].texts(part, np)),
-                   ("n_c", counts["n_c"].texts(part, np))]
+        inputs += [("events_c", count("events_c")), ("n_c", count("n_c"))]
     else:
         inputs += [("events_c", _NULL), ("n_c", _NULL)]
-    weight = _NULL if studies.weight is None else _floats(studies.weight[part], np)
-    return [("study_id", _strings(studies.study_id[part])), *inputs,
-            ("yi", _floats(studies.yi[part], np)), ("vi", _floats(studies.vi[part], np)),
-            ("estimate", _floats(studies.estimate[part], np)),
-            ("ci_low", _floats(studies.ci_low[part], np)),
-            ("ci_high", _floats(studies.ci_high[part], np)),
-            ("weight", weight), ("row", counts["row_number"].texts(part, np)),
-            ("cc_added", _bools(studies.cc_added[part], np)),
+    weight = _NULL if studies.weight is None else floats(studies.weight)
+    return [("study_id", render.strings(studies.study_id[part])), *inputs,
+            ("yi", floats(studies.yi)), ("vi", floats(studies.vi)),
+            ("estimate", floats(studies.estimate)),
+            ("ci_low", floats(studies.ci_low)), ("ci_high", floats(studies.ci_high)),
+            ("weight", weight), ("row", count("row_number")),
+            ("cc_added", _bools(studies.cc_added[part], np, render)),
             ("multiarm", _NULL), ("members", _NULL), ("member_rows", _NULL),
             ("control_share", _NULL)]
 
 
-def _numbers(values, np) -> list:
+def _numbers(values, np=None) -> list:
     import orjson
 
     # orjson writes a numeric array as it writes each number (floats: shortest repr; NaN
@@ -564,8 +597,53 @@ def _numbers(values, np) -> list:
     return text[1:-1].split(",") if len(text) > 2 else []
 
 
-def _floats(values, np) -> list:
-    return _numbers(np.ascontiguousarray(values, dtype=np.float64), np)
+class _Texts:
+    """A column's values as a list of JSON texts, one ``str`` per value (``_study_pieces``,
+    and ``_study_chunks`` without ``_interleave``)."""
+
+    numbers = staticmethod(_numbers)
+
+    @staticmethod
+    def strings(values) -> list:
+        import orjson
+
+        text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2).decode()
+        # one string per line: a separator ",\n  " cannot occur inside a JSON string
+        return text[4:-2].split(",\n  ") if len(values) else []
+
+    @staticmethod
+    def bools(values) -> list:
+        import numpy as np
+
+        return np.array(["false", "true"], dtype=object)[values.view(np.uint8)].tolist()
+
+    @staticmethod
+    def texts(texts: list) -> list:
+        return texts
+
+
+class _Arrays:
+    """A column's values as one JSON array, UTF-8 (``_interleave``'s columns); strings with
+    their invisible characters escaped, as ``escape_invisible`` does to every text."""
+
+    @staticmethod
+    def numbers(values) -> bytes:
+        import orjson
+
+        return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    @staticmethod
+    def strings(values) -> bytes:
+        import orjson
+
+        array = orjson.dumps(list(values))
+        return array if array.isascii() else escape_invisible(array.decode()).encode()
+
+    bools = numbers
+
+    @staticmethod
+    def texts(texts: list) -> bytes:
+        return ("[" + ",".join(texts) + "]").encode()
 
 
 def _count_columns(studies, np) -> dict:
@@ -590,30 +668,25 @@ class _Counts:
             # counts below the number of studies: each text made once, then looked up
             self.table = np.array(_numbers(np.arange(top + 1), np), dtype=object)
 
-    def texts(self, part: slice, np):
-        """The texts of studies ``part``; one text when every one of them has the same."""
+    def texts(self, part: slice, np, render=_Texts):
+        """The values of studies ``part`` as ``render`` writes them; one text when every one
+        of them has the same."""
         whole = self.whole[part]
         missing = None if self.missing is None else self.missing[part]
         if whole.size and (missing is None or not missing.any()) and (whole == whole[0]).all():
             return _numbers(whole[:1], np)[0]
+        if missing is None and render is _Arrays:
+            return render.numbers(whole)
         texts = _numbers(whole, np) if self.table is None else self.table[whole].tolist()
         for i in () if missing is None else np.flatnonzero(missing).tolist():
             texts[i] = _NULL
-        return texts
+        return render.texts(texts)
 
 
-def _bools(values, np):
+def _bools(values, np, render=_Texts):
     values = np.asarray(values, dtype=bool)
     if not values.any():
         return "false"
     if values.all():
         return "true"
-    return np.array(["false", "true"], dtype=object)[values.view(np.uint8)].tolist()
-
-
-def _strings(values) -> list:
-    import orjson
-
-    text = orjson.dumps(list(values), option=orjson.OPT_INDENT_2).decode()
-    # one string per line: a separator ",\n  " cannot occur inside a JSON string
-    return text[4:-2].split(",\n  ") if values else []
+    return render.bools(values)
