@@ -83,7 +83,18 @@ def machine_info() -> dict:
     except ImportError:
         info["scipy"] = None
     info.update(r_versions())
+    info["json_writer"] = json_writer()
     return info
+
+
+def json_writer() -> str:
+    """Which writer ``pool --json`` uses for long study lists, in a fresh process of the
+    repository's code: "compiled" (report/_interleave.c, built by setup.py) or "python"."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p))
+    found = subprocess.run([sys.executable, "-c", "import msc_meta.report._interleave"],
+                           env=env, capture_output=True)
+    return "compiled" if found.returncode == 0 else "python"
 
 
 def print_machine(info: dict) -> None:
@@ -91,7 +102,9 @@ def print_machine(info: dict) -> None:
     print(f"date {info['date']}; {info['cores']} cores, {info['cpu']}; "
           f"load average at start {la[0]:.2f}" if la else "")
     print(f"Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, "
-          f"R {info['R']}, metafor {info['metafor']}")
+          f"R {info['R']}, metafor {info['metafor']}; JSON writer of long study lists: "
+          + ("compiled (report/_interleave.c)" if info.get("json_writer") == "compiled"
+             else "Python (report/_interleave.c not built: slower)"))
 
 
 # ---------------------------------------------------------------------------

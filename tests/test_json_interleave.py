@@ -89,6 +89,7 @@ def test_interleave_puts_each_columns_values_between_the_constant_texts():
 
 @pytest.mark.parametrize("consts, columns, n", [
     ([b"<", b">"], [b"[1,2]"], 3),          # too few values
+    ([b"<", b">"], [b"[1]"], 5),            # far too few
     ([b"<", b">"], [b"[1,2,3]"], 2),        # too many
     ([b"<", b">"], [b"[[1,2],3]"], 2),      # a nested value
     ([b"<", b">"], [b'["a]'], 1),           # a string not closed

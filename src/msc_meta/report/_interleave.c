@@ -48,22 +48,25 @@ value_end(const char *p, const char *end)
 static PyObject *
 interleave(PyObject *self, PyObject *args)
 {
+    (void)self;
     PyObject *consts_arg, *columns_arg;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "OOn", &consts_arg, &columns_arg, &n)) {
         return NULL;
     }
-    PyObject *consts = PySequence_Fast(consts_arg, "consts must be a sequence of bytes");
+    /* tuples of their own: the bytes stay alive while the GIL is released below, whatever
+     * another thread does to the caller's lists */
+    PyObject *consts = PySequence_Tuple(consts_arg);
     if (consts == NULL) {
         return NULL;
     }
-    PyObject *columns = PySequence_Fast(columns_arg, "columns must be a sequence of bytes");
+    PyObject *columns = PySequence_Tuple(columns_arg);
     if (columns == NULL) {
         Py_DECREF(consts);
         return NULL;
     }
     PyObject *out = NULL;
-    Py_ssize_t m = PySequence_Fast_GET_SIZE(columns);
+    Py_ssize_t m = PyTuple_GET_SIZE(columns);
     const char **cp = PyMem_Calloc((size_t)(3 * m + 3), sizeof(char *));
     Py_ssize_t *clen = PyMem_Calloc((size_t)(m + 1), sizeof(Py_ssize_t));
     if (cp == NULL || clen == NULL) {
@@ -71,13 +74,13 @@ interleave(PyObject *self, PyObject *args)
         goto done;
     }
     const char **colp = cp + m + 1, **colend = cp + 2 * m + 2;
-    if (n < 0 || PySequence_Fast_GET_SIZE(consts) != m + 1) {
+    if (n < 0 || PyTuple_GET_SIZE(consts) != m + 1) {
         PyErr_SetString(PyExc_ValueError, "need n >= 0 and one more const than columns");
         goto done;
     }
     Py_ssize_t per_entry = 0, total = 0;
     for (Py_ssize_t j = 0; j <= m; j++) {
-        PyObject *c = PySequence_Fast_GET_ITEM(consts, j);
+        PyObject *c = PyTuple_GET_ITEM(consts, j);
         if (!PyBytes_Check(c)) {
             PyErr_SetString(PyExc_TypeError, "consts must be bytes");
             goto done;
@@ -87,14 +90,16 @@ interleave(PyObject *self, PyObject *args)
         per_entry += clen[j];
     }
     for (Py_ssize_t j = 0; j < m; j++) {
-        PyObject *c = PySequence_Fast_GET_ITEM(columns, j);
+        PyObject *c = PyTuple_GET_ITEM(columns, j);
         if (!PyBytes_Check(c)) {
             PyErr_SetString(PyExc_TypeError, "columns must be bytes");
             goto done;
         }
         const char *s = PyBytes_AS_STRING(c);
         Py_ssize_t len = PyBytes_GET_SIZE(c);
-        if (len < 2 || s[0] != '[' || s[len - 1] != ']' || (n == 0) != (len == 2)) {
+        /* n values of a byte or more and n - 1 commas between them */
+        if (len < 2 || s[0] != '[' || s[len - 1] != ']' || (n == 0) != (len == 2)
+                || (n > 0 && (len - 2 + 1) / 2 < n)) {
             PyErr_Format(PyExc_ValueError, "column %zd is not a JSON array of %zd values", j, n);
             goto done;
         }
@@ -102,6 +107,10 @@ interleave(PyObject *self, PyObject *args)
         colend[j] = s + len - 1;
         /* the values' texts: the array without its brackets and n - 1 commas */
         total += len - 2 - (n > 0 ? n - 1 : 0);
+    }
+    if (per_entry > 0 && n > (PY_SSIZE_T_MAX - total) / per_entry) {
+        PyErr_SetString(PyExc_OverflowError, "the entries would not fit in one bytes object");
+        goto done;
     }
     total += n * per_entry;
     out = PyBytes_FromStringAndSize(NULL, total);
@@ -157,7 +166,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_interleave",
     "The entries of a long --json study list written from column texts (json_out).",
-    -1, methods,
+    -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
