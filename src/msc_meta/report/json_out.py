@@ -525,7 +525,7 @@ def _entry_parts(fields, before: str):
 
 try:            # setup.py builds it where a C compiler is found
     from msc_meta.report._interleave import interleave as _interleave
-except ImportError:         # pragma: no cover - the Python path writes the same bytes
+except ImportError:         # no C compiler at install: the Python path writes the same bytes
     _interleave = None
 
 
