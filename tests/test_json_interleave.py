@@ -108,3 +108,46 @@ def test_interleave_takes_bytes_only():
         interleave(["<", ">"], [b"[1]"], 1)
     with pytest.raises(TypeError):
         interleave([b"<", b">"], ["[1]"], 1)
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6))
+
+
+def _interleaved_in_python(consts, columns, n):
+    values = [[orjson.dumps(v) for v in orjson.loads(c)] for c in columns]
+    out = []
+    for i in range(n):
+        for j, const in enumerate(consts[:-1]):
+            out += (const, values[j][i])
+        out.append(consts[-1])
+    return b"".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), n=st.integers(0, 6), m=st.integers(0, 4))
+def test_interleave_equals_a_python_interleave_and_survives_damaged_columns(data, n, m):
+    consts = data.draw(st.lists(st.binary(max_size=4), min_size=m + 1, max_size=m + 1))
+    columns = [orjson.dumps(data.draw(st.lists(_SCALARS, min_size=n, max_size=n)))
+               for _ in range(m)]
+    assert interleave(consts, columns, n) == _interleaved_in_python(consts, columns, n)
+    if not columns:
+        return
+    # a byte changed, cut or added anywhere: the right bytes or ValueError, never a crash
+    j = data.draw(st.integers(0, m - 1))
+    col = bytearray(columns[j])
+    at = data.draw(st.integers(0, len(col)))
+    edit = data.draw(st.sampled_from(["set", "cut", "add"]))
+    byte = data.draw(st.sampled_from(b'",[]{}\\ a1'))
+    if edit == "set" and at < len(col):
+        col[at] = byte
+    elif edit == "cut" and at < len(col):
+        del col[at]
+    else:
+        col.insert(at, byte)
+    columns[j] = bytes(col)
+    try:
+        got = interleave(consts, columns, n)
+    except ValueError:
+        return
+    assert len(got) == sum(map(len, consts)) * n + sum(len(c) - 2 - max(n - 1, 0) for c in columns)
