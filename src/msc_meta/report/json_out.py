@@ -12,6 +12,7 @@ JSON parser accept.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 from msc_meta import registry
@@ -588,7 +589,7 @@ def _study_fields(studies, lo, hi, np, counts=None, render=None):
             ("control_share", _NULL)]
 
 
-def _numbers(values, np=None) -> list:
+def _numbers(values) -> list:
     import orjson
 
     # orjson writes a numeric array as it writes each number (floats: shortest repr; NaN
@@ -654,19 +655,27 @@ def _count_columns(studies, np) -> dict:
 
 
 class _Counts:
-    """A column of counts (floats, NaN where blank) as int64, and the texts of its counts
-    when all are below the column's length; ``texts``: JSON integers, null where blank."""
+    """A column of counts (floats, NaN where blank) as int64; ``texts``: JSON integers, null
+    where blank."""
 
     def __init__(self, values, np):
         values = np.asarray(values, dtype=np.float64)
         missing = np.isnan(values)
         self.missing = missing if missing.any() else None
-        self.whole = whole = np.where(missing, 0, values).astype(np.int64)
+        self.whole = np.where(missing, 0, values).astype(np.int64)
+
+    @functools.cached_property
+    def table(self):
+        """The texts of 0 .. the largest count when all counts are below the column's length
+        (each text made once, then looked up), else None. Made on first use: the compiled
+        writer (``_Arrays``) needs it only for a column with blanks."""
+        import numpy as np
+
+        whole = self.whole
         top = int(whole.max()) if whole.size else 0
-        self.table = None
         if 0 <= top < whole.size and whole.min() >= 0:
-            # counts below the number of studies: each text made once, then looked up
-            self.table = np.array(_numbers(np.arange(top + 1), np), dtype=object)
+            return np.array(_numbers(np.arange(top + 1)), dtype=object)
+        return None
 
     def texts(self, part: slice, np, render=_Texts):
         """The values of studies ``part`` as ``render`` writes them; one text when every one
@@ -674,10 +683,10 @@ class _Counts:
         whole = self.whole[part]
         missing = None if self.missing is None else self.missing[part]
         if whole.size and (missing is None or not missing.any()) and (whole == whole[0]).all():
-            return _numbers(whole[:1], np)[0]
+            return _numbers(whole[:1])[0]
         if missing is None and render is _Arrays:
             return render.numbers(whole)
-        texts = _numbers(whole, np) if self.table is None else self.table[whole].tolist()
+        texts = _numbers(whole) if self.table is None else self.table[whole].tolist()
         for i in () if missing is None else np.flatnonzero(missing).tolist():
             texts[i] = _NULL
         return render.texts(texts)
